@@ -1,0 +1,102 @@
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Logger } from 'pino';
+import { ERRORS, HookrelayError } from '../domain/errors.js';
+import { Authenticator } from './auth.js';
+import type { ApiContext } from './context.js';
+import { applicationRoutes } from './routes/applications.js';
+import { attemptRoutes } from './routes/attempts.js';
+import { endpointRoutes } from './routes/endpoints.js';
+import { eventTypeRoutes } from './routes/event-types.js';
+import { healthRoutes, type Readiness } from './routes/health.js';
+import { messageRoutes } from './routes/messages.js';
+import { Router } from './router.js';
+
+export interface ApiOptions {
+  adminToken: string;
+  maxPayloadBytes: number;
+  logger: Logger;
+  version: string;
+  readiness: Readiness;
+  https?: { cert: string; key: string } | null;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    public?: boolean;
+  }
+}
+
+/** Fastify's own client errors, translated at this one boundary into hookrelay's codes. */
+const FASTIFY_ERRORS: Record<string, [keyof typeof ERRORS, string]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: ['payload_too_large', 'the request body exceeds the limit of {limit} bytes'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: ['unsupported_media_type', 'the request body must be sent as application/json'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: ['invalid_json', 'the request body is empty but content-type is application/json'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['invalid_json', 'the content-length header does not match the body'],
+  FST_ERR_CTP_INVALID_JSON_BODY: ['invalid_json', 'the request body is not valid JSON'],
+};
+
+export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyInstance; router: Router } {
+  const fastifyOptions: FastifyServerOptions & { https?: unknown } = {
+    loggerInstance: options.logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.maxPayloadBytes,
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 512 },
+    return503OnClosing: true,
+    requestTimeout: 30_000,
+    connectionTimeout: 30_000,
+    keepAliveTimeout: 65_000,
+  };
+  if (options.https) fastifyOptions.https = options.https;
+  const app = Fastify(fastifyOptions as FastifyServerOptions) as unknown as FastifyInstance;
+  const auth = new Authenticator(options.adminToken);
+
+  app.decorateRequest('principal', null);
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(['application/json', 'application/*+json'], { parseAs: 'buffer' }, (_request, body, done) => {
+    const text = (body as Buffer).toString('utf8');
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (error) {
+      done(new HookrelayError('invalid_json', `the request body is not valid JSON: ${(error as Error).message}`), undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (request) => {
+    if (request.routeOptions.config?.public) return;
+    request.principal = auth.authenticate(request.headers.authorization);
+    if (!request.principal) throw new HookrelayError('unauthorized', 'missing or invalid bearer token (send "Authorization: Bearer <token>")');
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ code: 'not_found', detail: `no route ${request.method} ${request.url.split('?')[0]}` });
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    if (error instanceof HookrelayError) {
+      if (error.code === 'validation') return reply.code(422).send({ detail: error.issues ?? [{ loc: [], msg: error.message, type: 'value_error' }] });
+      if (error.code === 'unavailable') reply.header('retry-after', '1');
+      return reply.code(error.status).send({ code: error.code, detail: error.message });
+    }
+    const err = error as { code?: string; statusCode?: number; message: string };
+    const known = err.code ? FASTIFY_ERRORS[err.code] : undefined;
+    if (known) {
+      const [code, text] = known;
+      return reply.code(ERRORS[code].status).send({ code, detail: text.replace('{limit}', String(options.maxPayloadBytes)) });
+    }
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+      return reply.code(err.statusCode).send({ code: err.statusCode === 404 ? 'not_found' : 'bad_request', detail: err.message });
+    }
+    request.log.error({ err: error, method: request.method, route: request.routeOptions.url }, 'unhandled error');
+    return reply.code(500).send({ code: 'internal', detail: 'internal server error' });
+  });
+
+  const router = new Router(app);
+  healthRoutes(router, options.readiness, () => router.openapi({ version: options.version }));
+  applicationRoutes(router, ctx);
+  eventTypeRoutes(router, ctx);
+  endpointRoutes(router, ctx);
+  messageRoutes(router, ctx);
+  attemptRoutes(router, ctx);
+  return { app, router };
+}

@@ -1,0 +1,39 @@
+import type { FastifyRequest } from 'fastify';
+import { HookrelayError } from '../domain/errors.js';
+import type { App } from '../domain/types.js';
+import { constantTimeEqual } from '../signing/standard-webhooks.js';
+
+/** Who is calling. Per-application keys add `{ kind: 'app' }` principals; every route already asks `mayAccess`. */
+export type Principal = { kind: 'admin' } | { kind: 'app'; appId: string };
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+export class Authenticator {
+  constructor(private readonly adminToken: string) {}
+
+  authenticate(header: string | undefined): Principal | null {
+    if (!header) return null;
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match) return null;
+    if (constantTimeEqual(match[1], this.adminToken)) return { kind: 'admin' };
+    return null;
+  }
+}
+
+export function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) throw new HookrelayError('unauthorized', 'missing or invalid bearer token');
+  return request.principal;
+}
+
+/** Tenant isolation: an app principal sees only its own app, and another app looks like it does not exist. */
+export function mayAccess(principal: Principal, app: App): boolean {
+  return principal.kind === 'admin' || principal.appId === app.id;
+}
+
+export function requireAdmin(principal: Principal): void {
+  if (principal.kind !== 'admin') throw new HookrelayError('forbidden', 'this operation needs the admin token');
+}

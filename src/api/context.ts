@@ -1,0 +1,41 @@
+import type { FastifyRequest } from 'fastify';
+import { notFound } from '../domain/errors.js';
+import type { App, Endpoint, Message } from '../domain/types.js';
+import type { Intake } from '../pipeline/intake.js';
+import type { Store } from '../store/store.js';
+import { mayAccess, principalOf } from './auth.js';
+
+/** What route handlers need from the rest of hookrelay. */
+export interface ApiContext {
+  store: Store;
+  intake: Intake;
+  now: () => number;
+  endpointConcurrency: number;
+  idempotencyTtlMs: number;
+  /** Replayed deliveries are due now: tell the dispatcher. */
+  wake: () => void;
+}
+
+type Params = Record<string, string>;
+
+/** The app named in the path (id or uid), if the caller may see it; otherwise 404. */
+export async function appOf(ctx: ApiContext, request: FastifyRequest): Promise<App> {
+  const id = (request.params as Params).app_id;
+  const app = await ctx.store.getApp(id);
+  if (!app || !mayAccess(principalOf(request), app)) throw notFound('application', id);
+  return app;
+}
+
+export async function endpointOf(ctx: ApiContext, app: App, request: FastifyRequest): Promise<Endpoint> {
+  const id = (request.params as Params).endpoint_id;
+  const endpoint = await ctx.store.getEndpoint(app.id, id);
+  if (!endpoint) throw notFound('endpoint', id);
+  return endpoint;
+}
+
+export async function messageOf(ctx: ApiContext, app: App, request: FastifyRequest): Promise<Message> {
+  const id = (request.params as Params).msg_id;
+  const message = await ctx.store.getMessage(app.id, id);
+  if (!message) throw notFound('message', id);
+  return message;
+}

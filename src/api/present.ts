@@ -1,0 +1,123 @@
+import type { Attempt, DeliveryStatus, Endpoint, EventType, Message, App } from '../domain/types.js';
+import type { DeliveryView, Page } from '../store/store.js';
+
+/** Domain objects → the JSON shapes of the v1 API. */
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export const MESSAGE_STATUS = { success: 0, pending: 1, fail: 2, sending: 3 } as const;
+
+export function deliveryStatus(status: DeliveryStatus): { status: number; statusText: string } {
+  switch (status) {
+    case 'succeeded':
+      return { status: 0, statusText: 'success' };
+    case 'pending':
+      return { status: 1, statusText: 'pending' };
+    case 'failed':
+      return { status: 2, statusText: 'fail' };
+    case 'in_flight':
+      return { status: 3, statusText: 'sending' };
+  }
+}
+
+export const presentApp = (a: App) => ({
+  id: a.id,
+  uid: a.uid,
+  name: a.name,
+  metadata: a.metadata,
+  throttleRate: a.rateLimit,
+  rateLimit: a.rateLimit,
+  createdAt: iso(a.createdAt),
+  updatedAt: iso(a.updatedAt),
+});
+
+export const presentEventType = (e: EventType, withContent = true) => ({
+  name: e.name,
+  description: e.description,
+  archived: e.archived,
+  deprecated: e.deprecated,
+  schemas: withContent ? e.schemas : null,
+  featureFlag: e.featureFlag,
+  featureFlags: e.featureFlag === null ? null : [e.featureFlag],
+  groupName: e.groupName,
+  createdAt: iso(e.createdAt),
+  updatedAt: iso(e.updatedAt),
+});
+
+export const presentEndpoint = (e: Endpoint) => ({
+  id: e.id,
+  uid: e.uid,
+  url: e.url,
+  description: e.description,
+  version: e.version,
+  filterTypes: e.filterTypes,
+  channels: e.channels,
+  disabled: e.disabled,
+  disabledReason: e.disabledReason,
+  throttleRate: e.rateLimit,
+  rateLimit: e.rateLimit,
+  ordering: e.ordering,
+  maxInFlight: e.maxInFlight,
+  metadata: e.metadata,
+  createdAt: iso(e.createdAt),
+  updatedAt: iso(e.updatedAt),
+});
+
+/** The payload as JSON when it is JSON; otherwise its text. Expunged content reads as `{}`. */
+function payloadOf(m: Message): unknown {
+  if (m.payload === null) return {};
+  const text = Buffer.from(m.payload).toString('utf8');
+  if (!m.contentType.startsWith('application/json')) return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+export const presentMessage = (m: Message, withContent = true) => ({
+  id: m.id,
+  eventType: m.eventType,
+  eventId: m.eventId,
+  payload: withContent ? payloadOf(m) : {},
+  channels: m.channels,
+  tags: m.tags,
+  timestamp: iso(m.createdAt),
+});
+
+export const presentAttempt = (a: Attempt, msg?: Message | null) => ({
+  id: a.id,
+  msgId: a.messageId,
+  endpointId: a.endpointId,
+  url: a.url,
+  response: a.error !== null && a.responseBody === '' ? a.error : a.responseBody,
+  responseStatusCode: a.statusCode,
+  responseDurationMs: a.durationMs,
+  status: a.succeeded ? MESSAGE_STATUS.success : MESSAGE_STATUS.fail,
+  statusText: a.succeeded ? 'success' : 'fail',
+  triggerType: a.trigger === 'manual' ? 1 : 0,
+  timestamp: iso(a.startedAt),
+  error: a.error,
+  ...(msg === undefined ? {} : { msg: msg === null ? null : presentMessage(msg, false) }),
+});
+
+const nextAttempt = (v: DeliveryView) =>
+  v.delivery.status === 'pending' && v.delivery.nextAttemptAt !== null ? iso(v.delivery.nextAttemptAt) : null;
+
+export const presentEndpointMessage = (v: DeliveryView, withContent: boolean) => ({
+  ...presentMessage(v.message, withContent),
+  ...deliveryStatus(v.delivery.status),
+  nextAttempt: nextAttempt(v),
+});
+
+export const presentMessageEndpoint = (v: DeliveryView) => {
+  const { metadata: _omitted, ...endpoint } = presentEndpoint(v.endpoint);
+  return { ...endpoint, ...deliveryStatus(v.delivery.status), nextAttempt: nextAttempt(v) };
+};
+
+export const presentPage = <T, O>(page: Page<T>, map: (item: T) => O) => ({
+  data: page.data.map(map),
+  iterator: page.iterator,
+  prevIterator: page.prevIterator,
+  done: page.done,
+});

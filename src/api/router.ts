@@ -1,0 +1,93 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { ERRORS } from '../domain/errors.js';
+import { ErrorOut, ValidationErrorOut } from './schemas.js';
+
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface RouteSpec {
+  method: Method;
+  /** Fastify path, e.g. `/api/v1/app/:app_id`. */
+  url: string;
+  summary: string;
+  tag: string;
+  /** Success status. */
+  status: number;
+  body?: z.ZodType;
+  query?: z.ZodType;
+  response?: z.ZodType;
+  /** Served without a token (health, OpenAPI). */
+  public?: boolean;
+}
+
+export type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+/**
+ * Registers routes on Fastify and records each one for the OpenAPI document, so the document
+ * cannot list a route the server does not serve, or miss one it does.
+ */
+export class Router {
+  readonly specs: RouteSpec[] = [];
+
+  constructor(private readonly app: FastifyInstance) {}
+
+  add(spec: RouteSpec, handler: Handler): void {
+    this.specs.push(spec);
+    this.app.route({
+      method: spec.method,
+      url: spec.url,
+      config: { public: spec.public ?? false },
+      handler: async (request, reply) => {
+        reply.code(spec.status);
+        const result = await handler(request, reply);
+        return reply.statusCode === 204 ? reply.send() : result;
+      },
+    });
+  }
+
+  openapi(info: { version: string }): unknown {
+    const paths: Record<string, Record<string, unknown>> = {};
+    for (const spec of this.specs) {
+      const path = spec.url.replace(/:([a-z_]+)/g, '{$1}');
+      const parameters = [...spec.url.matchAll(/:([a-z_]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+      if (spec.query) {
+        const shape = (spec.query as z.ZodObject).shape ?? {};
+        for (const name of Object.keys(shape)) parameters.push({ name, in: 'query', required: false, schema: { type: 'string' } });
+      }
+      const responses: Record<string, unknown> = {
+        [spec.status]: spec.response
+          ? { description: 'Success', content: { 'application/json': { schema: z.toJSONSchema(spec.response, { io: 'output', unrepresentable: 'any' }) } } }
+          : { description: 'Success' },
+      };
+      if (!spec.public) responses['401'] = errorResponse('unauthorized');
+      if (spec.url.includes(':')) responses['404'] = errorResponse('not_found');
+      if (spec.body || spec.query) {
+        responses['422'] = { description: ERRORS.validation.title, content: { 'application/json': { schema: z.toJSONSchema(ValidationErrorOut) } } };
+      }
+      paths[path] ??= {};
+      paths[path][spec.method.toLowerCase()] = {
+        summary: spec.summary,
+        tags: [spec.tag],
+        operationId: `${spec.tag}.${spec.summary}`.replace(/[^A-Za-z0-9.]+/g, '_'),
+        parameters,
+        ...(spec.body
+          ? { requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(spec.body, { io: 'input', unrepresentable: 'any' }) } } } }
+          : {}),
+        responses,
+        ...(spec.public ? { security: [] } : {}),
+      };
+    }
+    return {
+      openapi: '3.1.0',
+      info: { title: 'hookrelay API', version: info.version, description: 'Webhook gateway API, wire-compatible with the svix SDK for the operations it implements.' },
+      servers: [{ url: '/' }],
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+      paths,
+    };
+  }
+}
+
+function errorResponse(code: keyof typeof ERRORS) {
+  return { description: ERRORS[code].title, content: { 'application/json': { schema: z.toJSONSchema(ErrorOut) } } };
+}

@@ -1,0 +1,69 @@
+import { HookrelayError } from '../../domain/errors.js';
+import type { AppInput } from '../../store/store.js';
+import { mayAccess, principalOf, requireAdmin } from '../auth.js';
+import { appOf, type ApiContext } from '../context.js';
+import { presentApp, presentPage } from '../present.js';
+import type { Router } from '../router.js';
+import { ApplicationIn, ApplicationOut, ApplicationPatch, CreateAppQuery, listOf, PageQuery } from '../schemas.js';
+import { parse } from '../validation.js';
+
+const toInput = (body: { name: string; uid?: string | null; metadata?: Record<string, string>; throttleRate?: number | null; rateLimit?: number | null }): AppInput => ({
+  name: body.name,
+  uid: body.uid ?? null,
+  rateLimit: body.throttleRate ?? body.rateLimit ?? null,
+  metadata: body.metadata ?? {},
+});
+
+export function applicationRoutes(router: Router, ctx: ApiContext): void {
+  const tag = 'Application';
+
+  router.add({ method: 'GET', url: '/api/v1/app', summary: 'List applications', tag, status: 200, query: PageQuery, response: listOf(ApplicationOut) }, async (request) => {
+    const principal = principalOf(request);
+    const page = await ctx.store.listApps(parse(PageQuery, request.query, 'query'));
+    if (principal.kind !== 'admin') page.data = page.data.filter((app) => mayAccess(principal, app));
+    return presentPage(page, presentApp);
+  });
+
+  router.add({ method: 'POST', url: '/api/v1/app', summary: 'Create application', tag, status: 201, body: ApplicationIn, query: CreateAppQuery, response: ApplicationOut }, async (request, reply) => {
+    requireAdmin(principalOf(request));
+    const body = parse(ApplicationIn, request.body, 'body');
+    const { get_if_exists } = parse(CreateAppQuery, request.query, 'query');
+    if (get_if_exists && body.uid) {
+      const existing = await ctx.store.getApp(body.uid);
+      if (existing && existing.uid === body.uid) {
+        reply.code(200);
+        return presentApp(existing);
+      }
+    }
+    return presentApp(await ctx.store.createApp(toInput(body), ctx.now()));
+  });
+
+  router.add({ method: 'GET', url: '/api/v1/app/:app_id', summary: 'Get application', tag, status: 200, response: ApplicationOut }, async (request) => {
+    return presentApp(await appOf(ctx, request));
+  });
+
+  router.add({ method: 'PUT', url: '/api/v1/app/:app_id', summary: 'Update application', tag, status: 200, body: ApplicationIn, response: ApplicationOut }, async (request) => {
+    const app = await appOf(ctx, request);
+    const body = parse(ApplicationIn, request.body, 'body');
+    return presentApp(await ctx.store.updateApp(app.id, toInput(body), ctx.now()));
+  });
+
+  router.add({ method: 'PATCH', url: '/api/v1/app/:app_id', summary: 'Patch application', tag, status: 200, body: ApplicationPatch, response: ApplicationOut }, async (request) => {
+    const app = await appOf(ctx, request);
+    const patch = parse(ApplicationPatch, request.body, 'body');
+    const merged = {
+      name: patch.name ?? app.name,
+      uid: patch.uid === undefined ? app.uid : patch.uid,
+      metadata: patch.metadata ?? app.metadata,
+      throttleRate: patch.throttleRate === undefined && patch.rateLimit === undefined ? app.rateLimit : (patch.throttleRate ?? patch.rateLimit ?? null),
+    };
+    return presentApp(await ctx.store.updateApp(app.id, toInput(merged), ctx.now()));
+  });
+
+  router.add({ method: 'DELETE', url: '/api/v1/app/:app_id', summary: 'Delete application', tag, status: 204 }, async (request) => {
+    const principal = principalOf(request);
+    const app = await appOf(ctx, request);
+    if (principal.kind !== 'admin') throw new HookrelayError('forbidden', 'deleting an application needs the admin token');
+    await ctx.store.deleteApp(app.id);
+  });
+}

@@ -1,0 +1,145 @@
+import { z } from 'zod';
+import { invalid } from '../../domain/errors.js';
+import type { Endpoint } from '../../domain/types.js';
+import { generateSecret } from '../../signing/standard-webhooks.js';
+import type { EndpointInput } from '../../store/store.js';
+import { principalOf } from '../auth.js';
+import { appOf, endpointOf, type ApiContext } from '../context.js';
+import { presentEndpoint, presentPage } from '../present.js';
+import type { Router } from '../router.js';
+import {
+  EndpointHeadersIn,
+  EndpointHeadersOut,
+  EndpointHeadersPatchIn,
+  EndpointIn,
+  EndpointOut,
+  EndpointPatch,
+  EndpointSecretOut,
+  EndpointSecretRotateIn,
+  EndpointUpdate,
+  listOf,
+  PageQuery,
+  RecoverIn,
+  RecoverOut,
+} from '../schemas.js';
+import { parse } from '../validation.js';
+
+const DAY_MS = 86_400_000;
+const withPrefix = (secret: string) => (secret.startsWith('whsec_') ? secret : `whsec_${secret}`);
+
+type Fields = z.output<typeof EndpointUpdate>;
+
+function toInput(body: Partial<Fields>, base: Endpoint | null, defaults: { maxInFlight: number }, headers?: Record<string, string>): EndpointInput {
+  const pick = <K extends keyof Fields, V>(key: K, fallback: V) => (body[key] !== undefined ? body[key] : fallback);
+  return {
+    url: body.url ?? base!.url,
+    uid: pick('uid', base?.uid ?? null) ?? null,
+    description: body.description ?? base?.description ?? '',
+    version: body.version ?? base?.version ?? 1,
+    filterTypes: pick('filterTypes', base?.filterTypes ?? null) ?? null,
+    channels: pick('channels', base?.channels ?? null) ?? null,
+    headers: headers ?? base?.headers ?? {},
+    disabled: body.disabled ?? base?.disabled ?? false,
+    rateLimit: body.throttleRate !== undefined ? body.throttleRate : body.rateLimit !== undefined ? body.rateLimit : (base?.rateLimit ?? null),
+    ordering: body.ordering ?? base?.ordering ?? 'parallel',
+    maxInFlight: body.maxInFlight ?? base?.maxInFlight ?? defaults.maxInFlight,
+    metadata: body.metadata ?? base?.metadata ?? {},
+  };
+}
+
+export function endpointRoutes(router: Router, ctx: ApiContext): void {
+  const tag = 'Endpoint';
+  const base = '/api/v1/app/:app_id/endpoint';
+  const defaults = { maxInFlight: ctx.endpointConcurrency };
+
+  router.add({ method: 'GET', url: base, summary: 'List endpoints', tag, status: 200, query: PageQuery, response: listOf(EndpointOut) }, async (request) => {
+    const app = await appOf(ctx, request);
+    return presentPage(await ctx.store.listEndpoints(app.id, parse(PageQuery, request.query, 'query')), presentEndpoint);
+  });
+
+  router.add({ method: 'POST', url: base, summary: 'Create endpoint', tag, status: 201, body: EndpointIn, response: EndpointOut }, async (request) => {
+    const app = await appOf(ctx, request);
+    const body = parse(EndpointIn, request.body, 'body');
+    const secret = body.secret ? withPrefix(body.secret) : generateSecret();
+    return presentEndpoint(await ctx.store.createEndpoint(app.id, toInput(body, null, defaults, body.headers ?? {}), secret, ctx.now()));
+  });
+
+  router.add({ method: 'GET', url: `${base}/:endpoint_id`, summary: 'Get endpoint', tag, status: 200, response: EndpointOut }, async (request) => {
+    const app = await appOf(ctx, request);
+    return presentEndpoint(await endpointOf(ctx, app, request));
+  });
+
+  router.add({ method: 'PUT', url: `${base}/:endpoint_id`, summary: 'Update endpoint', tag, status: 200, body: EndpointUpdate, response: EndpointOut }, async (request) => {
+    const app = await appOf(ctx, request);
+    const endpoint = await endpointOf(ctx, app, request);
+    const body = parse(EndpointUpdate, request.body, 'body');
+    const replaced = { ...body, filterTypes: body.filterTypes ?? null, channels: body.channels ?? null, uid: body.uid ?? null };
+    return presentEndpoint(await ctx.store.updateEndpoint(app.id, endpoint.id, toInput(replaced, endpoint, defaults), ctx.now()));
+  });
+
+  router.add({ method: 'PATCH', url: `${base}/:endpoint_id`, summary: 'Patch endpoint', tag, status: 200, body: EndpointPatch, response: EndpointOut }, async (request) => {
+    const app = await appOf(ctx, request);
+    const endpoint = await endpointOf(ctx, app, request);
+    const { secret, ...body } = parse(EndpointPatch, request.body, 'body');
+    const now = ctx.now();
+    if (secret !== undefined) await ctx.store.rotateEndpointSecret(app.id, endpoint.id, secret ? withPrefix(secret) : generateSecret(), now, now);
+    return presentEndpoint(await ctx.store.updateEndpoint(app.id, endpoint.id, toInput(body, endpoint, defaults), now));
+  });
+
+  router.add({ method: 'DELETE', url: `${base}/:endpoint_id`, summary: 'Delete endpoint', tag, status: 204 }, async (request) => {
+    const app = await appOf(ctx, request);
+    const endpoint = await endpointOf(ctx, app, request);
+    await ctx.store.deleteEndpoint(app.id, endpoint.id);
+  });
+
+  router.add({ method: 'GET', url: `${base}/:endpoint_id/secret`, summary: 'Get endpoint secret', tag, status: 200, response: EndpointSecretOut }, async (request) => {
+    const app = await appOf(ctx, request);
+    const endpoint = await endpointOf(ctx, app, request);
+    return { key: endpoint.secrets.find((s) => s.expiresAt === null)!.key };
+  });
+
+  router.add({ method: 'POST', url: `${base}/:endpoint_id/secret/rotate`, summary: 'Rotate endpoint secret', tag, status: 204, body: EndpointSecretRotateIn }, async (request) => {
+    const app = await appOf(ctx, request);
+    const endpoint = await endpointOf(ctx, app, request);
+    const body = parse(EndpointSecretRotateIn, request.body ?? {}, 'body');
+    const now = ctx.now();
+    const grace = body.gracePeriodSeconds === null || body.gracePeriodSeconds === undefined ? DAY_MS : body.gracePeriodSeconds * 1000;
+    if (endpoint.secrets.length > 10) throw invalid(['body'], 'too many unexpired old secrets (at most 10); wait for one to expire');
+    await ctx.store.rotateEndpointSecret(app.id, endpoint.id, body.key ? withPrefix(body.key) : generateSecret(), now + grace, now);
+  });
+
+  router.add({ method: 'GET', url: `${base}/:endpoint_id/headers`, summary: 'Get endpoint headers', tag, status: 200, response: EndpointHeadersOut }, async (request) => {
+    const app = await appOf(ctx, request);
+    const endpoint = await endpointOf(ctx, app, request);
+    return { headers: endpoint.headers, sensitive: [] };
+  });
+
+  router.add({ method: 'PUT', url: `${base}/:endpoint_id/headers`, summary: 'Update endpoint headers', tag, status: 204, body: EndpointHeadersIn }, async (request) => {
+    const app = await appOf(ctx, request);
+    const endpoint = await endpointOf(ctx, app, request);
+    const { headers } = parse(EndpointHeadersIn, request.body, 'body');
+    await ctx.store.updateEndpoint(app.id, endpoint.id, toInput({}, endpoint, defaults, headers), ctx.now());
+  });
+
+  router.add({ method: 'PATCH', url: `${base}/:endpoint_id/headers`, summary: 'Patch endpoint headers', tag, status: 204, body: EndpointHeadersPatchIn }, async (request) => {
+    const app = await appOf(ctx, request);
+    const endpoint = await endpointOf(ctx, app, request);
+    const { headers, deleteHeaders } = parse(EndpointHeadersPatchIn, request.body, 'body');
+    const merged = { ...endpoint.headers, ...headers };
+    for (const name of deleteHeaders ?? []) delete merged[name];
+    await ctx.store.updateEndpoint(app.id, endpoint.id, toInput({}, endpoint, defaults, merged), ctx.now());
+  });
+
+  router.add({ method: 'POST', url: `${base}/:endpoint_id/recover`, summary: 'Recover failed messages', tag, status: 202, body: RecoverIn, response: RecoverOut }, async (request) => {
+    principalOf(request);
+    const app = await appOf(ctx, request);
+    const endpoint = await endpointOf(ctx, app, request);
+    const body = parse(RecoverIn, request.body, 'body');
+    const now = ctx.now();
+    const until = body.until ?? now;
+    if (until < body.since) throw invalid(['body', 'until'], 'must not be before since');
+    const recovered = await ctx.store.recover(app.id, endpoint.id, body.since, until, now);
+    if (recovered > 0) ctx.wake();
+    return { id: `rcvr_${endpoint.id}_${now}`, status: 'finished', task: 'endpoint.recover', updatedAt: new Date(now).toISOString(), recovered };
+  });
+}

@@ -1,0 +1,75 @@
+import { notFound } from '../../domain/errors.js';
+import type { EventType } from '../../domain/types.js';
+import type { EventTypeInput } from '../../store/store.js';
+import { principalOf, requireAdmin } from '../auth.js';
+import type { ApiContext } from '../context.js';
+import { presentEventType, presentPage } from '../present.js';
+import type { Router } from '../router.js';
+import { DeleteEventTypeQuery, EventTypeIn, EventTypeListQuery, EventTypeOut, EventTypePatch, EventTypeUpdate, eventTypeName, listOf } from '../schemas.js';
+import { parse } from '../validation.js';
+
+type Body = Partial<Omit<EventTypeInput, 'name'>> & { featureFlags?: string[] | null; description?: string };
+
+function toInput(name: string, body: Body, base?: EventType): EventTypeInput {
+  const featureFlag = body.featureFlag !== undefined ? body.featureFlag : body.featureFlags !== undefined ? (body.featureFlags?.[0] ?? null) : (base?.featureFlag ?? null);
+  return {
+    name,
+    description: body.description ?? base?.description ?? '',
+    archived: body.archived ?? base?.archived ?? false,
+    deprecated: body.deprecated ?? base?.deprecated ?? false,
+    featureFlag,
+    groupName: body.groupName !== undefined ? body.groupName : (base?.groupName ?? null),
+    schemas: body.schemas !== undefined ? body.schemas : (base?.schemas ?? null),
+  };
+}
+
+export function eventTypeRoutes(router: Router, ctx: ApiContext): void {
+  const tag = 'EventType';
+  const nameOf = (params: unknown) => parse(eventTypeName, (params as { event_type_name: string }).event_type_name, 'path');
+
+  router.add({ method: 'GET', url: '/api/v1/event-type', summary: 'List event types', tag, status: 200, query: EventTypeListQuery, response: listOf(EventTypeOut) }, async (request) => {
+    const query = parse(EventTypeListQuery, request.query, 'query');
+    const page = await ctx.store.listEventTypes(query, query.include_archived ?? false);
+    return presentPage(page, (e) => presentEventType(e, query.with_content ?? true));
+  });
+
+  router.add({ method: 'POST', url: '/api/v1/event-type', summary: 'Create event type', tag, status: 201, body: EventTypeIn, response: EventTypeOut }, async (request) => {
+    requireAdmin(principalOf(request));
+    const body = parse(EventTypeIn, request.body, 'body');
+    return presentEventType(await ctx.store.createEventType(toInput(body.name, body), ctx.now()));
+  });
+
+  router.add({ method: 'GET', url: '/api/v1/event-type/:event_type_name', summary: 'Get event type', tag, status: 200, response: EventTypeOut }, async (request) => {
+    principalOf(request);
+    const name = nameOf(request.params);
+    const found = await ctx.store.getEventType(name);
+    if (!found) throw notFound('event type', name);
+    return presentEventType(found);
+  });
+
+  router.add({ method: 'PUT', url: '/api/v1/event-type/:event_type_name', summary: 'Update event type', tag, status: 200, body: EventTypeUpdate, response: EventTypeOut }, async (request) => {
+    requireAdmin(principalOf(request));
+    const name = nameOf(request.params);
+    const body = parse(EventTypeUpdate, request.body, 'body');
+    return presentEventType(await ctx.store.updateEventType(toInput(name, body), ctx.now()));
+  });
+
+  router.add({ method: 'PATCH', url: '/api/v1/event-type/:event_type_name', summary: 'Patch event type', tag, status: 200, body: EventTypePatch, response: EventTypeOut }, async (request) => {
+    requireAdmin(principalOf(request));
+    const name = nameOf(request.params);
+    const body = parse(EventTypePatch, request.body, 'body');
+    const found = await ctx.store.getEventType(name);
+    if (!found) throw notFound('event type', name);
+    return presentEventType(await ctx.store.updateEventType(toInput(name, body, found), ctx.now()));
+  });
+
+  router.add({ method: 'DELETE', url: '/api/v1/event-type/:event_type_name', summary: 'Delete event type', tag, status: 204, query: DeleteEventTypeQuery }, async (request) => {
+    requireAdmin(principalOf(request));
+    const name = nameOf(request.params);
+    const { expunge } = parse(DeleteEventTypeQuery, request.query, 'query');
+    const found = await ctx.store.getEventType(name);
+    if (!found) throw notFound('event type', name);
+    if (expunge) await ctx.store.deleteEventType(name);
+    else await ctx.store.updateEventType({ ...toInput(name, {}, found), archived: true }, ctx.now());
+  });
+}

@@ -1,0 +1,219 @@
+import { z } from 'zod';
+
+/** Request and response shapes of the v1 API, wire-compatible with the svix SDK (camelCase JSON). */
+
+const NAME = /^[a-zA-Z0-9\-_.]+$/;
+
+export const uid = (reservedPrefix: string) =>
+  z
+    .string()
+    .min(1)
+    .max(256)
+    .regex(NAME, 'may contain only letters, digits, "-", "_" and "."')
+    .refine((v) => !v.startsWith(`${reservedPrefix}_`), `must not start with "${reservedPrefix}_" (reserved for ids)`);
+
+export const eventTypeName = z.string().min(1).max(256).regex(NAME, 'may contain only letters, digits, "-", "_" and "."');
+const channel = z.string().min(1).max(128).regex(NAME, 'may contain only letters, digits, "-", "_" and "."');
+const metadata = z.record(z.string(), z.string());
+const rate = z.number().int().min(1).max(1_000_000).nullable();
+
+export const ApplicationIn = z.strictObject({
+  name: z.string().min(1).max(256),
+  uid: uid('app').nullish(),
+  metadata: metadata.optional(),
+  throttleRate: rate.optional(),
+  rateLimit: rate.optional(),
+});
+export const ApplicationPatch = ApplicationIn.partial();
+
+export const EventTypeIn = z.strictObject({
+  name: eventTypeName,
+  description: z.string().max(8192),
+  archived: z.boolean().optional(),
+  deprecated: z.boolean().optional(),
+  schemas: z.record(z.string(), z.unknown()).nullish(),
+  featureFlag: z.string().max(256).nullish(),
+  featureFlags: z.array(z.string().max(256)).nullish(),
+  groupName: z.string().max(256).nullish(),
+});
+export const EventTypeUpdate = EventTypeIn.omit({ name: true });
+export const EventTypePatch = EventTypeUpdate.partial();
+
+const url = z
+  .string()
+  .max(65_536)
+  .refine((value) => {
+    try {
+      const parsed = new URL(value);
+      return (parsed.protocol === 'https:' || parsed.protocol === 'http:') && parsed.hostname !== '';
+    } catch {
+      return false;
+    }
+  }, 'must be an absolute http:// or https:// URL');
+
+export const secret = z
+  .string()
+  .regex(/^(whsec_)?[A-Za-z0-9+/]{32,88}={0,2}$/, 'must be base64 of 24 to 64 bytes, optionally prefixed "whsec_"');
+
+const headerName = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
+export const headers = z
+  .record(z.string().regex(headerName, 'is not a valid header name').max(256), z.string().max(4096).regex(/^[^\r\n]*$/, 'may not contain line breaks'))
+  .refine((h) => Object.keys(h).length <= 50, 'at most 50 headers');
+
+const endpointFields = {
+  url,
+  description: z.string().max(8192).optional(),
+  disabled: z.boolean().optional(),
+  filterTypes: z.array(eventTypeName).min(1).max(1000).nullish(),
+  channels: z.array(channel).min(1).max(10).nullish(),
+  metadata: metadata.optional(),
+  uid: uid('ep').nullish(),
+  version: z.number().int().min(1).nullish(),
+  throttleRate: rate.optional(),
+  rateLimit: rate.optional(),
+  /** hookrelay extension: `fifo` delivers one message at a time, in accept order. */
+  ordering: z.enum(['parallel', 'fifo']).optional(),
+  /** hookrelay extension: attempts in flight to this endpoint at once. */
+  maxInFlight: z.number().int().min(1).max(10_000).optional(),
+};
+
+export const EndpointIn = z.strictObject({ ...endpointFields, secret: secret.nullish(), headers: headers.nullish() });
+export const EndpointUpdate = z.strictObject(endpointFields);
+export const EndpointPatch = z.strictObject({ ...endpointFields, secret: secret.nullish() }).partial();
+
+export const EndpointSecretRotateIn = z.strictObject({
+  key: secret.nullish(),
+  gracePeriodSeconds: z.number().int().min(0).max(7 * 86_400).nullish(),
+});
+export const EndpointHeadersIn = z.strictObject({ headers });
+export const EndpointHeadersPatchIn = z.strictObject({ headers, deleteHeaders: z.array(z.string()).optional() });
+
+const isoDate = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
+export const RecoverIn = z.strictObject({ since: isoDate, until: isoDate.nullish() });
+
+export const MessageIn = z.strictObject({
+  eventType: eventTypeName,
+  payload: z.record(z.string(), z.unknown()),
+  eventId: z.string().min(1).max(256).regex(NAME, 'may contain only letters, digits, "-", "_" and "."').nullish(),
+  channels: z.array(channel).min(1).max(5).nullish(),
+  tags: z.array(channel).min(1).max(5).nullish(),
+  payloadRetentionPeriod: z.number().int().min(1).max(90).nullish(),
+  payloadRetentionHours: z.number().int().min(1).max(2160).nullish(),
+});
+
+// ---- query strings ----------------------------------------------------------------------------
+
+const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
+const csv = z.string().transform((v) => v.split(',').filter(Boolean));
+const queryDate = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
+
+export const PageQuery = z.object({
+  limit: z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(250))
+    .default(50),
+  iterator: z.string().max(512).optional(),
+  order: z.enum(['ascending', 'descending']).optional(),
+});
+
+export const EventTypeListQuery = PageQuery.extend({ include_archived: bool.optional(), with_content: bool.optional() });
+
+export const MessageListQuery = PageQuery.extend({
+  channel: z.string().optional(),
+  tag: z.string().optional(),
+  before: queryDate.optional(),
+  after: queryDate.optional(),
+  with_content: bool.optional(),
+  event_types: csv.optional(),
+});
+
+export const AttemptListQuery = MessageListQuery.extend({
+  status: z.enum(['0', '1', '2', '3', '4']).transform(Number).optional(),
+  status_code_class: z.enum(['0', '100', '200', '300', '400', '500']).transform(Number).optional(),
+  with_msg: bool.optional(),
+  expanded_statuses: bool.optional(),
+  endpoint_id: z.string().optional(),
+});
+
+export const WithContentQuery = z.object({ with_content: bool.optional() });
+export const CreateAppQuery = z.object({ get_if_exists: bool.optional() });
+export const DeleteEventTypeQuery = z.object({ expunge: bool.optional() });
+
+// ---- responses (documented in the OpenAPI document) -----------------------------------------
+
+const date = z.string().describe('RFC 3339 date-time, UTC');
+export const ApplicationOut = z.object({
+  id: z.string(),
+  uid: z.string().nullable(),
+  name: z.string(),
+  metadata,
+  throttleRate: z.number().nullable(),
+  rateLimit: z.number().nullable(),
+  createdAt: date,
+  updatedAt: date,
+});
+export const EventTypeOut = z.object({
+  name: z.string(),
+  description: z.string(),
+  archived: z.boolean(),
+  deprecated: z.boolean(),
+  schemas: z.record(z.string(), z.unknown()).nullable(),
+  featureFlag: z.string().nullable(),
+  featureFlags: z.array(z.string()).nullable(),
+  groupName: z.string().nullable(),
+  createdAt: date,
+  updatedAt: date,
+});
+export const EndpointOut = z.object({
+  id: z.string(),
+  uid: z.string().nullable(),
+  url: z.string(),
+  description: z.string(),
+  version: z.number(),
+  filterTypes: z.array(z.string()).nullable(),
+  channels: z.array(z.string()).nullable(),
+  disabled: z.boolean(),
+  disabledReason: z.string().nullable(),
+  throttleRate: z.number().nullable(),
+  rateLimit: z.number().nullable(),
+  ordering: z.enum(['parallel', 'fifo']),
+  maxInFlight: z.number(),
+  metadata,
+  createdAt: date,
+  updatedAt: date,
+});
+export const EndpointSecretOut = z.object({ key: z.string() });
+export const EndpointHeadersOut = z.object({ headers: z.record(z.string(), z.string()), sensitive: z.array(z.string()) });
+export const MessageOut = z.object({
+  id: z.string(),
+  eventType: z.string(),
+  eventId: z.string().nullable(),
+  payload: z.unknown(),
+  channels: z.array(z.string()).nullable(),
+  tags: z.array(z.string()).nullable(),
+  timestamp: date,
+});
+export const MessageAttemptOut = z.object({
+  id: z.string(),
+  msgId: z.string(),
+  endpointId: z.string(),
+  url: z.string(),
+  response: z.string(),
+  responseStatusCode: z.number(),
+  responseDurationMs: z.number(),
+  status: z.number().describe('0 success, 1 pending, 2 fail, 3 sending'),
+  statusText: z.string(),
+  triggerType: z.number().describe('0 scheduled, 1 manual'),
+  timestamp: date,
+  msg: MessageOut.nullable().optional(),
+});
+export const EndpointMessageOut = MessageOut.extend({ status: z.number(), statusText: z.string(), nextAttempt: date.nullable() });
+export const MessageEndpointOut = EndpointOut.omit({ metadata: true }).extend({ status: z.number(), statusText: z.string(), nextAttempt: date.nullable() });
+export const RecoverOut = z.object({ id: z.string(), status: z.string(), task: z.string(), updatedAt: date, recovered: z.number() });
+export const ErrorOut = z.object({ code: z.string(), detail: z.string() });
+export const ValidationErrorOut = z.object({ detail: z.array(z.object({ loc: z.array(z.union([z.string(), z.number()])), msg: z.string(), type: z.string() })) });
+
+export const listOf = <T extends z.ZodType>(item: T) =>
+  z.object({ data: z.array(item), iterator: z.string().nullable(), prevIterator: z.string().nullable(), done: z.boolean() });

@@ -1,0 +1,151 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, loadSettings, type RawSettings } from '../config.js';
+import { createLogger } from '../log.js';
+import { DatabaseInUseError, openDatabase } from '../store/sqlite/open.js';
+import { sqlitePath } from '../store/open-store.js';
+import { startHookrelay } from '../server.js';
+import { VERSION } from '../version.js';
+
+/** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
+const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+const USAGE = `hookrelay ${VERSION} — self-hosted webhook gateway
+
+Usage:
+  hookrelay serve   [options]   start the API and the delivery dispatcher
+  hookrelay migrate [--db path] apply database migrations and exit
+  hookrelay version             print the version
+
+Options (each also settable by environment variable):
+  --port <n>                 HOOKRELAY_PORT                 listen port (default 8080)
+  --host <addr>              HOOKRELAY_HOST                 listen address (default 127.0.0.1)
+  --db <path>                HOOKRELAY_DB                   SQLite database file (default ./hookrelay.db)
+  --log-level <level>        HOOKRELAY_LOG_LEVEL            fatal|error|warn|info|debug|trace|silent (default info)
+  --tls-cert <file>          HOOKRELAY_TLS_CERT             serve HTTPS with this PEM certificate (with --tls-key)
+  --tls-key <file>           HOOKRELAY_TLS_KEY              PEM private key for --tls-cert
+  --max-payload-bytes <n>    HOOKRELAY_MAX_PAYLOAD_BYTES    largest accepted request body (default 1048576)
+  --retry-schedule <list>    HOOKRELAY_RETRY_SCHEDULE       delays before each attempt (default 0,5s,5m,30m,2h,5h,10h,10h)
+  --delivery-timeout <d>     HOOKRELAY_DELIVERY_TIMEOUT     whole-attempt timeout (default 15s)
+  --connect-timeout <d>      HOOKRELAY_CONNECT_TIMEOUT      connect timeout (default 15s)
+  --max-in-flight <n>        HOOKRELAY_MAX_IN_FLIGHT        attempts in flight in this process (default 512)
+  --endpoint-concurrency <n> HOOKRELAY_ENDPOINT_CONCURRENCY default attempts in flight per endpoint (default 32)
+  --sqlite-synchronous <m>   HOOKRELAY_SQLITE_SYNCHRONOUS   FULL (default: durable on power loss) or NORMAL
+  --shutdown-grace <d>       HOOKRELAY_SHUTDOWN_GRACE       how long SIGTERM waits for attempts in flight (default 10s)
+                             HOOKRELAY_ADMIN_TOKEN          the operator's bearer token (generated on first start if unset)
+`;
+
+const FLAGS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  db: { type: 'string' },
+  'log-level': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'max-payload-bytes': { type: 'string' },
+  'retry-schedule': { type: 'string' },
+  'delivery-timeout': { type: 'string' },
+  'connect-timeout': { type: 'string' },
+  'max-in-flight': { type: 'string' },
+  'endpoint-concurrency': { type: 'string' },
+  'sqlite-synchronous': { type: 'string' },
+  'shutdown-grace': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function toRaw(values: Record<string, unknown>): RawSettings {
+  const raw: Record<string, string> = {};
+  for (const [flag, value] of Object.entries(values)) {
+    if (typeof value === 'string') raw[flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] = value;
+  }
+  return raw as RawSettings;
+}
+
+function fail(message: string, code: number): number {
+  process.stderr.write(`hookrelay: ${message}\n`);
+  return code;
+}
+
+async function serve(raw: RawSettings): Promise<number> {
+  const settings = loadSettings(raw, process.env);
+  const log = createLogger(settings.logLevel);
+  const relay = await startHookrelay(settings, log);
+  log.info({ url: relay.url, db: settings.db, synchronous: settings.sqliteSynchronous, version: VERSION }, 'hookrelay is serving');
+  if (relay.adminTokenGenerated) {
+    process.stderr.write(`\nAdmin token (kept in ${relay.adminTokenFile ?? 'memory only'}):\n  ${relay.adminToken}\n\n`);
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'shutting down: draining deliveries in flight');
+      relay.close().then(resolve, (error) => {
+        log.error({ err: error }, 'shutdown failed');
+        resolve();
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  log.info('stopped');
+  return EXIT.ok;
+}
+
+function runMigrate(raw: RawSettings): number {
+  const settings = loadSettings(raw, process.env);
+  const path = sqlitePath(settings.db);
+  if (path === null) return fail('PostgreSQL URLs are not supported by this version of hookrelay yet', EXIT.usage);
+  const { db, migration: report } = openDatabase(path, settings.sqliteSynchronous);
+  try {
+    process.stdout.write(report.applied.length ? `applied ${report.applied.join(', ')}; schema version ${report.current}\n` : `schema is up to date (version ${report.current})\n`);
+    return EXIT.ok;
+  } finally {
+    db.close();
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(USAGE);
+    return command === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (command === 'version' || command === '--version') {
+    process.stdout.write(`${VERSION}\n`);
+    return EXIT.ok;
+  }
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = parseArgs({ args: rest, options: FLAGS, strict: true, allowPositionals: false }));
+  } catch (error) {
+    return fail(`${(error as Error).message}\nRun "hookrelay help" for the options.`, EXIT.usage);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return EXIT.ok;
+  }
+  try {
+    switch (command) {
+      case 'serve':
+        return await serve(toRaw(values));
+      case 'migrate':
+        return runMigrate(toRaw(values));
+      default:
+        return fail(`unknown command ${JSON.stringify(command)}\nRun "hookrelay help" for the commands.`, EXIT.usage);
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) return fail(error.message, EXIT.usage);
+    if (error instanceof DatabaseInUseError) return fail(error.message, EXIT.failure);
+    const err = error as NodeJS.ErrnoException;
+    if (err.code === 'EADDRINUSE') return fail(`cannot listen: address already in use (${err.message.replace(/^.*EADDRINUSE:?\s*/, '')}); choose another --port`, EXIT.failure);
+    if (err.code === 'EACCES') return fail(`cannot listen: permission denied (${err.message}); choose a port above 1023`, EXIT.failure);
+    if (err.code === 'SQLITE_CANTOPEN') return fail(`cannot open the database: ${err.message}`, EXIT.failure);
+    return fail(`failed: ${err.message}`, EXIT.failure);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error) => {
+    process.stderr.write(`hookrelay: unexpected failure: ${(error as Error).message}\n`);
+    process.exit(EXIT.failure);
+  },
+);

@@ -1,0 +1,159 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { DEFAULT_RETRY_POLICY, parseSchedule } from './domain/retry.js';
+
+/**
+ * One validated configuration object. Each setting has a flag, an environment variable and a default;
+ * a flag beats the environment, which beats the default. Nothing here runs at import time.
+ */
+export interface Settings {
+  port: number;
+  host: string;
+  db: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  adminToken: string | null;
+  tls: { cert: string; key: string } | null;
+  /** Largest request body the API accepts, in bytes. @default 1048576 */
+  maxPayloadBytes: number;
+  sqliteSynchronous: 'FULL' | 'NORMAL';
+  retryScheduleMs: number[];
+  deliveryTimeoutMs: number;
+  connectTimeoutMs: number;
+  responseBodyLimit: number;
+  /** Attempts in flight in this process, all endpoints together. @default 512 */
+  maxInFlight: number;
+  /** Default cap of attempts in flight per endpoint. @default 32 */
+  endpointConcurrency: number;
+  idempotencyTtlMs: number;
+  shutdownGraceMs: number;
+  pollMs: number;
+}
+
+/** Where each setting can come from: [flag, environment variable]. */
+export const SETTING_SOURCES = {
+  port: ['port', 'HOOKRELAY_PORT'],
+  host: ['host', 'HOOKRELAY_HOST'],
+  db: ['db', 'HOOKRELAY_DB'],
+  logLevel: ['log-level', 'HOOKRELAY_LOG_LEVEL'],
+  adminToken: [null, 'HOOKRELAY_ADMIN_TOKEN'],
+  tlsCert: ['tls-cert', 'HOOKRELAY_TLS_CERT'],
+  tlsKey: ['tls-key', 'HOOKRELAY_TLS_KEY'],
+  maxPayloadBytes: ['max-payload-bytes', 'HOOKRELAY_MAX_PAYLOAD_BYTES'],
+  sqliteSynchronous: ['sqlite-synchronous', 'HOOKRELAY_SQLITE_SYNCHRONOUS'],
+  retrySchedule: ['retry-schedule', 'HOOKRELAY_RETRY_SCHEDULE'],
+  deliveryTimeout: ['delivery-timeout', 'HOOKRELAY_DELIVERY_TIMEOUT'],
+  connectTimeout: ['connect-timeout', 'HOOKRELAY_CONNECT_TIMEOUT'],
+  responseBodyLimit: [null, 'HOOKRELAY_RESPONSE_BODY_LIMIT'],
+  maxInFlight: ['max-in-flight', 'HOOKRELAY_MAX_IN_FLIGHT'],
+  endpointConcurrency: ['endpoint-concurrency', 'HOOKRELAY_ENDPOINT_CONCURRENCY'],
+  shutdownGrace: ['shutdown-grace', 'HOOKRELAY_SHUTDOWN_GRACE'],
+} as const;
+
+export type RawSettings = Partial<Record<keyof typeof SETTING_SOURCES, string>>;
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+const duration = z.string().transform((text, ctx) => {
+  try {
+    const [ms] = parseSchedule(text);
+    if (parseSchedule(text).length !== 1) throw new Error('expected one duration, e.g. 15s');
+    return ms;
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+const pemFile = z.string().transform((path, ctx) => {
+  try {
+    const text = readFileSync(path, 'utf8');
+    if (!text.includes('-----BEGIN')) throw new Error('is not a PEM file');
+    return text;
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
+    ctx.addIssue({ code: 'custom', message: `${path}: ${reason}` });
+    return z.NEVER;
+  }
+});
+
+const schema = z
+  .object({
+    port: int(0, 65535).default(8080),
+    host: z.string().min(1).default('127.0.0.1'),
+    db: z.string().min(1).default('./hookrelay.db'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+    tlsCert: pemFile.optional(),
+    tlsKey: pemFile.optional(),
+    maxPayloadBytes: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+    sqliteSynchronous: z.enum(['FULL', 'NORMAL']).default('FULL'),
+    retrySchedule: z
+      .string()
+      .transform((text, ctx) => {
+        try {
+          return parseSchedule(text);
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: (error as Error).message });
+          return z.NEVER;
+        }
+      })
+      .optional(),
+    deliveryTimeout: duration.default(15_000),
+    connectTimeout: duration.default(15_000),
+    responseBodyLimit: int(0, 1024 * 1024).default(20_000),
+    maxInFlight: int(1, 100_000).default(512),
+    endpointConcurrency: int(1, 10_000).default(32),
+    shutdownGrace: duration.default(10_000),
+  })
+  .refine((s) => Boolean(s.tlsCert) === Boolean(s.tlsKey), { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] });
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+/** Merges flags over environment, validates everything, and reports every bad setting at once. */
+export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readonly<Settings> {
+  const raw: Record<string, string> = {};
+  for (const [key, [flag, variable]] of Object.entries(SETTING_SOURCES)) {
+    const value = (flag !== null ? flags[key as keyof RawSettings] : undefined) ?? env[variable];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const key = String(issue.path[0] ?? '') as keyof typeof SETTING_SOURCES;
+        const [flag, variable] = SETTING_SOURCES[key] ?? [null, key];
+        const where = flag ? `--${flag} (${variable})` : variable;
+        return `${where}: ${issue.message}`;
+      }),
+    );
+  }
+  const s = parsed.data;
+  return Object.freeze({
+    port: s.port,
+    host: s.host,
+    db: s.db,
+    logLevel: s.logLevel,
+    adminToken: s.adminToken ?? null,
+    tls: s.tlsCert && s.tlsKey ? { cert: s.tlsCert, key: s.tlsKey } : null,
+    maxPayloadBytes: s.maxPayloadBytes,
+    sqliteSynchronous: s.sqliteSynchronous,
+    retryScheduleMs: s.retrySchedule ?? DEFAULT_RETRY_POLICY.scheduleMs,
+    deliveryTimeoutMs: s.deliveryTimeout,
+    connectTimeoutMs: s.connectTimeout,
+    responseBodyLimit: s.responseBodyLimit,
+    maxInFlight: s.maxInFlight,
+    endpointConcurrency: s.endpointConcurrency,
+    idempotencyTtlMs: 24 * 3600 * 1000,
+    shutdownGraceMs: s.shutdownGrace,
+    pollMs: 1000,
+  });
+}

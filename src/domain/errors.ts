@@ -1,0 +1,45 @@
+/**
+ * Every error a client or operator can see, with its stable code and HTTP status.
+ * The API renders them as `{ "code", "detail" }` (the shape the svix SDK parses);
+ * docs/errors.md lists the same table and a test keeps the two in sync.
+ */
+export const ERRORS = {
+  unauthorized: { status: 401, title: 'Missing or invalid bearer token.' },
+  forbidden: { status: 403, title: 'The token may not touch this resource.' },
+  not_found: { status: 404, title: 'No such resource (or route).' },
+  method_not_allowed: { status: 405, title: 'The route exists but not with this method.' },
+  conflict: { status: 409, title: 'A resource with this uid, name or eventId already exists.' },
+  invalid_json: { status: 400, title: 'The request body is not valid JSON.' },
+  unsupported_media_type: { status: 415, title: 'The request body must be application/json.' },
+  payload_too_large: { status: 413, title: 'The request body exceeds the configured limit.' },
+  validation: { status: 422, title: 'A field is missing, of the wrong type or out of range.' },
+  unavailable: { status: 503, title: 'Storage could not accept the write; retry later.' },
+  internal: { status: 500, title: 'An unexpected server error (logged, never from user input).' },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export interface FieldIssue {
+  loc: (string | number)[];
+  msg: string;
+  type: string;
+}
+
+export class HookrelayError extends Error {
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly issues?: FieldIssue[],
+  ) {
+    super(message);
+    this.name = 'HookrelayError';
+    this.status = ERRORS[code].status;
+  }
+}
+
+export const notFound = (what: string, id: string) => new HookrelayError('not_found', `${what} ${JSON.stringify(id)} not found`);
+export const conflict = (message: string) => new HookrelayError('conflict', message);
+export const invalid = (loc: (string | number)[], msg: string) =>
+  new HookrelayError('validation', `${loc.join('.')}: ${msg}`, [{ loc, msg, type: 'value_error' }]);

@@ -1,0 +1,116 @@
+/**
+ * Glossary — the words used in code, SQL tables, API paths and logs.
+ *
+ * App       A tenant. Owns endpoints and messages. Addressed by `id` (app_…) or the operator's own `uid`.
+ * EventType A named kind of event (`invoice.paid`) that endpoints may filter on. Global to the installation.
+ * Endpoint  A destination of an app: URL, event-type filter, channels, signing secrets, custom headers,
+ *           ordering (`parallel` or `fifo`) and a concurrency cap.
+ * Message   An event accepted once and stored durably before the caller gets 2xx.
+ * Delivery  One message on its way to one endpoint: pending → in_flight → succeeded | failed (parked).
+ * Attempt   One try of a delivery: when, how long, status code, truncated response body, error.
+ * Lease     A claim on an in-flight delivery by one dispatcher, valid until `leaseUntil`.
+ */
+
+export type Ordering = 'parallel' | 'fifo';
+
+export interface App {
+  id: string;
+  uid: string | null;
+  name: string;
+  rateLimit: number | null;
+  metadata: Record<string, string>;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface EventType {
+  name: string;
+  description: string;
+  archived: boolean;
+  deprecated: boolean;
+  featureFlag: string | null;
+  groupName: string | null;
+  schemas: Record<string, unknown> | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface SigningSecret {
+  key: string;
+  /** Epoch ms after which the secret no longer signs; null for the current secret. */
+  expiresAt: number | null;
+}
+
+export interface Endpoint {
+  id: string;
+  appId: string;
+  uid: string | null;
+  url: string;
+  description: string;
+  version: number;
+  filterTypes: string[] | null;
+  channels: string[] | null;
+  headers: Record<string, string>;
+  disabled: boolean;
+  disabledReason: string | null;
+  rateLimit: number | null;
+  ordering: Ordering;
+  maxInFlight: number;
+  metadata: Record<string, string>;
+  secrets: SigningSecret[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface Message {
+  id: string;
+  appId: string;
+  eventType: string;
+  eventId: string | null;
+  payload: Uint8Array | null;
+  contentType: string;
+  channels: string[] | null;
+  tags: string[] | null;
+  createdAt: number;
+}
+
+export type DeliveryStatus = 'pending' | 'in_flight' | 'succeeded' | 'failed';
+
+export interface Delivery {
+  id: number;
+  messageId: string;
+  appId: string;
+  endpointId: string;
+  status: DeliveryStatus;
+  attemptCount: number;
+  retryIndex: number;
+  nextAttemptAt: number | null;
+  manual: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type AttemptTrigger = 'scheduled' | 'manual';
+
+export interface Attempt {
+  id: string;
+  deliveryId: number;
+  messageId: string;
+  endpointId: string;
+  appId: string;
+  url: string;
+  startedAt: number;
+  durationMs: number;
+  statusCode: number;
+  succeeded: boolean;
+  responseBody: string;
+  error: string | null;
+  trigger: AttemptTrigger;
+}
+
+/** What the dispatcher needs to send one delivery, read in one claim. */
+export interface ClaimedDelivery {
+  delivery: Delivery;
+  message: Message;
+  endpoint: Endpoint;
+}

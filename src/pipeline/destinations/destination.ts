@@ -1,0 +1,13 @@
+import type { ClaimedDelivery } from '../../domain/types.js';
+
+/** What one try of a delivery came to. Expected outcomes are values; the dispatcher maps them onto the retry policy. */
+export type SendResult =
+  | { kind: 'success'; statusCode: number; responseBody: string }
+  | { kind: 'retry'; statusCode: number; responseBody: string; error: string | null; retryAfterMs: number | null }
+  | { kind: 'gone'; statusCode: number; responseBody: string }
+  | { kind: 'fatal'; statusCode: number; responseBody: string; error: string };
+
+export interface Destination {
+  send(claimed: ClaimedDelivery, signal: AbortSignal): Promise<SendResult>;
+  close(): Promise<void>;
+}

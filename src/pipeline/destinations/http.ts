@@ -1,0 +1,106 @@
+import { Agent, errors } from 'undici';
+import { parseRetryAfter } from '../../domain/retry.js';
+import type { ClaimedDelivery } from '../../domain/types.js';
+import { secretKey, signatureHeaders } from '../../signing/standard-webhooks.js';
+import type { Destination, SendResult } from './destination.js';
+
+export interface HttpDestinationOptions {
+  /** Whole attempt, connect to last byte. @default 15000 */
+  timeoutMs: number;
+  /** @default 15000 */
+  connectTimeoutMs: number;
+  /** Bytes of the receiver's answer kept in the attempt. @default 20000 */
+  responseBodyLimit: number;
+  /** Keep-alive sockets per origin. */
+  connectionsPerOrigin: number;
+  userAgent: string;
+  now?: () => number;
+}
+
+/** Headers hookrelay sets itself; an endpoint's custom headers may not replace them. */
+const RESERVED = new Set(['webhook-id', 'webhook-timestamp', 'webhook-signature', 'content-type', 'content-length', 'host', 'user-agent', 'connection', 'transfer-encoding']);
+
+/** POSTs a delivery, signed per Standard Webhooks, over a keep-alive pool per origin. Redirects are not followed. */
+export class HttpDestination implements Destination {
+  private readonly agent: Agent;
+  private readonly now: () => number;
+
+  constructor(private readonly options: HttpDestinationOptions) {
+    this.agent = new Agent({
+      connections: options.connectionsPerOrigin,
+      connect: { timeout: options.connectTimeoutMs },
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      keepAliveTimeout: 30_000,
+    });
+    this.now = options.now ?? Date.now;
+  }
+
+  async send({ message, endpoint }: ClaimedDelivery, signal: AbortSignal): Promise<SendResult> {
+    const now = this.now();
+    const keys = endpoint.secrets
+      .filter((s) => s.expiresAt === null || s.expiresAt > now)
+      .map((s) => secretKey(s.key))
+      .filter((k): k is Buffer => k !== null);
+    const payload = message.payload ?? Buffer.from('{}');
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(endpoint.headers)) if (!RESERVED.has(name.toLowerCase())) headers[name] = value;
+    Object.assign(headers, signatureHeaders(keys, message.id, Math.floor(now / 1000), payload), {
+      'content-type': message.contentType,
+      'user-agent': this.options.userAgent,
+    });
+
+    const timeout = AbortSignal.timeout(this.options.timeoutMs);
+    let url: URL;
+    try {
+      url = new URL(endpoint.url);
+    } catch {
+      return { kind: 'fatal', statusCode: 0, responseBody: '', error: `invalid endpoint URL ${JSON.stringify(endpoint.url)}` };
+    }
+    try {
+      const response = await this.agent.request({
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: 'POST',
+        headers,
+        body: payload,
+        signal: AbortSignal.any([signal, timeout]),
+      });
+      const responseBody = await readLimited(response.body, this.options.responseBodyLimit);
+      const status = response.statusCode;
+      if (status >= 200 && status < 300) return { kind: 'success', statusCode: status, responseBody };
+      if (status === 410) return { kind: 'gone', statusCode: status, responseBody };
+      const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(response.headers['retry-after'], this.now()) : null;
+      return { kind: 'retry', statusCode: status, responseBody, error: null, retryAfterMs };
+    } catch (error) {
+      const reason = timeout.aborted ? `timed out after ${this.options.timeoutMs} ms` : describe(error);
+      return { kind: 'retry', statusCode: 0, responseBody: '', error: reason, retryAfterMs: null };
+    }
+  }
+
+  close(): Promise<void> {
+    return this.agent.close();
+  }
+}
+
+async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    if (size < limit) chunks.push(chunk.subarray(0, limit - size));
+    size += chunk.length;
+    if (size >= limit) {
+      body.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function describe(error: unknown): string {
+  if (error instanceof errors.ConnectTimeoutError) return 'connect timed out';
+  const err = error as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const code = err.code ?? err.cause?.code;
+  const message = err.cause?.message ?? err.message ?? String(error);
+  return code && !message.includes(code) ? `${code}: ${message}` : message;
+}

@@ -1,0 +1,223 @@
+import type { Logger } from 'pino';
+import { ID_PREFIX, newId } from '../domain/ids.js';
+import { nextAttemptDelay, type RetryPolicy } from '../domain/retry.js';
+import type { Attempt, ClaimedDelivery } from '../domain/types.js';
+import type { AttemptOutcome, Store } from '../store/store.js';
+import type { Destination, SendResult } from './destinations/destination.js';
+
+export interface DispatcherOptions {
+  /** Identifies this dispatcher's leases. */
+  owner: string;
+  /** Attempts in flight across all endpoints. */
+  maxInFlight: number;
+  /** Deliveries leased per claim. */
+  claimBatch: number;
+  /** A lease outlives the attempt timeout; it is renewed while an attempt runs. */
+  leaseMs: number;
+  /** Longest sleep between claims when nothing wakes the dispatcher. */
+  pollMs: number;
+  retry: RetryPolicy;
+  now?: () => number;
+}
+
+/**
+ * Claims due deliveries, sends each through its destination, and reports the attempts in batches.
+ * Claims are woken by accepts and by finished attempts; polling is only the fallback.
+ */
+export class Dispatcher {
+  private readonly inFlight = new Map<number, Promise<void>>();
+  private readonly abort = new AbortController();
+  private outcomes: AttemptOutcome[] = [];
+  private flushing: Promise<void> | null = null;
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  private woken = false;
+  private renewTimer: NodeJS.Timeout | null = null;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: Store,
+    private readonly destination: Destination,
+    private readonly options: DispatcherOptions,
+    private readonly log: Logger,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+    this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(1000, this.options.leaseMs / 3));
+    this.renewTimer.unref();
+  }
+
+  /** New work may be due (a message was accepted, a slot freed up): claim again without waiting for the poll. */
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /**
+   * Stops claiming, lets attempts in flight finish for up to `graceMs`, then aborts the rest and returns their
+   * leases, so a restart delivers them without waiting for the lease to expire.
+   */
+  async stop(graceMs: number): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake();
+    await this.loop;
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    const drained = Promise.all(this.inFlight.values());
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([drained, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+    if (this.inFlight.size > 0) {
+      this.log.warn({ inFlight: this.inFlight.size }, 'grace period over: aborting attempts still in flight');
+      this.abort.abort();
+      await drained;
+    }
+    await this.flushOutcomes();
+    await this.store.releaseLeases(this.options.owner);
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      this.woken = false;
+      const room = this.options.maxInFlight - this.inFlight.size;
+      let claimed: ClaimedDelivery[] = [];
+      if (room > 0) {
+        try {
+          claimed = await this.store.claim({
+            owner: this.options.owner,
+            now: this.now(),
+            limit: Math.min(room, this.options.claimBatch),
+            leaseMs: this.options.leaseMs,
+          });
+        } catch (error) {
+          this.log.error({ err: error }, 'claiming deliveries failed; backing off');
+          await this.sleep(this.options.pollMs);
+          continue;
+        }
+        for (const item of claimed) this.launch(item);
+      }
+      if (claimed.length > 0 && claimed.length === Math.min(room, this.options.claimBatch)) {
+        await new Promise((resolve) => setImmediate(resolve));
+        continue;
+      }
+      if (this.woken) continue;
+      await this.sleep(await this.untilNextDue());
+    }
+  }
+
+  private async untilNextDue(): Promise<number> {
+    try {
+      const due = await this.store.nextDueAt();
+      if (due === null) return this.options.pollMs;
+      // Due work that was not claimed is held back by a cap or FIFO; a finished attempt will wake us.
+      return Math.min(this.options.pollMs, Math.max(due - this.now(), this.inFlight.size > 0 ? this.options.pollMs : 50));
+    } catch {
+      return this.options.pollMs;
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = () => {
+        this.wakeUp = null;
+        done();
+      };
+    });
+  }
+
+  private launch(claimed: ClaimedDelivery): void {
+    const id = claimed.delivery.id;
+    const attempt = this.attempt(claimed).finally(() => this.inFlight.delete(id));
+    this.inFlight.set(id, attempt);
+  }
+
+  private async attempt(claimed: ClaimedDelivery): Promise<void> {
+    const startedAt = this.now();
+    let result: SendResult;
+    try {
+      result = await this.destination.send(claimed, this.abort.signal);
+    } catch (error) {
+      result = { kind: 'retry', statusCode: 0, responseBody: '', error: `destination failed: ${(error as Error).message}`, retryAfterMs: null };
+    }
+    // Aborted by shutdown: the lease is released in stop(); the attempt does not count against the delivery.
+    if (this.abort.signal.aborted && result.kind === 'retry') return;
+    const finishedAt = this.now();
+    this.outcomes.push(this.outcome(claimed, result, startedAt, finishedAt));
+    if (!this.flushing) this.flushing = new Promise((resolve) => setImmediate(resolve)).then(() => this.flushOutcomes());
+  }
+
+  private outcome({ delivery, endpoint }: ClaimedDelivery, result: SendResult, startedAt: number, finishedAt: number): AttemptOutcome {
+    const attempt: Attempt = {
+      id: newId(ID_PREFIX.attempt, startedAt),
+      deliveryId: delivery.id,
+      messageId: delivery.messageId,
+      endpointId: delivery.endpointId,
+      appId: delivery.appId,
+      url: endpoint.url,
+      startedAt,
+      durationMs: finishedAt - startedAt,
+      statusCode: result.statusCode,
+      succeeded: result.kind === 'success',
+      responseBody: result.responseBody,
+      error: result.kind === 'retry' || result.kind === 'fatal' ? result.error : null,
+      trigger: delivery.manual ? 'manual' : 'scheduled',
+    };
+    const owner = this.options.owner;
+    switch (result.kind) {
+      case 'success':
+        return { owner, attempt, next: { kind: 'succeeded' } };
+      case 'gone':
+        return { owner, attempt, next: { kind: 'parked' }, disableEndpoint: `the endpoint answered 410 Gone at ${new Date(finishedAt).toISOString()}` };
+      case 'fatal':
+        return { owner, attempt, next: { kind: 'parked' } };
+      case 'retry': {
+        const retryIndex = delivery.retryIndex + 1;
+        const delay = nextAttemptDelay(this.options.retry, retryIndex, result.retryAfterMs);
+        if (delay === null) return { owner, attempt, next: { kind: 'parked' } };
+        return { owner, attempt, next: { kind: 'retry', at: finishedAt + delay, retryIndex } };
+      }
+    }
+  }
+
+  private async flushOutcomes(): Promise<void> {
+    const batch = this.outcomes;
+    this.outcomes = [];
+    this.flushing = null;
+    if (batch.length === 0) return;
+    try {
+      await this.store.complete(batch);
+      for (const outcome of batch) {
+        if (outcome.disableEndpoint) this.log.warn({ endpointId: outcome.attempt.endpointId, reason: outcome.disableEndpoint }, 'endpoint disabled');
+        if (outcome.next.kind === 'parked') this.log.info({ messageId: outcome.attempt.messageId, endpointId: outcome.attempt.endpointId }, 'delivery parked as failed');
+      }
+    } catch (error) {
+      // The attempts happened but could not be recorded; their leases expire and the deliveries are tried again.
+      this.log.error({ err: error, attempts: batch.length }, 'recording attempts failed');
+    }
+    this.wake();
+  }
+
+  private async renewLeases(): Promise<void> {
+    if (this.inFlight.size === 0) return;
+    try {
+      await this.store.renewLeases(this.options.owner, [...this.inFlight.keys()], this.now() + this.options.leaseMs);
+    } catch (error) {
+      this.log.error({ err: error }, 'renewing leases failed');
+    }
+  }
+}

@@ -1,0 +1,24 @@
+import type { AcceptInput, AcceptResult, Store } from '../store/store.js';
+
+/**
+ * The front door of the pipeline: a message is accepted (stored with its fan-out, durably) and the
+ * dispatcher is woken so that the first attempt starts without waiting for a poll.
+ */
+export class Intake {
+  private readonly listeners: (() => void)[] = [];
+
+  constructor(
+    private readonly store: Store,
+    private readonly firstAttemptDelayMs: number,
+  ) {}
+
+  onAccepted(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  async accept(input: Omit<AcceptInput, 'dueAt'>): Promise<AcceptResult> {
+    const result = await this.store.accept({ ...input, dueAt: input.now + this.firstAttemptDelayMs });
+    if (result.kind === 'accepted' && result.deliveries > 0) for (const listener of this.listeners) listener();
+    return result;
+  }
+}

@@ -1,0 +1,127 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join, basename } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { buildApi } from './api/app.js';
+import type { Settings } from './config.js';
+import { DEFAULT_RETRY_POLICY } from './domain/retry.js';
+import { HttpDestination } from './pipeline/destinations/http.js';
+import { Dispatcher } from './pipeline/dispatcher.js';
+import { Intake } from './pipeline/intake.js';
+import { openStore, sqlitePath } from './store/open-store.js';
+import type { Store } from './store/store.js';
+import { VERSION } from './version.js';
+
+export interface Hookrelay {
+  url: string;
+  adminToken: string;
+  store: Store;
+  dispatcher: Dispatcher;
+  api: FastifyInstance;
+  /** Stops taking requests, drains the dispatcher within the grace period, closes the store. */
+  close(): Promise<void>;
+}
+
+/** Where an admin token generated on first start is kept, beside the database file. */
+export function adminTokenFile(db: string): string | null {
+  const path = sqlitePath(db);
+  if (path === null || path === ':memory:') return null;
+  return join(dirname(path), `${basename(path).replace(/\.[^.]*$/, '')}.admin-token`);
+}
+
+function resolveAdminToken(settings: Settings, log: Logger): { token: string; generated: boolean; file: string | null } {
+  if (settings.adminToken) return { token: settings.adminToken, generated: false, file: null };
+  const file = adminTokenFile(settings.db);
+  if (file && existsSync(file)) return { token: readFileSync(file, 'utf8').trim(), generated: false, file };
+  const token = `hr_admin_${randomBytes(24).toString('base64url')}`;
+  if (file) {
+    writeFileSync(file, token + '\n', { mode: 0o600 });
+    chmodSync(file, 0o600);
+  }
+  log.info({ file }, 'generated an admin token (set HOOKRELAY_ADMIN_TOKEN to choose your own)');
+  return { token, generated: true, file };
+}
+
+/** The composition root: wires store, pipeline and API, and starts serving. */
+export async function startHookrelay(settings: Readonly<Settings>, log: Logger): Promise<Hookrelay & { adminTokenGenerated: boolean; adminTokenFile: string | null }> {
+  const store = openStore(settings.db, { synchronous: settings.sqliteSynchronous });
+  const admin = resolveAdminToken(settings, log);
+  // An SQLite database is owned by this one process: whatever was in flight when it last stopped is due again now.
+  const released = await store.releaseLeases(null);
+  if (released > 0) log.info({ released }, 'returned deliveries left in flight by the previous run');
+
+  const retry = { ...DEFAULT_RETRY_POLICY, scheduleMs: settings.retryScheduleMs };
+  const destination = new HttpDestination({
+    timeoutMs: settings.deliveryTimeoutMs,
+    connectTimeoutMs: settings.connectTimeoutMs,
+    responseBodyLimit: settings.responseBodyLimit,
+    connectionsPerOrigin: Math.max(settings.endpointConcurrency, 64),
+    userAgent: `hookrelay/${VERSION}`,
+  });
+  const dispatcher = new Dispatcher(
+    store,
+    destination,
+    {
+      owner: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
+      maxInFlight: settings.maxInFlight,
+      claimBatch: 256,
+      leaseMs: settings.deliveryTimeoutMs + 30_000,
+      pollMs: settings.pollMs,
+      retry,
+    },
+    log.child({ component: 'dispatcher' }),
+  );
+  const intake = new Intake(store, retry.scheduleMs[0] ?? 0);
+  intake.onAccepted(() => dispatcher.wake());
+
+  const { app } = buildApi(
+    {
+      store,
+      intake,
+      now: Date.now,
+      endpointConcurrency: settings.endpointConcurrency,
+      idempotencyTtlMs: settings.idempotencyTtlMs,
+      wake: () => dispatcher.wake(),
+    },
+    {
+      adminToken: admin.token,
+      maxPayloadBytes: settings.maxPayloadBytes,
+      logger: log.child({ component: 'api' }),
+      version: VERSION,
+      https: settings.tls,
+      readiness: async () => {
+        try {
+          await store.nextDueAt();
+          return { store: 'ok' };
+        } catch (error) {
+          return { store: `unavailable: ${(error as Error).message}` };
+        }
+      },
+    },
+  );
+
+  try {
+    await app.listen({ port: settings.port, host: settings.host });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  dispatcher.start();
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : settings.port;
+  const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
+  const url = `${settings.tls ? 'https' : 'http'}://${host}:${port}`;
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      await app.close();
+      await dispatcher.stop(settings.shutdownGraceMs);
+      await destination.close();
+      await store.close();
+    })());
+
+  return { url, adminToken: admin.token, adminTokenGenerated: admin.generated, adminTokenFile: admin.file, store, dispatcher, api: app, close };
+}

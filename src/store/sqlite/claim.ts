@@ -1,0 +1,75 @@
+import type Database from 'better-sqlite3';
+import type { ClaimedDelivery, Endpoint } from '../../domain/types.js';
+import type { ClaimRequest } from '../store.js';
+import { toDelivery, toEndpoint, toMessage } from './rows.js';
+
+const statements = new WeakMap<Database.Database, ReturnType<typeof prepare>>();
+
+function prepare(db: Database.Database) {
+  return {
+    expireLeases: db.prepare(
+      "UPDATE delivery SET status = 'pending', leased_by = NULL, lease_until = NULL WHERE status = 'in_flight' AND lease_until < ?",
+    ),
+    inFlight: db.prepare("SELECT endpoint_id, count(*) AS n FROM delivery WHERE status = 'in_flight' GROUP BY endpoint_id"),
+    // Loose index scan: the next endpoint (by id) that has any pending delivery, one index seek each.
+    nextEndpoint: db.prepare("SELECT min(endpoint_id) AS id FROM delivery WHERE status = 'pending' AND endpoint_id > ?"),
+    endpoint: db.prepare('SELECT * FROM endpoint WHERE id = ?'),
+    dueOf: db.prepare(
+      "SELECT id FROM delivery WHERE status = 'pending' AND endpoint_id = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
+    ),
+    headOf: db.prepare("SELECT id, next_attempt_at FROM delivery WHERE status = 'pending' AND endpoint_id = ? ORDER BY id LIMIT 1"),
+    lease: db.prepare("UPDATE delivery SET status = 'in_flight', leased_by = ?, lease_until = ? WHERE id = ? RETURNING *"),
+    message: db.prepare('SELECT * FROM message WHERE id = ?'),
+  };
+}
+
+/**
+ * Leases due deliveries endpoint by endpoint, round robin from where the last claim stopped, so one endpoint's
+ * backlog cannot crowd the others out of a batch. An endpoint at its concurrency cap is skipped; a FIFO
+ * endpoint yields only its oldest pending delivery, and only when nothing of it is in flight.
+ * The cost is one index seek per endpoint with pending work, whatever the size of the backlog.
+ */
+export function claimDue(db: Database.Database, request: ClaimRequest, cursor: { endpointId: string }): ClaimedDelivery[] {
+  let stmt = statements.get(db);
+  if (!stmt) statements.set(db, (stmt = prepare(db)));
+  const { now, owner, limit } = request;
+  stmt.expireLeases.run(now);
+  const inFlight = new Map<string, number>();
+  for (const row of stmt.inFlight.all() as { endpoint_id: string; n: number }[]) inFlight.set(row.endpoint_id, row.n);
+
+  const picked: { id: number; endpoint: Endpoint }[] = [];
+  // Two passes: endpoints after the cursor, then from the first one up to the cursor.
+  const start = cursor.endpointId;
+  let after = start;
+  let secondPass = false;
+  while (picked.length < limit) {
+    const next = (stmt.nextEndpoint.get(after) as { id: string | null }).id;
+    if (next === null) {
+      if (secondPass || start === '') break;
+      secondPass = true;
+      after = '';
+      continue;
+    }
+    if (secondPass && next > start) break;
+    after = next;
+    cursor.endpointId = next;
+    const endpoint = toEndpoint(stmt.endpoint.get(next));
+    if (endpoint.disabled) continue;
+    const busy = inFlight.get(next) ?? 0;
+    if (endpoint.ordering === 'fifo') {
+      if (busy > 0) continue;
+      const head = stmt.headOf.get(next) as { id: number; next_attempt_at: number };
+      if (head.next_attempt_at <= now) picked.push({ id: head.id, endpoint });
+      continue;
+    }
+    const room = Math.min(endpoint.maxInFlight - busy, limit - picked.length);
+    if (room <= 0) continue;
+    for (const row of stmt.dueOf.all(next, now, room) as { id: number }[]) picked.push({ id: row.id, endpoint });
+  }
+
+  const leaseUntil = now + request.leaseMs;
+  return picked.map(({ id, endpoint }) => {
+    const delivery = toDelivery(stmt.lease.get(owner, leaseUntil, id));
+    return { delivery, endpoint, message: toMessage(stmt.message.get(delivery.messageId)) };
+  });
+}

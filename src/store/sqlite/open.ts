@@ -1,0 +1,62 @@
+import Database from 'better-sqlite3';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type Synchronous = 'FULL' | 'NORMAL';
+
+const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+
+export class DatabaseInUseError extends Error {}
+
+/**
+ * Opens the database file. `locking_mode=EXCLUSIVE` makes one hookrelay process own the file (a second one
+ * is refused at once instead of racing for leases) and lets WAL run without a shared-memory index.
+ */
+export function openDatabase(path: string, synchronous: Synchronous): { db: Database.Database; migration: MigrationReport } {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path, { timeout: 0 });
+  try {
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${synchronous}`);
+    db.pragma('foreign_keys = ON');
+    db.pragma('temp_store = MEMORY');
+    db.pragma('cache_size = -65536');
+    return { db, migration: migrate(db) };
+  } catch (error) {
+    db.close();
+    if ((error as { code?: string }).code === 'SQLITE_BUSY') {
+      throw new DatabaseInUseError(`the database ${path} is in use by another hookrelay process (an SQLite database is served by one process; use PostgreSQL for several)`);
+    }
+    throw error;
+  }
+}
+
+export interface MigrationReport {
+  applied: string[];
+  current: number;
+}
+
+/** Applies the numbered `NNNN_name.sql` files newer than the database, each in its own transaction. */
+export function migrate(db: Database.Database): MigrationReport {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+  const current = (db.prepare('SELECT coalesce(max(version), 0) AS v FROM schema_migration').get() as { v: number }).v;
+  const files = readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{4}_.+\.sql$/.test(f)).sort();
+  const latest = files.length ? Number(files[files.length - 1].slice(0, 4)) : 0;
+  if (current > latest) {
+    throw new Error(`the database schema (version ${current}) is newer than this hookrelay (knows up to ${latest}); upgrade hookrelay`);
+  }
+  const applied: string[] = [];
+  for (const file of files) {
+    const version = Number(file.slice(0, 4));
+    if (version <= current) continue;
+    const sql = readFileSync(join(MIGRATIONS_DIR, file), 'utf8');
+    db.transaction(() => {
+      db.prepare('INSERT INTO schema_migration (version, name, applied_at) VALUES (?, ?, ?)').run(version, file, Date.now());
+      db.exec(sql);
+    }).immediate();
+    applied.push(file);
+  }
+  return { applied, current: Math.max(current, latest) };
+}

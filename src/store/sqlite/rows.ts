@@ -1,0 +1,99 @@
+import type { App, Attempt, Delivery, Endpoint, EventType, Message } from '../../domain/types.js';
+
+/** Row ↔ domain mapping for the SQLite dialect: JSON columns, 0/1 booleans. */
+
+const json = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
+
+export const toApp = (r: any): App => ({
+  id: r.id,
+  uid: r.uid,
+  name: r.name,
+  rateLimit: r.rate_limit,
+  metadata: JSON.parse(r.metadata),
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export const toEventType = (r: any): EventType => ({
+  name: r.name,
+  description: r.description,
+  archived: r.archived === 1,
+  deprecated: r.deprecated === 1,
+  featureFlag: r.feature_flag,
+  groupName: r.group_name,
+  schemas: json(r.schemas),
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export const toEndpoint = (r: any): Endpoint => ({
+  id: r.id,
+  appId: r.app_id,
+  uid: r.uid,
+  url: r.url,
+  description: r.description,
+  version: r.version,
+  filterTypes: json(r.filter_types),
+  channels: json(r.channels),
+  headers: JSON.parse(r.headers),
+  disabled: r.disabled === 1,
+  disabledReason: r.disabled_reason,
+  rateLimit: r.rate_limit,
+  ordering: r.ordering,
+  maxInFlight: r.max_in_flight,
+  metadata: JSON.parse(r.metadata),
+  secrets: JSON.parse(r.secrets),
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export const toMessage = (r: any): Message => ({
+  id: r.id,
+  appId: r.app_id,
+  eventType: r.event_type,
+  eventId: r.event_id,
+  payload: r.payload,
+  contentType: r.content_type,
+  channels: json(r.channels),
+  tags: json(r.tags),
+  createdAt: r.created_at,
+});
+
+export const toDelivery = (r: any): Delivery => ({
+  id: r.id,
+  messageId: r.message_id,
+  appId: r.app_id,
+  endpointId: r.endpoint_id,
+  status: r.status,
+  attemptCount: r.attempt_count,
+  retryIndex: r.retry_index,
+  nextAttemptAt: r.next_attempt_at,
+  manual: r.manual === 1,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export const toAttempt = (r: any): Attempt => ({
+  id: r.id,
+  deliveryId: r.delivery_id,
+  messageId: r.message_id,
+  endpointId: r.endpoint_id,
+  appId: r.app_id,
+  url: r.url,
+  startedAt: r.started_at,
+  durationMs: r.duration_ms,
+  statusCode: r.status_code,
+  succeeded: r.succeeded === 1,
+  responseBody: r.response_body,
+  error: r.error,
+  trigger: r.trigger,
+});
+
+export const jsonOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : JSON.stringify(value));
+
+/** Prefixes a joined row's columns (`d_id`, `m_id`, …) back to plain names. */
+export function unprefix(row: any, prefix: string): any {
+  const out: any = {};
+  for (const key in row) if (key.startsWith(prefix)) out[key.slice(prefix.length)] = row[key];
+  return out;
+}

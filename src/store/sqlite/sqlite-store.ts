@@ -1,0 +1,490 @@
+import type Database from 'better-sqlite3';
+import { conflict, notFound } from '../../domain/errors.js';
+import { endpointMatches } from '../../domain/filter.js';
+import { ID_PREFIX, newId } from '../../domain/ids.js';
+import type { App, Attempt, ClaimedDelivery, Endpoint, EventType, Message } from '../../domain/types.js';
+import { cursorQuery, toPage } from '../paging.js';
+import type {
+  AcceptInput,
+  AcceptResult,
+  AppInput,
+  AttemptFilter,
+  AttemptOutcome,
+  ClaimRequest,
+  DeliveryView,
+  EndpointInput,
+  EventTypeInput,
+  MessageFilter,
+  Page,
+  PageRequest,
+  Store,
+} from '../store.js';
+import { claimDue } from './claim.js';
+import { GroupCommit } from './group-commit.js';
+import { openDatabase, type Synchronous } from './open.js';
+import { jsonOrNull, toApp, toAttempt, toDelivery, toEndpoint, toEventType, toMessage, unprefix } from './rows.js';
+
+export interface SqliteStoreOptions {
+  path: string;
+  synchronous?: Synchronous;
+}
+
+const isUniqueViolation = (error: unknown) => (error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE';
+
+/** The embedded store: one process, one better-sqlite3 connection, writes of the hot paths group-committed. */
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  readonly db: Database.Database;
+  private readonly commits: GroupCommit;
+  private readonly claimCursor = { endpointId: '' };
+  private readonly stmt;
+
+  constructor(options: SqliteStoreOptions) {
+    this.db = openDatabase(options.path, options.synchronous ?? 'FULL').db;
+    this.commits = new GroupCommit(this.db);
+    const db = this.db;
+    this.stmt = {
+      appById: db.prepare('SELECT * FROM app WHERE id = ? OR uid = ? LIMIT 1'),
+      endpointsOfApp: db.prepare('SELECT * FROM endpoint WHERE app_id = ? AND disabled = 0'),
+      endpointById: db.prepare('SELECT * FROM endpoint WHERE app_id = ? AND (id = ? OR uid = ?) LIMIT 1'),
+      messageById: db.prepare('SELECT * FROM message WHERE app_id = ? AND (id = ? OR event_id = ?) LIMIT 1'),
+      messageByEventId: db.prepare('SELECT id FROM message WHERE app_id = ? AND event_id = ?'),
+      idempotencyGet: db.prepare('SELECT message_id, expires_at FROM idempotency_key WHERE app_id = ? AND key = ?'),
+      idempotencyPut: db.prepare(
+        'INSERT INTO idempotency_key (app_id, key, message_id, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (app_id, key) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at',
+      ),
+      insertMessage: db.prepare(
+        'INSERT INTO message (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      insertDelivery: db.prepare(
+        "INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
+      ),
+      insertAttempt: db.prepare(
+        'INSERT INTO attempt (id, delivery_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code, succeeded, response_body, error, trigger) VALUES (@id, @deliveryId, @messageId, @endpointId, @appId, @url, @startedAt, @durationMs, @statusCode, @succeeded, @responseBody, @error, @trigger)',
+      ),
+      finish: db.prepare(
+        "UPDATE delivery SET status = ?, attempt_count = attempt_count + 1, retry_index = ?, next_attempt_at = ?, manual = 0, leased_by = NULL, lease_until = NULL, updated_at = ? WHERE id = ? AND status = 'in_flight' AND leased_by = ?",
+      ),
+      countAttempt: db.prepare('UPDATE delivery SET attempt_count = attempt_count + 1, updated_at = ? WHERE id = ?'),
+      disableEndpoint: db.prepare('UPDATE endpoint SET disabled = ?, disabled_reason = ?, updated_at = ? WHERE id = ?'),
+      renew: db.prepare("UPDATE delivery SET lease_until = ? WHERE id = ? AND status = 'in_flight' AND leased_by = ?"),
+      nextDue: db.prepare(
+        "SELECT min(d.next_attempt_at) AS due FROM delivery d JOIN endpoint e ON e.id = d.endpoint_id WHERE d.status = 'pending' AND e.disabled = 0",
+      ),
+    };
+  }
+
+  // ---- apps ---------------------------------------------------------------------------------
+
+  async listApps(page: PageRequest): Promise<Page<App>> {
+    return this.pageOf('SELECT * FROM app WHERE 1 = 1', [], 'id', page, toApp, (a) => a.id);
+  }
+
+  async createApp(input: AppInput, now: number): Promise<App> {
+    const id = newId(ID_PREFIX.app, now);
+    try {
+      this.db
+        .prepare('INSERT INTO app (id, uid, name, rate_limit, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(id, input.uid, input.name, input.rateLimit, JSON.stringify(input.metadata), now, now);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict(`an application with uid ${JSON.stringify(input.uid)} already exists`);
+      throw error;
+    }
+    return (await this.getApp(id))!;
+  }
+
+  async getApp(idOrUid: string): Promise<App | null> {
+    const row = this.stmt.appById.get(idOrUid, idOrUid);
+    return row ? toApp(row) : null;
+  }
+
+  async updateApp(id: string, input: AppInput, now: number): Promise<App> {
+    try {
+      const result = this.db
+        .prepare('UPDATE app SET uid = ?, name = ?, rate_limit = ?, metadata = ?, updated_at = ? WHERE id = ?')
+        .run(input.uid, input.name, input.rateLimit, JSON.stringify(input.metadata), now, id);
+      if (result.changes === 0) throw notFound('application', id);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict(`an application with uid ${JSON.stringify(input.uid)} already exists`);
+      throw error;
+    }
+    return (await this.getApp(id))!;
+  }
+
+  async deleteApp(id: string): Promise<void> {
+    this.db.prepare('DELETE FROM app WHERE id = ?').run(id);
+  }
+
+  // ---- event types ----------------------------------------------------------------------------
+
+  async listEventTypes(page: PageRequest, includeArchived: boolean): Promise<Page<EventType>> {
+    const where = includeArchived ? 'SELECT * FROM event_type WHERE 1 = 1' : 'SELECT * FROM event_type WHERE archived = 0';
+    return this.pageOf(where, [], 'name', { order: 'ascending', ...page }, toEventType, (e) => e.name);
+  }
+
+  async createEventType(input: EventTypeInput, now: number): Promise<EventType> {
+    const existing = await this.getEventType(input.name);
+    if (existing && !existing.archived) throw conflict(`an event type named ${JSON.stringify(input.name)} already exists`);
+    this.db
+      .prepare(
+        `INSERT INTO event_type (name, description, archived, deprecated, feature_flag, group_name, schemas, created_at, updated_at)
+         VALUES (@name, @description, @archived, @deprecated, @featureFlag, @groupName, @schemas, @now, @now)
+         ON CONFLICT (name) DO UPDATE SET description = excluded.description, archived = excluded.archived, deprecated = excluded.deprecated,
+           feature_flag = excluded.feature_flag, group_name = excluded.group_name, schemas = excluded.schemas, updated_at = excluded.updated_at`,
+      )
+      .run(this.eventTypeParams(input, now));
+    return (await this.getEventType(input.name))!;
+  }
+
+  async getEventType(name: string): Promise<EventType | null> {
+    const row = this.db.prepare('SELECT * FROM event_type WHERE name = ?').get(name);
+    return row ? toEventType(row) : null;
+  }
+
+  async updateEventType(input: EventTypeInput, now: number): Promise<EventType> {
+    this.db
+      .prepare(
+        `INSERT INTO event_type (name, description, archived, deprecated, feature_flag, group_name, schemas, created_at, updated_at)
+         VALUES (@name, @description, @archived, @deprecated, @featureFlag, @groupName, @schemas, @now, @now)
+         ON CONFLICT (name) DO UPDATE SET description = excluded.description, archived = excluded.archived, deprecated = excluded.deprecated,
+           feature_flag = excluded.feature_flag, group_name = excluded.group_name, schemas = excluded.schemas, updated_at = excluded.updated_at`,
+      )
+      .run(this.eventTypeParams(input, now));
+    return (await this.getEventType(input.name))!;
+  }
+
+  async deleteEventType(name: string): Promise<void> {
+    this.db.prepare('DELETE FROM event_type WHERE name = ?').run(name);
+  }
+
+  private eventTypeParams(input: EventTypeInput, now: number) {
+    return {
+      name: input.name,
+      description: input.description,
+      archived: input.archived ? 1 : 0,
+      deprecated: input.deprecated ? 1 : 0,
+      featureFlag: input.featureFlag,
+      groupName: input.groupName,
+      schemas: jsonOrNull(input.schemas),
+      now,
+    };
+  }
+
+  // ---- endpoints ------------------------------------------------------------------------------
+
+  async listEndpoints(appId: string, page: PageRequest): Promise<Page<Endpoint>> {
+    return this.pageOf('SELECT * FROM endpoint WHERE app_id = ?', [appId], 'id', page, toEndpoint, (e) => e.id);
+  }
+
+  async createEndpoint(appId: string, input: EndpointInput, secret: string, now: number): Promise<Endpoint> {
+    const id = newId(ID_PREFIX.endpoint, now);
+    try {
+      this.db
+        .prepare(
+          `INSERT INTO endpoint (id, app_id, uid, url, description, version, filter_types, channels, headers, disabled, rate_limit, ordering, max_in_flight, metadata, secrets, created_at, updated_at)
+           VALUES (@id, @appId, @uid, @url, @description, @version, @filterTypes, @channels, @headers, @disabled, @rateLimit, @ordering, @maxInFlight, @metadata, @secrets, @now, @now)`,
+        )
+        .run({ id, appId, ...this.endpointParams(input), secrets: JSON.stringify([{ key: secret, expiresAt: null }]), now });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict(`an endpoint with uid ${JSON.stringify(input.uid)} already exists in this application`);
+      throw error;
+    }
+    return (await this.getEndpoint(appId, id))!;
+  }
+
+  async getEndpoint(appId: string, idOrUid: string): Promise<Endpoint | null> {
+    const row = this.stmt.endpointById.get(appId, idOrUid, idOrUid);
+    return row ? toEndpoint(row) : null;
+  }
+
+  async updateEndpoint(appId: string, id: string, input: EndpointInput, now: number): Promise<Endpoint> {
+    try {
+      const result = this.db
+        .prepare(
+          `UPDATE endpoint SET uid = @uid, url = @url, description = @description, version = @version, filter_types = @filterTypes,
+             channels = @channels, headers = @headers, disabled = @disabled,
+             disabled_reason = CASE WHEN @disabled = 0 THEN NULL ELSE disabled_reason END,
+             rate_limit = @rateLimit, ordering = @ordering, max_in_flight = @maxInFlight, metadata = @metadata, updated_at = @now
+           WHERE app_id = @appId AND id = @id`,
+        )
+        .run({ id, appId, ...this.endpointParams(input), now });
+      if (result.changes === 0) throw notFound('endpoint', id);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict(`an endpoint with uid ${JSON.stringify(input.uid)} already exists in this application`);
+      throw error;
+    }
+    return (await this.getEndpoint(appId, id))!;
+  }
+
+  async deleteEndpoint(appId: string, id: string): Promise<void> {
+    this.db.prepare('DELETE FROM endpoint WHERE app_id = ? AND id = ?').run(appId, id);
+  }
+
+  async rotateEndpointSecret(appId: string, id: string, secret: string, previousExpiresAt: number, now: number): Promise<Endpoint> {
+    const endpoint = await this.getEndpoint(appId, id);
+    if (!endpoint) throw notFound('endpoint', id);
+    const kept = endpoint.secrets
+      .map((s) => (s.expiresAt === null ? { key: s.key, expiresAt: previousExpiresAt } : s))
+      .filter((s) => s.expiresAt! > now);
+    const secrets = [{ key: secret, expiresAt: null }, ...kept];
+    this.db.prepare('UPDATE endpoint SET secrets = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(secrets), now, endpoint.id);
+    return (await this.getEndpoint(appId, id))!;
+  }
+
+  async setEndpointDisabled(id: string, disabled: boolean, reason: string | null, now: number): Promise<void> {
+    this.stmt.disableEndpoint.run(disabled ? 1 : 0, reason, now, id);
+  }
+
+  private endpointParams(input: EndpointInput) {
+    return {
+      uid: input.uid,
+      url: input.url,
+      description: input.description,
+      version: input.version,
+      filterTypes: jsonOrNull(input.filterTypes),
+      channels: jsonOrNull(input.channels),
+      headers: JSON.stringify(input.headers),
+      disabled: input.disabled ? 1 : 0,
+      rateLimit: input.rateLimit,
+      ordering: input.ordering,
+      maxInFlight: input.maxInFlight,
+      metadata: JSON.stringify(input.metadata),
+    };
+  }
+
+  // ---- messages -------------------------------------------------------------------------------
+
+  accept(input: AcceptInput): Promise<AcceptResult> {
+    return this.commits.run(() => this.acceptNow(input));
+  }
+
+  /** Runs inside a group-commit transaction: idempotency, the message and its fan-out are one unit. */
+  private acceptNow(input: AcceptInput): AcceptResult {
+    const { appId, now } = input;
+    if (input.idempotencyKey !== null) {
+      const seen = this.stmt.idempotencyGet.get(appId, input.idempotencyKey) as { message_id: string; expires_at: number } | undefined;
+      if (seen && seen.expires_at > now) {
+        const original = this.stmt.messageById.get(appId, seen.message_id, seen.message_id);
+        if (original) return { kind: 'duplicate', message: toMessage(original) };
+      }
+    }
+    if (input.eventId !== null && this.stmt.messageByEventId.get(appId, input.eventId)) {
+      return { kind: 'event_id_conflict', eventId: input.eventId };
+    }
+    const id = newId(ID_PREFIX.message, now);
+    const channels = jsonOrNull(input.channels);
+    this.stmt.insertMessage.run(id, appId, input.eventType, input.eventId, input.payload, input.contentType, channels, jsonOrNull(input.tags), now);
+    let deliveries = 0;
+    for (const row of this.stmt.endpointsOfApp.all(appId) as any[]) {
+      const endpoint = { filterTypes: JSON.parse(row.filter_types), channels: JSON.parse(row.channels), disabled: false };
+      if (!endpointMatches(endpoint, input.eventType, input.channels)) continue;
+      this.stmt.insertDelivery.run(id, appId, row.id, input.dueAt, now, now);
+      deliveries++;
+    }
+    if (input.idempotencyKey !== null) this.stmt.idempotencyPut.run(appId, input.idempotencyKey, id, now + input.idempotencyTtlMs);
+    const message: Message = {
+      id,
+      appId,
+      eventType: input.eventType,
+      eventId: input.eventId,
+      payload: input.payload,
+      contentType: input.contentType,
+      channels: input.channels,
+      tags: input.tags,
+      createdAt: now,
+    };
+    return { kind: 'accepted', message, deliveries };
+  }
+
+  async listMessages(appId: string, filter: MessageFilter, page: PageRequest): Promise<Page<Message>> {
+    const { sql, params } = messageFilterSql(filter, 'm');
+    return this.pageOf(`SELECT m.* FROM message m WHERE m.app_id = ?${sql}`, [appId, ...params], 'm.id', page, toMessage, (m) => m.id);
+  }
+
+  async getMessage(appId: string, idOrEventId: string): Promise<Message | null> {
+    const row = this.stmt.messageById.get(appId, idOrEventId, idOrEventId);
+    return row ? toMessage(row) : null;
+  }
+
+  async expungeMessageContent(appId: string, id: string): Promise<void> {
+    this.db.prepare('UPDATE message SET payload = NULL WHERE app_id = ? AND id = ?').run(appId, id);
+  }
+
+  // ---- attempts and deliveries ----------------------------------------------------------------
+
+  async listAttemptsByEndpoint(appId: string, endpointId: string, filter: AttemptFilter, page: PageRequest): Promise<Page<Attempt>> {
+    return this.attemptPage('a.app_id = ? AND a.endpoint_id = ?', [appId, endpointId], filter, page);
+  }
+
+  async listAttemptsByMessage(appId: string, messageId: string, filter: AttemptFilter & { endpointId?: string }, page: PageRequest): Promise<Page<Attempt>> {
+    const extra = filter.endpointId ? ' AND a.endpoint_id = ?' : '';
+    const params = filter.endpointId ? [appId, messageId, filter.endpointId] : [appId, messageId];
+    return this.attemptPage(`a.app_id = ? AND a.message_id = ?${extra}`, params, filter, page);
+  }
+
+  private attemptPage(where: string, params: unknown[], filter: AttemptFilter, page: PageRequest): Promise<Page<Attempt>> {
+    const messageFilter = messageFilterSql(filter, 'm');
+    let sql = `SELECT a.* FROM attempt a JOIN message m ON m.id = a.message_id WHERE ${where}${messageFilter.sql}`;
+    const all = [...params, ...messageFilter.params];
+    if (filter.succeeded !== undefined) {
+      sql += ' AND a.succeeded = ?';
+      all.push(filter.succeeded ? 1 : 0);
+    }
+    return Promise.resolve(this.pageOf(sql, all, 'a.id', page, toAttempt, (a) => a.id));
+  }
+
+  async getAttempt(appId: string, messageId: string, attemptId: string): Promise<Attempt | null> {
+    const row = this.db.prepare('SELECT * FROM attempt WHERE app_id = ? AND message_id = ? AND id = ?').get(appId, messageId, attemptId);
+    return row ? toAttempt(row) : null;
+  }
+
+  async listDeliveriesByEndpoint(
+    appId: string,
+    endpointId: string,
+    filter: MessageFilter & { status?: DeliveryView['delivery']['status'] },
+    page: PageRequest,
+  ): Promise<Page<DeliveryView>> {
+    const messageFilter = messageFilterSql(filter, 'm');
+    let sql = `${DELIVERY_VIEW} WHERE d.app_id = ? AND d.endpoint_id = ?${messageFilter.sql}`;
+    const params: unknown[] = [appId, endpointId, ...messageFilter.params];
+    if (filter.status) {
+      sql += ' AND d.status = ?';
+      params.push(filter.status);
+    }
+    return this.pageOf(sql, params, 'd.message_id', page, toDeliveryView, (v) => v.message.id);
+  }
+
+  async listDeliveriesByMessage(appId: string, messageId: string, page: PageRequest): Promise<Page<DeliveryView>> {
+    const sql = `${DELIVERY_VIEW} WHERE d.app_id = ? AND d.message_id = ?`;
+    return this.pageOf(sql, [appId, messageId], 'd.endpoint_id', { order: 'ascending', ...page }, toDeliveryView, (v) => v.endpoint.id);
+  }
+
+  async resend(appId: string, messageId: string, endpointId: string, now: number): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, manual, created_at, updated_at)
+         VALUES (?, ?, ?, 'pending', ?, 1, ?, ?)
+         ON CONFLICT (message_id, endpoint_id) DO UPDATE SET
+           status = CASE WHEN status = 'in_flight' THEN status ELSE 'pending' END,
+           next_attempt_at = CASE WHEN status = 'in_flight' THEN next_attempt_at ELSE excluded.next_attempt_at END,
+           retry_index = CASE WHEN status = 'in_flight' THEN retry_index ELSE 0 END,
+           manual = 1, updated_at = excluded.updated_at`,
+      )
+      .run(messageId, appId, endpointId, now, now, now);
+  }
+
+  async recover(appId: string, endpointId: string, since: number, until: number, now: number): Promise<number> {
+    const result = this.db
+      .prepare(
+        `UPDATE delivery SET status = 'pending', next_attempt_at = ?, retry_index = 0, manual = 1, updated_at = ?
+         WHERE app_id = ? AND endpoint_id = ? AND status = 'failed'
+           AND message_id IN (SELECT id FROM message WHERE app_id = ? AND created_at >= ? AND created_at < ?)`,
+      )
+      .run(now, now, appId, endpointId, appId, since, until);
+    return result.changes;
+  }
+
+  // ---- dispatcher -----------------------------------------------------------------------------
+
+  async claim(request: ClaimRequest): Promise<ClaimedDelivery[]> {
+    return this.db.transaction(() => claimDue(this.db, request, this.claimCursor)).immediate();
+  }
+
+  complete(outcomes: AttemptOutcome[]): Promise<void> {
+    return this.commits.run(() => {
+      for (const outcome of outcomes) this.completeOne(outcome);
+    });
+  }
+
+  private completeOne({ owner, attempt, next, disableEndpoint }: AttemptOutcome): void {
+    this.stmt.insertAttempt.run({ ...attempt, succeeded: attempt.succeeded ? 1 : 0 });
+    const now = attempt.startedAt + attempt.durationMs;
+    const [status, retryIndex, at] =
+      next.kind === 'succeeded' ? ['succeeded', 0, null] : next.kind === 'retry' ? ['pending', next.retryIndex, next.at] : ['failed', 0, null];
+    const moved = this.stmt.finish.run(status, retryIndex, at, now, attempt.deliveryId, owner).changes;
+    // The lease was lost (e.g. it expired and another dispatcher took over): keep the attempt, leave the state to the new owner.
+    if (moved === 0) this.stmt.countAttempt.run(now, attempt.deliveryId);
+    if (disableEndpoint) this.stmt.disableEndpoint.run(1, disableEndpoint, now, attempt.endpointId);
+  }
+
+  async renewLeases(owner: string, deliveryIds: number[], until: number): Promise<void> {
+    this.db.transaction(() => {
+      for (const id of deliveryIds) this.stmt.renew.run(until, id, owner);
+    })();
+  }
+
+  async releaseLeases(owner: string | null): Promise<number> {
+    const sql = "UPDATE delivery SET status = 'pending', leased_by = NULL, lease_until = NULL WHERE status = 'in_flight'";
+    const result = owner === null ? this.db.prepare(sql).run() : this.db.prepare(`${sql} AND leased_by = ?`).run(owner);
+    return result.changes;
+  }
+
+  async nextDueAt(): Promise<number | null> {
+    return (this.stmt.nextDue.get() as { due: number | null }).due;
+  }
+
+  async close(): Promise<void> {
+    this.commits.flush();
+    if (this.db.open) this.db.close();
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------------
+
+  private pageOf<T>(select: string, params: unknown[], key: string, page: PageRequest, map: (row: any) => T, keyOf: (item: T) => string): Page<T> {
+    const query = cursorQuery(page);
+    let sql = select;
+    const all = [...params];
+    if (query.after !== null) {
+      sql += ` AND ${key} ${query.ascending ? '>' : '<'} ?`;
+      all.push(query.after);
+    }
+    sql += ` ORDER BY ${key} ${query.ascending ? 'ASC' : 'DESC'} LIMIT ?`;
+    all.push(query.fetch);
+    const rows = this.db.prepare(sql).all(...all).map(map);
+    return toPage(rows, page, query, keyOf);
+  }
+}
+
+const DELIVERY_VIEW = `SELECT d.*, ${prefixed('m', 'message', ['id', 'app_id', 'event_type', 'event_id', 'payload', 'content_type', 'channels', 'tags', 'created_at'])},
+  ${prefixed('e', 'endpoint', ['id', 'app_id', 'uid', 'url', 'description', 'version', 'filter_types', 'channels', 'headers', 'disabled', 'disabled_reason', 'rate_limit', 'ordering', 'max_in_flight', 'metadata', 'secrets', 'created_at', 'updated_at'])},
+  (SELECT max(a.started_at) FROM attempt a WHERE a.delivery_id = d.id) AS last_attempt_at
+  FROM delivery d JOIN message m ON m.id = d.message_id JOIN endpoint e ON e.id = d.endpoint_id`;
+
+function prefixed(alias: string, prefix: string, columns: string[]): string {
+  return columns.map((c) => `${alias}.${c} AS ${prefix}_${c}`).join(', ');
+}
+
+function toDeliveryView(row: any): DeliveryView {
+  return {
+    delivery: toDelivery(row),
+    message: toMessage(unprefix(row, 'message_')),
+    endpoint: toEndpoint(unprefix(row, 'endpoint_')),
+    lastAttemptAt: row.last_attempt_at,
+  };
+}
+
+function messageFilterSql(filter: MessageFilter, alias: string): { sql: string; params: unknown[] } {
+  let sql = '';
+  const params: unknown[] = [];
+  if (filter.eventTypes?.length) {
+    sql += ` AND ${alias}.event_type IN (SELECT value FROM json_each(?))`;
+    params.push(JSON.stringify(filter.eventTypes));
+  }
+  if (filter.channel !== undefined) {
+    sql += ` AND EXISTS (SELECT 1 FROM json_each(${alias}.channels) WHERE value = ?)`;
+    params.push(filter.channel);
+  }
+  if (filter.tag !== undefined) {
+    sql += ` AND EXISTS (SELECT 1 FROM json_each(${alias}.tags) WHERE value = ?)`;
+    params.push(filter.tag);
+  }
+  if (filter.before !== undefined) {
+    sql += ` AND ${alias}.created_at < ?`;
+    params.push(filter.before);
+  }
+  if (filter.after !== undefined) {
+    sql += ` AND ${alias}.created_at > ?`;
+    params.push(filter.after);
+  }
+  return { sql, params };
+}

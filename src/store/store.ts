@@ -1,0 +1,173 @@
+import type { App, Attempt, ClaimedDelivery, Delivery, Endpoint, EventType, Message, Ordering } from '../domain/types.js';
+
+/**
+ * The storage contract. Every backend implements it and passes the same conformance suite.
+ * It speaks in domain objects only: no connections or transactions leak through it.
+ */
+
+export interface PageRequest {
+  limit: number;
+  /** Opaque cursor from a previous page (`iterator` or `prevIterator`). */
+  iterator?: string | null;
+  /** Newest first by default. */
+  order?: 'ascending' | 'descending';
+}
+
+export interface Page<T> {
+  data: T[];
+  iterator: string | null;
+  prevIterator: string | null;
+  done: boolean;
+}
+
+export interface AppInput {
+  name: string;
+  uid: string | null;
+  rateLimit: number | null;
+  metadata: Record<string, string>;
+}
+
+export interface EventTypeInput {
+  name: string;
+  description: string;
+  archived: boolean;
+  deprecated: boolean;
+  featureFlag: string | null;
+  groupName: string | null;
+  schemas: Record<string, unknown> | null;
+}
+
+export interface EndpointInput {
+  uid: string | null;
+  url: string;
+  description: string;
+  version: number;
+  filterTypes: string[] | null;
+  channels: string[] | null;
+  headers: Record<string, string>;
+  disabled: boolean;
+  rateLimit: number | null;
+  ordering: Ordering;
+  maxInFlight: number;
+  metadata: Record<string, string>;
+}
+
+export interface AcceptInput {
+  appId: string;
+  eventType: string;
+  eventId: string | null;
+  payload: Uint8Array;
+  contentType: string;
+  channels: string[] | null;
+  tags: string[] | null;
+  idempotencyKey: string | null;
+  idempotencyTtlMs: number;
+  now: number;
+  /** When the first attempt is due (the retry schedule's first entry after `now`). */
+  dueAt: number;
+}
+
+/** Expected outcomes of accepting a message are values, not exceptions. */
+export type AcceptResult =
+  | { kind: 'accepted'; message: Message; deliveries: number }
+  | { kind: 'duplicate'; message: Message }
+  | { kind: 'event_id_conflict'; eventId: string };
+
+export interface MessageFilter {
+  eventTypes?: string[];
+  channel?: string;
+  tag?: string;
+  before?: number;
+  after?: number;
+}
+
+export interface AttemptFilter extends MessageFilter {
+  succeeded?: boolean;
+}
+
+/** The result of one attempt, as the dispatcher reports it. `next` says what becomes of the delivery. */
+export interface AttemptOutcome {
+  owner: string;
+  attempt: Attempt;
+  next:
+    | { kind: 'succeeded' }
+    | { kind: 'retry'; at: number; retryIndex: number }
+    | { kind: 'parked' };
+  disableEndpoint?: string;
+}
+
+/** A message as attempted to one endpoint, for the "attempted messages/destinations" views. */
+export interface DeliveryView {
+  delivery: Delivery;
+  message: Message;
+  endpoint: Endpoint;
+  lastAttemptAt: number | null;
+}
+
+export interface ClaimRequest {
+  owner: string;
+  now: number;
+  limit: number;
+  leaseMs: number;
+}
+
+export interface Store {
+  readonly kind: string;
+
+  listApps(page: PageRequest): Promise<Page<App>>;
+  createApp(input: AppInput, now: number): Promise<App>;
+  /** By id or uid. */
+  getApp(idOrUid: string): Promise<App | null>;
+  updateApp(id: string, input: AppInput, now: number): Promise<App>;
+  deleteApp(id: string): Promise<void>;
+
+  listEventTypes(page: PageRequest, includeArchived: boolean): Promise<Page<EventType>>;
+  createEventType(input: EventTypeInput, now: number): Promise<EventType>;
+  getEventType(name: string): Promise<EventType | null>;
+  updateEventType(input: EventTypeInput, now: number): Promise<EventType>;
+  deleteEventType(name: string): Promise<void>;
+
+  listEndpoints(appId: string, page: PageRequest): Promise<Page<Endpoint>>;
+  createEndpoint(appId: string, input: EndpointInput, secret: string, now: number): Promise<Endpoint>;
+  /** By id or uid, within the app. */
+  getEndpoint(appId: string, idOrUid: string): Promise<Endpoint | null>;
+  updateEndpoint(appId: string, id: string, input: EndpointInput, now: number): Promise<Endpoint>;
+  deleteEndpoint(appId: string, id: string): Promise<void>;
+  /** Makes `secret` current; the previous current secret keeps signing until `previousExpiresAt`. */
+  rotateEndpointSecret(appId: string, id: string, secret: string, previousExpiresAt: number, now: number): Promise<Endpoint>;
+  setEndpointDisabled(id: string, disabled: boolean, reason: string | null, now: number): Promise<void>;
+
+  accept(input: AcceptInput): Promise<AcceptResult>;
+  listMessages(appId: string, filter: MessageFilter, page: PageRequest): Promise<Page<Message>>;
+  /** By id or eventId, within the app. */
+  getMessage(appId: string, idOrEventId: string): Promise<Message | null>;
+  expungeMessageContent(appId: string, id: string): Promise<void>;
+
+  listAttemptsByEndpoint(appId: string, endpointId: string, filter: AttemptFilter, page: PageRequest): Promise<Page<Attempt>>;
+  listAttemptsByMessage(appId: string, messageId: string, filter: AttemptFilter & { endpointId?: string }, page: PageRequest): Promise<Page<Attempt>>;
+  getAttempt(appId: string, messageId: string, attemptId: string): Promise<Attempt | null>;
+  /** Deliveries of one endpoint (attempted messages), newest message first. */
+  listDeliveriesByEndpoint(appId: string, endpointId: string, filter: MessageFilter & { status?: Delivery['status'] }, page: PageRequest): Promise<Page<DeliveryView>>;
+  /** Deliveries of one message (attempted destinations). */
+  listDeliveriesByMessage(appId: string, messageId: string, page: PageRequest): Promise<Page<DeliveryView>>;
+
+  /** Puts the delivery of a message to an endpoint (created if missing) back to pending, due now. */
+  resend(appId: string, messageId: string, endpointId: string, now: number): Promise<void>;
+  /** Puts every parked delivery of the endpoint whose message was created in [since, until) back to pending. */
+  recover(appId: string, endpointId: string, since: number, until: number, now: number): Promise<number>;
+
+  /**
+   * Leases up to `limit` due deliveries, honouring every endpoint's concurrency cap and FIFO ordering,
+   * and skipping disabled endpoints. Expired leases of dead dispatchers are claimable again.
+   */
+  claim(request: ClaimRequest): Promise<ClaimedDelivery[]>;
+  /** Records attempts and moves their deliveries on; a write whose lease was lost records the attempt only. */
+  complete(outcomes: AttemptOutcome[]): Promise<void>;
+  renewLeases(owner: string, deliveryIds: number[], until: number): Promise<void>;
+  /** Returns every delivery leased by `owner` (or by anyone, when null) to pending. */
+  releaseLeases(owner: string | null): Promise<number>;
+  /** When the earliest pending delivery becomes due, or null when none is pending. */
+  nextDueAt(): Promise<number | null>;
+
+  close(): Promise<void>;
+}
