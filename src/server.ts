@@ -19,7 +19,7 @@ export interface Hookrelay {
   adminToken: string;
   store: Store;
   dispatcher: Dispatcher;
-  api: FastifyInstance;
+  server: FastifyInstance;
   /** Stops taking requests, drains the dispatcher within the grace period, closes the store. */
   close(): Promise<void>;
 }
@@ -123,5 +123,5 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       await store.close();
     })());
 
-  return { url, adminToken: admin.token, adminTokenGenerated: admin.generated, adminTokenFile: admin.file, store, dispatcher, api: app, close };
+  return { url, adminToken: admin.token, adminTokenGenerated: admin.generated, adminTokenFile: admin.file, store, dispatcher, server: app, close };
 }

@@ -1,0 +1,66 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Svix } from 'svix';
+import { loadSettings, type RawSettings, type Settings } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { startHookrelay, type Hookrelay } from '../../src/server.js';
+
+export const ADMIN_TOKEN = 'test_admin_token_0123456789abcdef';
+
+export interface TestRelay extends Hookrelay {
+  svix: Svix;
+  dir: string;
+  /** Raw HTTP against the API with the admin token (or `token`). Returns status, headers and parsed JSON (or text). */
+  api(method: string, path: string, body?: unknown, init?: { token?: string | null; headers?: Record<string, string>; rawBody?: string | Buffer }): Promise<ApiResponse>;
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  body: any;
+  text: string;
+}
+
+/**
+ * Starts hookrelay in this process on a free loopback port, on a fresh SQLite file in a temp dir,
+ * with a short retry schedule so that retry behaviour is observable within a test.
+ */
+export async function startRelay(flags: RawSettings = {}, env: Record<string, string> = {}, overrides: Partial<Settings> = {}): Promise<TestRelay> {
+  const dir = mkdtempSync(join(tmpdir(), 'hookrelay-test-'));
+  const settings = loadSettings(
+    { port: '0', host: '127.0.0.1', db: join(dir, 'hookrelay.db'), logLevel: 'silent', retrySchedule: '0,100ms,200ms', shutdownGrace: '2s', ...flags },
+    { HOOKRELAY_ADMIN_TOKEN: ADMIN_TOKEN, ...env },
+  );
+  const relay = await startHookrelay({ ...settings, pollMs: 200, ...overrides }, createLogger(settings.logLevel));
+  const svix = new Svix(relay.adminToken, { serverUrl: relay.url });
+  const close = relay.close;
+  return {
+    ...relay,
+    svix,
+    dir,
+    close: async () => {
+      await close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    async api(method, path, body, init = {}) {
+      const headers: Record<string, string> = { ...(init.headers ?? {}) };
+      const token = init.token === undefined ? relay.adminToken : init.token;
+      if (token !== null) headers.authorization = `Bearer ${token}`;
+      let payload: string | Buffer | undefined = init.rawBody;
+      if (payload === undefined && body !== undefined) {
+        payload = JSON.stringify(body);
+        headers['content-type'] ??= 'application/json';
+      }
+      const response = await fetch(relay.url + path, { method, headers, body: payload });
+      const text = await response.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text ? JSON.parse(text) : null;
+      } catch {
+        /* not JSON: keep the text */
+      }
+      return { status: response.status, headers: response.headers, body: parsed, text };
+    },
+  };
+}
