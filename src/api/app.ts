@@ -9,6 +9,7 @@ import { endpointRoutes } from './routes/endpoints.js';
 import { eventTypeRoutes } from './routes/event-types.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { messageRoutes } from './routes/messages.js';
+import { registerIdempotency } from './idempotency.js';
 import { Router } from './router.js';
 
 export interface ApiOptions {
@@ -91,6 +92,7 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
     return reply.code(500).send({ code: 'internal', detail: 'internal server error' });
   });
 
+  registerIdempotency(app, ctx.store, ctx.now, ctx.idempotencyTtlMs);
   const router = new Router(app);
   healthRoutes(router, options.readiness, () => router.openapi({ version: options.version }));
   applicationRoutes(router, ctx);

@@ -18,6 +18,8 @@ export interface RouteSpec {
   response?: z.ZodType;
   /** Served without a token (health, OpenAPI). */
   public?: boolean;
+  /** The handler keeps `idempotency-key` semantics itself, inside its own transaction. */
+  ownIdempotency?: boolean;
 }
 
 export type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
@@ -36,7 +38,7 @@ export class Router {
     this.app.route({
       method: spec.method,
       url: spec.url,
-      config: { public: spec.public ?? false },
+      config: { public: spec.public ?? false, idempotency: spec.method === 'POST' ? (spec.ownIdempotency ? 'own' : 'replay') : undefined },
       handler: async (request, reply) => {
         reply.code(spec.status);
         const result = await handler(request, reply);

@@ -7,7 +7,6 @@ export const ERRORS = {
   unauthorized: { status: 401, title: 'Missing or invalid bearer token.' },
   forbidden: { status: 403, title: 'The token may not touch this resource.' },
   not_found: { status: 404, title: 'No such resource (or route).' },
-  method_not_allowed: { status: 405, title: 'The route exists but not with this method.' },
   conflict: { status: 409, title: 'A resource with this uid, name or eventId already exists.' },
   invalid_json: { status: 400, title: 'The request body is not valid JSON.' },
   unsupported_media_type: { status: 415, title: 'The request body must be application/json.' },

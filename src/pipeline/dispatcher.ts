@@ -26,7 +26,8 @@ export interface DispatcherOptions {
  */
 export class Dispatcher {
   private readonly inFlight = new Map<number, Promise<void>>();
-  private readonly abort = new AbortController();
+  private readonly controllers = new Set<AbortController>();
+  private aborted = false;
   private outcomes: AttemptOutcome[] = [];
   private flushing: Promise<void> | null = null;
   private running = false;
@@ -79,7 +80,8 @@ export class Dispatcher {
     clearTimeout(timer);
     if (this.inFlight.size > 0) {
       this.log.warn({ inFlight: this.inFlight.size }, 'grace period over: aborting attempts still in flight');
-      this.abort.abort();
+      this.aborted = true;
+      for (const controller of this.controllers) controller.abort();
       await drained;
     }
     await this.flushOutcomes();
@@ -148,14 +150,18 @@ export class Dispatcher {
 
   private async attempt(claimed: ClaimedDelivery): Promise<void> {
     const startedAt = this.now();
+    const controller = new AbortController();
+    this.controllers.add(controller);
     let result: SendResult;
     try {
-      result = await this.destination.send(claimed, this.abort.signal);
+      result = await this.destination.send(claimed, controller.signal);
     } catch (error) {
       result = { kind: 'retry', statusCode: 0, responseBody: '', error: `destination failed: ${(error as Error).message}`, retryAfterMs: null };
+    } finally {
+      this.controllers.delete(controller);
     }
     // Aborted by shutdown: the lease is released in stop(); the attempt does not count against the delivery.
-    if (this.abort.signal.aborted && result.kind === 'retry') return;
+    if (this.aborted && result.kind === 'retry') return;
     const finishedAt = this.now();
     this.outcomes.push(this.outcome(claimed, result, startedAt, finishedAt));
     if (!this.flushing) this.flushing = new Promise((resolve) => setImmediate(resolve)).then(() => this.flushOutcomes());

@@ -169,5 +169,14 @@ export interface Store {
   /** When the earliest pending delivery becomes due, or null when none is pending. */
   nextDueAt(): Promise<number | null>;
 
+  /** A stored answer to a POST retried with the same idempotency key, or null when none is live. */
+  getIdempotentResponse(scope: string, key: string, now: number): Promise<StoredResponse | null>;
+  putIdempotentResponse(scope: string, key: string, response: StoredResponse, expiresAt: number): Promise<void>;
+
   close(): Promise<void>;
+}
+
+export interface StoredResponse {
+  status: number;
+  body: string;
 }

@@ -1,11 +1,10 @@
-import { conflict, HookrelayError } from '../../domain/errors.js';
+import { conflict } from '../../domain/errors.js';
+import { idempotencyKeyOf } from '../idempotency.js';
 import { appOf, messageOf, type ApiContext } from '../context.js';
 import { presentMessage, presentPage } from '../present.js';
 import type { Router } from '../router.js';
 import { listOf, MessageIn, MessageListQuery, MessageOut, WithContentQuery } from '../schemas.js';
 import { parse } from '../validation.js';
-
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,256}$/;
 
 export function messageRoutes(router: Router, ctx: ApiContext): void {
   const tag = 'Message';
@@ -18,15 +17,9 @@ export function messageRoutes(router: Router, ctx: ApiContext): void {
     return presentPage(page, (m) => presentMessage(m, query.with_content ?? true));
   });
 
-  router.add({ method: 'POST', url: base, summary: 'Create message', tag, status: 202, body: MessageIn, query: WithContentQuery, response: MessageOut }, async (request) => {
+  router.add({ method: 'POST', url: base, summary: 'Create message', tag, status: 202, ownIdempotency: true, body: MessageIn, query: WithContentQuery, response: MessageOut }, async (request) => {
     const app = await appOf(ctx, request);
-    const raw = request.headers['idempotency-key'];
-    const idempotencyKey = typeof raw === 'string' ? raw : null;
-    if (idempotencyKey !== null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-      throw new HookrelayError('validation', 'header idempotency-key: must be 1 to 256 printable ASCII characters', [
-        { loc: ['header', 'idempotency-key'], msg: 'must be 1 to 256 printable ASCII characters', type: 'value_error' },
-      ]);
-    }
+    const idempotencyKey = idempotencyKeyOf(request);
     const body = parse(MessageIn, request.body, 'body');
     const { with_content } = parse(WithContentQuery, request.query, 'query');
     const result = await ctx.intake.accept({

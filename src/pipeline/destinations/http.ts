@@ -17,8 +17,8 @@ export interface HttpDestinationOptions {
   now?: () => number;
 }
 
-/** Headers hookrelay sets itself; an endpoint's custom headers may not replace them. */
-const RESERVED = new Set(['webhook-id', 'webhook-timestamp', 'webhook-signature', 'content-type', 'content-length', 'host', 'user-agent', 'connection', 'transfer-encoding']);
+/** Headers hookrelay sets itself, or that verifiers read as the signature (svix's Webhook prefers svix-*); custom headers may not set them. */
+const RESERVED = new Set(['webhook-id', 'webhook-timestamp', 'webhook-signature', 'svix-id', 'svix-timestamp', 'svix-signature', 'content-type', 'content-length', 'host', 'user-agent', 'connection', 'transfer-encoding']);
 
 /** POSTs a delivery, signed per Standard Webhooks, over a keep-alive pool per origin. Redirects are not followed. */
 export class HttpDestination implements Destination {
@@ -50,13 +50,21 @@ export class HttpDestination implements Destination {
       'user-agent': this.options.userAgent,
     });
 
-    const timeout = AbortSignal.timeout(this.options.timeoutMs);
     let url: URL;
     try {
       url = new URL(endpoint.url);
     } catch {
       return { kind: 'fatal', statusCode: 0, responseBody: '', error: `invalid endpoint URL ${JSON.stringify(endpoint.url)}` };
     }
+    // One controller per attempt, aborted by the attempt timeout or by the caller (shutdown).
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, this.options.timeoutMs);
+    const cancel = () => controller.abort();
+    signal.addEventListener('abort', cancel, { once: true });
     try {
       const response = await this.agent.request({
         origin: url.origin,
@@ -64,7 +72,7 @@ export class HttpDestination implements Destination {
         method: 'POST',
         headers,
         body: payload,
-        signal: AbortSignal.any([signal, timeout]),
+        signal: controller.signal,
       });
       const responseBody = await readLimited(response.body, this.options.responseBodyLimit);
       const status = response.statusCode;
@@ -73,8 +81,11 @@ export class HttpDestination implements Destination {
       const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(response.headers['retry-after'], this.now()) : null;
       return { kind: 'retry', statusCode: status, responseBody, error: null, retryAfterMs };
     } catch (error) {
-      const reason = timeout.aborted ? `timed out after ${this.options.timeoutMs} ms` : describe(error);
+      const reason = timedOut ? `timed out after ${this.options.timeoutMs} ms` : signal.aborted ? 'aborted by shutdown' : describe(error);
       return { kind: 'retry', statusCode: 0, responseBody: '', error: reason, retryAfterMs: null };
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', cancel);
     }
   }
 

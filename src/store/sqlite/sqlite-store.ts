@@ -18,6 +18,7 @@ import type {
   Page,
   PageRequest,
   Store,
+  StoredResponse,
 } from '../store.js';
 import { claimDue } from './claim.js';
 import { GroupCommit } from './group-commit.js';
@@ -421,6 +422,21 @@ export class SqliteStore implements Store {
 
   async nextDueAt(): Promise<number | null> {
     return (this.stmt.nextDue.get() as { due: number | null }).due;
+  }
+
+  async getIdempotentResponse(scope: string, key: string, now: number): Promise<StoredResponse | null> {
+    const row = this.db.prepare('SELECT status, body FROM idempotent_response WHERE scope = ? AND key = ? AND expires_at > ?').get(scope, key, now) as
+      | StoredResponse
+      | undefined;
+    return row ?? null;
+  }
+
+  async putIdempotentResponse(scope: string, key: string, response: StoredResponse, expiresAt: number): Promise<void> {
+    this.db
+      .prepare(
+        'INSERT INTO idempotent_response (scope, key, status, body, expires_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, key) DO UPDATE SET status = excluded.status, body = excluded.body, expires_at = excluded.expires_at',
+      )
+      .run(scope, key, response.status, response.body, expiresAt);
   }
 
   async close(): Promise<void> {

@@ -69,6 +69,16 @@ CREATE TABLE idempotency_key (
   PRIMARY KEY (app_id, key)
 );
 
+-- Responses of other POST requests by idempotency key, replayed when a client retries with the same key.
+CREATE TABLE idempotent_response (
+  scope       TEXT NOT NULL,
+  key         TEXT NOT NULL,
+  status      INTEGER NOT NULL,
+  body        TEXT NOT NULL,
+  expires_at  INTEGER NOT NULL,
+  PRIMARY KEY (scope, key)
+);
+
 -- One row per (message, endpoint). The rowid orders deliveries of an endpoint in accept order (FIFO).
 CREATE TABLE delivery (
   id               INTEGER PRIMARY KEY,
