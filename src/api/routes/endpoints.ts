@@ -51,6 +51,11 @@ export function endpointRoutes(router: Router, ctx: ApiContext): void {
   const tag = 'Endpoint';
   const base = '/api/v1/app/:app_id/endpoint';
   const defaults = { maxInFlight: ctx.endpointConcurrency };
+  /** Re-enabling an endpoint (or raising its cap) may make waiting deliveries claimable now. */
+  const resumed = (before: Endpoint, after: Endpoint) => {
+    if ((before.disabled && !after.disabled) || after.maxInFlight > before.maxInFlight || before.ordering !== after.ordering) ctx.wake();
+    return after;
+  };
 
   router.add({ method: 'GET', url: base, summary: 'List endpoints', tag, status: 200, query: PageQuery, response: listOf(EndpointOut) }, async (request) => {
     const app = await appOf(ctx, request);
@@ -74,7 +79,7 @@ export function endpointRoutes(router: Router, ctx: ApiContext): void {
     const endpoint = await endpointOf(ctx, app, request);
     const body = parse(EndpointUpdate, request.body, 'body');
     const replaced = { ...body, filterTypes: body.filterTypes ?? null, channels: body.channels ?? null, uid: body.uid ?? null };
-    return presentEndpoint(await ctx.store.updateEndpoint(app.id, endpoint.id, toInput(replaced, endpoint, defaults), ctx.now()));
+    return presentEndpoint(resumed(endpoint, await ctx.store.updateEndpoint(app.id, endpoint.id, toInput(replaced, endpoint, defaults), ctx.now())));
   });
 
   router.add({ method: 'PATCH', url: `${base}/:endpoint_id`, summary: 'Patch endpoint', tag, status: 200, body: EndpointPatch, response: EndpointOut }, async (request) => {
@@ -83,7 +88,7 @@ export function endpointRoutes(router: Router, ctx: ApiContext): void {
     const { secret, ...body } = parse(EndpointPatch, request.body, 'body');
     const now = ctx.now();
     if (secret !== undefined) await ctx.store.rotateEndpointSecret(app.id, endpoint.id, secret ? withPrefix(secret) : generateSecret(), now, now);
-    return presentEndpoint(await ctx.store.updateEndpoint(app.id, endpoint.id, toInput(body, endpoint, defaults), now));
+    return presentEndpoint(resumed(endpoint, await ctx.store.updateEndpoint(app.id, endpoint.id, toInput(body, endpoint, defaults), now)));
   });
 
   router.add({ method: 'DELETE', url: `${base}/:endpoint_id`, summary: 'Delete endpoint', tag, status: 204 }, async (request) => {
