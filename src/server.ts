@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { buildApi } from './api/app.js';
 import type { Settings } from './config.js';
 import { DEFAULT_RETRY_POLICY } from './domain/retry.js';
+import { Ingest } from './inbound/ingest.js';
 import { HttpDestination } from './pipeline/destinations/http.js';
 import { Dispatcher } from './pipeline/dispatcher.js';
 import { Intake } from './pipeline/intake.js';
@@ -80,6 +81,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     {
       store,
       intake,
+      ingest: new Ingest(store, intake, log.child({ component: 'ingest' })),
       now: Date.now,
       endpointConcurrency: settings.endpointConcurrency,
       idempotencyTtlMs: settings.idempotencyTtlMs,

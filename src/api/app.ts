@@ -8,7 +8,9 @@ import { attemptRoutes } from './routes/attempts.js';
 import { endpointRoutes } from './routes/endpoints.js';
 import { eventTypeRoutes } from './routes/event-types.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
+import { ingestRoute } from './routes/ingest.js';
 import { messageRoutes } from './routes/messages.js';
+import { sourceRoutes } from './routes/sources.js';
 import { registerIdempotency } from './idempotency.js';
 import { Router } from './router.js';
 
@@ -100,5 +102,7 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   endpointRoutes(router, ctx);
   messageRoutes(router, ctx);
   attemptRoutes(router, ctx);
+  sourceRoutes(router, ctx);
+  ingestRoute(app, ctx.ingest, ctx.now);
   return { app, router };
 }

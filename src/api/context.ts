@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { notFound } from '../domain/errors.js';
 import type { App, Endpoint, Message } from '../domain/types.js';
+import type { Ingest } from '../inbound/ingest.js';
 import type { Intake } from '../pipeline/intake.js';
 import type { Store } from '../store/store.js';
 import { mayAccess, principalOf } from './auth.js';
@@ -9,6 +10,7 @@ import { mayAccess, principalOf } from './auth.js';
 export interface ApiContext {
   store: Store;
   intake: Intake;
+  ingest: Ingest;
   now: () => number;
   endpointConcurrency: number;
   idempotencyTtlMs: number;

@@ -7,6 +7,8 @@ export const ERRORS = {
   unauthorized: { status: 401, title: 'Missing or invalid bearer token.' },
   forbidden: { status: 403, title: 'The token may not touch this resource.' },
   not_found: { status: 404, title: 'No such resource (or route).' },
+  verification_failed: { status: 401, title: 'An inbound request failed signature verification (missing, wrong or stale).' },
+  rate_limited: { status: 429, title: 'The source received more requests than its rate limit; retry after Retry-After.' },
   conflict: { status: 409, title: 'A resource with this uid, name or eventId already exists.' },
   invalid_json: { status: 400, title: 'The request body is not valid JSON.' },
   unsupported_media_type: { status: 415, title: 'The request body must be application/json.' },

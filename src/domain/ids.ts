@@ -38,4 +38,5 @@ export const ID_PREFIX = {
   endpoint: 'ep',
   message: 'msg',
   attempt: 'atmpt',
+  source: 'src',
 } as const;

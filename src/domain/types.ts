@@ -9,6 +9,8 @@
  * Delivery  One message on its way to one endpoint: pending → in_flight → succeeded | failed (parked).
  * Attempt   One try of a delivery: when, how long, status code, truncated response body, error.
  * Lease     A claim on an in-flight delivery by one dispatcher, valid until `leaseUntil`.
+ * Source    An inbound door: a provider (Stripe, GitHub, …) posts to its ingest URL; what verifies becomes a
+ *           Message of the source's own App, delivered to that app's endpoints like any other message.
  */
 
 export type Ordering = 'parallel' | 'fifo';
@@ -72,6 +74,26 @@ export interface Message {
   channels: string[] | null;
   tags: string[] | null;
   createdAt: number;
+  /** Set for messages received through a source. */
+  sourceId?: string | null;
+  /** The provider headers a source keeps, lower-cased. */
+  headers?: Record<string, string> | null;
+  verified?: boolean | null;
+}
+
+export interface Source {
+  id: string;
+  appId: string;
+  uid: string | null;
+  name: string;
+  /** The verifier: a provider (`stripe`, `github`, …) or a generic one (`hmac`, `basic-auth`, `api-key`, `none`). */
+  type: string;
+  /** The verifier's settings (secrets included) and the source's limits; validated per type. */
+  config: Record<string, unknown>;
+  /** The unguessable part of the ingest URL. */
+  token: string;
+  createdAt: number;
+  updatedAt: number;
 }
 
 export type DeliveryStatus = 'pending' | 'in_flight' | 'succeeded' | 'failed';

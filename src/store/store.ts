@@ -1,4 +1,4 @@
-import type { App, Attempt, ClaimedDelivery, Delivery, Endpoint, EventType, Message, Ordering } from '../domain/types.js';
+import type { App, Attempt, ClaimedDelivery, Delivery, Endpoint, EventType, Message, Ordering, Source } from '../domain/types.js';
 
 /**
  * The storage contract. Every backend implements it and passes the same conformance suite.
@@ -63,6 +63,8 @@ export interface AcceptInput {
   idempotencyKey: string | null;
   idempotencyTtlMs: number;
   now: number;
+  /** For messages received through a source. */
+  source?: { id: string; headers: Record<string, string>; verified: boolean };
   /** When the first attempt is due (the retry schedule's first entry after `now`). */
   dueAt: number;
 }
@@ -72,6 +74,13 @@ export type AcceptResult =
   | { kind: 'accepted'; message: Message; deliveries: number }
   | { kind: 'duplicate'; message: Message }
   | { kind: 'event_id_conflict'; eventId: string };
+
+export interface SourceInput {
+  name: string;
+  uid: string | null;
+  type: string;
+  config: Record<string, unknown>;
+}
 
 export interface MessageFilter {
   eventTypes?: string[];
@@ -136,6 +145,17 @@ export interface Store {
   /** Makes `secret` current; the previous current secret keeps signing until `previousExpiresAt`. */
   rotateEndpointSecret(appId: string, id: string, secret: string, previousExpiresAt: number, now: number): Promise<Endpoint>;
   setEndpointDisabled(id: string, disabled: boolean, reason: string | null, now: number): Promise<void>;
+
+  listSources(page: PageRequest): Promise<Page<Source>>;
+  /** Creates the source and the app its messages belong to, in one transaction. */
+  createSource(input: SourceInput, token: string, now: number): Promise<Source>;
+  /** By id or uid. */
+  getSource(idOrUid: string): Promise<Source | null>;
+  getSourceByToken(token: string): Promise<Source | null>;
+  updateSource(id: string, input: SourceInput, now: number): Promise<Source>;
+  setSourceToken(id: string, token: string, now: number): Promise<Source>;
+  /** Deletes the source with its app, endpoints and messages. */
+  deleteSource(id: string): Promise<void>;
 
   accept(input: AcceptInput): Promise<AcceptResult>;
   listMessages(appId: string, filter: MessageFilter, page: PageRequest): Promise<Page<Message>>;

@@ -4,6 +4,8 @@ import type { Endpoint } from '../../domain/types.js';
 import { generateSecret } from '../../signing/standard-webhooks.js';
 import type { EndpointInput } from '../../store/store.js';
 import { principalOf } from '../auth.js';
+import type { FastifyRequest } from 'fastify';
+import type { App } from '../../domain/types.js';
 import { appOf, endpointOf, type ApiContext } from '../context.js';
 import { presentEndpoint, presentPage } from '../present.js';
 import type { Router } from '../router.js';
@@ -47,9 +49,18 @@ function toInput(body: Partial<Fields>, base: Endpoint | null, defaults: { maxIn
   };
 }
 
-export function endpointRoutes(router: Router, ctx: ApiContext): void {
-  const tag = 'Endpoint';
-  const base = '/api/v1/app/:app_id/endpoint';
+/** Where a family of endpoint routes lives and how it finds its app: apps' endpoints, or a source's. */
+export interface EndpointScope {
+  base: string;
+  tag: string;
+  appOf: (ctx: ApiContext, request: FastifyRequest) => Promise<App>;
+}
+
+export const APP_ENDPOINTS: EndpointScope = { base: '/api/v1/app/:app_id/endpoint', tag: 'Endpoint', appOf };
+
+export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointScope = APP_ENDPOINTS): void {
+  const { tag, base } = scope;
+  const appOf = scope.appOf;
   const defaults = { maxInFlight: ctx.endpointConcurrency };
   /** Re-enabling an endpoint (or raising its cap) may make waiting deliveries claimable now. */
   const resumed = (before: Endpoint, after: Endpoint) => {

@@ -45,6 +45,13 @@ export class HttpDestination implements Destination {
     const payload = message.payload ?? Buffer.from('{}');
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(endpoint.headers)) if (!RESERVED.has(name.toLowerCase())) headers[name] = value;
+    if (message.sourceId) {
+      // Forwarded from a source: the provider headers it keeps (never its signature), and what hookrelay learned.
+      for (const [name, value] of Object.entries(message.headers ?? {})) if (!RESERVED.has(name)) headers[name] = value;
+      headers['x-hookrelay-source'] = message.sourceId;
+      headers['x-hookrelay-event-type'] = message.eventType;
+      headers['x-hookrelay-verified'] = String(message.verified === true);
+    }
     Object.assign(headers, signatureHeaders(keys, message.id, Math.floor(now / 1000), payload), {
       'content-type': message.contentType,
       'user-agent': this.options.userAgent,

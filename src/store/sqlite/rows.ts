@@ -1,4 +1,4 @@
-import type { App, Attempt, Delivery, Endpoint, EventType, Message } from '../../domain/types.js';
+import type { App, Attempt, Delivery, Endpoint, EventType, Message, Source } from '../../domain/types.js';
 
 /** Row ↔ domain mapping for the SQLite dialect: JSON columns, 0/1 booleans. */
 
@@ -57,6 +57,21 @@ export const toMessage = (r: any): Message => ({
   channels: json(r.channels),
   tags: json(r.tags),
   createdAt: r.created_at,
+  sourceId: r.source_id ?? null,
+  headers: json(r.headers ?? null),
+  verified: r.verified === null || r.verified === undefined ? null : r.verified === 1,
+});
+
+export const toSource = (r: any): Source => ({
+  id: r.id,
+  appId: r.app_id,
+  uid: r.uid,
+  name: r.name,
+  type: r.type,
+  config: JSON.parse(r.config),
+  token: r.token,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
 });
 
 export const toDelivery = (r: any): Delivery => ({

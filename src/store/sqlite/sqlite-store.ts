@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { conflict, notFound } from '../../domain/errors.js';
 import { endpointMatches } from '../../domain/filter.js';
 import { ID_PREFIX, newId } from '../../domain/ids.js';
-import type { App, Attempt, ClaimedDelivery, Endpoint, EventType, Message } from '../../domain/types.js';
+import type { App, Attempt, ClaimedDelivery, Endpoint, EventType, Message, Source } from '../../domain/types.js';
 import { cursorQuery, toPage } from '../paging.js';
 import type {
   AcceptInput,
@@ -17,13 +17,14 @@ import type {
   MessageFilter,
   Page,
   PageRequest,
+  SourceInput,
   Store,
   StoredResponse,
 } from '../store.js';
 import { claimDue } from './claim.js';
 import { GroupCommit } from './group-commit.js';
 import { openDatabase, type Synchronous } from './open.js';
-import { jsonOrNull, toApp, toAttempt, toDelivery, toEndpoint, toEventType, toMessage, unprefix } from './rows.js';
+import { jsonOrNull, toApp, toAttempt, toDelivery, toEndpoint, toEventType, toMessage, toSource, unprefix } from './rows.js';
 
 export interface SqliteStoreOptions {
   path: string;
@@ -55,8 +56,9 @@ export class SqliteStore implements Store {
         'INSERT INTO idempotency_key (app_id, key, message_id, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (app_id, key) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at',
       ),
       insertMessage: db.prepare(
-        'INSERT INTO message (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO message (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
+      sourceByToken: db.prepare('SELECT * FROM source WHERE token = ?'),
       insertDelivery: db.prepare(
         "INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
       ),
@@ -253,6 +255,66 @@ export class SqliteStore implements Store {
     };
   }
 
+  // ---- sources --------------------------------------------------------------------------------
+
+  async listSources(page: PageRequest): Promise<Page<Source>> {
+    return this.pageOf('SELECT * FROM source WHERE 1 = 1', [], 'id', page, toSource, (s) => s.id);
+  }
+
+  async createSource(input: SourceInput, token: string, now: number): Promise<Source> {
+    const id = newId(ID_PREFIX.source, now);
+    const appId = newId(ID_PREFIX.app, now);
+    try {
+      this.db.transaction(() => {
+        this.db
+          .prepare('INSERT INTO app (id, uid, name, rate_limit, metadata, created_at, updated_at) VALUES (?, NULL, ?, NULL, ?, ?, ?)')
+          .run(appId, `source ${input.name}`, JSON.stringify({ source: id }), now, now);
+        this.db
+          .prepare('INSERT INTO source (id, app_id, uid, name, type, config, token, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(id, appId, input.uid, input.name, input.type, JSON.stringify(input.config), token, now, now);
+      })();
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict(`a source with uid ${JSON.stringify(input.uid)} already exists`);
+      throw error;
+    }
+    return (await this.getSource(id))!;
+  }
+
+  async getSource(idOrUid: string): Promise<Source | null> {
+    const row = this.db.prepare('SELECT * FROM source WHERE id = ? OR uid = ? LIMIT 1').get(idOrUid, idOrUid);
+    return row ? toSource(row) : null;
+  }
+
+  async getSourceByToken(token: string): Promise<Source | null> {
+    const row = this.stmt.sourceByToken.get(token);
+    return row ? toSource(row) : null;
+  }
+
+  async updateSource(id: string, input: SourceInput, now: number): Promise<Source> {
+    try {
+      const result = this.db
+        .prepare('UPDATE source SET name = ?, uid = ?, type = ?, config = ?, updated_at = ? WHERE id = ?')
+        .run(input.name, input.uid, input.type, JSON.stringify(input.config), now, id);
+      if (result.changes === 0) throw notFound('source', id);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict(`a source with uid ${JSON.stringify(input.uid)} already exists`);
+      throw error;
+    }
+    return (await this.getSource(id))!;
+  }
+
+  async setSourceToken(id: string, token: string, now: number): Promise<Source> {
+    this.db.prepare('UPDATE source SET token = ?, updated_at = ? WHERE id = ?').run(token, now, id);
+    const source = await this.getSource(id);
+    if (!source) throw notFound('source', id);
+    return source;
+  }
+
+  async deleteSource(id: string): Promise<void> {
+    const source = await this.getSource(id);
+    if (source) this.db.prepare('DELETE FROM app WHERE id = ?').run(source.appId);
+  }
+
   // ---- messages -------------------------------------------------------------------------------
 
   accept(input: AcceptInput): Promise<AcceptResult> {
@@ -274,7 +336,21 @@ export class SqliteStore implements Store {
     }
     const id = newId(ID_PREFIX.message, now);
     const channels = jsonOrNull(input.channels);
-    this.stmt.insertMessage.run(id, appId, input.eventType, input.eventId, input.payload, input.contentType, channels, jsonOrNull(input.tags), now);
+    const source = input.source ?? null;
+    this.stmt.insertMessage.run(
+      id,
+      appId,
+      input.eventType,
+      input.eventId,
+      input.payload,
+      input.contentType,
+      channels,
+      jsonOrNull(input.tags),
+      now,
+      source?.id ?? null,
+      jsonOrNull(source?.headers),
+      source === null ? null : source.verified ? 1 : 0,
+    );
     let deliveries = 0;
     for (const row of this.stmt.endpointsOfApp.all(appId) as any[]) {
       const endpoint = { filterTypes: JSON.parse(row.filter_types), channels: JSON.parse(row.channels), disabled: false };
@@ -293,6 +369,9 @@ export class SqliteStore implements Store {
       channels: input.channels,
       tags: input.tags,
       createdAt: now,
+      sourceId: source?.id ?? null,
+      headers: source?.headers ?? null,
+      verified: source?.verified ?? null,
     };
     return { kind: 'accepted', message, deliveries };
   }

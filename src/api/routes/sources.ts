@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { notFound } from '../../domain/errors.js';
+import type { App, Source } from '../../domain/types.js';
+import { redactConfig, validateSourceConfig } from '../../inbound/source-config.js';
+import { principalOf, requireAdmin } from '../auth.js';
+import type { ApiContext } from '../context.js';
+import { presentPage } from '../present.js';
+import type { Router } from '../router.js';
+import { listOf, PageQuery, uid } from '../schemas.js';
+import { parse } from '../validation.js';
+import { endpointRoutes } from './endpoints.js';
+
+const IngestSourceIn = z.strictObject({
+  name: z.string().min(1).max(256),
+  uid: uid('src').nullish(),
+  type: z.string().min(1).max(64),
+  config: z.record(z.string(), z.unknown()).default({}),
+  metadata: z.record(z.string(), z.string()).optional(),
+});
+
+const IngestSourceOut = z.object({
+  id: z.string(),
+  uid: z.string().nullable(),
+  name: z.string(),
+  type: z.string(),
+  config: z.record(z.string(), z.unknown()).describe('The config without its secrets'),
+  ingestUrl: z.string(),
+  appId: z.string().describe('hookrelay extension: the app whose messages this source creates'),
+  metadata: z.record(z.string(), z.string()),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+/** The unguessable path segment of an ingest URL. */
+const newToken = () => randomBytes(18).toString('base64url');
+
+const baseUrlOf = (request: FastifyRequest) => `${request.protocol}://${request.headers.host ?? request.hostname}`;
+
+function present(source: Source, request: FastifyRequest) {
+  return {
+    id: source.id,
+    uid: source.uid,
+    name: source.name,
+    type: source.type,
+    config: redactConfig(source.config),
+    ingestUrl: `${baseUrlOf(request)}/ingest/${source.token}`,
+    appId: source.appId,
+    metadata: {},
+    createdAt: new Date(source.createdAt).toISOString(),
+    updatedAt: new Date(source.updatedAt).toISOString(),
+  };
+}
+
+async function sourceOf(ctx: ApiContext, request: FastifyRequest): Promise<Source> {
+  requireAdmin(principalOf(request));
+  const id = (request.params as { source_id: string }).source_id;
+  const source = await ctx.store.getSource(id);
+  if (!source) throw notFound('source', id);
+  return source;
+}
+
+/** Sources, managed with the same paths and shapes as Svix Ingest (`svix.ingest.source`, `svix.ingest.endpoint`). */
+export function sourceRoutes(router: Router, ctx: ApiContext): void {
+  const tag = 'IngestSource';
+  const base = '/ingest/api/v1/source';
+
+  router.add({ method: 'GET', url: base, summary: 'List sources', tag, status: 200, query: PageQuery, response: listOf(IngestSourceOut) }, async (request) => {
+    requireAdmin(principalOf(request));
+    const page = await ctx.store.listSources(parse(PageQuery, request.query, 'query'));
+    return presentPage(page, (s) => present(s, request));
+  });
+
+  router.add({ method: 'POST', url: base, summary: 'Create source', tag, status: 201, body: IngestSourceIn, response: IngestSourceOut }, async (request) => {
+    requireAdmin(principalOf(request));
+    const body = parse(IngestSourceIn, request.body, 'body');
+    const config = validateSourceConfig(body.type, body.config);
+    const source = await ctx.store.createSource({ name: body.name, uid: body.uid ?? null, type: body.type, config }, newToken(), ctx.now());
+    if (source.type === 'none' || source.type === 'generic-webhook') request.log.warn({ sourceId: source.id }, 'created a source that accepts requests without verification');
+    return present(source, request);
+  });
+
+  router.add({ method: 'GET', url: `${base}/:source_id`, summary: 'Get source', tag, status: 200, response: IngestSourceOut }, async (request) => {
+    return present(await sourceOf(ctx, request), request);
+  });
+
+  router.add({ method: 'PUT', url: `${base}/:source_id`, summary: 'Update source', tag, status: 200, body: IngestSourceIn, response: IngestSourceOut }, async (request) => {
+    const source = await sourceOf(ctx, request);
+    const body = parse(IngestSourceIn, request.body, 'body');
+    const config = validateSourceConfig(body.type, body.config);
+    return present(await ctx.store.updateSource(source.id, { name: body.name, uid: body.uid ?? null, type: body.type, config }, ctx.now()), request);
+  });
+
+  router.add({ method: 'DELETE', url: `${base}/:source_id`, summary: 'Delete source', tag, status: 204 }, async (request) => {
+    const source = await sourceOf(ctx, request);
+    await ctx.store.deleteSource(source.id);
+  });
+
+  router.add(
+    { method: 'POST', url: `${base}/:source_id/token/rotate`, summary: 'Rotate ingest token', tag, status: 200, response: z.object({ ingestUrl: z.string() }) },
+    async (request) => {
+      const source = await sourceOf(ctx, request);
+      const rotated = await ctx.store.setSourceToken(source.id, newToken(), ctx.now());
+      return { ingestUrl: present(rotated, request).ingestUrl };
+    },
+  );
+
+  endpointRoutes(router, ctx, {
+    base: `${base}/:source_id/endpoint`,
+    tag: 'IngestEndpoint',
+    appOf: async (c, request): Promise<App> => {
+      const source = await sourceOf(c, request);
+      const app = await c.store.getApp(source.appId);
+      if (!app) throw notFound('source', source.id);
+      return app;
+    },
+  });
+}

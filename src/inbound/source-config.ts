@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { HookrelayError, type FieldIssue } from '../domain/errors.js';
+import { PROVIDERS } from './providers/index.js';
+import type { Provider, Verifier } from './verifier.js';
+
+/** Settings every source has, whatever its verifier; they live in `config` next to the verifier's fields. */
+export const commonSourceConfig = z.object({
+  /** Largest body accepted, in bytes. @default 1048576 */
+  maxBodyBytes: z.number().int().min(1).max(64 * 1024 * 1024).default(1024 * 1024),
+  /** Requests per second accepted from the provider; null = unlimited. */
+  rateLimit: z.number().int().min(1).max(1_000_000).nullable().default(null),
+  /** How long a delivery id (or body hash) is remembered to drop duplicates, in seconds. @default 86400 */
+  dedupeWindowSeconds: z.number().int().min(1).max(30 * 86_400).default(86_400),
+  /** The URL the provider calls, when it signs the URL (Twilio, Square, HubSpot) and hookrelay sits behind a proxy. */
+  publicUrl: z.url().optional(),
+  /** Extra request headers to keep on the message and forward, besides the provider's own. */
+  keepHeaders: z.array(z.string().regex(/^[A-Za-z0-9-]+$/).transform((v) => v.toLowerCase())).max(50).default([]),
+});
+
+export type CommonSourceConfig = z.output<typeof commonSourceConfig>;
+
+const COMMON_KEYS = Object.keys(commonSourceConfig.shape);
+
+/** `generic-webhook` is the svix SDK's name for an unverified source. */
+const ALIASES: Record<string, string> = { 'generic-webhook': 'none' };
+
+export interface CompiledSource {
+  provider: Provider;
+  verifier: Verifier;
+  common: CommonSourceConfig;
+}
+
+function issuesOf(error: z.ZodError, prefix: (string | number)[]): FieldIssue[] {
+  return error.issues.map((issue) => ({
+    loc: [...prefix, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))],
+    msg: issue.message,
+    type: issue.code,
+  }));
+}
+
+/** Validates a source's type and config (422 with the field named when wrong) and returns the normalised config. */
+export function validateSourceConfig(type: string, config: Record<string, unknown>): Record<string, unknown> {
+  const provider = PROVIDERS.get(ALIASES[type] ?? type);
+  if (!provider) {
+    const known = [...PROVIDERS.keys(), ...Object.keys(ALIASES)].sort().join(', ');
+    throw new HookrelayError('validation', `body.type: unknown source type ${JSON.stringify(type)}`, [{ loc: ['body', 'type'], msg: `must be one of ${known}`, type: 'enum' }]);
+  }
+  const commonPart: Record<string, unknown> = {};
+  const providerPart: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config)) (COMMON_KEYS.includes(key) ? commonPart : providerPart)[key] = value;
+  const common = commonSourceConfig.safeParse(commonPart);
+  const own = provider.config.safeParse(providerPart);
+  const issues = [...(common.success ? [] : issuesOf(common.error, ['body', 'config'])), ...(own.success ? [] : issuesOf(own.error, ['body', 'config']))];
+  if (issues.length > 0) throw new HookrelayError('validation', `${issues[0].loc.join('.')}: ${issues[0].msg}`, issues);
+  return { ...(own.data as object), ...common.data! };
+}
+
+/** Builds the verifier of a stored (already validated) source. */
+export function compileSource(type: string, config: Record<string, unknown>): CompiledSource {
+  const provider = PROVIDERS.get(ALIASES[type] ?? type)!;
+  const commonPart: Record<string, unknown> = {};
+  const providerPart: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config)) (COMMON_KEYS.includes(key) ? commonPart : providerPart)[key] = value;
+  return { provider, verifier: provider.create(provider.config.parse(providerPart)), common: commonSourceConfig.parse(commonPart) };
+}
+
+/** Config fields that hold secrets: never returned by the API. */
+export const SECRET_FIELDS = new Set(['secret', 'additionalSecrets', 'password', 'publicKey', 'hmacKey', 'token', 'verifyToken']);
+
+export function redactConfig(config: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config)) if (!SECRET_FIELDS.has(key)) out[key] = value;
+  return out;
+}
