@@ -5,6 +5,7 @@ import { createLogger } from '../log.js';
 import { DatabaseInUseError, openDatabase } from '../store/sqlite/open.js';
 import { sqlitePath } from '../store/open-store.js';
 import { startHookrelay } from '../server.js';
+import { CliError, SOURCE_USAGE, sourceCommand } from './sources.js';
 import { VERSION } from '../version.js';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
@@ -15,6 +16,7 @@ const USAGE = `hookrelay ${VERSION} — self-hosted webhook gateway
 Usage:
   hookrelay serve   [options]   start the API and the delivery dispatcher
   hookrelay migrate [--db path] apply database migrations and exit
+  hookrelay source …            manage inbound sources of a running server ("hookrelay source help")
   hookrelay version             print the version
 
 Options (each also settable by environment variable):
@@ -111,6 +113,18 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'version' || command === '--version') {
     process.stdout.write(`${VERSION}\n`);
     return EXIT.ok;
+  }
+  if (command === 'source') {
+    if (rest[0] === undefined || rest[0] === 'help' || rest[0] === '--help') {
+      process.stdout.write(SOURCE_USAGE);
+      return rest[0] === undefined ? EXIT.usage : EXIT.ok;
+    }
+    try {
+      return await sourceCommand(rest, (text) => process.stdout.write(text));
+    } catch (error) {
+      if (error instanceof CliError) return fail(error.message, error.exitCode);
+      return fail(`failed: ${(error as Error).message}`, EXIT.failure);
+    }
   }
   let values: Record<string, unknown>;
   try {

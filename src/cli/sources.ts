@@ -1,0 +1,127 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { adminTokenFile } from '../server.js';
+
+/** `hookrelay source …`: manage inbound sources through a running server's API. */
+
+export const SOURCE_USAGE = `Usage:
+  hookrelay source create --type <type> --name <name> [--uid <uid>] [--config <json>] [--secret <secret>]
+  hookrelay source list
+  hookrelay source get <id|uid>
+  hookrelay source delete <id|uid>
+  hookrelay source rotate-token <id|uid>
+  hookrelay source add-endpoint <id|uid> --url <url>
+
+Connection (flags or environment):
+  --server <url>   HOOKRELAY_URL          the running hookrelay (default http://127.0.0.1:8080)
+  --token <token>  HOOKRELAY_ADMIN_TOKEN  admin token (default: read from the token file beside --db)
+  --db <path>      HOOKRELAY_DB           where the server keeps its database (default ./hookrelay.db)
+`;
+
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+const OPTIONS = {
+  server: { type: 'string' },
+  token: { type: 'string' },
+  db: { type: 'string' },
+  type: { type: 'string' },
+  name: { type: 'string' },
+  uid: { type: 'string' },
+  config: { type: 'string' },
+  secret: { type: 'string' },
+  url: { type: 'string' },
+} as const;
+
+function tokenOf(flag: string | undefined, db: string): string {
+  const token = flag ?? process.env.HOOKRELAY_ADMIN_TOKEN;
+  if (token) return token;
+  const file = adminTokenFile(db);
+  if (file && existsSync(file)) return readFileSync(file, 'utf8').trim();
+  throw new CliError(`no admin token: pass --token, set HOOKRELAY_ADMIN_TOKEN, or run next to the server's ${file ?? 'database'}`, 2);
+}
+
+export async function sourceCommand(args: string[], out: (text: string) => void): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: true });
+  } catch (error) {
+    throw new CliError(`${(error as Error).message}\n${SOURCE_USAGE}`, 2);
+  }
+  const { values, positionals } = parsed;
+  const [action, target] = positionals;
+  const server = (values.server ?? process.env.HOOKRELAY_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  const token = tokenOf(values.token, values.db ?? process.env.HOOKRELAY_DB ?? './hookrelay.db');
+
+  const call = async (method: string, path: string, body?: unknown) => {
+    let response: Response;
+    try {
+      response = await fetch(server + path, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (error) {
+      throw new CliError(`cannot reach hookrelay at ${server}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`, 1);
+    }
+    const text = await response.text();
+    const json = text ? JSON.parse(text) : null;
+    if (!response.ok) {
+      const detail = Array.isArray(json?.detail) ? json.detail.map((d: { loc: string[]; msg: string }) => `${d.loc.join('.')}: ${d.msg}`).join('; ') : (json?.detail ?? text);
+      throw new CliError(`${method} ${path} failed (${response.status}): ${detail}`, response.status >= 500 ? 1 : 2);
+    }
+    return json;
+  };
+  const needTarget = () => {
+    if (!target) throw new CliError(`hookrelay source ${action} needs a source id or uid\n${SOURCE_USAGE}`, 2);
+    return encodeURIComponent(target);
+  };
+  const print = (value: unknown) => out(JSON.stringify(value, null, 2) + '\n');
+
+  switch (action) {
+    case 'create': {
+      if (!values.type || !values.name) throw new CliError(`hookrelay source create needs --type and --name\n${SOURCE_USAGE}`, 2);
+      let config: Record<string, unknown> = {};
+      if (values.config) {
+        try {
+          config = JSON.parse(values.config);
+        } catch (error) {
+          throw new CliError(`--config is not valid JSON: ${(error as Error).message}`, 2);
+        }
+      }
+      if (values.secret) config.secret = values.secret;
+      const source = await call('POST', '/ingest/api/v1/source', { name: values.name, uid: values.uid, type: values.type, config });
+      print(source);
+      return 0;
+    }
+    case 'list':
+      print((await call('GET', '/ingest/api/v1/source?limit=250')).data);
+      return 0;
+    case 'get':
+      print(await call('GET', `/ingest/api/v1/source/${needTarget()}`));
+      return 0;
+    case 'delete':
+      await call('DELETE', `/ingest/api/v1/source/${needTarget()}`);
+      out(`deleted ${target}\n`);
+      return 0;
+    case 'rotate-token':
+      print(await call('POST', `/ingest/api/v1/source/${needTarget()}/token/rotate`));
+      return 0;
+    case 'add-endpoint': {
+      const id = needTarget();
+      if (!values.url) throw new CliError(`hookrelay source add-endpoint needs --url\n${SOURCE_USAGE}`, 2);
+      const endpoint = await call('POST', `/ingest/api/v1/source/${id}/endpoint`, { url: values.url });
+      const secret = await call('GET', `/ingest/api/v1/source/${id}/endpoint/${encodeURIComponent(endpoint.id)}/secret`);
+      print({ ...endpoint, secret: secret.key });
+      return 0;
+    }
+    default:
+      throw new CliError(`unknown source action ${JSON.stringify(action ?? '')}\n${SOURCE_USAGE}`, 2);
+  }
+}

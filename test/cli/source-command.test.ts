@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { startRelay, type TestRelay } from '../helpers/relay.js';
+
+const run = promisify(execFile);
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('hookrelay source (CLI)', () => {
+  let relay: TestRelay;
+  let env: Record<string, string>;
+  before(async () => {
+    relay = await startRelay();
+    env = { HOOKRELAY_URL: relay.url, HOOKRELAY_ADMIN_TOKEN: relay.adminToken };
+  });
+  after(() => relay.close());
+
+  it('creates a GitHub source whose ingest URL accepts a signed request, lists, rotates and deletes it', async () => {
+    const created = await cli(['source', 'create', '--type', 'github', '--name', 'Repo hooks', '--uid', 'repo-hooks', '--secret', 'cli-secret'], env);
+    assert.equal(created.code, 0, created.stderr);
+    const source = JSON.parse(created.stdout);
+    assert.equal(source.type, 'github');
+    assert.ok(!created.stdout.includes('cli-secret'), 'the secret is never printed back');
+
+    const body = JSON.stringify({ action: 'opened', number: 1 });
+    const signature = 'sha256=' + createHmac('sha256', 'cli-secret').update(body).digest('hex');
+    const posted = await fetch(source.ingestUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': signature, 'x-github-event': 'issues', 'x-github-delivery': 'cli-1' }, body });
+    assert.equal(posted.status, 200);
+
+    const listed = await cli(['source', 'list'], env);
+    assert.equal(listed.code, 0);
+    assert.deepEqual(JSON.parse(listed.stdout).map((s: { uid: string }) => s.uid), ['repo-hooks']);
+
+    const endpoint = await cli(['source', 'add-endpoint', 'repo-hooks', '--url', 'https://example.com/github'], env);
+    assert.equal(endpoint.code, 0, endpoint.stderr);
+    assert.match(JSON.parse(endpoint.stdout).secret, /^whsec_/);
+
+    const rotated = await cli(['source', 'rotate-token', 'repo-hooks'], env);
+    assert.equal(rotated.code, 0);
+    assert.notEqual(JSON.parse(rotated.stdout).ingestUrl, source.ingestUrl);
+    assert.equal((await fetch(source.ingestUrl, { method: 'POST', body: '{}' })).status, 404);
+
+    const deleted = await cli(['source', 'delete', 'repo-hooks'], env);
+    assert.equal(deleted.code, 0);
+    assert.equal((await cli(['source', 'get', 'repo-hooks'], env)).code, 2);
+  });
+
+  it('explains bad input with exit code 2 and no stack trace', async () => {
+    const cases = [
+      { args: ['source', 'create', '--name', 'x'], says: /--type and --name/ },
+      { args: ['source', 'create', '--type', 'github', '--name', 'x', '--config', '{nope'], says: /--config is not valid JSON/ },
+      { args: ['source', 'create', '--type', 'nope', '--name', 'x'], says: /body\.type.*must be one of/ },
+      { args: ['source', 'frobnicate'], says: /unknown source action/ },
+      { args: ['source', 'get'], says: /needs a source id/ },
+    ];
+    for (const { args, says } of cases) {
+      const result = await cli(args, env);
+      assert.equal(result.code, 2, args.join(' '));
+      assert.match(result.stderr, says);
+      assert.doesNotMatch(result.stderr, /\n\s+at /);
+    }
+    const unreachable = await cli(['source', 'list'], { ...env, HOOKRELAY_URL: 'http://127.0.0.1:9' });
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.stderr, /cannot reach hookrelay/);
+  });
+});
