@@ -9,6 +9,7 @@ import type { Settings } from './config.js';
 import { DEFAULT_RETRY_POLICY } from './domain/retry.js';
 import { Ingest } from './inbound/ingest.js';
 import { HttpDestination } from './pipeline/destinations/http.js';
+import { Destinations } from './pipeline/destinations/index.js';
 import { Dispatcher } from './pipeline/dispatcher.js';
 import { Intake } from './pipeline/intake.js';
 import { openStore, sqlitePath } from './store/open-store.js';
@@ -45,6 +46,21 @@ function resolveAdminToken(settings: Settings, log: Logger): { token: string; ge
   return { token, generated: true, file };
 }
 
+/** Sources that accept unsigned requests are allowed only when asked for; say so at every start. */
+async function warnAboutUnverifiedSources(store: Store, log: Logger): Promise<void> {
+  let iterator: string | null = null;
+  for (;;) {
+    const page = await store.listSources({ limit: 250, iterator, order: 'ascending' });
+    for (const source of page.data) {
+      if (source.type === 'none' || source.type === 'generic-webhook') {
+        log.warn({ sourceId: source.id, name: source.name }, 'source accepts requests WITHOUT verification (type none, insecure: true)');
+      }
+    }
+    if (page.done || page.data.length === 0) return;
+    iterator = page.iterator;
+  }
+}
+
 /** The composition root: wires store, pipeline and API, and starts serving. */
 export async function startHookrelay(settings: Readonly<Settings>, log: Logger): Promise<Hookrelay & { adminTokenGenerated: boolean; adminTokenFile: string | null }> {
   const store = openStore(settings.db, { synchronous: settings.sqliteSynchronous });
@@ -53,14 +69,17 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
   const released = await store.releaseLeases(null);
   if (released > 0) log.info({ released }, 'returned deliveries left in flight by the previous run');
 
+  await warnAboutUnverifiedSources(store, log);
+
   const retry = { ...DEFAULT_RETRY_POLICY, scheduleMs: settings.retryScheduleMs };
-  const destination = new HttpDestination({
+  const http = new HttpDestination({
     timeoutMs: settings.deliveryTimeoutMs,
     connectTimeoutMs: settings.connectTimeoutMs,
     responseBodyLimit: settings.responseBodyLimit,
     connectionsPerOrigin: Math.max(settings.endpointConcurrency, 64),
     userAgent: `hookrelay/${VERSION}`,
   });
+  const destination = new Destinations(http);
   const dispatcher = new Dispatcher(
     store,
     destination,
@@ -96,10 +115,10 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       readiness: async () => {
         try {
           await store.nextDueAt();
-          return { store: 'ok' };
         } catch (error) {
-          return { store: `unavailable: ${(error as Error).message}` };
+          return { checks: { store: `unavailable: ${(error as Error).message}` }, destinations: {} };
         }
+        return { checks: { store: 'ok' }, destinations: await destination.readiness(await store.listDestinationEndpoints()) };
       },
     },
   );

@@ -1,4 +1,6 @@
 import type { Attempt, DeliveryStatus, Endpoint, EventType, Message, App } from '../domain/types.js';
+import { DESTINATION_KINDS } from '../pipeline/destinations/index.js';
+import { redactDestination } from '../pipeline/destinations/kinds.js';
 import type { DeliveryView, Page } from '../store/store.js';
 
 /** Domain objects → the JSON shapes of the v1 API. */
@@ -58,6 +60,7 @@ export const presentEndpoint = (e: Endpoint) => ({
   rateLimit: e.rateLimit,
   ordering: e.ordering,
   maxInFlight: e.maxInFlight,
+  destination: e.destination ? redactDestination(DESTINATION_KINDS, e.destination) : null,
   metadata: e.metadata,
   createdAt: iso(e.createdAt),
   updatedAt: iso(e.updatedAt),

@@ -61,7 +61,7 @@ export const headers = z
   .refine((h) => Object.keys(h).length <= 50, 'at most 50 headers');
 
 const endpointFields = {
-  url,
+  url: url.optional(),
   description: z.string().max(8192).optional(),
   disabled: z.boolean().optional(),
   filterTypes: z.array(eventTypeName).min(1).max(1000).nullish(),
@@ -75,10 +75,15 @@ const endpointFields = {
   ordering: z.enum(['parallel', 'fifo']).optional(),
   /** hookrelay extension: attempts in flight to this endpoint at once. */
   maxInFlight: z.number().int().min(1).max(10_000).optional(),
+  /** hookrelay extension: deliver somewhere other than `url` over HTTP, e.g. `{ type: 'temporal', … }`. */
+  destination: z.object({ type: z.string().min(1).max(64) }).catchall(z.unknown()).nullish(),
 };
 
-export const EndpointIn = z.strictObject({ ...endpointFields, secret: secret.nullish(), headers: headers.nullish() });
-export const EndpointUpdate = z.strictObject(endpointFields);
+const urlOrDestination = (e: { url?: string; destination?: unknown }) => e.url !== undefined || (e.destination !== undefined && e.destination !== null);
+const URL_REQUIRED = { message: 'url is required (or a destination)', path: ['url'] };
+
+export const EndpointIn = z.strictObject({ ...endpointFields, secret: secret.nullish(), headers: headers.nullish() }).refine(urlOrDestination, URL_REQUIRED);
+export const EndpointUpdate = z.strictObject(endpointFields).refine(urlOrDestination, URL_REQUIRED);
 export const EndpointPatch = z.strictObject({ ...endpointFields, secret: secret.nullish() }).partial();
 
 export const EndpointSecretRotateIn = z.strictObject({
@@ -180,6 +185,7 @@ export const EndpointOut = z.object({
   rateLimit: z.number().nullable(),
   ordering: z.enum(['parallel', 'fifo']),
   maxInFlight: z.number(),
+  destination: z.record(z.string(), z.unknown()).nullable().describe('Settings of a non-HTTP destination, secrets left out'),
   metadata,
   createdAt: date,
   updatedAt: date,

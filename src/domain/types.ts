@@ -60,8 +60,16 @@ export interface Endpoint {
   maxInFlight: number;
   metadata: Record<string, string>;
   secrets: SigningSecret[];
+  /** Where deliveries go when not to `url` over HTTP (a Temporal workflow, …); null for HTTP. */
+  destination: DestinationConfig | null;
   createdAt: number;
   updatedAt: number;
+}
+
+/** A non-HTTP destination's settings, validated by its type's schema (src/pipeline/destinations/). */
+export interface DestinationConfig {
+  type: string;
+  [setting: string]: unknown;
 }
 
 export interface Message {
@@ -90,6 +98,7 @@ export interface Source {
   type: string;
   /** The verifier's settings (secrets included) and the source's limits; validated per type. */
   config: Record<string, unknown>;
+  metadata: Record<string, string>;
   /** The unguessable part of the ingest URL. */
   token: string;
   createdAt: number;

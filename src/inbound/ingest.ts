@@ -14,6 +14,15 @@ export interface IngestAnswer {
   body: string;
 }
 
+/**
+ * Provider event types as names endpoints can filter on (letters, digits, `-`, `_`, `.`): separators such as
+ * `:` and `/` become `.`, anything else `_` (`repo:push` → `repo.push`, `Push Hook` → `Push_Hook`).
+ */
+export function eventTypeName(raw: string): string {
+  const name = raw.trim().replace(/[:/]/g, '.').replace(/[^A-Za-z0-9\-_.]/g, '_').slice(0, 256);
+  return name === '' ? 'unknown' : name;
+}
+
 const json = (status: number, body: unknown, headers?: Record<string, string>): IngestAnswer => ({
   status,
   headers,
@@ -27,7 +36,7 @@ const json = (status: number, body: unknown, headers?: Record<string, string>): 
  * storage fails, so the provider retries.
  */
 export class Ingest {
-  private readonly compiled = new Map<string, { updatedAt: number; compiled: CompiledSource }>();
+  private readonly compiled = new Map<string, { version: string; compiled: CompiledSource }>();
   private readonly limiter = new RateLimiter();
 
   constructor(
@@ -41,9 +50,10 @@ export class Ingest {
   async source(token: string): Promise<{ source: Source; compiled: CompiledSource } | null> {
     const source = await this.store.getSourceByToken(token);
     if (!source) return null;
+    const version = `${source.type} ${JSON.stringify(source.config)}`;
     let entry = this.compiled.get(source.id);
-    if (!entry || entry.updatedAt !== source.updatedAt) {
-      entry = { updatedAt: source.updatedAt, compiled: compileSource(source.type, source.config) };
+    if (!entry || entry.version !== version) {
+      entry = { version, compiled: compileSource(source.type, source.config) };
       this.compiled.set(source.id, entry);
     }
     return { source, compiled: entry.compiled };
@@ -76,7 +86,7 @@ export class Ingest {
     try {
       const result = await this.intake.accept({
         appId: source.appId,
-        eventType: verdict.eventType ?? source.type,
+        eventType: eventTypeName(verdict.eventType ?? source.type),
         eventId: null,
         payload: request.body,
         contentType: request.headers['content-type'] ?? 'application/octet-stream',
@@ -87,6 +97,10 @@ export class Ingest {
         now,
         source: { id: source.id, headers: kept, verified: source.type !== 'none' && source.type !== 'generic-webhook' },
       });
+      if (result.kind !== 'event_id_conflict' && verdict.ack) {
+        const headers = { 'x-hookrelay-message-id': result.message.id, 'x-hookrelay-duplicate': String(result.kind === 'duplicate') };
+        return { status: verdict.ack.status, headers, contentType: verdict.ack.contentType, body: verdict.ack.body };
+      }
       if (result.kind === 'duplicate') return json(200, { id: result.message.id, duplicate: true });
       if (result.kind === 'accepted') return json(200, { id: result.message.id, duplicate: false });
       return json(409, { code: 'conflict', detail: `event id ${result.eventId} already exists` });

@@ -65,7 +65,7 @@ export function compileSource(type: string, config: Record<string, unknown>): Co
 }
 
 /** Config fields that hold secrets: never returned by the API. */
-export const SECRET_FIELDS = new Set(['secret', 'additionalSecrets', 'password', 'publicKey', 'hmacKey', 'token', 'verifyToken']);
+export const SECRET_FIELDS = new Set(['secret', 'additionalSecrets', 'password', 'hmacKey', 'token', 'verifyToken', 'signingToken', 'additionalSigningTokens']);
 
 export function redactConfig(config: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};

@@ -17,6 +17,8 @@ export type Verdict =
       eventType: string | null;
       /** The provider's delivery id for dedupe; null to dedupe on a hash of the body. */
       deliveryId: string | null;
+      /** The answer the provider needs once the request is stored (e.g. Discord's deferred interaction response); default `200 {id, duplicate}`. */
+      ack?: { status: number; contentType: string; body: string };
     }
   | { kind: 'rejected'; reason: string }
   /** A provider handshake (Slack url_verification, Twitch challenge, …): answered as is, creates no message. */
@@ -38,7 +40,8 @@ export interface Provider<S extends z.ZodType = z.ZodType> {
 
 export const defineProvider = <S extends z.ZodType>(provider: Provider<S>): Provider<S> => provider;
 
-export const verified = (eventType: string | null, deliveryId: string | null): Verdict => ({ kind: 'verified', eventType, deliveryId });
+export const verified = (eventType: string | null, deliveryId: string | null, ack?: { status: number; contentType: string; body: string }): Verdict =>
+  ack ? { kind: 'verified', eventType, deliveryId, ack } : { kind: 'verified', eventType, deliveryId };
 export const rejected = (reason: string): Verdict => ({ kind: 'rejected', reason });
 
 /** One or several secrets (rotation): `secret`, plus `additionalSecrets` accepted alongside it. */

@@ -1,4 +1,4 @@
-import type { App, Attempt, ClaimedDelivery, Delivery, Endpoint, EventType, Message, Ordering, Source } from '../domain/types.js';
+import type { App, Attempt, ClaimedDelivery, Delivery, DestinationConfig, Endpoint, EventType, Message, Ordering, Source } from '../domain/types.js';
 
 /**
  * The storage contract. Every backend implements it and passes the same conformance suite.
@@ -50,6 +50,7 @@ export interface EndpointInput {
   ordering: Ordering;
   maxInFlight: number;
   metadata: Record<string, string>;
+  destination: DestinationConfig | null;
 }
 
 export interface AcceptInput {
@@ -80,6 +81,7 @@ export interface SourceInput {
   uid: string | null;
   type: string;
   config: Record<string, unknown>;
+  metadata: Record<string, string>;
 }
 
 export interface MessageFilter {
@@ -145,6 +147,8 @@ export interface Store {
   /** Makes `secret` current; the previous current secret keeps signing until `previousExpiresAt`. */
   rotateEndpointSecret(appId: string, id: string, secret: string, previousExpiresAt: number, now: number): Promise<Endpoint>;
   setEndpointDisabled(id: string, disabled: boolean, reason: string | null, now: number): Promise<void>;
+  /** Enabled endpoints with a non-HTTP destination, across apps (for readiness checks). */
+  listDestinationEndpoints(): Promise<Endpoint[]>;
 
   listSources(page: PageRequest): Promise<Page<Source>>;
   /** Creates the source and the app its messages belong to, in one transaction. */

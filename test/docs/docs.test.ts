@@ -9,7 +9,7 @@ const read = (path: string) => readFileSync(new URL(`../../../${path}`, import.m
 
 it('docs/api.md lists exactly the routes the server serves', async () => {
   // Routes are only registered here, never called, so no context is needed behind them.
-  const { app, router } = buildApi({} as ApiContext, { adminToken: 'x'.repeat(20), maxPayloadBytes: 1024, logger: createLogger('silent'), version: '0', readiness: async () => ({}) });
+  const { app, router } = buildApi({} as ApiContext, { adminToken: 'x'.repeat(20), maxPayloadBytes: 1024, logger: createLogger('silent'), version: '0', readiness: async () => ({ checks: {}, destinations: {} }) });
   const served = router.specs.map((s) => `${s.method} ${s.url.replace(/:([a-z_]+)/g, '{$1}')}`).sort();
   const documented = [...read('docs/api.md').matchAll(/^\| `([A-Z]+)` \| `([^`]+)` \|/gm)].map((m) => `${m[1]} ${m[2]}`).sort();
   assert.deepEqual(documented, served);

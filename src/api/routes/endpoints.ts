@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { invalid } from '../../domain/errors.js';
+import { DESTINATION_KINDS } from '../../pipeline/destinations/index.js';
+import { validateDestination } from '../../pipeline/destinations/kinds.js';
 import type { Endpoint } from '../../domain/types.js';
 import { generateSecret } from '../../signing/standard-webhooks.js';
 import type { EndpointInput } from '../../store/store.js';
@@ -29,12 +31,15 @@ import { parse } from '../validation.js';
 const DAY_MS = 86_400_000;
 const withPrefix = (secret: string) => (secret.startsWith('whsec_') ? secret : `whsec_${secret}`);
 
-type Fields = z.output<typeof EndpointUpdate>;
+type Fields = z.output<typeof EndpointPatch>;
 
 function toInput(body: Partial<Fields>, base: Endpoint | null, defaults: { maxInFlight: number }, headers?: Record<string, string>): EndpointInput {
   const pick = <K extends keyof Fields, V>(key: K, fallback: V) => (body[key] !== undefined ? body[key] : fallback);
+  const destination = body.destination === undefined ? (base?.destination ?? null) : body.destination === null ? null : validateDestination(DESTINATION_KINDS, body.destination);
+  const described = destination ? DESTINATION_KINDS.get(destination.type)!.describe(destination) : null;
   return {
-    url: body.url ?? base!.url,
+    url: body.url ?? described ?? base!.url,
+    destination,
     uid: pick('uid', base?.uid ?? null) ?? null,
     description: body.description ?? base?.description ?? '',
     version: body.version ?? base?.version ?? 1,

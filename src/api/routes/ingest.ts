@@ -56,10 +56,23 @@ export function ingestRoute(app: FastifyInstance, ingest: Ingest, now: () => num
       );
     });
 
+    // Providers probe an ingest URL with an unsigned HEAD before using it: answer whether it exists, store nothing.
+    scope.route({
+      method: 'HEAD',
+      url: '/ingest/:token',
+      config: { public: true },
+      handler: async (request, reply) => {
+        const found = await ingest.source((request.params as { token: string }).token);
+        return reply.code(found ? 200 : 404).send();
+      },
+    });
+
     scope.route({
       method: ['GET', 'POST', 'PUT', 'PATCH'],
       url: '/ingest/:token',
       config: { public: true },
+      // HEAD must not store a message: providers probe URLs with it, unsigned.
+      exposeHeadRoute: false,
       bodyLimit: 64 * 1024 * 1024,
       onRequest: async (request, reply) => {
         const found = await ingest.source((request.params as { token: string }).token);
@@ -77,7 +90,10 @@ export function ingestRoute(app: FastifyInstance, ingest: Ingest, now: () => num
       },
       handler: async (request, reply) => {
         const { source, compiled } = request.inbound!;
-        const url = compiled.common.publicUrl ?? `${request.protocol}://${request.headers.host ?? request.hostname}${request.url}`;
+        // The query is per request (Twilio's bodySHA256, HubSpot's parameters): publicUrl names only where the provider calls.
+        const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
+        const publicUrl = compiled.common.publicUrl;
+        const url = publicUrl ? (query ? publicUrl.split('?')[0] + query : publicUrl) : `${request.protocol}://${request.headers.host ?? request.hostname}${request.url}`;
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         const answer = await ingest.receive(source, compiled, { method: request.method, url, headers: headersOf(request), body }, now());
         reply.code(answer.status).headers(answer.headers ?? {}).type(answer.contentType);

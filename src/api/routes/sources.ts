@@ -47,7 +47,7 @@ function present(source: Source, request: FastifyRequest) {
     config: redactConfig(source.config),
     ingestUrl: `${baseUrlOf(request)}/ingest/${source.token}`,
     appId: source.appId,
-    metadata: {},
+    metadata: source.metadata,
     createdAt: new Date(source.createdAt).toISOString(),
     updatedAt: new Date(source.updatedAt).toISOString(),
   };
@@ -76,7 +76,7 @@ export function sourceRoutes(router: Router, ctx: ApiContext): void {
     requireAdmin(principalOf(request));
     const body = parse(IngestSourceIn, request.body, 'body');
     const config = validateSourceConfig(body.type, body.config);
-    const source = await ctx.store.createSource({ name: body.name, uid: body.uid ?? null, type: body.type, config }, newToken(), ctx.now());
+    const source = await ctx.store.createSource({ name: body.name, uid: body.uid ?? null, type: body.type, config, metadata: body.metadata ?? {} }, newToken(), ctx.now());
     if (source.type === 'none' || source.type === 'generic-webhook') request.log.warn({ sourceId: source.id }, 'created a source that accepts requests without verification');
     return present(source, request);
   });
@@ -89,7 +89,7 @@ export function sourceRoutes(router: Router, ctx: ApiContext): void {
     const source = await sourceOf(ctx, request);
     const body = parse(IngestSourceIn, request.body, 'body');
     const config = validateSourceConfig(body.type, body.config);
-    return present(await ctx.store.updateSource(source.id, { name: body.name, uid: body.uid ?? null, type: body.type, config }, ctx.now()), request);
+    return present(await ctx.store.updateSource(source.id, { name: body.name, uid: body.uid ?? null, type: body.type, config, metadata: body.metadata ?? {} }, ctx.now()), request);
   });
 
   router.add({ method: 'DELETE', url: `${base}/:source_id`, summary: 'Delete source', tag, status: 204 }, async (request) => {

@@ -1,4 +1,4 @@
-import type { ClaimedDelivery } from '../../domain/types.js';
+import type { ClaimedDelivery, Endpoint } from '../../domain/types.js';
 
 /** What one try of a delivery came to. Expected outcomes are values; the dispatcher maps them onto the retry policy. */
 export type SendResult =
@@ -9,5 +9,7 @@ export type SendResult =
 
 export interface Destination {
   send(claimed: ClaimedDelivery, signal: AbortSignal): Promise<SendResult>;
+  /** Connectivity of the targets of these endpoints, for /readyz: `ok` or the problem, keyed by target. */
+  readiness?(endpoints: Endpoint[]): Promise<Record<string, string>>;
   close(): Promise<void>;
 }

@@ -43,6 +43,7 @@ export const toEndpoint = (r: any): Endpoint => ({
   maxInFlight: r.max_in_flight,
   metadata: JSON.parse(r.metadata),
   secrets: JSON.parse(r.secrets),
+  destination: json(r.destination ?? null),
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -69,6 +70,7 @@ export const toSource = (r: any): Source => ({
   name: r.name,
   type: r.type,
   config: JSON.parse(r.config),
+  metadata: JSON.parse(r.metadata),
   token: r.token,
   createdAt: r.created_at,
   updatedAt: r.updated_at,

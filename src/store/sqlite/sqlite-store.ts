@@ -184,8 +184,8 @@ export class SqliteStore implements Store {
     try {
       this.db
         .prepare(
-          `INSERT INTO endpoint (id, app_id, uid, url, description, version, filter_types, channels, headers, disabled, rate_limit, ordering, max_in_flight, metadata, secrets, created_at, updated_at)
-           VALUES (@id, @appId, @uid, @url, @description, @version, @filterTypes, @channels, @headers, @disabled, @rateLimit, @ordering, @maxInFlight, @metadata, @secrets, @now, @now)`,
+          `INSERT INTO endpoint (id, app_id, uid, url, description, version, filter_types, channels, headers, disabled, rate_limit, ordering, max_in_flight, metadata, destination, secrets, created_at, updated_at)
+           VALUES (@id, @appId, @uid, @url, @description, @version, @filterTypes, @channels, @headers, @disabled, @rateLimit, @ordering, @maxInFlight, @metadata, @destination, @secrets, @now, @now)`,
         )
         .run({ id, appId, ...this.endpointParams(input), secrets: JSON.stringify([{ key: secret, expiresAt: null }]), now });
     } catch (error) {
@@ -207,7 +207,7 @@ export class SqliteStore implements Store {
           `UPDATE endpoint SET uid = @uid, url = @url, description = @description, version = @version, filter_types = @filterTypes,
              channels = @channels, headers = @headers, disabled = @disabled,
              disabled_reason = CASE WHEN @disabled = 0 THEN NULL ELSE disabled_reason END,
-             rate_limit = @rateLimit, ordering = @ordering, max_in_flight = @maxInFlight, metadata = @metadata, updated_at = @now
+             rate_limit = @rateLimit, ordering = @ordering, max_in_flight = @maxInFlight, metadata = @metadata, destination = @destination, updated_at = @now
            WHERE app_id = @appId AND id = @id`,
         )
         .run({ id, appId, ...this.endpointParams(input), now });
@@ -234,6 +234,10 @@ export class SqliteStore implements Store {
     return (await this.getEndpoint(appId, id))!;
   }
 
+  async listDestinationEndpoints(): Promise<Endpoint[]> {
+    return this.db.prepare('SELECT * FROM endpoint WHERE destination IS NOT NULL AND disabled = 0').all().map(toEndpoint);
+  }
+
   async setEndpointDisabled(id: string, disabled: boolean, reason: string | null, now: number): Promise<void> {
     this.stmt.disableEndpoint.run(disabled ? 1 : 0, reason, now, id);
   }
@@ -252,6 +256,7 @@ export class SqliteStore implements Store {
       ordering: input.ordering,
       maxInFlight: input.maxInFlight,
       metadata: JSON.stringify(input.metadata),
+      destination: jsonOrNull(input.destination),
     };
   }
 
@@ -270,8 +275,8 @@ export class SqliteStore implements Store {
           .prepare('INSERT INTO app (id, uid, name, rate_limit, metadata, created_at, updated_at) VALUES (?, NULL, ?, NULL, ?, ?, ?)')
           .run(appId, `source ${input.name}`, JSON.stringify({ source: id }), now, now);
         this.db
-          .prepare('INSERT INTO source (id, app_id, uid, name, type, config, token, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-          .run(id, appId, input.uid, input.name, input.type, JSON.stringify(input.config), token, now, now);
+          .prepare('INSERT INTO source (id, app_id, uid, name, type, config, metadata, token, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(id, appId, input.uid, input.name, input.type, JSON.stringify(input.config), JSON.stringify(input.metadata), token, now, now);
       })();
     } catch (error) {
       if (isUniqueViolation(error)) throw conflict(`a source with uid ${JSON.stringify(input.uid)} already exists`);
@@ -293,8 +298,8 @@ export class SqliteStore implements Store {
   async updateSource(id: string, input: SourceInput, now: number): Promise<Source> {
     try {
       const result = this.db
-        .prepare('UPDATE source SET name = ?, uid = ?, type = ?, config = ?, updated_at = ? WHERE id = ?')
-        .run(input.name, input.uid, input.type, JSON.stringify(input.config), now, id);
+        .prepare('UPDATE source SET name = ?, uid = ?, type = ?, config = ?, metadata = ?, updated_at = ? WHERE id = ?')
+        .run(input.name, input.uid, input.type, JSON.stringify(input.config), JSON.stringify(input.metadata), now, id);
       if (result.changes === 0) throw notFound('source', id);
     } catch (error) {
       if (isUniqueViolation(error)) throw conflict(`a source with uid ${JSON.stringify(input.uid)} already exists`);
@@ -541,7 +546,7 @@ export class SqliteStore implements Store {
 }
 
 const DELIVERY_VIEW = `SELECT d.*, ${prefixed('m', 'message', ['id', 'app_id', 'event_type', 'event_id', 'payload', 'content_type', 'channels', 'tags', 'created_at'])},
-  ${prefixed('e', 'endpoint', ['id', 'app_id', 'uid', 'url', 'description', 'version', 'filter_types', 'channels', 'headers', 'disabled', 'disabled_reason', 'rate_limit', 'ordering', 'max_in_flight', 'metadata', 'secrets', 'created_at', 'updated_at'])},
+  ${prefixed('e', 'endpoint', ['id', 'app_id', 'uid', 'url', 'description', 'version', 'filter_types', 'channels', 'headers', 'disabled', 'disabled_reason', 'rate_limit', 'ordering', 'max_in_flight', 'metadata', 'secrets', 'destination', 'created_at', 'updated_at'])},
   (SELECT max(a.started_at) FROM attempt a WHERE a.delivery_id = d.id) AS last_attempt_at
   FROM delivery d JOIN message m ON m.id = d.message_id JOIN endpoint e ON e.id = d.endpoint_id`;
 

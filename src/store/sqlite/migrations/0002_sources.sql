@@ -7,6 +7,7 @@ CREATE TABLE source (
   name        TEXT NOT NULL,
   type        TEXT NOT NULL,
   config      TEXT NOT NULL,
+  metadata    TEXT NOT NULL DEFAULT '{}',
   token       TEXT NOT NULL UNIQUE,
   created_at  INTEGER NOT NULL,
   updated_at  INTEGER NOT NULL

@@ -1,0 +1,46 @@
+import type { z } from 'zod';
+import { HookrelayError, type FieldIssue } from '../../domain/errors.js';
+import type { DestinationConfig } from '../../domain/types.js';
+import type { Destination } from './destination.js';
+
+/**
+ * A kind of non-HTTP destination an endpoint may have (`destination: { type, … }`): how its settings are
+ * validated, which of them are secret, and the one Destination per process that delivers to all such endpoints.
+ */
+export interface DestinationKind<S extends z.ZodType = z.ZodType> {
+  type: string;
+  config: S;
+  /** Settings never returned by the API. */
+  secretFields: string[];
+  /** A URL-like name for the endpoint's `url`, e.g. `temporal://host:7233/default/OrderWorkflow`. */
+  describe(config: z.output<S>): string;
+  open(options: { now?: () => number }): Destination;
+}
+
+export const defineDestinationKind = <S extends z.ZodType>(kind: DestinationKind<S>): DestinationKind<S> => kind;
+
+/** Validates `destination` of an endpoint body (422 naming the field) and returns the normalised config. */
+export function validateDestination(kinds: ReadonlyMap<string, DestinationKind>, value: { type: string } & Record<string, unknown>): DestinationConfig {
+  const kind = kinds.get(value.type);
+  if (!kind) {
+    throw new HookrelayError('validation', `body.destination.type: unknown destination type ${JSON.stringify(value.type)}`, [
+      { loc: ['body', 'destination', 'type'], msg: `must be one of ${[...kinds.keys()].join(', ') || '(none)'}`, type: 'enum' },
+    ]);
+  }
+  const { type, ...settings } = value;
+  const parsed = kind.config.safeParse(settings);
+  if (!parsed.success) {
+    const issues: FieldIssue[] = parsed.error.issues.map((issue) => ({
+      loc: ['body', 'destination', ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))],
+      msg: issue.message,
+      type: issue.code,
+    }));
+    throw new HookrelayError('validation', `${issues[0].loc.join('.')}: ${issues[0].msg}`, issues);
+  }
+  return { type, ...(parsed.data as object) };
+}
+
+export function redactDestination(kinds: ReadonlyMap<string, DestinationKind>, destination: DestinationConfig): DestinationConfig {
+  const secret = new Set(kinds.get(destination.type)?.secretFields ?? []);
+  return Object.fromEntries(Object.entries(destination).filter(([key]) => !secret.has(key))) as DestinationConfig;
+}
