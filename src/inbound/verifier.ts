@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { anyHmacMatches, decodeSignature, type Algorithm } from './crypto.js';
 
 /** A provider's request exactly as received: raw body bytes, lower-cased header names. */
 export interface InboundRequest {
@@ -50,6 +51,29 @@ export const secretsConfig = {
   additionalSecrets: z.array(z.string().min(1).max(1024)).max(10).optional(),
 };
 export const secretsOf = (config: { secret: string; additionalSecrets?: string[] }): string[] => [config.secret, ...(config.additionalSecrets ?? [])];
+
+/** The most common scheme: one header holding `<prefix><hex or base64 HMAC of the raw body>`. */
+export interface BodyHmacScheme {
+  /** Lower-cased header name. */
+  header: string;
+  /** The header as providers spell it, for messages. */
+  name: string;
+  prefix?: string;
+  algorithm: Algorithm;
+  encoding: 'hex' | 'base64';
+}
+
+/** Null when the header's signature matches under any secret; otherwise the rejection, saying what was wrong. */
+export function checkBodyHmac(request: InboundRequest, secrets: string[], scheme: BodyHmacScheme, missing = `missing ${scheme.name} header`): Verdict | null {
+  const value = request.headers[scheme.header];
+  if (!value) return rejected(missing);
+  const prefix = scheme.prefix ?? '';
+  const malformed = rejected(`malformed ${scheme.name} header: expected ${prefix}<${scheme.encoding}>`);
+  if (!value.startsWith(prefix)) return malformed;
+  const signature = decodeSignature(value.slice(prefix.length), scheme.encoding);
+  if (!signature) return malformed;
+  return anyHmacMatches(scheme.algorithm, secrets, [request.body], [signature]) ? null : rejected('no signature matches');
+}
 
 /** Tolerance of a signed timestamp, in seconds, with the provider's default. */
 export const tolerance = (defaultSeconds: number) => z.number().int().min(1).max(7 * 86_400).default(defaultSeconds);

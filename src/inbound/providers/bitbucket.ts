@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { anyHmacMatches, decodeSignature } from '../crypto.js';
-import { defineProvider, rejected, secretsConfig, secretsOf, verified } from '../verifier.js';
+import { checkBodyHmac, defineProvider, rejected, secretsConfig, secretsOf, verified } from '../verifier.js';
 
 /**
  * Bitbucket Cloud and Data Center: `X-Hub-Signature: sha256=<hex>` over the body (the header GitHub uses for
@@ -16,12 +15,9 @@ export const bitbucketProvider = defineProvider({
     return {
       verify(request) {
         const h = request.headers;
-        const header = h['x-hub-signature'];
-        if (!header) return rejected('missing X-Hub-Signature header (is a secret set on the Bitbucket webhook?)');
-        if (!header.startsWith('sha256=')) return rejected('malformed X-Hub-Signature header: expected sha256=<hex>');
-        const signature = decodeSignature(header.slice(7), 'hex');
-        if (!signature) return rejected('malformed X-Hub-Signature header: expected sha256=<hex>');
-        if (!anyHmacMatches('sha256', secrets, [request.body], [signature])) return rejected('no signature matches');
+        const scheme = { header: 'x-hub-signature', name: 'X-Hub-Signature', prefix: 'sha256=', algorithm: 'sha256', encoding: 'hex' } as const;
+        const failed = checkBodyHmac(request, secrets, scheme, 'missing X-Hub-Signature header (is a secret set on the Bitbucket webhook?)');
+        if (failed) return failed;
         return verified(h['x-event-key'] ?? null, h['x-request-uuid'] ?? h['x-request-id'] ?? null);
       },
     };

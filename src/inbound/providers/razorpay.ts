@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { anyHmacMatches, decodeSignature } from '../crypto.js';
-import { defineProvider, jsonBody, rejected, secretsConfig, secretsOf, verified } from '../verifier.js';
+import { checkBodyHmac, defineProvider, jsonBody, rejected, secretsConfig, secretsOf, verified } from '../verifier.js';
 
 /**
  * Razorpay: `X-Razorpay-Signature` = hex HMAC-SHA256 of the body, keyed with the webhook secret (not the API key
@@ -14,11 +13,8 @@ export const razorpayProvider = defineProvider({
     const secrets = secretsOf(config);
     return {
       verify(request) {
-        const header = request.headers['x-razorpay-signature'];
-        if (!header) return rejected('missing X-Razorpay-Signature header');
-        const signature = decodeSignature(header, 'hex');
-        if (!signature) return rejected('malformed X-Razorpay-Signature header: expected hex');
-        if (!anyHmacMatches('sha256', secrets, [request.body], [signature])) return rejected('no signature matches');
+        const failed = checkBodyHmac(request, secrets, { header: 'x-razorpay-signature', name: 'X-Razorpay-Signature', algorithm: 'sha256', encoding: 'hex' });
+        if (failed) return failed;
         const event = jsonBody(request.body)?.event;
         return verified(typeof event === 'string' ? event : null, request.headers['x-razorpay-event-id'] ?? null);
       },

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { anyHmacMatches, decodeSignature } from '../crypto.js';
-import { defineProvider, jsonBody, rejected, secretsConfig, secretsOf, verified } from '../verifier.js';
+import { checkBodyHmac, defineProvider, jsonBody, rejected, secretsConfig, secretsOf, verified } from '../verifier.js';
 
 /**
  * Typeform: `Typeform-Signature: sha256=<base64>`, HMAC-SHA256 of the body with the webhook's secret. No
@@ -14,12 +13,8 @@ export const typeformProvider = defineProvider({
     const secrets = secretsOf(config);
     return {
       verify(request) {
-        const signature = request.headers['typeform-signature'];
-        if (!signature) return rejected('missing Typeform-Signature header');
-        if (!signature.startsWith('sha256=')) return rejected('malformed Typeform-Signature header: does not start with "sha256="');
-        const candidate = decodeSignature(signature.slice(7), 'base64');
-        if (!candidate) return rejected('malformed Typeform-Signature header: not base64');
-        if (!anyHmacMatches('sha256', secrets, [request.body], [candidate])) return rejected('no signature matches');
+        const failed = checkBodyHmac(request, secrets, { header: 'typeform-signature', name: 'Typeform-Signature', prefix: 'sha256=', algorithm: 'sha256', encoding: 'base64' });
+        if (failed) return failed;
         const body = jsonBody(request.body);
         return verified(typeof body?.event_type === 'string' ? body.event_type : null, typeof body?.event_id === 'string' ? body.event_id : null);
       },

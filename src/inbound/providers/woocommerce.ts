@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { anyHmacMatches, decodeSignature } from '../crypto.js';
-import { defineProvider, rejected, secretsConfig, secretsOf, verified } from '../verifier.js';
+import { checkBodyHmac, defineProvider, rejected, secretsConfig, secretsOf, verified } from '../verifier.js';
 
 /** The body of the unsigned ping WooCommerce posts when a webhook is saved (`WC_Webhook::deliver_ping`). */
 const PING = /^webhook_id=\d+$/;
@@ -25,9 +24,8 @@ export const woocommerceProvider = defineProvider({
           if (request.method === 'POST' && PING.test(request.body.toString('latin1'))) return { kind: 'handshake', status: 200, contentType: 'text/plain; charset=utf-8', body: 'ok' };
           return rejected('missing X-WC-Webhook-Signature header');
         }
-        const signature = decodeSignature(header, 'base64');
-        if (!signature) return rejected('malformed X-WC-Webhook-Signature header: expected base64');
-        if (!anyHmacMatches('sha256', secrets, [request.body], [signature])) return rejected('no signature matches');
+        const failed = checkBodyHmac(request, secrets, { header: 'x-wc-webhook-signature', name: 'X-WC-Webhook-Signature', algorithm: 'sha256', encoding: 'base64' });
+        if (failed) return failed;
         return verified(h['x-wc-webhook-topic'] ?? null, h['x-wc-webhook-delivery-id'] ?? null);
       },
     };
