@@ -10,7 +10,7 @@ export const SOURCE_USAGE = `Usage:
   hookrelay source get <id|uid>
   hookrelay source delete <id|uid>
   hookrelay source rotate-token <id|uid>
-  hookrelay source add-endpoint <id|uid> --url <url>
+  hookrelay source add-endpoint <id|uid> --url <url> | --destination <json>
 
 Connection (flags or environment):
   --server <url>   HOOKRELAY_URL          the running hookrelay (default http://127.0.0.1:8080)
@@ -37,6 +37,7 @@ const OPTIONS = {
   config: { type: 'string' },
   secret: { type: 'string' },
   url: { type: 'string' },
+  destination: { type: 'string' },
 } as const;
 
 function tokenOf(flag: string | undefined, db: string): string {
@@ -115,8 +116,16 @@ export async function sourceCommand(args: string[], out: (text: string) => void)
       return 0;
     case 'add-endpoint': {
       const id = needTarget();
-      if (!values.url) throw new CliError(`hookrelay source add-endpoint needs --url\n${SOURCE_USAGE}`, 2);
-      const endpoint = await call('POST', `/ingest/api/v1/source/${id}/endpoint`, { url: values.url });
+      if (!values.url && !values.destination) throw new CliError(`hookrelay source add-endpoint needs --url or --destination\n${SOURCE_USAGE}`, 2);
+      let destination: unknown;
+      if (values.destination) {
+        try {
+          destination = JSON.parse(values.destination);
+        } catch (error) {
+          throw new CliError(`--destination is not valid JSON: ${(error as Error).message}`, 2);
+        }
+      }
+      const endpoint = await call('POST', `/ingest/api/v1/source/${id}/endpoint`, { url: values.url, destination });
       const secret = await call('GET', `/ingest/api/v1/source/${id}/endpoint/${encodeURIComponent(endpoint.id)}/secret`);
       print({ ...endpoint, secret: secret.key });
       return 0;

@@ -2,12 +2,14 @@ import type { ClaimedDelivery, Endpoint } from '../../domain/types.js';
 import type { Destination, SendResult } from './destination.js';
 import type { DestinationKind } from './kinds.js';
 // destination kinds: imports
+import { temporalDestinationKind } from './temporal.js';
 
 /** Every non-HTTP destination kind, by type. */
 export const DESTINATION_KINDS: ReadonlyMap<string, DestinationKind> = new Map(
   (
     [
       // destination kinds: list
+      temporalDestinationKind,
     ] as DestinationKind[]
   ).map((kind) => [kind.type, kind]),
 );

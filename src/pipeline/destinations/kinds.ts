@@ -10,7 +10,7 @@ import type { Destination } from './destination.js';
 export interface DestinationKind<S extends z.ZodType = z.ZodType> {
   type: string;
   config: S;
-  /** Settings never returned by the API. */
+  /** Settings never returned by the API; `a.b` names a field of an object setting. */
   secretFields: string[];
   /** A URL-like name for the endpoint's `url`, e.g. `temporal://host:7233/default/OrderWorkflow`. */
   describe(config: z.output<S>): string;
@@ -41,6 +41,12 @@ export function validateDestination(kinds: ReadonlyMap<string, DestinationKind>,
 }
 
 export function redactDestination(kinds: ReadonlyMap<string, DestinationKind>, destination: DestinationConfig): DestinationConfig {
+  const redact = (value: Record<string, unknown>, prefix: string): Record<string, unknown> =>
+    Object.fromEntries(
+      Object.entries(value)
+        .filter(([key]) => !secret.has(prefix + key))
+        .map(([key, v]) => [key, v !== null && typeof v === 'object' && !Array.isArray(v) ? redact(v as Record<string, unknown>, `${prefix}${key}.`) : v]),
+    );
   const secret = new Set(kinds.get(destination.type)?.secretFields ?? []);
-  return Object.fromEntries(Object.entries(destination).filter(([key]) => !secret.has(key))) as DestinationConfig;
+  return redact(destination, '') as DestinationConfig;
 }

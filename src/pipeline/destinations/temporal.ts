@@ -1,0 +1,327 @@
+import {
+  Client,
+  Connection,
+  defaultGrpcRetryOptions,
+  isGrpcServiceError,
+  makeGrpcRetryInterceptor,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowIdConflictPolicy,
+  WorkflowIdReusePolicy,
+  type TLSConfig,
+} from '@temporalio/client';
+import { z } from 'zod';
+import type { ClaimedDelivery, Endpoint, Message } from '../../domain/types.js';
+import type { Destination, SendResult } from './destination.js';
+import { defineDestinationKind } from './kinds.js';
+import { AesGcmPayloadCodec, CodecError, parseHexKey } from './temporal-codec.js';
+
+const PLACEHOLDERS = ['messageId', 'eventType', 'eventId'] as const;
+
+/** A name with `{messageId}`, `{eventType}`, `{eventId}` placeholders, checked when the endpoint is saved. */
+const template = (what: string) =>
+  z
+    .string()
+    .min(1)
+    .max(1000)
+    .superRefine((value, ctx) => {
+      for (const [, name] of value.matchAll(/\{([^{}]*)\}/g)) {
+        if (!(PLACEHOLDERS as readonly string[]).includes(name)) ctx.addIssue({ code: 'custom', message: `${what}: unknown placeholder {${name}} (use ${PLACEHOLDERS.map((p) => `{${p}}`).join(', ')})` });
+      }
+    });
+
+const pem = (what: string) => z.string().includes('-----BEGIN', { message: `${what} must be PEM` }).max(65_536);
+const hexKey = z.string().regex(/^[0-9a-fA-F]{64}$/, { message: 'must be 64 hex characters (a 256-bit key)' });
+const keyId = z.string().min(1).max(256);
+
+const config = z.strictObject({
+  /** host:port of the Temporal frontend (Temporal Cloud: `<namespace>.<account>.tmprl.cloud:7233`). */
+  address: z.string().regex(/^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { message: 'must be host:port' }),
+  namespace: z.string().min(1).max(255).default('default'),
+  workflowType: z.string().min(1).max(1000),
+  taskQueue: template('taskQueue'),
+  workflowId: template('workflowId').default('{messageId}'),
+  /** `object`: one argument `{headers, data}`; `json-string`: that object as a JSON string (workers typed `str`). */
+  argument: z.enum(['object', 'json-string']).default('object'),
+  tls: z
+    .union([
+      z.boolean(),
+      z
+        .strictObject({
+          serverName: z.string().min(1).max(255).optional(),
+          serverRootCaCert: pem('serverRootCaCert').optional(),
+          clientCert: pem('clientCert').optional(),
+          clientKey: pem('clientKey').optional(),
+        })
+        .refine((t) => (t.clientCert === undefined) === (t.clientKey === undefined), { message: 'clientCert and clientKey go together (mTLS)', path: ['clientKey'] }),
+    ])
+    .optional(),
+  /** Temporal Cloud API key, sent as `Authorization: Bearer …`; implies TLS unless `tls: false`. */
+  apiKey: z.string().min(1).max(4096).optional(),
+  encryption: z
+    .strictObject({
+      keyId,
+      key: hexKey,
+      /** Older keys by id, so payloads written under them still decode after a rotation. */
+      previousKeys: z.record(keyId, hexKey).optional(),
+    })
+    .optional(),
+  /** Bound on one start call, connection included. */
+  timeoutMs: z.number().int().min(100).max(60_000).default(10_000),
+});
+
+export type TemporalConfig = z.output<typeof config>;
+
+const READINESS_DEADLINE_MS = 2_000;
+const IDLE_CONNECTION_MS = 10 * 60_000;
+
+/** Names of gRPC status codes, for attempt errors a person can read. */
+const GRPC_STATUS = ['OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED'];
+const UNAVAILABLE = 14;
+
+export const temporalDestinationKind = defineDestinationKind({
+  type: 'temporal',
+  config,
+  secretFields: ['apiKey', 'encryption', 'tls.clientKey'],
+  describe: (c) => `temporal://${c.address}/${c.namespace}/${c.workflowType}`,
+  open: () => new TemporalDestination(),
+});
+
+/** What a worker receives as the workflow's one argument (the temporal-webhook-forwarder's shape). */
+export interface WebhookArgument {
+  headers: Record<string, string>;
+  data: unknown;
+}
+
+export function webhookArgument(message: Message, endpoint: Endpoint): WebhookArgument {
+  const payload = Buffer.from(message.payload ?? Buffer.from('{}'));
+  let data: unknown = payload.toString('base64');
+  if (/^application\/(?:[\w.+-]*\+)?json\s*(?:;|$)/i.test(message.contentType)) {
+    try {
+      data = JSON.parse(payload.toString('utf8'));
+    } catch {
+      // Labelled JSON but not JSON: hand the worker the exact bytes rather than nothing.
+    }
+  }
+  const headers: Record<string, string> = { ...lowerCased(endpoint.headers) };
+  if (message.sourceId) Object.assign(headers, message.headers ?? {});
+  Object.assign(headers, { 'content-type': message.contentType, 'webhook-id': message.id, 'x-hookrelay-event-type': message.eventType });
+  if (message.sourceId) {
+    headers['x-hookrelay-source'] = message.sourceId;
+    headers['x-hookrelay-verified'] = String(message.verified === true);
+  }
+  return { headers, data };
+}
+
+const lowerCased = (headers: Record<string, string>) => Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+
+export function renderTemplate(value: string, message: Message): string {
+  // No event id: the message id stands in, so an id template never collapses distinct messages onto one workflow.
+  const values: Record<string, string> = { messageId: message.id, eventType: message.eventType, eventId: message.eventId ?? message.id };
+  return value.replace(/\{(messageId|eventType|eventId)\}/g, (_, name: string) => values[name]);
+}
+
+interface Pool {
+  connection: Connection;
+  clients: Map<string, Client>;
+  lastUsed: number;
+}
+
+/** Starts one workflow per delivery; connections are shared by every endpoint with the same address and credentials. */
+export class TemporalDestination implements Destination {
+  private readonly pools = new Map<string, Pool>();
+  private closed = false;
+
+  async send({ message, endpoint }: ClaimedDelivery, signal: AbortSignal): Promise<SendResult> {
+    const parsed = config.safeParse(settingsOf(endpoint));
+    if (!parsed.success) return fatal(`invalid temporal destination: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    const c = parsed.data;
+    let argument: unknown = webhookArgument(message, endpoint);
+    if (c.argument === 'json-string') argument = JSON.stringify(argument);
+    const workflowId = renderTemplate(c.workflowId, message);
+    const taskQueue = renderTemplate(c.taskQueue, message);
+    if (signal.aborted) return retry('aborted by shutdown');
+
+    let client: Client;
+    let poolKey: string;
+    try {
+      ({ client, poolKey } = this.clientFor(c));
+    } catch (error) {
+      return fatal(`cannot use this temporal destination: ${(error as Error).message}`);
+    }
+    const connection = client.connection as Connection;
+    // One controller per start: aborted by the timeout or by shutdown; the gRPC deadline bounds the call as well.
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, c.timeoutMs);
+    const cancel = () => controller.abort();
+    signal.addEventListener('abort', cancel, { once: true });
+    const where = `temporal ${c.address} namespace ${c.namespace}`;
+    try {
+      const started = connection.withAbortSignal(controller.signal, () =>
+        connection.withDeadline(Date.now() + c.timeoutMs, () =>
+          client.workflow.start(c.workflowType, {
+            workflowId,
+            taskQueue,
+            args: [argument],
+            // A webhook starts its workflow once: a second start of the same id, running or closed, is refused.
+            workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+            workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+          }),
+        ),
+      );
+      // The retry interceptor sleeps between tries outside gRPC's deadline; the timer bounds the whole start.
+      const handle = await Promise.race([started, aborted(controller.signal)]);
+      return { kind: 'success', statusCode: 200, responseBody: JSON.stringify({ workflowId, runId: handle.firstExecutionRunId }) };
+    } catch (error) {
+      if (error instanceof WorkflowExecutionAlreadyStartedError) {
+        return { kind: 'success', statusCode: 200, responseBody: JSON.stringify({ workflowId, runId: null, alreadyStarted: true }) };
+      }
+      if (timedOut) return retry(`${where}: start timed out after ${c.timeoutMs} ms`);
+      if (signal.aborted) return retry('aborted by shutdown');
+      if (error instanceof CodecError || (error as Error)?.name === 'PayloadConverterError') return fatal(`the webhook cannot be encoded for Temporal: ${(error as Error).message}`);
+      // A channel that lost its server may back off for minutes; the next attempt dials again.
+      if (grpcCode(error) === UNAVAILABLE) this.evict(poolKey);
+      // Everything else may heal (server back, namespace created, credentials fixed): retried on the endpoint's schedule.
+      return retry(`${where}: ${describeError(error)}`);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', cancel);
+    }
+  }
+
+  async readiness(endpoints: Endpoint[]): Promise<Record<string, string>> {
+    const checks = new Map<string, Promise<string>>();
+    for (const endpoint of endpoints) {
+      const parsed = config.safeParse(settingsOf(endpoint));
+      if (!parsed.success) {
+        checks.set(endpoint.url, Promise.resolve(`invalid configuration: ${parsed.error.issues[0].message}`));
+        continue;
+      }
+      const c = parsed.data;
+      const target = `temporal://${c.address}/${c.namespace}`;
+      const check = this.check(c);
+      const previous = checks.get(target);
+      // Endpoints that share a target but not credentials: the target is ok only if every one of them is.
+      checks.set(target, previous ? Promise.all([previous, check]).then(([a, b]) => (a === 'ok' ? b : a)) : check);
+    }
+    const out: Record<string, string> = {};
+    for (const [target, check] of checks) out[target] = await check;
+    return out;
+  }
+
+  private async check(c: TemporalConfig): Promise<string> {
+    try {
+      const { client, poolKey } = this.clientFor(c);
+      const connection = client.connection as Connection;
+      try {
+        const deadline = Date.now() + READINESS_DEADLINE_MS;
+        await Promise.race([
+          connection.withDeadline(deadline, () => connection.workflowService.describeNamespace({ namespace: c.namespace })),
+          new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${READINESS_DEADLINE_MS} ms`)), READINESS_DEADLINE_MS + 250).unref()),
+        ]);
+        return 'ok';
+      } catch (error) {
+        if (grpcCode(error) === UNAVAILABLE) this.evict(poolKey);
+        throw error;
+      }
+    } catch (error) {
+      return describeError(error);
+    }
+  }
+
+  private clientFor(c: TemporalConfig): { client: Client; poolKey: string } {
+    if (this.closed) throw new Error('the temporal destination is closed');
+    const poolKey = JSON.stringify([c.address, c.tls ?? null, c.apiKey ?? null]);
+    let pool = this.pools.get(poolKey);
+    if (!pool) {
+      this.closeIdle();
+      const connection = Connection.lazy({
+        address: c.address,
+        tls: tlsOf(c),
+        apiKey: c.apiKey,
+        // Few quick tries for a blip; hookrelay's own schedule retries anything longer.
+        interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 3, initialIntervalMs: () => 100 }))],
+      });
+      pool = { connection, clients: new Map(), lastUsed: Date.now() };
+      this.pools.set(poolKey, pool);
+    }
+    pool.lastUsed = Date.now();
+    const clientKey = JSON.stringify([c.namespace, c.encryption ?? null]);
+    let client = pool.clients.get(clientKey);
+    if (!client) {
+      const codec = c.encryption ? codecOf(c.encryption) : null;
+      client = new Client({ connection: pool.connection, namespace: c.namespace, dataConverter: { payloadCodecs: codec ? [codec] : [] } });
+      pool.clients.set(clientKey, client);
+    }
+    return { client, poolKey };
+  }
+
+  private evict(poolKey: string): void {
+    const pool = this.pools.get(poolKey);
+    if (!pool) return;
+    this.pools.delete(poolKey);
+    // Other starts may still be using it; they end within their own timeout.
+    setTimeout(() => void pool.connection.close().catch(() => undefined), 60_000).unref();
+  }
+
+  private closeIdle(): void {
+    const now = Date.now();
+    for (const [key, pool] of this.pools) if (now - pool.lastUsed > IDLE_CONNECTION_MS) this.evict(key);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(pools.map((p) => p.connection.close().catch(() => undefined)));
+  }
+}
+
+export function codecOf(encryption: NonNullable<TemporalConfig['encryption']>): AesGcmPayloadCodec {
+  const keys = new Map<string, Buffer>();
+  for (const [id, hex] of Object.entries(encryption.previousKeys ?? {})) keys.set(id, parseHexKey(hex));
+  keys.set(encryption.keyId, parseHexKey(encryption.key));
+  return new AesGcmPayloadCodec(encryption.keyId, keys);
+}
+
+function tlsOf(c: TemporalConfig): TLSConfig | boolean | undefined {
+  if (c.tls === undefined || typeof c.tls === 'boolean') return c.tls;
+  const { serverName, serverRootCaCert, clientCert, clientKey } = c.tls;
+  return {
+    serverNameOverride: serverName,
+    serverRootCACertificate: serverRootCaCert ? Buffer.from(serverRootCaCert) : undefined,
+    clientCertPair: clientCert && clientKey ? { crt: Buffer.from(clientCert), key: Buffer.from(clientKey) } : undefined,
+  };
+}
+
+function settingsOf(endpoint: Endpoint): Record<string, unknown> {
+  const { type: _type, ...settings } = endpoint.destination ?? { type: '' };
+  return settings;
+}
+
+function aborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(new Error('aborted'));
+    signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true });
+  });
+}
+
+function grpcCode(error: unknown): number | undefined {
+  if (isGrpcServiceError(error)) return error.code;
+  const cause = (error as { cause?: unknown })?.cause;
+  return isGrpcServiceError(cause) ? cause.code : undefined;
+}
+
+/** `UNAVAILABLE: No connection established. Last error: connect ECONNREFUSED …`, or the error's own message. */
+function describeError(error: unknown): string {
+  const grpc = isGrpcServiceError(error) ? error : isGrpcServiceError((error as { cause?: unknown })?.cause) ? ((error as { cause: unknown }).cause as { code: number; details: string }) : null;
+  // grpc-js pads its details with an empty resolution note and a doubled `Error:`.
+  if (grpc) return `${GRPC_STATUS[grpc.code] ?? `gRPC status ${grpc.code}`}: ${grpc.details.replace(/\.? Resolution note: $/, '').replace('Last error: Error: ', 'Last error: ')}`;
+  return (error as Error)?.message ?? String(error);
+}
+
+const retry = (error: string): SendResult => ({ kind: 'retry', statusCode: 0, responseBody: '', error, retryAfterMs: null });
+const fatal = (error: string): SendResult => ({ kind: 'fatal', statusCode: 0, responseBody: '', error });
