@@ -1,0 +1,93 @@
+import { Pool } from 'undici';
+import { benchPayload, now, serveRpc, summarize, type LatencySummary } from './shared.js';
+
+/**
+ * The API client of the bench, in its own process: POSTs messages to hookrelay's real HTTP API, either
+ * closed-loop (`concurrency` requests in flight until `count` are done) or open-loop at `rate` per second.
+ */
+export interface AcceptCall {
+  kind: 'accept';
+  url: string;
+  token: string;
+  appId: string;
+  count: number;
+  concurrency: number;
+  /** Messages per second, open loop; closed loop when absent. */
+  rate?: number;
+  /** Return [message id, send time] of every accepted message. */
+  recordIds?: boolean;
+  seqBase?: number;
+  timeoutMs: number;
+}
+
+export interface AcceptResult {
+  ok: number;
+  failed: number;
+  failures: string[];
+  startedAt: number;
+  finishedAt: number;
+  latencyMs: LatencySummary;
+  sends?: [string, number][];
+}
+
+async function accept(call: AcceptCall): Promise<AcceptResult> {
+  const pool = new Pool(call.url, { connections: call.concurrency, pipelining: 1, keepAliveTimeout: 60_000 });
+  const headers = { authorization: `Bearer ${call.token}`, 'content-type': 'application/json' };
+  const path = `/api/v1/app/${call.appId}/msg`;
+  const latencies: number[] = [];
+  const failures: string[] = [];
+  const sends: [string, number][] = [];
+  let ok = 0;
+  let failed = 0;
+  const deadline = now() + call.timeoutMs;
+
+  const one = async (seq: number) => {
+    const body = JSON.stringify({ eventType: 'bench.event', payload: benchPayload(seq) });
+    const sentAt = now();
+    try {
+      const response = await pool.request({ path, method: 'POST', headers, body });
+      const text = await response.body.text();
+      latencies.push(now() - sentAt);
+      if (response.statusCode !== 202) {
+        failed++;
+        if (failures.length < 5) failures.push(`${response.statusCode} ${text.slice(0, 200)}`);
+        return;
+      }
+      ok++;
+      if (call.recordIds) sends.push([(JSON.parse(text) as { id: string }).id, sentAt]);
+    } catch (error) {
+      failed++;
+      if (failures.length < 5) failures.push((error as Error).message);
+    }
+  };
+
+  const base = call.seqBase ?? 0;
+  const startedAt = now();
+  if (call.rate) {
+    const inFlight = new Set<Promise<void>>();
+    const interval = 1000 / call.rate;
+    for (let i = 0; i < call.count && now() < deadline; i++) {
+      const due = startedAt + i * interval;
+      const wait = due - now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      const p = one(base + i).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    }
+    await Promise.all(inFlight);
+  } else {
+    let issued = 0;
+    const worker = async () => {
+      while (issued < call.count && now() < deadline) await one(base + issued++);
+    };
+    await Promise.all(Array.from({ length: call.concurrency }, worker));
+  }
+  const finishedAt = now();
+  await pool.close();
+  return { ok, failed, failures, startedAt, finishedAt, latencyMs: summarize(latencies), sends: call.recordIds ? sends : undefined };
+}
+
+serveRpc(async (call) => {
+  if (call.kind === 'accept') return accept(call as unknown as AcceptCall);
+  throw new Error(`unknown call ${call.kind}`);
+});
+process.send!({ ready: true });

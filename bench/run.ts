@@ -1,0 +1,337 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { cpus, loadavg, totalmem, tmpdir, platform, release } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { ceiling, type CeilingResult } from './ceiling.js';
+import type { AcceptCall, AcceptResult } from './loadgen.js';
+import { PhaseProfiler } from './profile.js';
+import { countStoreCalls, startBenchRelay, statusCounts, unfinished, type BenchRelay, type StoreCounters } from './relay.js';
+import { now, rpcClient, summarize, type Call, type LatencySummary } from './shared.js';
+import { storeOnly } from './store-only.js';
+
+/**
+ * `npm run bench`: what hookrelay delivers per second against what this machine can POST at all, in one run.
+ * Receiver and API client run in their own processes; hookrelay runs in this one, as `hookrelay serve` would.
+ *
+ * Knobs (environment): BENCH_MESSAGES (backlog drained, default 50000; 0 skips the relay phases),
+ * BENCH_ENDPOINTS (fan-out variant, default 10; 1 skips it), BENCH_ACCEPT_CONCURRENCY, BENCH_CONTINUOUS_MESSAGES,
+ * BENCH_LATENCY_RATES (msgs/s, comma separated), BENCH_LATENCY_SECONDS, BENCH_STORE_ONLY (backlog of the no-HTTP
+ * store phase), BENCH_CEILING_SECONDS, BENCH_CEILING_IN_FLIGHT, BENCH_MAX_IN_FLIGHT, BENCH_ENDPOINT_MAX_IN_FLIGHT,
+ * BENCH_ENDPOINT_CONCURRENCY, BENCH_SYNCHRONOUS (FULL|NORMAL), BENCH_PHASE_TIMEOUT_S, BENCH_MAX_SECONDS,
+ * BENCH_PROFILE_DIR (write a .cpuprofile of this process per phase; summarize with dist/bench/profile-summary.js).
+ */
+
+const int = (name: string, fallback: number) => {
+  const raw = process.env[name];
+  const value = raw === undefined || raw === '' ? fallback : Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number`);
+  return value;
+};
+
+const cfg = {
+  messages: int('BENCH_MESSAGES', 50_000),
+  fanout: int('BENCH_ENDPOINTS', 10),
+  acceptConcurrency: int('BENCH_ACCEPT_CONCURRENCY', 64),
+  continuousMessages: int('BENCH_CONTINUOUS_MESSAGES', 10_000),
+  latencyRates: (process.env.BENCH_LATENCY_RATES ?? '200,500,1000').split(',').map(Number),
+  latencySeconds: int('BENCH_LATENCY_SECONDS', 5),
+  storeOnly: int('BENCH_STORE_ONLY', 20_000),
+  ceilingSeconds: int('BENCH_CEILING_SECONDS', 4),
+  ceilingInFlight: (process.env.BENCH_CEILING_IN_FLIGHT ?? '64,256').split(',').map(Number),
+  relayMaxInFlight: int('BENCH_MAX_IN_FLIGHT', 512),
+  endpointMaxInFlight: int('BENCH_ENDPOINT_MAX_IN_FLIGHT', 256),
+  synchronous: (process.env.BENCH_SYNCHRONOUS ?? 'FULL').toUpperCase(),
+  phaseTimeoutMs: int('BENCH_PHASE_TIMEOUT_S', 60) * 1000,
+  maxSeconds: int('BENCH_MAX_SECONDS', 240),
+  profileDir: process.env.BENCH_PROFILE_DIR || undefined,
+  target: 10_000,
+};
+
+const relayFlags = {
+  maxInFlight: String(cfg.relayMaxInFlight),
+  sqliteSynchronous: cfg.synchronous,
+  ...(process.env.BENCH_ENDPOINT_CONCURRENCY ? { endpointConcurrency: process.env.BENCH_ENDPOINT_CONCURRENCY } : {}),
+};
+
+// ---- children ---------------------------------------------------------------------------------
+
+interface Child {
+  process: ChildProcess;
+  call: <T>(call: Call) => Promise<T>;
+  ready: any;
+}
+
+async function forkChild(script: string): Promise<Child> {
+  const child = fork(fileURLToPath(new URL(script, import.meta.url)), [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const ready = await new Promise<any>((resolve, reject) => {
+    child.once('message', resolve);
+    child.once('exit', (code) => reject(new Error(`${script} exited (${code}) before it was ready`)));
+  });
+  return { process: child, call: rpcClient(child), ready };
+}
+
+// ---- results ----------------------------------------------------------------------------------
+
+interface Row {
+  metric: string;
+  hookrelay: string;
+  ceiling: string;
+  ratio: string;
+  target: string;
+  notes: string;
+}
+
+const rows: Row[] = [];
+const problems: string[] = [];
+let bestCeiling = 0;
+
+const rate = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+const ms = (n: number) => (Number.isFinite(n) ? `${n < 10 ? n.toFixed(2) : n.toFixed(1)} ms` : 'n/a');
+const lat = (l: LatencySummary) => `p50 ${ms(l.p50)}, p99 ${ms(l.p99)}, max ${ms(l.max)}`;
+
+function deliveryRow(metric: string, perSecond: number, notes: string): void {
+  rows.push({
+    metric,
+    hookrelay: `${rate(perSecond)}/s`,
+    ceiling: bestCeiling ? `${rate(bestCeiling)}/s` : '',
+    ratio: bestCeiling ? `${((perSecond / bestCeiling) * 100).toFixed(1)}%` : '',
+    target: `≥ ${rate(cfg.target)}/s ${perSecond >= cfg.target ? 'MET' : 'MISSED'}`,
+    notes,
+  });
+}
+
+function printTable(): void {
+  const columns: (keyof Row)[] = ['metric', 'hookrelay', 'ceiling', 'ratio', 'target', 'notes'];
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)));
+  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd();
+  console.log('');
+  console.log(line(columns));
+  console.log(line(widths.map((w) => '-'.repeat(w))));
+  for (const row of rows) console.log(line(columns.map((c) => row[c])));
+  if (problems.length) {
+    console.log('\nproblems:');
+    for (const p of problems) console.log(`  - ${p}`);
+  }
+}
+
+function machineFacts(): void {
+  const cpu = cpus();
+  console.log(`hookrelay bench — node ${process.version}, ${platform()} ${release()}, ${cpu.length} cpus (${cpu[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM`);
+  const load = loadavg()[0];
+  console.log(`load average (1 min) at start: ${load.toFixed(2)}${load > cpu.length * 0.5 ? ' — the machine is busy; numbers will be low and noisy' : ''}`);
+  console.log(
+    `SQLite synchronous=${cfg.synchronous} in ${tmpdir()}; --max-in-flight ${cfg.relayMaxInFlight}; endpoint maxInFlight ${cfg.endpointMaxInFlight}; ` +
+      `backlog ${cfg.messages.toLocaleString('en-US')} msgs; accept concurrency ${cfg.acceptConcurrency}; payload ~1 KiB JSON; ` +
+      `hookrelay's sockets per origin: ${Math.max(Number(process.env.BENCH_ENDPOINT_CONCURRENCY || 32), 64)}`,
+  );
+}
+
+function describeCounters(c: StoreCounters, seconds: number): string {
+  const avg = (a: number, b: number) => (b ? (a / b).toFixed(1) : '0');
+  return (
+    `${c.claims} claims (${rate(c.claims / seconds)}/s, avg ${avg(c.claimed, c.claims)} deliveries, avg ${avg(c.claimMs, c.claims)} ms), ` +
+    `${c.completes} completion batches (avg ${avg(c.completed, c.completes)}), ` +
+    `${c.nextDueAt} nextDueAt queries (avg ${avg(c.nextDueMs, c.nextDueAt)} ms, ${(c.nextDueMs / 1000).toFixed(1)} s total), ` +
+    `${c.groupCommits} group commits (${rate(c.groupCommits / seconds)}/s, avg ${avg(c.groupWrites, c.groupCommits)} writes)`
+  );
+}
+
+async function waitUntil(check: () => boolean, timeoutMs: number, pollMs = 20): Promise<number | null> {
+  const deadline = now() + timeoutMs;
+  while (now() < deadline) {
+    if (check()) return now();
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+  return null;
+}
+
+// ---- phases -----------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  machineFacts();
+  const watchdog = setTimeout(() => {
+    problems.push(`the whole bench exceeded BENCH_MAX_SECONDS=${cfg.maxSeconds}; stopped early`);
+    printTable();
+    process.exit(2);
+  }, cfg.maxSeconds * 1000);
+  watchdog.unref();
+
+  const receiver = await forkChild('./receiver.js');
+  const loadgen = await forkChild('./loadgen.js');
+  const receiverUrl = `http://127.0.0.1:${receiver.ready.port}`;
+  const profiler = new PhaseProfiler(cfg.profileDir);
+  const started = now();
+
+  try {
+    // 1. Ceiling: this process, bare undici, same receiver.
+    const ceilings: CeilingResult[] = [];
+    for (const inFlight of cfg.ceilingSeconds > 0 ? cfg.ceilingInFlight : []) {
+      await receiver.call({ kind: 'reset' });
+      const result = await ceiling(`${receiverUrl}/ceiling`, inFlight, cfg.ceilingSeconds);
+      const seen = await receiver.call<{ count: number }>({ kind: 'stats' });
+      ceilings.push(result);
+      console.log(`ceiling ${inFlight} in flight: ${rate(result.perSecond)} req/s (${result.requests} ok, ${result.failed} failed, receiver saw ${seen.count})`);
+      rows.push({ metric: `ceiling: bare undici POST, ${inFlight} in flight`, hookrelay: '', ceiling: `${rate(result.perSecond)}/s`, ratio: '', target: '', notes: `${result.seconds.toFixed(1)} s, ${result.failed} failed` });
+    }
+    bestCeiling = Math.max(0, ...ceilings.map((c) => c.perSecond));
+
+    // 2. The store alone, no HTTP: what the dispatcher's claim/complete cycle costs, and the nextDueAt query.
+    if (cfg.storeOnly > 0) {
+      const result = await storeOnly(cfg.storeOnly, cfg.synchronous as 'FULL' | 'NORMAL', [25, 256]);
+      console.log(`store only: accept ${rate(result.acceptPerSecond)} msgs/s; nextDueAt ${ms(result.nextDueAtMs)} at a backlog of ${result.backlog}`);
+      rows.push({ metric: 'store only: accept, no HTTP (msgs/s)', hookrelay: `${rate(result.acceptPerSecond)}/s`, ceiling: '', ratio: '', target: '', notes: `${result.backlog} msgs, 64 accepts per group commit` });
+      for (const c of result.cycles) {
+        console.log(`store only: claim+complete in batches of ${c.batch}: ${rate(c.perSecond)} deliveries/s, ${rate(c.cyclesPerSecond)} cycles/s, claim ${ms(c.claimMs)}, complete ${ms(c.completeMs)}`);
+        rows.push({
+          metric: `store only: claim+complete, batches of ${c.batch} (deliveries/s)`,
+          hookrelay: `${rate(c.perSecond)}/s`,
+          ceiling: '',
+          ratio: '',
+          target: `≥ ${rate(cfg.target)}/s ${c.perSecond >= cfg.target ? 'MET' : 'MISSED'}`,
+          notes: `no HTTP; ${rate(c.cyclesPerSecond)} cycles/s, claim ${ms(c.claimMs)}, complete ${ms(c.completeMs)} per cycle`,
+        });
+      }
+      rows.push({ metric: `store only: nextDueAt at a backlog of ${result.backlog}`, hookrelay: ms(result.nextDueAtMs), ceiling: '', ratio: '', target: '', notes: 'per call; the dispatcher calls it after every short claim' });
+    }
+
+    const acceptCall = (br: BenchRelay, appId: string, extra: Partial<AcceptCall>): Call =>
+      ({ kind: 'accept', url: br.url, token: br.token, appId, concurrency: cfg.acceptConcurrency, timeoutMs: cfg.phaseTimeoutMs, ...extra }) as unknown as Call;
+
+    /** Accepts a backlog with the dispatcher held, then starts it and times the drain as the receiver sees it. */
+    const drain = async (label: string, endpoints: number, messages: number, then?: (br: BenchRelay, appId: string, counters: ReturnType<typeof countStoreCalls>) => Promise<void>) => {
+      const br = await startBenchRelay(relayFlags);
+      const counters = countStoreCalls(br.relay.store);
+      try {
+        const app = await br.api('POST', '/api/v1/app', { name: `bench ${label}`, uid: `bench-${endpoints}` });
+        for (let i = 0; i < endpoints; i++) {
+          await br.api('POST', `/api/v1/app/${app.id}/endpoint`, { url: `${receiverUrl}/e${i}`, maxInFlight: cfg.endpointMaxInFlight });
+        }
+        // Nothing is in flight yet, so stopping loses nothing and start() resumes the same dispatcher.
+        await br.relay.dispatcher.stop(0);
+        await receiver.call({ kind: 'reset' });
+
+        counters.reset();
+        await profiler.start();
+        const accepted = await loadgen.call<AcceptResult>(acceptCall(br, app.id, { count: messages }));
+        await profiler.stop(`accept-${label}`);
+        const acceptSeconds = (accepted.finishedAt - accepted.startedAt) / 1000;
+        const acceptCounters = counters.read();
+        const acceptRate = accepted.ok / acceptSeconds;
+        console.log(`accept ${label}: ${accepted.ok} in ${acceptSeconds.toFixed(2)} s = ${rate(acceptRate)} msgs/s, ${lat(accepted.latencyMs)}, ${accepted.failed} failed ${accepted.failures.join(' | ')}`);
+        console.log(`  store during the accept: ${acceptCounters.groupCommits} group commits (${rate(acceptCounters.groupCommits / acceptSeconds)}/s, avg ${(acceptCounters.groupWrites / Math.max(1, acceptCounters.groupCommits)).toFixed(1)} writes)`);
+        rows.push({
+          metric: `accept backlog, ${endpoints} endpoint${endpoints > 1 ? 's' : ''} (msgs/s)`,
+          hookrelay: `${rate(acceptRate)}/s`,
+          ceiling: '',
+          ratio: '',
+          target: '',
+          notes: `${accepted.ok} msgs, ${cfg.acceptConcurrency} in flight, ${lat(accepted.latencyMs)}${accepted.failed ? `, ${accepted.failed} FAILED` : ''}`,
+        });
+        const early = await receiver.call<{ count: number }>({ kind: 'stats' });
+        if (early.count > 0) problems.push(`${label}: ${early.count} deliveries arrived while the dispatcher was held`);
+
+        const deliveries = accepted.ok * endpoints;
+        await receiver.call({ kind: 'reset' });
+        counters.reset();
+        await profiler.start();
+        const t0 = now();
+        br.relay.dispatcher.start();
+        const seen = await receiver.call<{ count: number; firstAt: number; lastAt: number; reached: boolean }>({ kind: 'waitFor', count: deliveries, timeoutMs: cfg.phaseTimeoutMs });
+        const recordedAt = await waitUntil(() => unfinished(br.db) === 0, cfg.phaseTimeoutMs);
+        await profiler.stop(`drain-${label}`);
+        const drainSeconds = (seen.lastAt - t0) / 1000;
+        const perSecond = seen.count / drainSeconds;
+        const counts = statusCounts(br.db);
+        const recordedSeconds = recordedAt === null ? NaN : (recordedAt - t0) / 1000;
+        console.log(
+          `drain ${label}: receiver saw ${seen.count}/${deliveries} in ${drainSeconds.toFixed(2)} s = ${rate(perSecond)} deliveries/s; ` +
+            `first receipt after ${ms(seen.firstAt - t0)}; all outcomes recorded after ${recordedSeconds.toFixed(2)} s; statuses ${JSON.stringify(counts)}`,
+        );
+        console.log(`  dispatcher store calls during the drain: ${describeCounters(counters.read(), recordedSeconds)}`);
+        if (!seen.reached) problems.push(`${label}: drain timed out with ${seen.count}/${deliveries} received`);
+        if ((counts.succeeded ?? 0) !== deliveries) problems.push(`${label}: ${counts.succeeded ?? 0}/${deliveries} deliveries recorded as succeeded`);
+        deliveryRow(
+          `drain, ${endpoints} endpoint${endpoints > 1 ? 's' : ''} (deliveries/s)`,
+          perSecond,
+          `${seen.count} deliveries in ${drainSeconds.toFixed(2)} s; all recorded after ${recordedSeconds.toFixed(2)} s (${rate(seen.count / recordedSeconds)}/s)`,
+        );
+        if (then) await then(br, app.id, counters);
+      } finally {
+        await br.close();
+      }
+    };
+
+    // 2a. One endpoint: drain, then continuous accept+deliver, then latency at a moderate paced rate.
+    if (cfg.messages > 0) await drain('1ep', 1, cfg.messages, async (br, appId, counters) => {
+      if (cfg.continuousMessages > 0) {
+        await receiver.call({ kind: 'reset' });
+        counters.reset();
+        await profiler.start();
+        const [accepted, seen] = await Promise.all([
+          loadgen.call<AcceptResult>(acceptCall(br, appId, { count: cfg.continuousMessages, seqBase: 1e7 })),
+          receiver.call<{ count: number; firstAt: number; lastAt: number; reached: boolean }>({ kind: 'waitFor', count: cfg.continuousMessages, timeoutMs: cfg.phaseTimeoutMs }),
+        ]);
+        await profiler.stop('mixed-1ep');
+        const acceptRate = accepted.ok / ((accepted.finishedAt - accepted.startedAt) / 1000);
+        const deliverRate = seen.count / ((seen.lastAt - seen.firstAt) / 1000);
+        const endToEnd = seen.count / ((seen.lastAt - accepted.startedAt) / 1000);
+        console.log(
+          `continuous 1ep: accepted ${accepted.ok} at ${rate(acceptRate)} msgs/s (${lat(accepted.latencyMs)}); receiver saw ${seen.count} at ${rate(deliverRate)}/s first→last; ` +
+            `${rate(endToEnd)}/s first send→last receipt`,
+        );
+        console.log(`  store calls: ${describeCounters(counters.read(), (seen.lastAt - accepted.startedAt) / 1000)}`);
+        if (!seen.reached) problems.push(`continuous: ${seen.count}/${cfg.continuousMessages} received before the timeout`);
+        deliveryRow('accept+deliver at once, 1 endpoint (deliveries/s)', deliverRate, `accepting ${rate(acceptRate)} msgs/s meanwhile (${lat(accepted.latencyMs)}); first send→last receipt ${rate(endToEnd)}/s`);
+        await waitUntil(() => unfinished(br.db) === 0, cfg.phaseTimeoutMs);
+      }
+
+      for (const paced of cfg.latencyRates) {
+        if (cfg.latencySeconds <= 0 || paced <= 0) break;
+        const count = Math.round(paced * cfg.latencySeconds);
+        await receiver.call({ kind: 'reset', record: true });
+        counters.reset();
+        await profiler.start();
+        const accepted = await loadgen.call<AcceptResult>(acceptCall(br, appId, { count, rate: paced, recordIds: true, seqBase: 2e7 + paced * 1e4 }));
+        const seen = await receiver.call<{ reached: boolean; count: number }>({ kind: 'waitFor', count: accepted.ok, timeoutMs: 20_000 });
+        await profiler.stop(`latency-${paced}-1ep`);
+        const { arrivals, duplicates } = await receiver.call<{ arrivals: [string, number][]; duplicates: number }>({ kind: 'stats', arrivals: true });
+        const arrivedAt = new Map(arrivals);
+        const delays: number[] = [];
+        let missing = 0;
+        for (const [id, sentAt] of accepted.sends ?? []) {
+          const at = arrivedAt.get(id);
+          if (at === undefined) missing++;
+          else delays.push(at - sentAt);
+        }
+        const delay = summarize(delays);
+        const offered = accepted.ok / ((accepted.finishedAt - accepted.startedAt) / 1000);
+        console.log(`latency 1ep at ${rate(offered)} msgs/s: POST→receipt ${lat(delay)}; POST→202 ${lat(accepted.latencyMs)}; ${missing} missing, ${duplicates} duplicates`);
+        console.log(`  store calls: ${describeCounters(counters.read(), (accepted.finishedAt - accepted.startedAt) / 1000)}`);
+        if (!seen.reached || missing) problems.push(`latency at ${paced}/s: ${missing} of ${accepted.ok} messages never reached the receiver`);
+        rows.push({
+          metric: `accept→first attempt p50 / p99, ${rate(paced)} msgs/s paced`,
+          hookrelay: `${ms(delay.p50)} / ${ms(delay.p99)}`,
+          ceiling: '',
+          ratio: '',
+          target: '',
+          notes: `max ${ms(delay.max)} (POST sent → receiver got it, ${delay.count} msgs); POST→202 p50 ${ms(accepted.latencyMs.p50)}, p99 ${ms(accepted.latencyMs.p99)}`,
+        });
+        await waitUntil(() => unfinished(br.db) === 0, cfg.phaseTimeoutMs);
+      }
+    });
+
+    // 2b. Fan-out: the same number of deliveries spread over several endpoints.
+    if (cfg.messages > 0 && cfg.fanout > 1) await drain(`${cfg.fanout}ep`, cfg.fanout, Math.ceil(cfg.messages / cfg.fanout));
+  } finally {
+    receiver.process.kill();
+    loadgen.process.kill();
+  }
+  printTable();
+  console.log(`\nbench took ${((now() - started) / 1000).toFixed(1)} s; load average (1 min) at the end: ${loadavg()[0].toFixed(2)}`);
+  if (cfg.profileDir) console.log(`CPU profiles in ${cfg.profileDir} (summarize: node dist/bench/profile-summary.js <file>)`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  printTable();
+  process.exit(1);
+});
