@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { Pool } from 'undici';
 import { benchPayload, now, serveRpc, summarize, type LatencySummary } from './shared.js';
 
@@ -86,8 +87,62 @@ async function accept(call: AcceptCall): Promise<AcceptResult> {
   return { ok, failed, failures, startedAt, finishedAt, latencyMs: summarize(latencies), sends: call.recordIds ? sends : undefined };
 }
 
+/** A provider posting signed webhooks (GitHub's scheme) to `url`, `concurrency` at a time, each with its own delivery id. */
+export interface IngestCall {
+  kind: 'ingest';
+  url: string;
+  secret: string;
+  count: number;
+  concurrency: number;
+  seqBase: number;
+  timeoutMs: number;
+}
+
+async function ingest(call: IngestCall): Promise<AcceptResult> {
+  const target = new URL(call.url);
+  const pool = new Pool(target.origin, { connections: call.concurrency, pipelining: 1, keepAliveTimeout: 60_000 });
+  const latencies: number[] = [];
+  const failures: string[] = [];
+  let ok = 0;
+  let failed = 0;
+  let issued = 0;
+  const deadline = now() + call.timeoutMs;
+  const one = async (seq: number) => {
+    const body = JSON.stringify({ action: 'opened', ...benchPayload(seq) });
+    const headers = {
+      'content-type': 'application/json',
+      'x-github-event': 'issues',
+      'x-github-delivery': `bench-${seq}`,
+      'x-hub-signature-256': 'sha256=' + createHmac('sha256', call.secret).update(body).digest('hex'),
+    };
+    const sentAt = now();
+    try {
+      const response = await pool.request({ path: target.pathname, method: 'POST', headers, body });
+      const text = await response.body.text();
+      latencies.push(now() - sentAt);
+      if (response.statusCode === 200) ok++;
+      else {
+        failed++;
+        if (failures.length < 5) failures.push(`${response.statusCode} ${text.slice(0, 200)}`);
+      }
+    } catch (error) {
+      failed++;
+      if (failures.length < 5) failures.push((error as Error).message);
+    }
+  };
+  const startedAt = now();
+  const worker = async () => {
+    while (issued < call.count && now() < deadline) await one(call.seqBase + issued++);
+  };
+  await Promise.all(Array.from({ length: call.concurrency }, worker));
+  const finishedAt = now();
+  await pool.close();
+  return { ok, failed, failures, startedAt, finishedAt, latencyMs: summarize(latencies) };
+}
+
 serveRpc(async (call) => {
   if (call.kind === 'accept') return accept(call as unknown as AcceptCall);
+  if (call.kind === 'ingest') return ingest(call as unknown as IngestCall);
   throw new Error(`unknown call ${call.kind}`);
 });
 process.send!({ ready: true });

@@ -6,6 +6,7 @@ import type { AcceptCall, AcceptResult } from './loadgen.js';
 import { PhaseProfiler } from './profile.js';
 import { countStoreCalls, startBenchRelay, statusCounts, unfinished, type BenchRelay, type StoreCounters } from './relay.js';
 import { now, rpcClient, summarize, type Call, type LatencySummary } from './shared.js';
+import { ingestPhase } from './ingest.js';
 import { storeOnly } from './store-only.js';
 
 /**
@@ -17,7 +18,7 @@ import { storeOnly } from './store-only.js';
  * BENCH_LATENCY_RATES (msgs/s, comma separated), BENCH_LATENCY_SECONDS, BENCH_STORE_ONLY (backlog of the no-HTTP
  * store phase), BENCH_CEILING_SECONDS, BENCH_CEILING_IN_FLIGHT, BENCH_MAX_IN_FLIGHT, BENCH_ENDPOINT_MAX_IN_FLIGHT,
  * BENCH_ENDPOINT_CONCURRENCY, BENCH_SYNCHRONOUS (FULL|NORMAL), BENCH_PHASE_TIMEOUT_S, BENCH_MAX_SECONDS,
- * BENCH_PROFILE_DIR (write a .cpuprofile of this process per phase; summarize with dist/bench/profile-summary.js).
+ * BENCH_INGEST_REQUESTS (signed provider requests of the ingest phase, default 20000; 0 skips it), BENCH_PROFILE_DIR (write a .cpuprofile of this process per phase; summarize with dist/bench/profile-summary.js).
  */
 
 const int = (name: string, fallback: number) => {
@@ -35,6 +36,7 @@ const cfg = {
   latencyRates: (process.env.BENCH_LATENCY_RATES ?? '200,500,1000').split(',').map(Number),
   latencySeconds: int('BENCH_LATENCY_SECONDS', 5),
   storeOnly: int('BENCH_STORE_ONLY', 20_000),
+  ingestRequests: int('BENCH_INGEST_REQUESTS', 20_000),
   ceilingSeconds: int('BENCH_CEILING_SECONDS', 4),
   ceilingInFlight: (process.env.BENCH_CEILING_IN_FLIGHT ?? '64,256').split(',').map(Number),
   relayMaxInFlight: int('BENCH_MAX_IN_FLIGHT', 512),
@@ -71,7 +73,7 @@ async function forkChild(script: string): Promise<Child> {
 
 // ---- results ----------------------------------------------------------------------------------
 
-interface Row {
+export interface Row {
   metric: string;
   hookrelay: string;
   ceiling: string;
@@ -321,6 +323,9 @@ async function main(): Promise<void> {
 
     // 2b. Fan-out: the same number of deliveries spread over several endpoints.
     if (cfg.messages > 0 && cfg.fanout > 1) await drain(`${cfg.fanout}ep`, cfg.fanout, Math.ceil(cfg.messages / cfg.fanout));
+
+    // 3. Ingest: verified provider requests with a durable ack, beside a bare node:http server answering 200.
+    if (cfg.ingestRequests > 0) rows.push(...(await ingestPhase(loadgen.call, cfg.ingestRequests, cfg.acceptConcurrency, cfg.phaseTimeoutMs)));
   } finally {
     receiver.process.kill();
     loadgen.process.kill();

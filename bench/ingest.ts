@@ -1,0 +1,52 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { AcceptResult, IngestCall } from './loadgen.js';
+import { startBenchRelay } from './relay.js';
+import type { Row } from './run.js';
+import type { Call } from './shared.js';
+
+type Caller = <T>(call: Call) => Promise<T>;
+
+const perSecond = (r: AcceptResult) => r.ok / ((r.finishedAt - r.startedAt) / 1000);
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+/**
+ * Ingest throughput: the same signed GitHub-style load against (1) a bare node:http server in this process that reads
+ * the body and answers 200, and (2) a hookrelay source that verifies, dedupes, commits (synchronous=FULL) and answers
+ * 200 with the message id. No endpoint is attached, so the figure is the front door alone.
+ */
+export async function ingestPhase(call: Caller, requests: number, concurrency: number, timeoutMs: number): Promise<Row[]> {
+  const bare = createServer((req, res) => {
+    req.on('data', () => {});
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"ok":true}');
+    });
+  });
+  await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
+  const bareUrl = `http://127.0.0.1:${(bare.address() as AddressInfo).port}/ingest/bare`;
+  const load = (url: string, secret: string, seqBase: number): IngestCall => ({ kind: 'ingest', url, secret, count: requests, concurrency, seqBase, timeoutMs });
+  const baseline = await call<AcceptResult>({ ...load(bareUrl, 'bench-secret', 0) } as unknown as Call);
+  await new Promise<void>((resolve) => bare.close(() => resolve()));
+
+  const br = await startBenchRelay({});
+  try {
+    const source = await br.api('POST', '/ingest/api/v1/source', { name: 'bench', type: 'github', config: { secret: 'bench-secret' } });
+    const result = await call<AcceptResult>({ ...load(source.ingestUrl, 'bench-secret', 1e8) } as unknown as Call);
+    const ratio = perSecond(result) / perSecond(baseline);
+    console.log(`ingest: bare ${fmt(perSecond(baseline))} req/s (p99 ${baseline.latencyMs.p99.toFixed(1)} ms), hookrelay ${fmt(perSecond(result))} req/s (p99 ${result.latencyMs.p99.toFixed(1)} ms), ${result.failed} failed`);
+    if (result.failures.length) console.log(`  failures: ${result.failures.join('; ')}`);
+    return [
+      {
+        metric: 'ingest: verified GitHub requests, durable 200',
+        hookrelay: `${fmt(perSecond(result))}/s`,
+        ceiling: `${fmt(perSecond(baseline))}/s`,
+        ratio: `${(ratio * 100).toFixed(1)}%`,
+        target: `≥ 40% ${ratio >= 0.4 ? 'met' : 'MISSED'}`,
+        notes: `${requests} requests, ${concurrency} in flight; p50 ${result.latencyMs.p50.toFixed(1)} ms, p99 ${result.latencyMs.p99.toFixed(1)} ms (bare p99 ${baseline.latencyMs.p99.toFixed(1)} ms); ceiling = bare node:http answering 200`,
+      },
+    ];
+  } finally {
+    await br.close();
+  }
+}
