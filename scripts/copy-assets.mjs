@@ -1,3 +1,5 @@
-// SQL migrations are read at run time; copy them next to the compiled store.
+// SQL migrations are read at run time; copy them next to the compiled stores.
 import { cpSync } from 'node:fs';
-cpSync('src/store/sqlite/migrations', 'dist/src/store/sqlite/migrations', { recursive: true });
+for (const dialect of ['sqlite', 'postgres']) {
+  cpSync(`src/store/${dialect}/migrations`, `dist/src/store/${dialect}/migrations`, { recursive: true });
+}

@@ -26,7 +26,13 @@ export interface Settings {
   endpointConcurrency: number;
   idempotencyTtlMs: number;
   shutdownGraceMs: number;
+  /** How long a lease outlives the delivery timeout before another dispatcher may take the delivery over. @default 30000 */
+  leaseMarginMs: number;
+  /** Payloads of finished messages, attempts and expired idempotency records older than this are pruned. @default 30 days */
+  retentionMs: number;
   pollMs: number;
+  /** How often retention runs. @default 60000 */
+  pruneIntervalMs: number;
 }
 
 /** Where each setting can come from: [flag, environment variable]. */
@@ -47,6 +53,8 @@ export const SETTING_SOURCES = {
   maxInFlight: ['max-in-flight', 'HOOKRELAY_MAX_IN_FLIGHT'],
   endpointConcurrency: ['endpoint-concurrency', 'HOOKRELAY_ENDPOINT_CONCURRENCY'],
   shutdownGrace: ['shutdown-grace', 'HOOKRELAY_SHUTDOWN_GRACE'],
+  leaseMargin: ['lease-margin', 'HOOKRELAY_LEASE_MARGIN'],
+  retention: ['retention', 'HOOKRELAY_RETENTION'],
 } as const;
 
 export type RawSettings = Partial<Record<keyof typeof SETTING_SOURCES, string>>;
@@ -109,6 +117,8 @@ const schema = z
     maxInFlight: int(1, 100_000).default(512),
     endpointConcurrency: int(1, 10_000).default(32),
     shutdownGrace: duration.default(10_000),
+    leaseMargin: duration.default(30_000),
+    retention: duration.pipe(z.number().min(60_000, 'must be at least 1m')).default(30 * 86_400_000),
   })
   .refine((s) => Boolean(s.tlsCert) === Boolean(s.tlsKey), { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] });
 
@@ -154,6 +164,9 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
     endpointConcurrency: s.endpointConcurrency,
     idempotencyTtlMs: 24 * 3600 * 1000,
     shutdownGraceMs: s.shutdownGrace,
+    leaseMarginMs: s.leaseMargin,
+    retentionMs: s.retention,
     pollMs: 1000,
+    pruneIntervalMs: 60_000,
   });
 }

@@ -12,6 +12,7 @@ import { HttpDestination } from './pipeline/destinations/http.js';
 import { Destinations } from './pipeline/destinations/index.js';
 import { Dispatcher } from './pipeline/dispatcher.js';
 import { Intake } from './pipeline/intake.js';
+import { Retention } from './pipeline/retention.js';
 import { openStore, sqlitePath } from './store/open-store.js';
 import type { Store } from './store/store.js';
 import { VERSION } from './version.js';
@@ -63,11 +64,17 @@ async function warnAboutUnverifiedSources(store: Store, log: Logger): Promise<vo
 
 /** The composition root: wires store, pipeline and API, and starts serving. */
 export async function startHookrelay(settings: Readonly<Settings>, log: Logger): Promise<Hookrelay & { adminTokenGenerated: boolean; adminTokenFile: string | null }> {
-  const store = openStore(settings.db, { synchronous: settings.sqliteSynchronous });
+  const store = await openStore(settings.db, {
+    synchronous: settings.sqliteSynchronous,
+    onError: (error) => log.warn({ err: error }, 'database connection lost; reconnecting'),
+  });
   const admin = resolveAdminToken(settings, log);
   // An SQLite database is owned by this one process: whatever was in flight when it last stopped is due again now.
-  const released = await store.releaseLeases(null);
-  if (released > 0) log.info({ released }, 'returned deliveries left in flight by the previous run');
+  // A shared store must not: other processes hold live leases, and a dead process's leases simply expire.
+  if (store.exclusive) {
+    const released = await store.releaseLeases(null);
+    if (released > 0) log.info({ released }, 'returned deliveries left in flight by the previous run');
+  }
 
   await warnAboutUnverifiedSources(store, log);
 
@@ -87,7 +94,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       owner: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
       maxInFlight: settings.maxInFlight,
       claimBatch: 256,
-      leaseMs: settings.deliveryTimeoutMs + 30_000,
+      leaseMs: settings.deliveryTimeoutMs + settings.leaseMarginMs,
       pollMs: settings.pollMs,
       retry,
     },
@@ -130,6 +137,8 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     throw error;
   }
   dispatcher.start();
+  const retention = new Retention(store, { retentionMs: settings.retentionMs, intervalMs: settings.pruneIntervalMs }, log.child({ component: 'retention' }));
+  retention.start();
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : settings.port;
   const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
@@ -139,6 +148,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
   const close = () =>
     (closing ??= (async () => {
       await app.close();
+      await retention.stop();
       await dispatcher.stop(settings.shutdownGraceMs);
       await destination.close();
       await store.close();

@@ -4,6 +4,8 @@ import { ConfigError, loadSettings, type RawSettings } from '../config.js';
 import { createLogger } from '../log.js';
 import { DatabaseInUseError, openDatabase } from '../store/sqlite/open.js';
 import { sqlitePath } from '../store/open-store.js';
+import { isUnavailable } from '../store/postgres/errors.js';
+import { PostgresStore } from '../store/postgres/postgres-store.js';
 import { startHookrelay } from '../server.js';
 import { CliError, SOURCE_USAGE, sourceCommand } from './sources.js';
 import { VERSION } from '../version.js';
@@ -15,14 +17,15 @@ const USAGE = `hookrelay ${VERSION} — self-hosted webhook gateway
 
 Usage:
   hookrelay serve   [options]   start the API and the delivery dispatcher
-  hookrelay migrate [--db path] apply database migrations and exit
+  hookrelay migrate [--db path|url] apply database migrations and exit
   hookrelay source …            manage inbound sources of a running server ("hookrelay source help")
   hookrelay version             print the version
 
 Options (each also settable by environment variable):
   --port <n>                 HOOKRELAY_PORT                 listen port (default 8080)
   --host <addr>              HOOKRELAY_HOST                 listen address (default 127.0.0.1)
-  --db <path>                HOOKRELAY_DB                   SQLite database file (default ./hookrelay.db)
+  --db <path|url>            HOOKRELAY_DB                   SQLite database file (default ./hookrelay.db), or a
+                                                            postgres://user:password@host:5432/db URL (several processes)
   --log-level <level>        HOOKRELAY_LOG_LEVEL            fatal|error|warn|info|debug|trace|silent (default info)
   --tls-cert <file>          HOOKRELAY_TLS_CERT             serve HTTPS with this PEM certificate (with --tls-key)
   --tls-key <file>           HOOKRELAY_TLS_KEY              PEM private key for --tls-cert
@@ -34,6 +37,9 @@ Options (each also settable by environment variable):
   --endpoint-concurrency <n> HOOKRELAY_ENDPOINT_CONCURRENCY default attempts in flight per endpoint (default 32)
   --sqlite-synchronous <m>   HOOKRELAY_SQLITE_SYNCHRONOUS   FULL (default: durable on power loss) or NORMAL
   --shutdown-grace <d>       HOOKRELAY_SHUTDOWN_GRACE       how long SIGTERM waits for attempts in flight (default 10s)
+  --lease-margin <d>         HOOKRELAY_LEASE_MARGIN         how long a lease outlives the delivery timeout (default 30s)
+  --retention <d>            HOOKRELAY_RETENTION            prune payloads of finished messages and attempts older
+                                                            than this (default 30d)
                              HOOKRELAY_ADMIN_TOKEN          the operator's bearer token (generated on first start if unset)
 `;
 
@@ -52,6 +58,8 @@ const FLAGS = {
   'endpoint-concurrency': { type: 'string' },
   'sqlite-synchronous': { type: 'string' },
   'shutdown-grace': { type: 'string' },
+  'lease-margin': { type: 'string' },
+  retention: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -91,13 +99,20 @@ async function serve(raw: RawSettings): Promise<number> {
   return EXIT.ok;
 }
 
-function runMigrate(raw: RawSettings): number {
+async function runMigrate(raw: RawSettings): Promise<number> {
   const settings = loadSettings(raw, process.env);
+  const report = (migration: { applied: string[]; current: number }) =>
+    process.stdout.write(migration.applied.length ? `applied ${migration.applied.join(', ')}; schema version ${migration.current}\n` : `schema is up to date (version ${migration.current})\n`);
   const path = sqlitePath(settings.db);
-  if (path === null) return fail('PostgreSQL URLs are not supported by this version of hookrelay yet', EXIT.usage);
-  const { db, migration: report } = openDatabase(path, settings.sqliteSynchronous);
+  if (path === null) {
+    const store = await PostgresStore.open({ url: settings.db });
+    report(store.migration);
+    await store.close();
+    return EXIT.ok;
+  }
+  const { db, migration } = openDatabase(path, settings.sqliteSynchronous);
   try {
-    process.stdout.write(report.applied.length ? `applied ${report.applied.join(', ')}; schema version ${report.current}\n` : `schema is up to date (version ${report.current})\n`);
+    report(migration);
     return EXIT.ok;
   } finally {
     db.close();
@@ -141,7 +156,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'serve':
         return await serve(toRaw(values));
       case 'migrate':
-        return runMigrate(toRaw(values));
+        return await runMigrate(toRaw(values));
       default:
         return fail(`unknown command ${JSON.stringify(command)}\nRun "hookrelay help" for the commands.`, EXIT.usage);
     }
@@ -152,6 +167,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err.code === 'EADDRINUSE') return fail(`cannot listen: address already in use (${err.message.replace(/^.*EADDRINUSE:?\s*/, '')}); choose another --port`, EXIT.failure);
     if (err.code === 'EACCES') return fail(`cannot listen: permission denied (${err.message}); choose a port above 1023`, EXIT.failure);
     if (err.code === 'SQLITE_CANTOPEN') return fail(`cannot open the database: ${err.message}`, EXIT.failure);
+    if (isUnavailable(error)) {
+      const reason = err.message || (error instanceof AggregateError ? error.errors.map((e) => (e as Error).message).join('; ') : String(err.code));
+      return fail(`cannot reach the database: ${reason}`, EXIT.failure);
+    }
     return fail(`failed: ${err.message}`, EXIT.failure);
   }
 }

@@ -36,7 +36,7 @@ const json = (status: number, body: unknown, headers?: Record<string, string>): 
  * storage fails, so the provider retries.
  */
 export class Ingest {
-  private readonly compiled = new Map<string, { version: string; compiled: CompiledSource }>();
+  private readonly compiled = new Map<string, { source: Source; version: string; compiled: CompiledSource }>();
   private readonly limiter = new RateLimiter();
 
   constructor(
@@ -50,10 +50,10 @@ export class Ingest {
   async source(token: string): Promise<{ source: Source; compiled: CompiledSource } | null> {
     const source = await this.store.getSourceByToken(token);
     if (!source) return null;
-    const version = `${source.type} ${JSON.stringify(source.config)}`;
+    // A store may hand back the same object while the source is unchanged; otherwise compare what the verifier is built from.
     let entry = this.compiled.get(source.id);
-    if (!entry || entry.version !== version) {
-      entry = { version, compiled: compileSource(source.type, source.config) };
+    if (!entry || (entry.source !== source && entry.version !== `${source.type} ${JSON.stringify(source.config)}`)) {
+      entry = { source, version: `${source.type} ${JSON.stringify(source.config)}`, compiled: compileSource(source.type, source.config) };
       this.compiled.set(source.id, entry);
     }
     return { source, compiled: entry.compiled };

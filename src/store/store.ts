@@ -122,8 +122,21 @@ export interface ClaimRequest {
   leaseMs: number;
 }
 
+/** What one `prune` call removed; `done` when nothing older than the cut-off is left to look at for now. */
+export interface PruneResult {
+  payloads: number;
+  attempts: number;
+  idempotencyKeys: number;
+  done: boolean;
+}
+
 export interface Store {
   readonly kind: string;
+  /**
+   * Whether this process is the only one using the data (SQLite: the file is locked). Only then may it return
+   * every lease at start; on a shared store other processes hold live leases.
+   */
+  readonly exclusive: boolean;
 
   listApps(page: PageRequest): Promise<Page<App>>;
   createApp(input: AppInput, now: number): Promise<App>;
@@ -192,6 +205,18 @@ export interface Store {
   releaseLeases(owner: string | null): Promise<number>;
   /** When the earliest pending delivery becomes due, or null when none is pending. */
   nextDueAt(): Promise<number | null>;
+  /**
+   * Calls `listener` when another process may have made work due (a shared store's notifications); returns a
+   * function that stops it. A hint only: dispatchers poll anyway. Absent on single-process stores.
+   */
+  onWake?(listener: () => void): () => void;
+
+  /**
+   * Retention, in small batches off the hot path: clears the payload of up to `limit` messages created before `before`
+   * whose deliveries have all finished (none pending or in flight), and deletes up to `limit` attempts started before
+   * `before` and idempotency records that expired before it. Repeated calls walk forward through older messages.
+   */
+  prune(before: number, limit: number): Promise<PruneResult>;
 
   /** A stored answer to a POST retried with the same idempotency key, or null when none is live. */
   getIdempotentResponse(scope: string, key: string, now: number): Promise<StoredResponse | null>;

@@ -5,6 +5,7 @@ import { Svix } from 'svix';
 import { loadSettings, type RawSettings, type Settings } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { startHookrelay, type Hookrelay } from '../../src/server.js';
+import { freshDatabase, type TestDatabase } from './postgres.js';
 
 export const ADMIN_TOKEN = 'test_admin_token_0123456789abcdef';
 
@@ -22,17 +23,44 @@ export interface ApiResponse {
   text: string;
 }
 
+export type TestStoreKind = 'sqlite' | 'postgres';
+
+/** The store `startRelay` uses: SQLite, or PostgreSQL when the suite runs with HOOKRELAY_TEST_STORE=postgres. */
+export function testStoreKind(): TestStoreKind {
+  const kind = process.env.HOOKRELAY_TEST_STORE ?? 'sqlite';
+  if (kind !== 'sqlite' && kind !== 'postgres') throw new Error(`HOOKRELAY_TEST_STORE must be sqlite or postgres, not ${JSON.stringify(kind)}`);
+  return kind;
+}
+
 /**
- * Starts hookrelay in this process on a free loopback port, on a fresh SQLite file in a temp dir,
- * with a short retry schedule so that retry behaviour is observable within a test.
+ * Starts hookrelay in this process on a free loopback port, on a fresh store (an SQLite file in a temp dir, or a
+ * fresh database on the test PostgreSQL when HOOKRELAY_TEST_STORE=postgres), with a short retry schedule so that
+ * retry behaviour is observable within a test.
  */
-export async function startRelay(flags: RawSettings = {}, env: Record<string, string> = {}, overrides: Partial<Settings> = {}): Promise<TestRelay> {
+export function startRelay(flags: RawSettings = {}, env: Record<string, string> = {}, overrides: Partial<Settings> = {}): Promise<TestRelay> {
+  return startRelayOn(testStoreKind(), flags, env, overrides);
+}
+
+/** `startRelay` on a given store, whatever HOOKRELAY_TEST_STORE says. */
+export async function startRelayOn(kind: TestStoreKind, flags: RawSettings = {}, env: Record<string, string> = {}, overrides: Partial<Settings> = {}): Promise<TestRelay> {
   const dir = mkdtempSync(join(tmpdir(), 'hookrelay-test-'));
-  const settings = loadSettings(
-    { port: '0', host: '127.0.0.1', db: join(dir, 'hookrelay.db'), logLevel: 'silent', retrySchedule: '0,100ms,200ms', shutdownGrace: '2s', ...flags },
-    { HOOKRELAY_ADMIN_TOKEN: ADMIN_TOKEN, ...env },
-  );
-  const relay = await startHookrelay({ ...settings, pollMs: 200, ...overrides }, createLogger(settings.logLevel));
+  let database: TestDatabase | null = null;
+  const cleanUp = async () => {
+    await database?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  let relay: Hookrelay;
+  try {
+    if (kind === 'postgres' && flags.db === undefined) database = await freshDatabase();
+    const settings = loadSettings(
+      { port: '0', host: '127.0.0.1', db: database?.url ?? join(dir, 'hookrelay.db'), logLevel: 'silent', retrySchedule: '0,100ms,200ms', shutdownGrace: '2s', ...flags },
+      { HOOKRELAY_ADMIN_TOKEN: ADMIN_TOKEN, ...env },
+    );
+    relay = await startHookrelay({ ...settings, pollMs: 200, ...overrides }, createLogger(settings.logLevel));
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
   const svix = new Svix(relay.adminToken, { serverUrl: relay.url });
   const close = relay.close;
   return {
@@ -41,7 +69,7 @@ export async function startRelay(flags: RawSettings = {}, env: Record<string, st
     dir,
     close: async () => {
       await close();
-      rmSync(dir, { recursive: true, force: true });
+      await cleanUp();
     },
     async api(method, path, body, init = {}) {
       const headers: Record<string, string> = { ...(init.headers ?? {}) };

@@ -44,11 +44,15 @@ describe('hookrelay CLI', () => {
     it('an unknown flag', async () => assertUsageError(await serve(['--bogus']), /--bogus/));
     it('an unknown command', async () => assertUsageError(await runCli(['frobnicate'], { env, cwd: tmp.dir }), /frobnicate/));
     it('HOOKRELAY_RETRY_SCHEDULE=5s,soon', async () => assertUsageError(await serve([], { HOOKRELAY_RETRY_SCHEDULE: '5s,soon' }), /HOOKRELAY_RETRY_SCHEDULE.*soon|soon[\s\S]*HOOKRELAY_RETRY_SCHEDULE/));
-    it('--db postgres://x (not supported yet)', async () => {
-      const result = await runCli(['serve', '--port', '0', '--db', 'postgres://x'], { env, cwd: tmp.dir });
-      assertUsageError(result, /--db[\s\S]*(PostgreSQL|postgres)/i);
-      assert.match(result.stderr, /not supported/);
-    });
+  });
+
+  it('serve --db postgres://… on a server that is not there exits 1 saying the database cannot be reached, no stack trace', async () => {
+    // Port 1 on loopback refuses at once.
+    const result = await runCli(['serve', '--port', '0', '--db', 'postgres://hookrelay@127.0.0.1:1/hookrelay'], { env, cwd: tmp.dir });
+    assert.equal(result.code, 1, `exit ${result.code}; stderr:\n${result.stderr}`);
+    assert.match(result.stderr, /cannot reach the database.*ECONNREFUSED/);
+    assert.doesNotMatch(result.stderr, STACK_LINE);
+    assert.doesNotMatch(result.stdout, /hookrelay is serving/);
   });
 
   it('version prints the package version', async () => {

@@ -18,8 +18,11 @@ function prepare(db: Database.Database) {
       "SELECT id FROM delivery WHERE status = 'pending' AND endpoint_id = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
     ),
     headOf: db.prepare("SELECT id, next_attempt_at FROM delivery WHERE status = 'pending' AND endpoint_id = ? ORDER BY id LIMIT 1"),
-    lease: db.prepare("UPDATE delivery SET status = 'in_flight', leased_by = ?, lease_until = ? WHERE id = ? RETURNING *"),
-    message: db.prepare('SELECT * FROM message WHERE id = ?'),
+    // One statement each for the whole batch: per-row statements cost more than the rows.
+    lease: db.prepare(
+      "UPDATE delivery SET status = 'in_flight', leased_by = ?, lease_until = ? WHERE id IN (SELECT value FROM json_each(?)) RETURNING *",
+    ),
+    messages: db.prepare('SELECT * FROM message WHERE id IN (SELECT value FROM json_each(?))'),
   };
 }
 
@@ -67,9 +70,13 @@ export function claimDue(db: Database.Database, request: ClaimRequest, cursor: {
     for (const row of stmt.dueOf.all(next, now, room) as { id: number }[]) picked.push({ id: row.id, endpoint });
   }
 
-  const leaseUntil = now + request.leaseMs;
-  return picked.map(({ id, endpoint }) => {
-    const delivery = toDelivery(stmt.lease.get(owner, leaseUntil, id));
-    return { delivery, endpoint, message: toMessage(stmt.message.get(delivery.messageId)) };
-  });
+  if (picked.length === 0) return [];
+  const endpointOf = new Map(picked.map(({ id, endpoint }) => [id, endpoint]));
+  const deliveries = (stmt.lease.all(owner, now + request.leaseMs, JSON.stringify([...endpointOf.keys()])) as unknown[]).map(toDelivery);
+  const messages = new Map(
+    (stmt.messages.all(JSON.stringify([...new Set(deliveries.map((d) => d.messageId))])) as unknown[]).map(toMessage).map((m) => [m.id, m]),
+  );
+  return deliveries
+    .sort((a, b) => a.id - b.id)
+    .map((delivery) => ({ delivery, endpoint: endpointOf.get(delivery.id)!, message: messages.get(delivery.messageId)! }));
 }

@@ -15,11 +15,20 @@ interface Pending {
 export class GroupCommit {
   private queue: Pending[] = [];
   private scheduled = false;
+  private readonly sql;
 
   constructor(
     private readonly db: Database.Database,
     private readonly maxBatch = 2048,
-  ) {}
+  ) {
+    this.sql = {
+      begin: db.prepare('BEGIN IMMEDIATE'),
+      commit: db.prepare('COMMIT'),
+      savepoint: db.prepare('SAVEPOINT write'),
+      release: db.prepare('RELEASE write'),
+      rollbackTo: db.prepare('ROLLBACK TO write'),
+    };
+  }
 
   run<T>(work: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -39,19 +48,19 @@ export class GroupCommit {
     if (batch.length === 0) return;
     const outcomes: { ok: boolean; value: unknown }[] = [];
     try {
-      this.db.exec('BEGIN IMMEDIATE');
+      this.sql.begin.run();
       for (const item of batch) {
-        this.db.exec('SAVEPOINT write');
+        this.sql.savepoint.run();
         try {
           outcomes.push({ ok: true, value: item.work() });
-          this.db.exec('RELEASE write');
+          this.sql.release.run();
         } catch (error) {
-          this.db.exec('ROLLBACK TO write');
-          this.db.exec('RELEASE write');
+          this.sql.rollbackTo.run();
+          this.sql.release.run();
           outcomes.push({ ok: false, value: error });
         }
       }
-      this.db.exec('COMMIT');
+      this.sql.commit.run();
     } catch (error) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
       for (const item of batch) item.reject(error);

@@ -17,6 +17,7 @@ import type {
   MessageFilter,
   Page,
   PageRequest,
+  PruneResult,
   SourceInput,
   Store,
   StoredResponse,
@@ -36,13 +37,19 @@ const isUniqueViolation = (error: unknown) => (error as { code?: string }).code 
 /** The embedded store: one process, one better-sqlite3 connection, writes of the hot paths group-committed. */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
+  readonly exclusive = true;
   readonly db: Database.Database;
   private readonly commits: GroupCommit;
   private readonly claimCursor = { endpointId: '' };
+  private readonly synchronous: Synchronous;
+  private readonly sourceCache = new Map<string, Source | null>();
+  private readonly fanOutCache = new Map<string, { id: string; filterTypes: string[] | null; channels: string[] | null; disabled: boolean }[]>();
+  private readonly pruneCursor = { createdAt: -1, id: '' };
   private readonly stmt;
 
   constructor(options: SqliteStoreOptions) {
-    this.db = openDatabase(options.path, options.synchronous ?? 'FULL').db;
+    this.synchronous = options.synchronous ?? 'FULL';
+    this.db = openDatabase(options.path, this.synchronous).db;
     this.commits = new GroupCommit(this.db);
     const db = this.db;
     this.stmt = {
@@ -71,8 +78,9 @@ export class SqliteStore implements Store {
       countAttempt: db.prepare('UPDATE delivery SET attempt_count = attempt_count + 1, updated_at = ? WHERE id = ?'),
       disableEndpoint: db.prepare('UPDATE endpoint SET disabled = ?, disabled_reason = ?, updated_at = ? WHERE id = ?'),
       renew: db.prepare("UPDATE delivery SET lease_until = ? WHERE id = ? AND status = 'in_flight' AND leased_by = ?"),
-      nextDue: db.prepare(
-        "SELECT min(d.next_attempt_at) AS due FROM delivery d JOIN endpoint e ON e.id = d.endpoint_id WHERE d.status = 'pending' AND e.disabled = 0",
+      nextPendingEndpoint: db.prepare("SELECT min(endpoint_id) AS id FROM delivery WHERE status = 'pending' AND endpoint_id > ?"),
+      dueOfEnabled: db.prepare(
+        "SELECT d.next_attempt_at AS due FROM delivery d JOIN endpoint e ON e.id = d.endpoint_id WHERE d.status = 'pending' AND d.endpoint_id = ? AND e.disabled = 0 ORDER BY d.next_attempt_at LIMIT 1",
       ),
     };
   }
@@ -115,6 +123,8 @@ export class SqliteStore implements Store {
   }
 
   async deleteApp(id: string): Promise<void> {
+    this.sourcesChanged();
+    this.endpointsChanged();
     this.db.prepare('DELETE FROM app WHERE id = ?').run(id);
   }
 
@@ -180,6 +190,7 @@ export class SqliteStore implements Store {
   }
 
   async createEndpoint(appId: string, input: EndpointInput, secret: string, now: number): Promise<Endpoint> {
+    this.endpointsChanged();
     const id = newId(ID_PREFIX.endpoint, now);
     try {
       this.db
@@ -201,6 +212,7 @@ export class SqliteStore implements Store {
   }
 
   async updateEndpoint(appId: string, id: string, input: EndpointInput, now: number): Promise<Endpoint> {
+    this.endpointsChanged();
     try {
       const result = this.db
         .prepare(
@@ -220,6 +232,7 @@ export class SqliteStore implements Store {
   }
 
   async deleteEndpoint(appId: string, id: string): Promise<void> {
+    this.endpointsChanged();
     this.db.prepare('DELETE FROM endpoint WHERE app_id = ? AND id = ?').run(appId, id);
   }
 
@@ -239,6 +252,7 @@ export class SqliteStore implements Store {
   }
 
   async setEndpointDisabled(id: string, disabled: boolean, reason: string | null, now: number): Promise<void> {
+    this.endpointsChanged();
     this.stmt.disableEndpoint.run(disabled ? 1 : 0, reason, now, id);
   }
 
@@ -267,6 +281,7 @@ export class SqliteStore implements Store {
   }
 
   async createSource(input: SourceInput, token: string, now: number): Promise<Source> {
+    this.sourcesChanged();
     const id = newId(ID_PREFIX.source, now);
     const appId = newId(ID_PREFIX.app, now);
     try {
@@ -290,12 +305,23 @@ export class SqliteStore implements Store {
     return row ? toSource(row) : null;
   }
 
+  /** Cached per token: this process is the only writer, and every source write goes through `sourcesChanged`. */
   async getSourceByToken(token: string): Promise<Source | null> {
-    const row = this.stmt.sourceByToken.get(token);
-    return row ? toSource(row) : null;
+    let source = this.sourceCache.get(token);
+    if (source === undefined) {
+      const row = this.stmt.sourceByToken.get(token);
+      source = row ? toSource(row) : null;
+      this.sourceCache.set(token, source);
+    }
+    return source;
+  }
+
+  private sourcesChanged(): void {
+    this.sourceCache.clear();
   }
 
   async updateSource(id: string, input: SourceInput, now: number): Promise<Source> {
+    this.sourcesChanged();
     try {
       const result = this.db
         .prepare('UPDATE source SET name = ?, uid = ?, type = ?, config = ?, metadata = ?, updated_at = ? WHERE id = ?')
@@ -309,6 +335,7 @@ export class SqliteStore implements Store {
   }
 
   async setSourceToken(id: string, token: string, now: number): Promise<Source> {
+    this.sourcesChanged();
     this.db.prepare('UPDATE source SET token = ?, updated_at = ? WHERE id = ?').run(token, now, id);
     const source = await this.getSource(id);
     if (!source) throw notFound('source', id);
@@ -316,6 +343,8 @@ export class SqliteStore implements Store {
   }
 
   async deleteSource(id: string): Promise<void> {
+    this.sourcesChanged();
+    this.endpointsChanged();
     const source = await this.getSource(id);
     if (source) this.db.prepare('DELETE FROM app WHERE id = ?').run(source.appId);
   }
@@ -324,6 +353,28 @@ export class SqliteStore implements Store {
 
   accept(input: AcceptInput): Promise<AcceptResult> {
     return this.commits.run(() => this.acceptNow(input));
+  }
+
+  /**
+   * The enabled endpoints of an app with their parsed filters, cached: this process is the only writer of the
+   * file, and every write to the endpoint table goes through `endpointsChanged`.
+   */
+  private fanOutTargets(appId: string): { id: string; filterTypes: string[] | null; channels: string[] | null; disabled: boolean }[] {
+    let targets = this.fanOutCache.get(appId);
+    if (!targets) {
+      targets = (this.stmt.endpointsOfApp.all(appId) as any[]).map((row) => ({
+        id: row.id as string,
+        filterTypes: JSON.parse(row.filter_types) as string[] | null,
+        channels: JSON.parse(row.channels) as string[] | null,
+        disabled: false,
+      }));
+      this.fanOutCache.set(appId, targets);
+    }
+    return targets;
+  }
+
+  private endpointsChanged(): void {
+    this.fanOutCache.clear();
   }
 
   /** Runs inside a group-commit transaction: idempotency, the message and its fan-out are one unit. */
@@ -357,10 +408,9 @@ export class SqliteStore implements Store {
       source === null ? null : source.verified ? 1 : 0,
     );
     let deliveries = 0;
-    for (const row of this.stmt.endpointsOfApp.all(appId) as any[]) {
-      const endpoint = { filterTypes: JSON.parse(row.filter_types), channels: JSON.parse(row.channels), disabled: false };
+    for (const endpoint of this.fanOutTargets(appId)) {
       if (!endpointMatches(endpoint, input.eventType, input.channels)) continue;
-      this.stmt.insertDelivery.run(id, appId, row.id, input.dueAt, now, now);
+      this.stmt.insertDelivery.run(id, appId, endpoint.id, input.dueAt, now, now);
       deliveries++;
     }
     if (input.idempotencyKey !== null) this.stmt.idempotencyPut.run(appId, input.idempotencyKey, id, now + input.idempotencyTtlMs);
@@ -472,7 +522,21 @@ export class SqliteStore implements Store {
   // ---- dispatcher -----------------------------------------------------------------------------
 
   async claim(request: ClaimRequest): Promise<ClaimedDelivery[]> {
-    return this.db.transaction(() => claimDue(this.db, request, this.claimCursor)).immediate();
+    return this.withoutFsync(() => this.db.transaction(() => claimDue(this.db, request, this.claimCursor)).immediate());
+  }
+
+  /**
+   * Runs lease bookkeeping without an fsync of its own: a lease lost to a crash costs nothing (an SQLite
+   * database's leases are all released at start), and the next FULL commit makes these WAL frames durable too.
+   */
+  private withoutFsync<T>(work: () => T): T {
+    if (this.synchronous !== 'FULL') return work();
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return work();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
   }
 
   complete(outcomes: AttemptOutcome[]): Promise<void> {
@@ -489,13 +553,18 @@ export class SqliteStore implements Store {
     const moved = this.stmt.finish.run(status, retryIndex, at, now, attempt.deliveryId, owner).changes;
     // The lease was lost (e.g. it expired and another dispatcher took over): keep the attempt, leave the state to the new owner.
     if (moved === 0) this.stmt.countAttempt.run(now, attempt.deliveryId);
-    if (disableEndpoint) this.stmt.disableEndpoint.run(1, disableEndpoint, now, attempt.endpointId);
+    if (disableEndpoint) {
+      this.endpointsChanged();
+      this.stmt.disableEndpoint.run(1, disableEndpoint, now, attempt.endpointId);
+    }
   }
 
   async renewLeases(owner: string, deliveryIds: number[], until: number): Promise<void> {
-    this.db.transaction(() => {
-      for (const id of deliveryIds) this.stmt.renew.run(until, id, owner);
-    })();
+    this.withoutFsync(() =>
+      this.db.transaction(() => {
+        for (const id of deliveryIds) this.stmt.renew.run(until, id, owner);
+      })(),
+    );
   }
 
   async releaseLeases(owner: string | null): Promise<number> {
@@ -504,8 +573,45 @@ export class SqliteStore implements Store {
     return result.changes;
   }
 
+  /** The earliest due time over enabled endpoints: one index seek per endpoint with pending work, whatever the backlog. */
   async nextDueAt(): Promise<number | null> {
-    return (this.stmt.nextDue.get() as { due: number | null }).due;
+    let earliest: number | null = null;
+    let after = '';
+    for (;;) {
+      const next = (this.stmt.nextPendingEndpoint.get(after) as { id: string | null }).id;
+      if (next === null) return earliest;
+      after = next;
+      const row = this.stmt.dueOfEnabled.get(next) as { due: number } | undefined;
+      if (row && (earliest === null || row.due < earliest)) earliest = row.due;
+    }
+  }
+
+  async prune(before: number, limit: number): Promise<PruneResult> {
+    const cursor = this.pruneCursor;
+    return this.db.transaction(() => {
+      const candidates = this.db
+        .prepare('SELECT id, created_at FROM message WHERE payload IS NOT NULL AND created_at < ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?')
+        .all(before, cursor.createdAt, cursor.id, limit) as { id: string; created_at: number }[];
+      let payloads = 0;
+      if (candidates.length > 0) {
+        payloads = this.db
+          .prepare(
+            `UPDATE message SET payload = NULL WHERE id IN (SELECT value FROM json_each(?)) AND payload IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.message_id = message.id AND d.status IN ('pending', 'in_flight'))`,
+          )
+          .run(JSON.stringify(candidates.map((c) => c.id))).changes;
+        const last = candidates[candidates.length - 1];
+        Object.assign(cursor, { createdAt: last.created_at, id: last.id });
+      }
+      // Reached the end: the next pass starts over, picking up messages whose deliveries have finished since.
+      const scanned = candidates.length < limit;
+      if (scanned) Object.assign(cursor, { createdAt: -1, id: '' });
+      const attempts = this.db.prepare('DELETE FROM attempt WHERE id IN (SELECT id FROM attempt WHERE started_at < ? ORDER BY started_at LIMIT ?)').run(before, limit).changes;
+      const keys =
+        this.db.prepare('DELETE FROM idempotency_key WHERE rowid IN (SELECT rowid FROM idempotency_key WHERE expires_at < ? LIMIT ?)').run(before, limit).changes +
+        this.db.prepare('DELETE FROM idempotent_response WHERE rowid IN (SELECT rowid FROM idempotent_response WHERE expires_at < ? LIMIT ?)').run(before, limit).changes;
+      return { payloads, attempts, idempotencyKeys: keys, done: scanned && attempts < limit && keys < limit };
+    })();
   }
 
   async getIdempotentResponse(scope: string, key: string, now: number): Promise<StoredResponse | null> {

@@ -1,0 +1,136 @@
+import type pg from 'pg';
+import type { ClaimedDelivery, Endpoint } from '../../domain/types.js';
+import type { ClaimRequest } from '../store.js';
+import { transaction, type Client } from './pool.js';
+import { toDelivery, toEndpoint, toMessage, unprefix } from './rows.js';
+
+/** Endpoints examined per round trip of the walk. */
+const CHUNK = 64;
+
+/**
+ * Returns expired leases (their dispatcher died or stalled) to pending. Rows another transaction holds are skipped,
+ * never waited for, so concurrent claimers cannot deadlock on them; a later claim picks them up. It runs at the
+ * start of the claim transaction, in the same round trip as BEGIN, hence a literal instead of a parameter.
+ */
+function expireLeases(now: number): string {
+  if (!Number.isSafeInteger(now)) throw new TypeError(`claim: now must be an integer number of ms, not ${now}`);
+  return `UPDATE delivery SET status = 'pending', leased_by = NULL, lease_until = NULL
+    WHERE id IN (SELECT id FROM delivery WHERE status = 'in_flight' AND lease_until < ${now} FOR NO KEY UPDATE SKIP LOCKED)`;
+}
+
+// Loose index scan over delivery_pending: the next `$2` endpoints (by id) after `$1` that have a pending delivery,
+// one index seek each, whatever the size of the backlog; each one is locked unless disabled or being claimed by
+// another process right now (then `locked` is null and the walk moves on).
+const WALK_AND_LOCK = `
+  WITH RECURSIVE walk (endpoint_id, n) AS (
+    SELECT (SELECT min(endpoint_id) FROM delivery WHERE status = 'pending' AND endpoint_id > $1), 1
+    UNION ALL
+    SELECT (SELECT min(d.endpoint_id) FROM delivery d WHERE d.status = 'pending' AND d.endpoint_id > walk.endpoint_id), walk.n + 1
+    FROM walk WHERE walk.endpoint_id IS NOT NULL AND walk.n < $2
+  )
+  SELECT walk.endpoint_id AS walked, e.id AS locked, e.* FROM walk
+  LEFT JOIN LATERAL (SELECT * FROM endpoint WHERE id = walk.endpoint_id AND NOT disabled FOR NO KEY UPDATE SKIP LOCKED) e ON true
+  WHERE walk.endpoint_id IS NOT NULL ORDER BY walk.n`;
+
+// For the locked endpoints (their place in the walk `n`, cap, FIFO or not): what is in flight is counted now, in a
+// statement that starts after the locks were taken, so it sees every lease committed by whoever held them before.
+// Parallel: due deliveries up to the room under the cap (and the batch's room), oldest due first.
+// FIFO: the oldest pending delivery, when nothing is in flight and it is due.
+const PICK = `
+  SELECT x.n, d.next_attempt_at, d.id
+  FROM unnest($1::text[], $2::int[], $3::int[], $4::bool[]) AS x(e, n, cap, fifo)
+  CROSS JOIN LATERAL (SELECT count(*)::int AS busy FROM delivery WHERE status = 'in_flight' AND endpoint_id = x.e) b
+  CROSS JOIN LATERAL (
+    SELECT id, next_attempt_at FROM delivery
+    WHERE NOT x.fifo AND status = 'pending' AND endpoint_id = x.e AND next_attempt_at <= $5
+    ORDER BY next_attempt_at, id LIMIT greatest(least(x.cap - b.busy, $6), 0)
+    FOR NO KEY UPDATE SKIP LOCKED
+  ) d
+  UNION ALL
+  SELECT x.n, h.next_attempt_at, h.id
+  FROM unnest($1::text[], $2::int[], $3::int[], $4::bool[]) AS x(e, n, cap, fifo)
+  CROSS JOIN LATERAL (SELECT count(*)::int AS busy FROM delivery WHERE status = 'in_flight' AND endpoint_id = x.e) b
+  CROSS JOIN LATERAL (SELECT id, next_attempt_at FROM delivery WHERE status = 'pending' AND endpoint_id = x.e ORDER BY id LIMIT 1) h
+  WHERE x.fifo AND b.busy = 0 AND h.next_attempt_at <= $5
+  ORDER BY 1, 2, 3`;
+
+const MESSAGE_COLUMNS = ['id', 'app_id', 'event_type', 'event_id', 'payload', 'content_type', 'channels', 'tags', 'created_at', 'source_id', 'headers', 'verified'];
+const LEASE = `
+  WITH leased AS (
+    UPDATE delivery SET status = 'in_flight', leased_by = $1, lease_until = $2 WHERE id = ANY($3) AND status = 'pending' RETURNING *
+  )
+  SELECT leased.*, ${MESSAGE_COLUMNS.map((c) => `m.${c} AS "m:${c}"`).join(', ')} FROM leased JOIN message m ON m.id = leased.message_id`;
+
+/**
+ * Leases due deliveries endpoint by endpoint, round robin from where this process's last claim stopped, with the
+ * semantics of the SQLite claim (store/sqlite/claim.ts) holding across processes:
+ *
+ * - An endpoint's row is locked (`FOR NO KEY UPDATE SKIP LOCKED`) before its deliveries are counted and taken, and
+ *   stays locked until the claim commits. Two processes therefore never claim for the same endpoint at the same
+ *   time: the second skips it (and fills its batch from other endpoints), and when it next gets the lock, its fresh
+ *   statement snapshot sees the first one's leases. So the concurrency cap and the FIFO "one in flight, oldest
+ *   first" rule hold globally, not per process. `NO KEY` so that accepts inserting deliveries (which take a
+ *   key-share lock on the endpoint through the foreign key) neither block a claim nor are skipped by one.
+ * - Disabled endpoints are not locked, hence skipped; their deliveries wait.
+ *
+ * Five round trips when one chunk of the walk fills the batch: BEGIN with lease expiry, walk and lock, pick,
+ * lease with the messages, COMMIT.
+ */
+export async function claimDue(pool: pg.Pool, request: ClaimRequest, cursor: { endpointId: string }): Promise<ClaimedDelivery[]> {
+  const { now, owner, limit } = request;
+  return transaction(
+    pool,
+    async (client) => {
+      const picked: { id: number; endpoint: Endpoint }[] = [];
+      // Two passes: endpoints after the cursor, then from the first one up to the cursor.
+      const start = cursor.endpointId;
+      let after = start;
+      let secondPass = false;
+      while (picked.length < limit) {
+        const walked = (await client.query(WALK_AND_LOCK, [after, CHUNK])).rows;
+        const rows = secondPass ? walked.filter((r) => r.walked <= start) : walked;
+        if (rows.length > 0) {
+          after = rows[rows.length - 1].walked;
+          cursor.endpointId = await pickFrom(client, rows, now, limit, picked);
+        }
+        if (rows.length === walked.length && walked.length === CHUNK) continue;
+        if (secondPass || start === '') break;
+        secondPass = true;
+        after = '';
+      }
+      if (picked.length === 0) return [];
+
+      const leased = await client.query(LEASE, [owner, now + request.leaseMs, picked.map((p) => p.id)]);
+      const byId = new Map(leased.rows.map((r) => [r.id as number, r]));
+      return picked
+        .filter((p) => byId.has(p.id))
+        .map(({ id, endpoint }) => {
+          const row = byId.get(id);
+          return { delivery: toDelivery(row), endpoint, message: toMessage(unprefix(row, 'm:')) };
+        });
+    },
+    `BEGIN; ${expireLeases(now)}`,
+  );
+}
+
+/** Takes due deliveries of the endpoints this walk step locked into `picked`; returns the new cursor. */
+async function pickFrom(client: Client, rows: any[], now: number, limit: number, picked: { id: number; endpoint: Endpoint }[]): Promise<string> {
+  const walkedTo = rows[rows.length - 1].walked as string;
+  const locked = rows.filter((r) => r.locked !== null).map(toEndpoint);
+  if (locked.length === 0) return walkedTo;
+  const result = await client.query<{ n: number; id: number }>(PICK, [
+    locked.map((e) => e.id),
+    locked.map((_, n) => n),
+    locked.map((e) => e.maxInFlight),
+    locked.map((e) => e.ordering === 'fifo'),
+    now,
+    limit - picked.length,
+  ]);
+  for (const row of result.rows) {
+    // Every endpoint was offered the whole remaining room: when the batch is full, the next claim resumes after
+    // the endpoint that filled it.
+    if (picked.length >= limit) return picked[picked.length - 1].endpoint.id;
+    picked.push({ id: row.id, endpoint: locked[row.n] });
+  }
+  return walkedTo;
+}

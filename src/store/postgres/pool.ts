@@ -1,0 +1,73 @@
+import pg from 'pg';
+
+export type Client = pg.PoolClient;
+
+/**
+ * A connection pool for one database URL. Times and delivery ids are bigint columns that always fit in a double
+ * (epoch ms, row counters), so they arrive as numbers rather than strings.
+ */
+export function createPool(url: string, options: { max: number; onError: (error: Error) => void }): pg.Pool {
+  const types = new pg.TypeOverrides();
+  types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max,
+    types,
+    // Unreachable (rather than refusing) servers must not hold requests forever: they get 503 after this long.
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    keepAlive: true,
+    application_name: 'hookrelay',
+  });
+  // An idle connection that dies (server restart, failover) is reported here; without a listener it would crash the process.
+  pool.on('error', options.onError);
+  return pool;
+}
+
+/**
+ * A pooled connection for a unit of work. While checked out, a connection the server drops between two queries
+ * emits 'error' with nobody listening (the pool listens only to idle ones), which would crash the process; the
+ * listener here swallows it, and the next query on the connection fails instead. `release(true)` discards it.
+ */
+export async function checkout(pool: pg.Pool): Promise<{ client: Client; release: (broken: boolean) => void }> {
+  const client = await pool.connect();
+  const ignore = () => undefined;
+  client.on('error', ignore);
+  return {
+    client,
+    release: (broken) => {
+      client.off('error', ignore);
+      client.release(broken);
+    },
+  };
+}
+
+/**
+ * Runs `work` in one transaction on one pooled connection; a connection that failed mid-way is discarded, not reused.
+ * `begin` may carry parameterless statements to run first in the same round trip (`BEGIN; UPDATE …`).
+ */
+export async function transaction<T>(pool: pg.Pool, work: (client: Client) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  const { client, release } = await checkout(pool);
+  let broken = false;
+  try {
+    await client.query(begin);
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => (broken = true));
+    throw error;
+  } finally {
+    release(broken);
+  }
+}
+
+/** Numbered placeholders for a statement built piece by piece: `p.add(value)` returns `$n`. */
+export class Params {
+  readonly values: unknown[] = [];
+
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}

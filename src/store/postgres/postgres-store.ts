@@ -1,0 +1,644 @@
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import { conflict, notFound } from '../../domain/errors.js';
+import { ID_PREFIX, newId } from '../../domain/ids.js';
+import type { App, Attempt, ClaimedDelivery, Endpoint, EventType, Message, Source } from '../../domain/types.js';
+import { cursorQuery, toPage } from '../paging.js';
+import type {
+  AcceptInput,
+  AcceptResult,
+  AppInput,
+  AttemptFilter,
+  AttemptOutcome,
+  ClaimRequest,
+  DeliveryView,
+  EndpointInput,
+  EventTypeInput,
+  MessageFilter,
+  Page,
+  PageRequest,
+  PruneResult,
+  SourceInput,
+  Store,
+  StoredResponse,
+} from '../store.js';
+import { AcceptBatcher } from './accept.js';
+import { claimDue } from './claim.js';
+import { isUniqueViolation, translate } from './errors.js';
+import { migrate, type MigrationReport } from './migrate.js';
+import { Lookup } from './lookup.js';
+import { Notifier } from './notifier.js';
+import { createPool, Params, transaction, type Client } from './pool.js';
+import { json, toApp, toAttempt, toDelivery, toEndpoint, toEventType, toMessage, toSource, unprefix } from './rows.js';
+
+export interface PostgresStoreOptions {
+  url: string;
+  /** Pooled connections of this process. @default 10 */
+  poolSize?: number;
+  /** Where connection problems of idle connections are reported (they are also retried). */
+  onError?: (error: Error) => void;
+}
+
+/** The channel accepts, resends and recovers notify on; every hookrelay process on the database listens. */
+export const WAKE_CHANNEL = 'hookrelay_wake';
+
+/**
+ * The shared store: any number of hookrelay processes on one PostgreSQL database. Accepts are group-committed,
+ * claims lock endpoints so caps and FIFO hold across processes, and a NOTIFY after each commit that creates due
+ * work wakes the other processes' dispatchers. Transient database failures surface as `unavailable` (HTTP 503).
+ */
+export class PostgresStore implements Store {
+  readonly kind = 'postgres';
+  readonly exclusive = false;
+  private readonly pool: pg.Pool;
+  private readonly accepts: AcceptBatcher;
+  private readonly notifier: Notifier;
+  private readonly apps: Lookup<App>;
+  private readonly sourcesByToken: Lookup<Source>;
+  /** Tags this process's notifications, so that it does not wake itself twice. */
+  private readonly instance = randomBytes(8).toString('hex');
+  private readonly claimCursor = { endpointId: '' };
+  private readonly pruneCursor = { createdAt: -1, id: '' };
+  private closed = false;
+  /** What opening the store did to the schema. */
+  migration: MigrationReport = { applied: [], current: 0 };
+
+  private constructor(private readonly options: PostgresStoreOptions) {
+    const onError = options.onError ?? (() => undefined);
+    this.pool = createPool(options.url, { max: options.poolSize ?? 10, onError });
+    // One batch at a time: accepts that arrive while a batch commits form the next one (group commit).
+    this.accepts = new AcceptBatcher(this.pool, { maxBatch: 1000, maxBatchBytes: 8 * 1024 * 1024, maxConcurrent: 1, notify: { channel: WAKE_CHANNEL, payload: this.instance } });
+    this.notifier = new Notifier({ url: options.url, channel: WAKE_CHANNEL, self: this.instance, onError });
+    // An id match wins over a uid match, as in a lookup of its own.
+    this.apps = new Lookup(
+      async (keys) => (await this.query('SELECT * FROM app WHERE id = ANY($1) OR uid = ANY($1)', [keys])).rows.map(toApp),
+      (key, apps) => apps.find((a) => a.id === key) ?? apps.find((a) => a.uid === key) ?? null,
+    );
+    this.sourcesByToken = new Lookup(
+      async (tokens) => (await this.query('SELECT * FROM source WHERE token = ANY($1)', [tokens])).rows.map(toSource),
+      (token, sources) => sources.find((s) => s.token === token) ?? null,
+    );
+  }
+
+  /** Connects and brings the schema up to date (under an advisory lock, so concurrent starts are safe). */
+  static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
+    const store = new PostgresStore(options);
+    try {
+      store.migration = await migrate(store.pool);
+    } catch (error) {
+      await store.pool.end().catch(() => undefined);
+      throw error;
+    }
+    return store;
+  }
+
+  // ---- apps ---------------------------------------------------------------------------------
+
+  async listApps(page: PageRequest): Promise<Page<App>> {
+    return this.pageOf('SELECT * FROM app WHERE true', new Params(), 'id', page, toApp, (a) => a.id);
+  }
+
+  async createApp(input: AppInput, now: number): Promise<App> {
+    const id = newId(ID_PREFIX.app, now);
+    try {
+      await this.query('INSERT INTO app (id, uid, name, rate_limit, metadata, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)', [
+        id,
+        input.uid,
+        input.name,
+        input.rateLimit,
+        json(input.metadata),
+        now,
+      ]);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict(`an application with uid ${JSON.stringify(input.uid)} already exists`);
+      throw error;
+    }
+    return (await this.getApp(id))!;
+  }
+
+  getApp(idOrUid: string): Promise<App | null> {
+    return this.apps.get(idOrUid);
+  }
+
+  async updateApp(id: string, input: AppInput, now: number): Promise<App> {
+    try {
+      const result = await this.query('UPDATE app SET uid = $1, name = $2, rate_limit = $3, metadata = $4, updated_at = $5 WHERE id = $6', [
+        input.uid,
+        input.name,
+        input.rateLimit,
+        json(input.metadata),
+        now,
+        id,
+      ]);
+      if (result.rowCount === 0) throw notFound('application', id);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict(`an application with uid ${JSON.stringify(input.uid)} already exists`);
+      throw error;
+    }
+    return (await this.getApp(id))!;
+  }
+
+  async deleteApp(id: string): Promise<void> {
+    await this.query('DELETE FROM app WHERE id = $1', [id]);
+  }
+
+  // ---- event types ----------------------------------------------------------------------------
+
+  async listEventTypes(page: PageRequest, includeArchived: boolean): Promise<Page<EventType>> {
+    const select = includeArchived ? 'SELECT * FROM event_type WHERE true' : 'SELECT * FROM event_type WHERE NOT archived';
+    return this.pageOf(select, new Params(), 'name', { order: 'ascending', ...page }, toEventType, (e) => e.name);
+  }
+
+  async createEventType(input: EventTypeInput, now: number): Promise<EventType> {
+    const existing = await this.getEventType(input.name);
+    if (existing && !existing.archived) throw conflict(`an event type named ${JSON.stringify(input.name)} already exists`);
+    return this.upsertEventType(input, now);
+  }
+
+  async getEventType(name: string): Promise<EventType | null> {
+    const row = await this.one('SELECT * FROM event_type WHERE name = $1', [name]);
+    return row ? toEventType(row) : null;
+  }
+
+  async updateEventType(input: EventTypeInput, now: number): Promise<EventType> {
+    return this.upsertEventType(input, now);
+  }
+
+  private async upsertEventType(input: EventTypeInput, now: number): Promise<EventType> {
+    const row = await this.one(
+      `INSERT INTO event_type (name, description, archived, deprecated, feature_flag, group_name, schemas, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+       ON CONFLICT (name) DO UPDATE SET description = excluded.description, archived = excluded.archived, deprecated = excluded.deprecated,
+         feature_flag = excluded.feature_flag, group_name = excluded.group_name, schemas = excluded.schemas, updated_at = excluded.updated_at
+       RETURNING *`,
+      [input.name, input.description, input.archived, input.deprecated, input.featureFlag, input.groupName, json(input.schemas), now],
+    );
+    return toEventType(row);
+  }
+
+  async deleteEventType(name: string): Promise<void> {
+    await this.query('DELETE FROM event_type WHERE name = $1', [name]);
+  }
+
+  // ---- endpoints ------------------------------------------------------------------------------
+
+  async listEndpoints(appId: string, page: PageRequest): Promise<Page<Endpoint>> {
+    const params = new Params();
+    return this.pageOf(`SELECT * FROM endpoint WHERE app_id = ${params.add(appId)}`, params, 'id', page, toEndpoint, (e) => e.id);
+  }
+
+  async createEndpoint(appId: string, input: EndpointInput, secret: string, now: number): Promise<Endpoint> {
+    const id = newId(ID_PREFIX.endpoint, now);
+    const p = this.endpointParams(input);
+    try {
+      await this.query(
+        `INSERT INTO endpoint (id, app_id, uid, url, description, version, filter_types, channels, headers, disabled, rate_limit, ordering, max_in_flight, metadata, destination, secrets, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)`,
+        [id, appId, ...p, json([{ key: secret, expiresAt: null }]), now],
+      );
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict(`an endpoint with uid ${JSON.stringify(input.uid)} already exists in this application`);
+      throw error;
+    }
+    return (await this.getEndpoint(appId, id))!;
+  }
+
+  async getEndpoint(appId: string, idOrUid: string): Promise<Endpoint | null> {
+    const row = await this.one('SELECT * FROM endpoint WHERE app_id = $1 AND (id = $2 OR uid = $2) ORDER BY id = $2 DESC LIMIT 1', [appId, idOrUid]);
+    return row ? toEndpoint(row) : null;
+  }
+
+  async updateEndpoint(appId: string, id: string, input: EndpointInput, now: number): Promise<Endpoint> {
+    try {
+      const result = await this.query(
+        `UPDATE endpoint SET uid = $3, url = $4, description = $5, version = $6, filter_types = $7, channels = $8, headers = $9, disabled = $10,
+           disabled_reason = CASE WHEN $10 THEN disabled_reason ELSE NULL END,
+           rate_limit = $11, ordering = $12, max_in_flight = $13, metadata = $14, destination = $15, updated_at = $16
+         WHERE app_id = $1 AND id = $2`,
+        [appId, id, ...this.endpointParams(input), now],
+      );
+      if (result.rowCount === 0) throw notFound('endpoint', id);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict(`an endpoint with uid ${JSON.stringify(input.uid)} already exists in this application`);
+      throw error;
+    }
+    if (!input.disabled) await this.notify();
+    return (await this.getEndpoint(appId, id))!;
+  }
+
+  async deleteEndpoint(appId: string, id: string): Promise<void> {
+    await this.query('DELETE FROM endpoint WHERE app_id = $1 AND id = $2', [appId, id]);
+  }
+
+  async rotateEndpointSecret(appId: string, id: string, secret: string, previousExpiresAt: number, now: number): Promise<Endpoint> {
+    // Read and write under the row lock, so two rotations at once cannot drop each other's secret.
+    const row = await this.tx(async (client) => {
+      const current = (await client.query('SELECT * FROM endpoint WHERE app_id = $1 AND (id = $2 OR uid = $2) ORDER BY id = $2 DESC LIMIT 1 FOR UPDATE', [appId, id])).rows[0];
+      if (!current) throw notFound('endpoint', id);
+      const kept = toEndpoint(current)
+        .secrets.map((s) => (s.expiresAt === null ? { key: s.key, expiresAt: previousExpiresAt } : s))
+        .filter((s) => s.expiresAt! > now);
+      const secrets = [{ key: secret, expiresAt: null }, ...kept];
+      return (await client.query('UPDATE endpoint SET secrets = $1, updated_at = $2 WHERE id = $3 RETURNING *', [json(secrets), now, current.id])).rows[0];
+    });
+    return toEndpoint(row);
+  }
+
+  async listDestinationEndpoints(): Promise<Endpoint[]> {
+    return (await this.query('SELECT * FROM endpoint WHERE destination IS NOT NULL AND NOT disabled')).rows.map(toEndpoint);
+  }
+
+  async setEndpointDisabled(id: string, disabled: boolean, reason: string | null, now: number): Promise<void> {
+    await this.query('UPDATE endpoint SET disabled = $1, disabled_reason = $2, updated_at = $3 WHERE id = $4', [disabled, reason, now, id]);
+    // Re-enabled: its waiting deliveries are due now, possibly in another process.
+    if (!disabled) await this.notify();
+  }
+
+  private endpointParams(input: EndpointInput): unknown[] {
+    return [
+      input.uid,
+      input.url,
+      input.description,
+      input.version,
+      json(input.filterTypes),
+      json(input.channels),
+      json(input.headers),
+      input.disabled,
+      input.rateLimit,
+      input.ordering,
+      input.maxInFlight,
+      json(input.metadata),
+      json(input.destination),
+    ];
+  }
+
+  // ---- sources --------------------------------------------------------------------------------
+
+  async listSources(page: PageRequest): Promise<Page<Source>> {
+    return this.pageOf('SELECT * FROM source WHERE true', new Params(), 'id', page, toSource, (s) => s.id);
+  }
+
+  async createSource(input: SourceInput, token: string, now: number): Promise<Source> {
+    const id = newId(ID_PREFIX.source, now);
+    const appId = newId(ID_PREFIX.app, now);
+    try {
+      await this.tx(async (client) => {
+        await client.query('INSERT INTO app (id, uid, name, rate_limit, metadata, created_at, updated_at) VALUES ($1, NULL, $2, NULL, $3, $4, $4)', [
+          appId,
+          `source ${input.name}`,
+          json({ source: id }),
+          now,
+        ]);
+        await client.query(
+          'INSERT INTO source (id, app_id, uid, name, type, config, metadata, token, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)',
+          [id, appId, input.uid, input.name, input.type, json(input.config), json(input.metadata), token, now],
+        );
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict(`a source with uid ${JSON.stringify(input.uid)} already exists`);
+      throw error;
+    }
+    return (await this.getSource(id))!;
+  }
+
+  async getSource(idOrUid: string): Promise<Source | null> {
+    const row = await this.one('SELECT * FROM source WHERE id = $1 OR uid = $1 ORDER BY id = $1 DESC LIMIT 1', [idOrUid]);
+    return row ? toSource(row) : null;
+  }
+
+  getSourceByToken(token: string): Promise<Source | null> {
+    return this.sourcesByToken.get(token);
+  }
+
+  async updateSource(id: string, input: SourceInput, now: number): Promise<Source> {
+    try {
+      const result = await this.query('UPDATE source SET name = $1, uid = $2, type = $3, config = $4, metadata = $5, updated_at = $6 WHERE id = $7', [
+        input.name,
+        input.uid,
+        input.type,
+        json(input.config),
+        json(input.metadata),
+        now,
+        id,
+      ]);
+      if (result.rowCount === 0) throw notFound('source', id);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict(`a source with uid ${JSON.stringify(input.uid)} already exists`);
+      throw error;
+    }
+    return (await this.getSource(id))!;
+  }
+
+  async setSourceToken(id: string, token: string, now: number): Promise<Source> {
+    const row = await this.one('UPDATE source SET token = $1, updated_at = $2 WHERE id = $3 RETURNING *', [token, now, id]);
+    if (!row) throw notFound('source', id);
+    return toSource(row);
+  }
+
+  async deleteSource(id: string): Promise<void> {
+    await this.query('DELETE FROM app WHERE id = (SELECT app_id FROM source WHERE id = $1)', [id]);
+  }
+
+  // ---- messages -------------------------------------------------------------------------------
+
+  accept(input: AcceptInput): Promise<AcceptResult> {
+    return this.accepts.run(input);
+  }
+
+  async listMessages(appId: string, filter: MessageFilter, page: PageRequest): Promise<Page<Message>> {
+    const params = new Params();
+    const where = `m.app_id = ${params.add(appId)}${messageFilterSql(filter, 'm', params)}`;
+    return this.pageOf(`SELECT m.* FROM message m WHERE ${where}`, params, 'm.id', page, toMessage, (m) => m.id);
+  }
+
+  async getMessage(appId: string, idOrEventId: string): Promise<Message | null> {
+    const row = await this.one('SELECT * FROM message WHERE app_id = $1 AND (id = $2 OR event_id = $2) ORDER BY id = $2 DESC LIMIT 1', [appId, idOrEventId]);
+    return row ? toMessage(row) : null;
+  }
+
+  async expungeMessageContent(appId: string, id: string): Promise<void> {
+    await this.query('UPDATE message SET payload = NULL WHERE app_id = $1 AND id = $2', [appId, id]);
+  }
+
+  // ---- attempts and deliveries ----------------------------------------------------------------
+
+  async listAttemptsByEndpoint(appId: string, endpointId: string, filter: AttemptFilter, page: PageRequest): Promise<Page<Attempt>> {
+    const params = new Params();
+    return this.attemptPage(`a.app_id = ${params.add(appId)} AND a.endpoint_id = ${params.add(endpointId)}`, params, filter, page);
+  }
+
+  async listAttemptsByMessage(appId: string, messageId: string, filter: AttemptFilter & { endpointId?: string }, page: PageRequest): Promise<Page<Attempt>> {
+    const params = new Params();
+    let where = `a.app_id = ${params.add(appId)} AND a.message_id = ${params.add(messageId)}`;
+    if (filter.endpointId) where += ` AND a.endpoint_id = ${params.add(filter.endpointId)}`;
+    return this.attemptPage(where, params, filter, page);
+  }
+
+  private attemptPage(where: string, params: Params, filter: AttemptFilter, page: PageRequest): Promise<Page<Attempt>> {
+    let sql = `SELECT a.* FROM attempt a JOIN message m ON m.id = a.message_id WHERE ${where}${messageFilterSql(filter, 'm', params)}`;
+    if (filter.succeeded !== undefined) sql += ` AND a.succeeded = ${params.add(filter.succeeded)}`;
+    return this.pageOf(sql, params, 'a.id', page, toAttempt, (a) => a.id);
+  }
+
+  async getAttempt(appId: string, messageId: string, attemptId: string): Promise<Attempt | null> {
+    const row = await this.one('SELECT * FROM attempt WHERE app_id = $1 AND message_id = $2 AND id = $3', [appId, messageId, attemptId]);
+    return row ? toAttempt(row) : null;
+  }
+
+  async listDeliveriesByEndpoint(
+    appId: string,
+    endpointId: string,
+    filter: MessageFilter & { status?: DeliveryView['delivery']['status'] },
+    page: PageRequest,
+  ): Promise<Page<DeliveryView>> {
+    const params = new Params();
+    let sql = `${DELIVERY_VIEW} WHERE d.app_id = ${params.add(appId)} AND d.endpoint_id = ${params.add(endpointId)}${messageFilterSql(filter, 'm', params)}`;
+    if (filter.status) sql += ` AND d.status = ${params.add(filter.status)}`;
+    return this.pageOf(sql, params, 'd.message_id', page, toDeliveryView, (v) => v.message.id);
+  }
+
+  async listDeliveriesByMessage(appId: string, messageId: string, page: PageRequest): Promise<Page<DeliveryView>> {
+    const params = new Params();
+    const sql = `${DELIVERY_VIEW} WHERE d.app_id = ${params.add(appId)} AND d.message_id = ${params.add(messageId)}`;
+    return this.pageOf(sql, params, 'd.endpoint_id', { order: 'ascending', ...page }, toDeliveryView, (v) => v.endpoint.id);
+  }
+
+  async resend(appId: string, messageId: string, endpointId: string, now: number): Promise<void> {
+    await this.query(
+      `INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, manual, created_at, updated_at)
+       VALUES ($1, $2, $3, 'pending', $4, true, $4, $4)
+       ON CONFLICT (message_id, endpoint_id) DO UPDATE SET
+         status = CASE WHEN delivery.status = 'in_flight' THEN delivery.status ELSE 'pending' END,
+         next_attempt_at = CASE WHEN delivery.status = 'in_flight' THEN delivery.next_attempt_at ELSE excluded.next_attempt_at END,
+         retry_index = CASE WHEN delivery.status = 'in_flight' THEN delivery.retry_index ELSE 0 END,
+         manual = true, updated_at = excluded.updated_at`,
+      [messageId, appId, endpointId, now],
+    );
+    await this.notify();
+  }
+
+  async recover(appId: string, endpointId: string, since: number, until: number, now: number): Promise<number> {
+    const result = await this.query(
+      `UPDATE delivery SET status = 'pending', next_attempt_at = $1, retry_index = 0, manual = true, updated_at = $1
+       WHERE app_id = $2 AND endpoint_id = $3 AND status = 'failed'
+         AND message_id IN (SELECT id FROM message WHERE app_id = $2 AND created_at >= $4 AND created_at < $5)`,
+      [now, appId, endpointId, since, until],
+    );
+    const recovered = result.rowCount ?? 0;
+    if (recovered > 0) await this.notify();
+    return recovered;
+  }
+
+  // ---- dispatcher -----------------------------------------------------------------------------
+
+  async claim(request: ClaimRequest): Promise<ClaimedDelivery[]> {
+    try {
+      return await claimDue(this.pool, request, this.claimCursor);
+    } catch (error) {
+      throw translate(error);
+    }
+  }
+
+  /**
+   * One statement for the batch (one round trip, one commit): the attempts, the state changes fenced on the lease,
+   * the attempt count of deliveries whose lease was lost (the new owner keeps the state), and endpoints to disable.
+   */
+  async complete(outcomes: AttemptOutcome[]): Promise<void> {
+    if (outcomes.length === 0) return;
+    const column = <T>(f: (o: AttemptOutcome) => T) => outcomes.map(f);
+    const next = (o: AttemptOutcome) =>
+      o.next.kind === 'succeeded' ? (['succeeded', 0, null] as const) : o.next.kind === 'retry' ? (['pending', o.next.retryIndex, o.next.at] as const) : (['failed', 0, null] as const);
+    await this.query(COMPLETE, [
+      column((o) => o.attempt.id),
+      column((o) => o.attempt.deliveryId),
+      column((o) => o.attempt.messageId),
+      column((o) => o.attempt.endpointId),
+      column((o) => o.attempt.appId),
+      column((o) => o.attempt.url),
+      column((o) => o.attempt.startedAt),
+      column((o) => o.attempt.durationMs),
+      column((o) => o.attempt.statusCode),
+      column((o) => o.attempt.succeeded),
+      column((o) => o.attempt.responseBody),
+      column((o) => o.attempt.error),
+      column((o) => o.attempt.trigger),
+      column((o) => o.owner),
+      column((o) => next(o)[0]),
+      column((o) => next(o)[1]),
+      column((o) => next(o)[2]),
+      column((o) => o.attempt.startedAt + o.attempt.durationMs),
+      column((o) => o.disableEndpoint ?? null),
+    ]);
+  }
+
+  async renewLeases(owner: string, deliveryIds: number[], until: number): Promise<void> {
+    if (deliveryIds.length === 0) return;
+    await this.query("UPDATE delivery SET lease_until = $1 WHERE id = ANY($2) AND status = 'in_flight' AND leased_by = $3", [until, deliveryIds, owner]);
+  }
+
+  async releaseLeases(owner: string | null): Promise<number> {
+    const sql = "UPDATE delivery SET status = 'pending', leased_by = NULL, lease_until = NULL WHERE status = 'in_flight'";
+    const result = owner === null ? await this.query(sql) : await this.query(`${sql} AND leased_by = $1`, [owner]);
+    const released = result.rowCount ?? 0;
+    if (released > 0) await this.notify();
+    return released;
+  }
+
+  async nextDueAt(): Promise<number | null> {
+    const row = await this.one(
+      `SELECT d.next_attempt_at AS due FROM delivery d
+       WHERE d.status = 'pending' AND EXISTS (SELECT 1 FROM endpoint e WHERE e.id = d.endpoint_id AND NOT e.disabled)
+       ORDER BY d.next_attempt_at LIMIT 1`,
+    );
+    return row ? row.due : null;
+  }
+
+  onWake(listener: () => void): () => void {
+    return this.notifier.add(listener);
+  }
+
+  // ---- retention ------------------------------------------------------------------------------
+
+  async prune(before: number, limit: number): Promise<PruneResult> {
+    const cursor = this.pruneCursor;
+    const candidates = await this.query<{ id: string; created_at: number }>(
+      `SELECT id, created_at FROM message WHERE payload IS NOT NULL AND created_at < $1 AND (created_at, id) > ($2, $3)
+       ORDER BY created_at, id LIMIT $4`,
+      [before, cursor.createdAt, cursor.id, limit],
+    );
+    let payloads = 0;
+    if (candidates.rows.length > 0) {
+      const last = candidates.rows[candidates.rows.length - 1];
+      const pruned = await this.query(
+        `UPDATE message m SET payload = NULL WHERE m.id = ANY($1) AND m.payload IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.message_id = m.id AND d.status IN ('pending', 'in_flight'))`,
+        [candidates.rows.map((r) => r.id)],
+      );
+      payloads = pruned.rowCount ?? 0;
+      Object.assign(cursor, { createdAt: last.created_at, id: last.id });
+    }
+    // Reached the end: the next pass starts over, picking up messages whose deliveries have finished since.
+    const scanned = candidates.rows.length < limit;
+    if (scanned) Object.assign(cursor, { createdAt: -1, id: '' });
+    const attempts =
+      (
+        await this.query(
+          'DELETE FROM attempt WHERE id IN (SELECT id FROM attempt WHERE started_at < $1 ORDER BY started_at LIMIT $2 FOR UPDATE SKIP LOCKED)',
+          [before, limit],
+        )
+      ).rowCount ?? 0;
+    const keys =
+      ((await this.query('DELETE FROM idempotency_key WHERE ctid = ANY (ARRAY(SELECT ctid FROM idempotency_key WHERE expires_at < $1 LIMIT $2))', [before, limit])).rowCount ?? 0) +
+      ((await this.query('DELETE FROM idempotent_response WHERE ctid = ANY (ARRAY(SELECT ctid FROM idempotent_response WHERE expires_at < $1 LIMIT $2))', [before, limit]))
+        .rowCount ?? 0);
+    return { payloads, attempts, idempotencyKeys: keys, done: scanned && attempts < limit && keys < limit };
+  }
+
+  // ---- idempotent responses -------------------------------------------------------------------
+
+  async getIdempotentResponse(scope: string, key: string, now: number): Promise<StoredResponse | null> {
+    const row = await this.one('SELECT status, body FROM idempotent_response WHERE scope = $1 AND key = $2 AND expires_at > $3', [scope, key, now]);
+    return row ? { status: row.status, body: row.body } : null;
+  }
+
+  async putIdempotentResponse(scope: string, key: string, response: StoredResponse, expiresAt: number): Promise<void> {
+    await this.query(
+      `INSERT INTO idempotent_response (scope, key, status, body, expires_at) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (scope, key) DO UPDATE SET status = excluded.status, body = excluded.body, expires_at = excluded.expires_at`,
+      [scope, key, response.status, response.body, expiresAt],
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.accepts.drain();
+    await this.notifier.close();
+    await this.pool.end();
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------------
+
+  /** Tells every process's dispatcher that work may be due; a hint only, so a failure to send it is ignored. */
+  private async notify(): Promise<void> {
+    await this.pool.query('SELECT pg_notify($1, $2)', [WAKE_CHANNEL, this.instance]).catch(() => undefined);
+  }
+
+  private async query<R extends pg.QueryResultRow = any>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(sql, params);
+    } catch (error) {
+      throw translate(error);
+    }
+  }
+
+  private async one(sql: string, params: unknown[] = []): Promise<any> {
+    return (await this.query(sql, params)).rows[0] ?? null;
+  }
+
+  private async tx<T>(work: (client: Client) => Promise<T>): Promise<T> {
+    try {
+      return await transaction(this.pool, work);
+    } catch (error) {
+      throw translate(error);
+    }
+  }
+
+  private async pageOf<T>(select: string, params: Params, key: string, page: PageRequest, map: (row: any) => T, keyOf: (item: T) => string): Promise<Page<T>> {
+    const query = cursorQuery(page);
+    let sql = select;
+    if (query.after !== null) sql += ` AND ${key} ${query.ascending ? '>' : '<'} ${params.add(query.after)}`;
+    sql += ` ORDER BY ${key} ${query.ascending ? 'ASC' : 'DESC'} LIMIT ${params.add(query.fetch)}`;
+    const rows = (await this.query(sql, params.values)).rows.map(map);
+    return toPage(rows, page, query, keyOf);
+  }
+}
+
+const COMPLETE = `
+  WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::int[], $9::int[], $10::bool[],
+      $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::int[], $17::bigint[], $18::bigint[], $19::text[])
+      AS t(id, delivery_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code, succeeded,
+        response_body, error, trigger, owner, status, retry_index, next_at, finished_at, disable)
+  ), attempts AS (
+    INSERT INTO attempt (id, delivery_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code, succeeded, response_body, error, trigger)
+    SELECT id, delivery_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code, succeeded, response_body, error, trigger FROM input
+  ), moved AS (
+    UPDATE delivery d SET status = t.status, attempt_count = d.attempt_count + 1, retry_index = t.retry_index, next_attempt_at = t.next_at,
+      manual = false, leased_by = NULL, lease_until = NULL, updated_at = t.finished_at
+    FROM input t WHERE d.id = t.delivery_id AND d.status = 'in_flight' AND d.leased_by = t.owner
+    RETURNING d.id
+  ), lost AS (
+    UPDATE delivery d SET attempt_count = d.attempt_count + 1, updated_at = t.finished_at
+    FROM input t WHERE d.id = t.delivery_id AND d.id NOT IN (SELECT id FROM moved)
+  ), disabled AS (
+    UPDATE endpoint e SET disabled = true, disabled_reason = t.disable, updated_at = t.finished_at
+    FROM input t WHERE e.id = t.endpoint_id AND t.disable IS NOT NULL
+  )
+  SELECT count(*) FROM moved`;
+
+const MESSAGE_COLUMNS = ['id', 'app_id', 'event_type', 'event_id', 'payload', 'content_type', 'channels', 'tags', 'created_at', 'source_id', 'headers', 'verified'];
+const ENDPOINT_COLUMNS = ['id', 'app_id', 'uid', 'url', 'description', 'version', 'filter_types', 'channels', 'headers', 'disabled', 'disabled_reason', 'rate_limit', 'ordering', 'max_in_flight', 'metadata', 'secrets', 'destination', 'created_at', 'updated_at'];
+
+const DELIVERY_VIEW = `SELECT d.*, ${MESSAGE_COLUMNS.map((c) => `m.${c} AS "m:${c}"`).join(', ')}, ${ENDPOINT_COLUMNS.map((c) => `e.${c} AS "e:${c}"`).join(', ')},
+  (SELECT max(a.started_at) FROM attempt a WHERE a.delivery_id = d.id) AS last_attempt_at
+  FROM delivery d JOIN message m ON m.id = d.message_id JOIN endpoint e ON e.id = d.endpoint_id`;
+
+function toDeliveryView(row: any): DeliveryView {
+  return {
+    delivery: toDelivery(row),
+    message: toMessage(unprefix(row, 'm:')),
+    endpoint: toEndpoint(unprefix(row, 'e:')),
+    lastAttemptAt: row.last_attempt_at,
+  };
+}
+
+function messageFilterSql(filter: MessageFilter, alias: string, params: Params): string {
+  let sql = '';
+  if (filter.eventTypes?.length) sql += ` AND ${alias}.event_type = ANY(${params.add(filter.eventTypes)})`;
+  if (filter.channel !== undefined) sql += ` AND ${alias}.channels @> jsonb_build_array(${params.add(filter.channel)}::text)`;
+  if (filter.tag !== undefined) sql += ` AND ${alias}.tags @> jsonb_build_array(${params.add(filter.tag)}::text)`;
+  if (filter.before !== undefined) sql += ` AND ${alias}.created_at < ${params.add(filter.before)}`;
+  if (filter.after !== undefined) sql += ` AND ${alias}.created_at > ${params.add(filter.after)}`;
+  return sql;
+}

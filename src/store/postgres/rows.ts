@@ -1,0 +1,115 @@
+import type { App, Attempt, Delivery, Endpoint, EventType, Message, Source } from '../../domain/types.js';
+
+/** Row ↔ domain mapping for the PostgreSQL dialect: jsonb arrives parsed, booleans are booleans, bigints numbers. */
+
+export const toApp = (r: any): App => ({
+  id: r.id,
+  uid: r.uid,
+  name: r.name,
+  rateLimit: r.rate_limit,
+  metadata: r.metadata,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export const toEventType = (r: any): EventType => ({
+  name: r.name,
+  description: r.description,
+  archived: r.archived,
+  deprecated: r.deprecated,
+  featureFlag: r.feature_flag,
+  groupName: r.group_name,
+  schemas: r.schemas,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export const toEndpoint = (r: any): Endpoint => ({
+  id: r.id,
+  appId: r.app_id,
+  uid: r.uid,
+  url: r.url,
+  description: r.description,
+  version: r.version,
+  filterTypes: r.filter_types,
+  channels: r.channels,
+  headers: r.headers,
+  disabled: r.disabled,
+  disabledReason: r.disabled_reason,
+  rateLimit: r.rate_limit,
+  ordering: r.ordering,
+  maxInFlight: r.max_in_flight,
+  metadata: r.metadata,
+  secrets: r.secrets,
+  destination: r.destination ?? null,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export const toMessage = (r: any): Message => ({
+  id: r.id,
+  appId: r.app_id,
+  eventType: r.event_type,
+  eventId: r.event_id,
+  payload: r.payload,
+  contentType: r.content_type,
+  channels: r.channels,
+  tags: r.tags,
+  createdAt: r.created_at,
+  sourceId: r.source_id ?? null,
+  headers: r.headers ?? null,
+  verified: r.verified ?? null,
+});
+
+export const toSource = (r: any): Source => ({
+  id: r.id,
+  appId: r.app_id,
+  uid: r.uid,
+  name: r.name,
+  type: r.type,
+  config: r.config,
+  metadata: r.metadata,
+  token: r.token,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export const toDelivery = (r: any): Delivery => ({
+  id: r.id,
+  messageId: r.message_id,
+  appId: r.app_id,
+  endpointId: r.endpoint_id,
+  status: r.status,
+  attemptCount: r.attempt_count,
+  retryIndex: r.retry_index,
+  nextAttemptAt: r.next_attempt_at,
+  manual: r.manual,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export const toAttempt = (r: any): Attempt => ({
+  id: r.id,
+  deliveryId: r.delivery_id,
+  messageId: r.message_id,
+  endpointId: r.endpoint_id,
+  appId: r.app_id,
+  url: r.url,
+  startedAt: r.started_at,
+  durationMs: r.duration_ms,
+  statusCode: r.status_code,
+  succeeded: r.succeeded,
+  responseBody: r.response_body,
+  error: r.error,
+  trigger: r.trigger,
+});
+
+/** A value for a json/jsonb parameter: node-postgres would send a JS array as a PostgreSQL array, so send text. */
+export const json = (value: unknown): string | null => (value === null || value === undefined ? null : JSON.stringify(value));
+
+/** The columns of a joined row that carry `prefix`, with the prefix removed. */
+export function unprefix(row: any, prefix: string): any {
+  const out: any = {};
+  for (const key in row) if (key.startsWith(prefix)) out[key.slice(prefix.length)] = row[key];
+  return out;
+}

@@ -1,0 +1,514 @@
+import assert from 'node:assert/strict';
+import { describe, it as test } from 'node:test';
+import { HookrelayError } from '../../src/domain/errors.js';
+import { ID_PREFIX, newId } from '../../src/domain/ids.js';
+import type { Attempt, ClaimedDelivery } from '../../src/domain/types.js';
+import type { AcceptInput, AcceptResult, AttemptOutcome, EndpointInput, Store } from '../../src/store/store.js';
+
+/**
+ * The Store contract, checked the same way on every backend: each behaviour here is something the API or the
+ * dispatcher relies on. Times are injected (T0 + offsets), so nothing depends on the wall clock.
+ */
+
+export interface StoreUnderTest {
+  store: Store;
+  close(): Promise<void>;
+}
+
+const T0 = Date.UTC(2026, 0, 1);
+const HOUR = 3_600_000;
+
+const appInput = (uid: string | null = null) => ({ name: `app ${uid ?? 'anon'}`, uid, rateLimit: null, metadata: { team: 'a' } });
+
+const endpointInput = (overrides: Partial<EndpointInput> = {}): EndpointInput => ({
+  uid: null,
+  url: 'http://127.0.0.1:9/hook',
+  description: '',
+  version: 1,
+  filterTypes: null,
+  channels: null,
+  headers: {},
+  disabled: false,
+  rateLimit: null,
+  ordering: 'parallel',
+  maxInFlight: 32,
+  metadata: {},
+  destination: null,
+  ...overrides,
+});
+
+const acceptInput = (appId: string, overrides: Partial<AcceptInput> = {}): AcceptInput => ({
+  appId,
+  eventType: 'invoice.paid',
+  eventId: null,
+  payload: Buffer.from('{"n":1}'),
+  contentType: 'application/json',
+  channels: null,
+  tags: null,
+  idempotencyKey: null,
+  idempotencyTtlMs: 24 * HOUR,
+  now: T0,
+  dueAt: T0,
+  ...overrides,
+});
+
+function accepted(result: AcceptResult) {
+  assert.equal(result.kind, 'accepted', JSON.stringify(result));
+  return result as Extract<AcceptResult, { kind: 'accepted' }>;
+}
+
+const attemptOf = (claimed: ClaimedDelivery, startedAt: number, succeeded: boolean): Attempt => ({
+  id: newId(ID_PREFIX.attempt, startedAt),
+  deliveryId: claimed.delivery.id,
+  messageId: claimed.delivery.messageId,
+  endpointId: claimed.delivery.endpointId,
+  appId: claimed.delivery.appId,
+  url: claimed.endpoint.url,
+  startedAt,
+  durationMs: 5,
+  statusCode: succeeded ? 200 : 500,
+  succeeded,
+  responseBody: succeeded ? 'ok' : 'boom',
+  error: null,
+  trigger: 'scheduled',
+});
+
+const succeed = (owner: string, claimed: ClaimedDelivery, at: number): AttemptOutcome => ({ owner, attempt: attemptOf(claimed, at, true), next: { kind: 'succeeded' } });
+const park = (owner: string, claimed: ClaimedDelivery, at: number): AttemptOutcome => ({ owner, attempt: attemptOf(claimed, at, false), next: { kind: 'parked' } });
+
+async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => error instanceof HookrelayError && error.code === code);
+}
+
+/** Every page of a listing, following `iterator`. */
+async function all<T>(list: (iterator: string | null) => Promise<{ data: T[]; iterator: string | null; done: boolean }>): Promise<T[]> {
+  const out: T[] = [];
+  let iterator: string | null = null;
+  for (;;) {
+    const page = await list(iterator);
+    out.push(...page.data);
+    if (page.done) return out;
+    iterator = page.iterator;
+  }
+}
+
+export function storeConformance(backend: string, open: () => Promise<StoreUnderTest>, skip: false | string = false): void {
+  // Each test gets a store of its own, so no test sees another's deliveries.
+  const it = (name: string, body: (store: Store) => Promise<void>) =>
+    test(name, async (t) => {
+      const subject = await open();
+      t.after(() => subject.close());
+      await body(subject.store);
+    });
+
+  describe(`Store conformance: ${backend}`, { skip }, () => {
+    describe('apps, event types, endpoints and sources', () => {
+      it('finds an app by id or uid, refuses a second app with the same uid, and pages in id order both ways', async (store) => {
+        const app = await store.createApp(appInput('acme'), T0);
+        assert.deepEqual(await store.getApp('acme'), app);
+        assert.deepEqual(await store.getApp(app.id), app);
+        assert.deepEqual(app.metadata, { team: 'a' });
+        await rejectsWith(store.createApp(appInput('acme'), T0), 'conflict');
+        const other = await store.createApp(appInput(null), T0 + 1);
+        await rejectsWith(store.updateApp(other.id, appInput('acme'), T0 + 2), 'conflict');
+        await rejectsWith(store.updateApp('app_missing', appInput('x'), T0 + 2), 'not_found');
+        const renamed = await store.updateApp(other.id, { ...appInput('beta'), name: 'Beta' }, T0 + 3);
+        assert.equal(renamed.name, 'Beta');
+        assert.equal(renamed.updatedAt, T0 + 3);
+
+        const created = [app.id, other.id];
+        for (let i = 0; i < 5; i++) created.push((await store.createApp(appInput(null), T0 + 10 + i)).id);
+        const ascending = await all((iterator) => store.listApps({ limit: 2, iterator, order: 'ascending' }));
+        assert.deepEqual(ascending.map((a) => a.id), [...created].sort());
+        const descending = await all((iterator) => store.listApps({ limit: 3, iterator }));
+        assert.deepEqual(descending.map((a) => a.id), [...created].sort().reverse());
+        // prevIterator walks back to the page before.
+        const first = await store.listApps({ limit: 2, order: 'ascending' });
+        const second = await store.listApps({ limit: 2, order: 'ascending', iterator: first.iterator });
+        const back = await store.listApps({ limit: 2, order: 'ascending', iterator: second.prevIterator });
+        assert.deepEqual(back.data.map((a) => a.id), first.data.map((a) => a.id));
+
+        await store.deleteApp(other.id);
+        assert.equal(await store.getApp(other.id), null);
+      });
+
+      it('lists event types by name byte-wise, hides archived ones unless asked, and lets an archived name be created again', async (store) => {
+        const base = { description: 'd', archived: false, deprecated: false, featureFlag: null, groupName: null, schemas: null };
+        for (const name of ['b.two', 'B.one', 'a.three']) await store.createEventType({ ...base, name }, T0);
+        await rejectsWith(store.createEventType({ ...base, name: 'b.two' }, T0), 'conflict');
+        const schemas = { '1': { type: 'object', properties: { z: { type: 'string' }, a: { type: 'number' } } } };
+        const updated = await store.updateEventType({ ...base, name: 'a.three', archived: true, schemas }, T0 + 1);
+        assert.deepEqual(updated.schemas, schemas);
+        assert.deepEqual(Object.keys((updated.schemas as any)['1'].properties), ['z', 'a'], 'a schema keeps its key order');
+        const visible = await store.listEventTypes({ limit: 50 }, false);
+        assert.deepEqual(visible.data.map((e) => e.name), ['B.one', 'b.two']);
+        const everything = await store.listEventTypes({ limit: 50 }, true);
+        assert.deepEqual(everything.data.map((e) => e.name), ['B.one', 'a.three', 'b.two']);
+        const revived = await store.createEventType({ ...base, name: 'a.three', description: 'again' }, T0 + 2);
+        assert.equal(revived.archived, false);
+        assert.equal(revived.description, 'again');
+        await store.deleteEventType('a.three');
+        assert.equal(await store.getEventType('a.three'), null);
+      });
+
+      it('scopes endpoint uids to their app, clears the disabled reason on re-enable, and keeps a rotated secret until it expires', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        const otherApp = await store.createApp(appInput(null), T0);
+        const endpoint = await store.createEndpoint(app.id, endpointInput({ uid: 'main', headers: { 'x-a': '1' }, filterTypes: ['a'], channels: ['c'] }), 'whsec_one', T0);
+        assert.deepEqual(await store.getEndpoint(app.id, 'main'), endpoint);
+        assert.equal(await store.getEndpoint(otherApp.id, 'main'), null);
+        assert.deepEqual(endpoint.filterTypes, ['a']);
+        assert.deepEqual(endpoint.headers, { 'x-a': '1' });
+        await rejectsWith(store.createEndpoint(app.id, endpointInput({ uid: 'main' }), 'whsec_x', T0), 'conflict');
+        await store.createEndpoint(otherApp.id, endpointInput({ uid: 'main' }), 'whsec_x', T0);
+
+        await store.setEndpointDisabled(endpoint.id, true, 'answered 410', T0 + 1);
+        assert.equal((await store.getEndpoint(app.id, endpoint.id))!.disabledReason, 'answered 410');
+        const enabled = await store.updateEndpoint(app.id, endpoint.id, endpointInput({ uid: 'main', ordering: 'fifo', maxInFlight: 3 }), T0 + 2);
+        assert.equal(enabled.disabled, false);
+        assert.equal(enabled.disabledReason, null);
+        assert.equal(enabled.ordering, 'fifo');
+        assert.equal(enabled.maxInFlight, 3);
+        await rejectsWith(store.updateEndpoint(app.id, 'ep_missing', endpointInput(), T0), 'not_found');
+
+        const rotated = await store.rotateEndpointSecret(app.id, endpoint.id, 'whsec_two', T0 + HOUR, T0 + 3);
+        assert.deepEqual(rotated.secrets, [
+          { key: 'whsec_two', expiresAt: null },
+          { key: 'whsec_one', expiresAt: T0 + HOUR },
+        ]);
+        const again = await store.rotateEndpointSecret(app.id, endpoint.id, 'whsec_three', T0 + 3 * HOUR, T0 + 2 * HOUR);
+        assert.deepEqual(again.secrets.map((s) => s.key), ['whsec_three', 'whsec_two'], 'an expired previous secret is dropped');
+
+        const temporal = await store.createEndpoint(app.id, endpointInput({ destination: { type: 'temporal', taskQueue: 'q' } }), 'whsec_t', T0);
+        assert.deepEqual((await store.listDestinationEndpoints()).map((e) => e.id), [temporal.id]);
+        await store.deleteEndpoint(app.id, temporal.id);
+        assert.deepEqual(await store.listDestinationEndpoints(), []);
+      });
+
+      it('creates a source with its own app, finds it by token, rotates the token, and deletes it with its app', async (store) => {
+        const source = await store.createSource({ name: 'stripe', uid: 'stripe-prod', type: 'stripe', config: { secret: 's' }, metadata: {} }, 'tok_1', T0);
+        assert.equal((await store.getApp(source.appId))!.metadata.source, source.id);
+        assert.deepEqual(await store.getSourceByToken('tok_1'), source);
+        assert.deepEqual(await store.getSource('stripe-prod'), source);
+        await rejectsWith(store.createSource({ name: 'again', uid: 'stripe-prod', type: 'stripe', config: {}, metadata: {} }, 'tok_2', T0), 'conflict');
+        const rotated = await store.setSourceToken(source.id, 'tok_3', T0 + 1);
+        assert.equal(rotated.token, 'tok_3');
+        assert.equal(await store.getSourceByToken('tok_1'), null);
+        const updated = await store.updateSource(source.id, { name: 'renamed', uid: 'stripe-prod', type: 'stripe', config: { secret: 't' }, metadata: { a: 'b' } }, T0 + 2);
+        assert.deepEqual(updated.config, { secret: 't' });
+        await store.deleteSource(source.id);
+        assert.equal(await store.getSource(source.id), null);
+        assert.equal(await store.getApp(source.appId), null);
+      });
+    });
+
+    describe('accept', () => {
+      it('fans a message out to the enabled endpoints whose type filter and channels match, and stores the exact bytes', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        const every = await store.createEndpoint(app.id, endpointInput(), 's', T0);
+        const typed = await store.createEndpoint(app.id, endpointInput({ filterTypes: ['invoice.paid'] }), 's', T0);
+        await store.createEndpoint(app.id, endpointInput({ filterTypes: ['other'] }), 's', T0);
+        const channelled = await store.createEndpoint(app.id, endpointInput({ channels: ['eu'] }), 's', T0);
+        await store.createEndpoint(app.id, endpointInput({ channels: ['us'] }), 's', T0);
+        await store.createEndpoint(app.id, endpointInput({ disabled: true }), 's', T0);
+        const bytes = Buffer.from([0xff, 0x00, 0x7b, 0xc3]);
+        const result = accepted(await store.accept(acceptInput(app.id, { payload: bytes, contentType: 'application/octet-stream', channels: ['eu'], tags: ['t1'] })));
+        assert.equal(result.deliveries, 3);
+        const message = (await store.getMessage(app.id, result.message.id))!;
+        assert.deepEqual(Buffer.from(message.payload!), bytes);
+        assert.deepEqual(message.channels, ['eu']);
+        assert.deepEqual(message.tags, ['t1']);
+        const views = await store.listDeliveriesByMessage(app.id, result.message.id, { limit: 50 });
+        assert.deepEqual(views.data.map((v) => v.endpoint.id).sort(), [every.id, typed.id, channelled.id].sort());
+        assert.ok(views.data.every((v) => v.delivery.status === 'pending' && v.lastAttemptAt === null));
+      });
+
+      it('answers a live idempotency key with the original message, and a new message once it has expired', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        await store.createEndpoint(app.id, endpointInput(), 's', T0);
+        const first = accepted(await store.accept(acceptInput(app.id, { idempotencyKey: 'k', idempotencyTtlMs: HOUR })));
+        const again = await store.accept(acceptInput(app.id, { idempotencyKey: 'k', now: T0 + HOUR - 1, payload: Buffer.from('{"n":2}') }));
+        assert.equal(again.kind, 'duplicate');
+        assert.equal(again.kind === 'duplicate' && again.message.id, first.message.id);
+        const otherApp = await store.createApp(appInput(null), T0);
+        accepted(await store.accept(acceptInput(otherApp.id, { idempotencyKey: 'k' })));
+        const later = accepted(await store.accept(acceptInput(app.id, { idempotencyKey: 'k', now: T0 + HOUR })));
+        assert.notEqual(later.message.id, first.message.id);
+        const replay = await store.accept(acceptInput(app.id, { idempotencyKey: 'k', now: T0 + HOUR + 1 }));
+        assert.equal(replay.kind === 'duplicate' && replay.message.id, later.message.id);
+      });
+
+      it('refuses a second message with the same eventId (but a retry with the same idempotency key is a duplicate, not a conflict)', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        const first = accepted(await store.accept(acceptInput(app.id, { eventId: 'evt-1', idempotencyKey: 'k1' })));
+        assert.deepEqual(await store.accept(acceptInput(app.id, { eventId: 'evt-1' })), { kind: 'event_id_conflict', eventId: 'evt-1' });
+        const retried = await store.accept(acceptInput(app.id, { eventId: 'evt-1', idempotencyKey: 'k1' }));
+        assert.equal(retried.kind === 'duplicate' && retried.message.id, first.message.id);
+        // The conflicting accept recorded no key: the same key with a fresh eventId is a new message.
+        assert.equal((await store.accept(acceptInput(app.id, { eventId: 'evt-1', idempotencyKey: 'k2' }))).kind, 'event_id_conflict');
+        accepted(await store.accept(acceptInput(app.id, { eventId: 'evt-2', idempotencyKey: 'k2' })));
+        assert.equal((await store.getMessage(app.id, 'evt-1'))!.id, first.message.id, 'a message is found by its eventId');
+      });
+
+      it('gives concurrent accepts the results sequential ones would have, and a failing one rejects alone', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        await store.createEndpoint(app.id, endpointInput(), 's', T0);
+        // All started in one event-loop turn: one batch. Keys and eventIds repeat within it.
+        const inputs: AcceptInput[] = [];
+        for (let i = 0; i < 60; i++) {
+          inputs.push(acceptInput(app.id, { idempotencyKey: `key-${i % 20}`, eventId: i % 20 === 7 ? null : `evt-${i % 25}`, payload: Buffer.from(`{"i":${i}}`) }));
+        }
+        inputs.splice(30, 0, acceptInput('app_does_not_exist'));
+        const settled = await Promise.allSettled(inputs.map((input) => store.accept(input)));
+        assert.equal(settled[30].status, 'rejected', 'an accept for a missing app fails');
+        const results = settled.filter((_, i) => i !== 30).map((s) => (s as PromiseFulfilledResult<AcceptResult>).value);
+
+        // What sequential accepts give: replay the same sequence on its own.
+        const byKey = new Map<string, string>();
+        const byEvent = new Map<string, string>();
+        results.forEach((result, i) => {
+          const key = `key-${i % 20}`;
+          const eventId = i % 20 === 7 ? null : `evt-${i % 25}`;
+          if (byKey.has(key)) {
+            assert.equal(result.kind, 'duplicate', `#${i}`);
+            assert.equal(result.kind === 'duplicate' && result.message.id, byKey.get(key), `#${i}`);
+          } else if (eventId && byEvent.has(eventId)) {
+            assert.deepEqual(result, { kind: 'event_id_conflict', eventId }, `#${i}`);
+          } else {
+            const { message, deliveries } = accepted(result);
+            assert.equal(deliveries, 1);
+            assert.deepEqual(JSON.parse(Buffer.from(message.payload!).toString()), { i });
+            byKey.set(key, message.id);
+            if (eventId) byEvent.set(eventId, message.id);
+          }
+        });
+        const listed = await all((iterator) => store.listMessages(app.id, {}, { limit: 100, iterator }));
+        assert.deepEqual(listed.map((m) => m.id).sort(), [...new Set(byKey.values())].sort());
+      });
+
+      it('filters listed messages by event type, channel, tag and time, newest first', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        const a = accepted(await store.accept(acceptInput(app.id, { eventType: 'a', channels: ['x'], tags: ['t'], now: T0 + 1 })));
+        const b = accepted(await store.accept(acceptInput(app.id, { eventType: 'b', channels: ['y'], now: T0 + 2 })));
+        const c = accepted(await store.accept(acceptInput(app.id, { eventType: 'c', tags: ['t', 'u'], now: T0 + 3 })));
+        const ids = async (filter: Parameters<Store['listMessages']>[1]) => (await store.listMessages(app.id, filter, { limit: 10 })).data.map((m) => m.id);
+        assert.deepEqual(await ids({}), [c.message.id, b.message.id, a.message.id]);
+        assert.deepEqual(await ids({ eventTypes: ['a', 'c'] }), [c.message.id, a.message.id]);
+        assert.deepEqual(await ids({ channel: 'y' }), [b.message.id]);
+        assert.deepEqual(await ids({ tag: 't' }), [c.message.id, a.message.id]);
+        assert.deepEqual(await ids({ after: T0 + 1, before: T0 + 3 }), [b.message.id]);
+        await store.expungeMessageContent(app.id, a.message.id);
+        assert.equal((await store.getMessage(app.id, a.message.id))!.payload, null);
+      });
+    });
+
+    describe('claims, outcomes and leases', () => {
+      it('honours each endpoint cap and FIFO, skips disabled endpoints, and round-robins a full batch across endpoints', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        const capped = await store.createEndpoint(app.id, endpointInput({ maxInFlight: 3 }), 's', T0);
+        const fifo = await store.createEndpoint(app.id, endpointInput({ ordering: 'fifo' }), 's', T0);
+        const disabled = await store.createEndpoint(app.id, endpointInput(), 's', T0);
+        const messages: string[] = [];
+        for (let i = 0; i < 6; i++) messages.push(accepted(await store.accept(acceptInput(app.id, { now: T0 + i }))).message.id);
+        await store.setEndpointDisabled(disabled.id, true, 'test', T0);
+
+        const first = await store.claim({ owner: 'o1', now: T0 + 10, limit: 100, leaseMs: 60_000 });
+        const per = (claimed: ClaimedDelivery[], id: string) => claimed.filter((c) => c.endpoint.id === id);
+        assert.equal(per(first, capped.id).length, 3);
+        assert.deepEqual(per(first, fifo.id).map((c) => c.message.id), [messages[0]]);
+        assert.equal(per(first, disabled.id).length, 0);
+        assert.equal(first.length, 4);
+        for (const c of first) {
+          assert.equal(c.delivery.status, 'in_flight');
+          assert.ok(c.message.payload);
+        }
+        assert.deepEqual(await store.claim({ owner: 'o1', now: T0 + 10, limit: 100, leaseMs: 60_000 }), [], 'every endpoint is at its cap');
+
+        // FIFO: the next message goes only after the head is finished.
+        await store.complete([succeed('o1', per(first, fifo.id)[0], T0 + 11)]);
+        const next = await store.claim({ owner: 'o1', now: T0 + 12, limit: 100, leaseMs: 60_000 });
+        assert.deepEqual(next.map((c) => c.message.id), [messages[1]]);
+
+        // A limit smaller than the work: successive claims take turns between endpoints.
+        const busyApp = await store.createApp(appInput(null), T0);
+        const big = await store.createEndpoint(busyApp.id, endpointInput({ maxInFlight: 100, filterTypes: ['invoice.paid'] }), 's', T0);
+        const small = await store.createEndpoint(busyApp.id, endpointInput({ maxInFlight: 100, filterTypes: ['rare'] }), 's', T0);
+        for (let i = 0; i < 20; i++) await store.accept(acceptInput(busyApp.id, { now: T0 + 20 + i }));
+        await store.accept(acceptInput(busyApp.id, { eventType: 'rare', now: T0 + 50 }));
+        const seen = new Set<string>();
+        for (let i = 0; i < 4; i++) for (const c of await store.claim({ owner: 'o2', now: T0 + 60, limit: 3, leaseMs: 60_000 })) seen.add(c.endpoint.id);
+        assert.ok(seen.has(small.id) && seen.has(big.id), 'a backlog on one endpoint does not starve another');
+      });
+
+      it('leaves a not-yet-due FIFO head (and everything behind it) waiting, and reports when it becomes due', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        const fifo = await store.createEndpoint(app.id, endpointInput({ ordering: 'fifo' }), 's', T0);
+        const head = accepted(await store.accept(acceptInput(app.id, { dueAt: T0 + 1_000 })));
+        accepted(await store.accept(acceptInput(app.id, { dueAt: T0 })));
+        assert.deepEqual(await store.claim({ owner: 'o', now: T0 + 10, limit: 10, leaseMs: 60_000 }), []);
+        const due = await store.nextDueAt();
+        assert.ok(due !== null && due <= T0 + 1_000);
+        const claimed = await store.claim({ owner: 'o', now: T0 + 1_000, limit: 10, leaseMs: 60_000 });
+        assert.deepEqual(claimed.map((c) => [c.endpoint.id, c.message.id]), [[fifo.id, head.message.id]]);
+      });
+
+      it('records outcomes fenced on the lease: a lost lease keeps the attempt but not the state change', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        const endpoint = await store.createEndpoint(app.id, endpointInput(), 's', T0);
+        const message = accepted(await store.accept(acceptInput(app.id))).message;
+        const [stale] = await store.claim({ owner: 'slow', now: T0, limit: 1, leaseMs: 1_000 });
+        assert.ok(stale);
+        // The slow owner's lease expires; another dispatcher takes the delivery over.
+        assert.deepEqual(await store.claim({ owner: 'fast', now: T0 + 999, limit: 1, leaseMs: 60_000 }), [], 'an unexpired lease holds');
+        const [fresh] = await store.claim({ owner: 'fast', now: T0 + 1_001, limit: 1, leaseMs: 60_000 });
+        assert.equal(fresh.delivery.id, stale.delivery.id);
+
+        await store.complete([park('slow', stale, T0 + 2_000)]);
+        let view = (await store.listDeliveriesByMessage(app.id, message.id, { limit: 10 })).data[0];
+        assert.equal(view.delivery.status, 'in_flight', 'the stale owner did not move the delivery');
+        assert.equal(view.delivery.attemptCount, 1, 'but its attempt counts');
+        assert.equal(view.lastAttemptAt, T0 + 2_000);
+
+        await store.complete([succeed('fast', fresh, T0 + 3_000)]);
+        view = (await store.listDeliveriesByMessage(app.id, message.id, { limit: 10 })).data[0];
+        assert.equal(view.delivery.status, 'succeeded');
+        assert.equal(view.delivery.attemptCount, 2);
+        const attempts = await store.listAttemptsByMessage(app.id, message.id, {}, { limit: 10 });
+        assert.equal(attempts.data.length, 2);
+        const succeeded = await store.listAttemptsByEndpoint(app.id, endpoint.id, { succeeded: true }, { limit: 10 });
+        assert.deepEqual(succeeded.data.map((a) => a.statusCode), [200]);
+        assert.deepEqual(await store.getAttempt(app.id, message.id, succeeded.data[0].id), succeeded.data[0]);
+      });
+
+      it('schedules a retry, disables an endpoint on request, and resumes its deliveries on re-enable', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        const endpoint = await store.createEndpoint(app.id, endpointInput(), 's', T0);
+        for (let i = 0; i < 2; i++) await store.accept(acceptInput(app.id, { now: T0 + i }));
+        const [one, two] = await store.claim({ owner: 'o', now: T0 + 10, limit: 10, leaseMs: 60_000 });
+        await store.complete([
+          { owner: 'o', attempt: attemptOf(one, T0 + 20, false), next: { kind: 'retry', at: T0 + 5_000, retryIndex: 1 } },
+          { owner: 'o', attempt: attemptOf(two, T0 + 20, false), next: { kind: 'parked' }, disableEndpoint: 'answered 410 Gone' },
+        ]);
+        const disabled = (await store.getEndpoint(app.id, endpoint.id))!;
+        assert.equal(disabled.disabled, true);
+        assert.equal(disabled.disabledReason, 'answered 410 Gone');
+        assert.equal(await store.nextDueAt(), null, 'deliveries of a disabled endpoint are not due');
+        assert.deepEqual(await store.claim({ owner: 'o', now: T0 + 10_000, limit: 10, leaseMs: 60_000 }), []);
+
+        await store.updateEndpoint(app.id, endpoint.id, endpointInput(), T0 + 30);
+        assert.equal(await store.nextDueAt(), T0 + 5_000);
+        const retried = await store.claim({ owner: 'o', now: T0 + 5_000, limit: 10, leaseMs: 60_000 });
+        assert.deepEqual(retried.map((c) => [c.delivery.id, c.delivery.retryIndex]), [[one.delivery.id, 1]]);
+        const parked = await store.listDeliveriesByEndpoint(app.id, endpoint.id, { status: 'failed' }, { limit: 10 });
+        assert.deepEqual(parked.data.map((v) => v.delivery.id), [two.delivery.id]);
+      });
+
+      it('renews and releases only the named owner’s leases', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        await store.createEndpoint(app.id, endpointInput(), 's', T0);
+        for (let i = 0; i < 4; i++) await store.accept(acceptInput(app.id, { now: T0 + i }));
+        const mine = await store.claim({ owner: 'me', now: T0 + 10, limit: 2, leaseMs: 1_000 });
+        const theirs = await store.claim({ owner: 'them', now: T0 + 10, limit: 2, leaseMs: 1_000 });
+        await store.renewLeases('me', [...mine, ...theirs].map((c) => c.delivery.id), T0 + 60_000);
+        // At T0 + 2 s only the renewed leases hold: "them" lost theirs.
+        const takeover = await store.claim({ owner: 'third', now: T0 + 2_000, limit: 10, leaseMs: 60_000 });
+        assert.deepEqual(takeover.map((c) => c.delivery.id).sort(), theirs.map((c) => c.delivery.id).sort());
+        assert.equal(await store.releaseLeases('nobody'), 0);
+        assert.equal(await store.releaseLeases('me'), 2);
+        assert.equal(await store.releaseLeases(null), 2);
+        assert.equal((await store.claim({ owner: 'x', now: T0 + 2_000, limit: 10, leaseMs: 60_000 })).length, 4);
+      });
+    });
+
+    describe('resend and recover', () => {
+      it('resend creates or resets a delivery (never one in flight); recover re-queues parked deliveries of messages in [since, until)', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        const endpoint = await store.createEndpoint(app.id, endpointInput(), 's', T0);
+        const ids: string[] = [];
+        for (let i = 0; i < 3; i++) ids.push(accepted(await store.accept(acceptInput(app.id, { now: T0 + i * 1_000 }))).message.id);
+        const claimed = await store.claim({ owner: 'o', now: T0 + 5_000, limit: 10, leaseMs: 60_000 });
+        await store.complete(claimed.map((c) => park('o', c, T0 + 6_000)));
+
+        const recovered = await store.recover(app.id, endpoint.id, T0 + 1_000, T0 + 2_000, T0 + 7_000);
+        assert.equal(recovered, 1);
+        const again = await store.claim({ owner: 'o', now: T0 + 7_000, limit: 10, leaseMs: 60_000 });
+        assert.deepEqual(again.map((c) => c.message.id), [ids[1]]);
+        assert.equal(again[0].delivery.manual, true);
+
+        await store.resend(app.id, ids[1], endpoint.id, T0 + 7_500);
+        const inFlight = (await store.listDeliveriesByMessage(app.id, ids[1], { limit: 10 })).data[0];
+        assert.equal(inFlight.delivery.status, 'in_flight', 'resend leaves a delivery in flight alone');
+
+        await store.resend(app.id, ids[0], endpoint.id, T0 + 8_000);
+        const later = await store.createEndpoint(app.id, endpointInput(), 's', T0 + 8_000);
+        await store.resend(app.id, ids[0], later.id, T0 + 8_000);
+        const resent = await store.claim({ owner: 'o', now: T0 + 8_000, limit: 10, leaseMs: 60_000 });
+        assert.deepEqual(resent.map((c) => [c.message.id, c.endpoint.id]).sort(), [
+          [ids[0], endpoint.id],
+          [ids[0], later.id],
+        ].sort());
+        assert.ok(resent.every((c) => c.delivery.manual && c.delivery.retryIndex === 0));
+      });
+    });
+
+    describe('idempotent responses and retention', () => {
+      it('replays a stored response until it expires', async (store) => {
+        await store.putIdempotentResponse('admin POST /x', 'k', { status: 201, body: '{"a":1}' }, T0 + 100);
+        assert.deepEqual(await store.getIdempotentResponse('admin POST /x', 'k', T0 + 99), { status: 201, body: '{"a":1}' });
+        assert.equal(await store.getIdempotentResponse('admin POST /x', 'k', T0 + 100), null);
+        assert.equal(await store.getIdempotentResponse('admin POST /y', 'k', T0), null);
+      });
+
+      it('prunes payloads of finished old messages, old attempts and expired keys in batches, keeping what is still due', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        await store.createEndpoint(app.id, endpointInput(), 's', T0);
+        const DAY = 24 * HOUR;
+        const old: string[] = [];
+        for (let i = 0; i < 7; i++) old.push(accepted(await store.accept(acceptInput(app.id, { now: T0 + i, idempotencyKey: `old-${i}`, idempotencyTtlMs: HOUR }))).message.id);
+        const claimed = await store.claim({ owner: 'o', now: T0 + 100, limit: 100, leaseMs: 60_000 });
+        const finished = claimed.filter((c) => c.message.id !== old[3] && c.message.id !== old[4]);
+        await store.complete(finished.map((c, i) => (i % 2 ? succeed('o', c, T0 + 200) : park('o', c, T0 + 200))));
+        // old[3] is still in flight; old[4] waits for a retry: their payloads must stay.
+        const retry = claimed.find((c) => c.message.id === old[4])!;
+        await store.complete([{ owner: 'o', attempt: attemptOf(retry, T0 + 200, false), next: { kind: 'retry', at: T0 + 40 * DAY, retryIndex: 1 } }]);
+        const recent = accepted(await store.accept(acceptInput(app.id, { now: T0 + 40 * DAY }))).message.id;
+
+        const before = T0 + 30 * DAY;
+        const totals = { payloads: 0, attempts: 0, idempotencyKeys: 0 };
+        let calls = 0;
+        for (;;) {
+          const result = await store.prune(before, 2);
+          calls++;
+          assert.ok(result.payloads <= 2 && result.attempts <= 2 && result.idempotencyKeys <= 4, 'a call stays within its batch');
+          totals.payloads += result.payloads;
+          totals.attempts += result.attempts;
+          totals.idempotencyKeys += result.idempotencyKeys;
+          if (result.done) break;
+          assert.ok(calls < 20, 'pruning never finishes');
+        }
+        assert.deepEqual(totals, { payloads: 5, attempts: 6, idempotencyKeys: 7 });
+        for (const id of old) {
+          const payload = (await store.getMessage(app.id, id))!.payload;
+          if (id === old[3] || id === old[4]) assert.ok(payload, `${id} lost its payload while not finished`);
+          else assert.equal(payload, null, `${id} kept its payload`);
+        }
+        assert.ok((await store.getMessage(app.id, recent))!.payload, 'a recent message is untouched');
+        assert.deepEqual((await store.listAttemptsByMessage(app.id, old[0], {}, { limit: 10 })).data, []);
+        // The keys are gone with the records: the same key makes a new message.
+        accepted(await store.accept(acceptInput(app.id, { now: T0 + 50 * DAY, idempotencyKey: 'old-0' })));
+
+        // Once the in-flight one finishes, a later pass prunes it too.
+        const inFlight = claimed.find((c) => c.message.id === old[3])!;
+        await store.complete([succeed('o', inFlight, T0 + 300)]);
+        let pruned = 0;
+        for (let i = 0; i < 10; i++) {
+          const result = await store.prune(before, 2);
+          pruned += result.payloads;
+          if (result.done && pruned > 0) break;
+        }
+        assert.equal(pruned, 1);
+        assert.equal((await store.getMessage(app.id, old[3]))!.payload, null);
+      });
+    });
+  });
+}

@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import type { ClaimedDelivery } from '../../src/domain/types.js';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import type { AcceptInput, EndpointInput } from '../../src/store/store.js';
+import { freshDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/postgres.js';
+import { startRelayOn } from '../helpers/relay.js';
+import { waitUntil } from '../helpers/wait.js';
+
+/** What only a shared store has to get right: several processes (here: several pools) on one database. */
+
+const T0 = Date.UTC(2026, 0, 1);
+
+const endpointInput = (overrides: Partial<EndpointInput>): EndpointInput => ({
+  uid: null,
+  url: 'http://127.0.0.1:9/hook',
+  description: '',
+  version: 1,
+  filterTypes: null,
+  channels: null,
+  headers: {},
+  disabled: false,
+  rateLimit: null,
+  ordering: 'parallel',
+  maxInFlight: 32,
+  metadata: {},
+  destination: null,
+  ...overrides,
+});
+
+const acceptInput = (appId: string, eventType: string, i: number): AcceptInput => ({
+  appId,
+  eventType,
+  eventId: null,
+  payload: Buffer.from(JSON.stringify({ i })),
+  contentType: 'application/json',
+  channels: null,
+  tags: null,
+  idempotencyKey: null,
+  idempotencyTtlMs: 60_000,
+  now: T0 + i,
+  dueAt: T0,
+});
+
+describe('PostgreSQL store shared by several processes', { skip: skipWithoutPostgres() }, () => {
+  let database: TestDatabase;
+  const stores: PostgresStore[] = [];
+  const open = async () => {
+    const store = await PostgresStore.open({ url: database.url, poolSize: 4 });
+    stores.push(store);
+    return store;
+  };
+  before(async () => {
+    database = await freshDatabase();
+  });
+  after(async () => {
+    await Promise.all(stores.map((s) => s.close()));
+    await database?.drop();
+  });
+
+  it('keeps each endpoint’s cap and FIFO order across four processes claiming at the same time', async () => {
+    const processes = await Promise.all([open(), open(), open(), open()]);
+    const [first] = processes;
+    const app = await first.createApp({ name: 'caps', uid: null, rateLimit: null, metadata: {} }, T0);
+    const capped = await first.createEndpoint(app.id, endpointInput({ maxInFlight: 5, filterTypes: ['bulk'] }), 's', T0);
+    const fifo = await first.createEndpoint(app.id, endpointInput({ ordering: 'fifo', filterTypes: ['ordered'] }), 's', T0);
+    for (let i = 0; i < 120; i++) await first.accept(acceptInput(app.id, 'bulk', i));
+    for (let i = 0; i < 30; i++) await first.accept(acceptInput(app.id, 'ordered', 1000 + i));
+
+    const delivered = new Map<number, number>();
+    const fifoOrder: number[] = [];
+    for (let round = 0; delivered.size < 150; round++) {
+      assert.ok(round < 400, `only ${delivered.size} of 150 deliveries done after 400 rounds`);
+      // Every process claims at once; between rounds every claimed delivery is finished.
+      const claims = await Promise.all(processes.map((store, p) => store.claim({ owner: `p${p}`, now: T0 + 1_000, limit: 20, leaseMs: 60_000 })));
+      const all = claims.flat();
+      const per = (id: string) => all.filter((c) => c.endpoint.id === id).length;
+      assert.ok(per(capped.id) <= 5, `round ${round}: ${per(capped.id)} deliveries of an endpoint capped at 5 in flight`);
+      assert.ok(per(fifo.id) <= 1, `round ${round}: ${per(fifo.id)} deliveries of a FIFO endpoint in flight`);
+      for (const c of all) {
+        assert.ok(!delivered.has(c.delivery.id), `delivery ${c.delivery.id} claimed twice`);
+        delivered.set(c.delivery.id, round);
+        if (c.endpoint.id === fifo.id) fifoOrder.push(JSON.parse(Buffer.from(c.message.payload!).toString()).i);
+      }
+      await Promise.all(
+        claims.map((claimed, p) =>
+          processes[p].complete(
+            claimed.map((c: ClaimedDelivery) => ({
+              owner: `p${p}`,
+              attempt: {
+                id: `atmpt_${c.delivery.id}`,
+                deliveryId: c.delivery.id,
+                messageId: c.message.id,
+                endpointId: c.endpoint.id,
+                appId: app.id,
+                url: c.endpoint.url,
+                startedAt: T0 + 1_000,
+                durationMs: 1,
+                statusCode: 200,
+                succeeded: true,
+                responseBody: '',
+                error: null,
+                trigger: 'scheduled' as const,
+              },
+              next: { kind: 'succeeded' as const },
+            })),
+          ),
+        ),
+      );
+    }
+    assert.deepEqual(fifoOrder, Array.from({ length: 30 }, (_, i) => 1000 + i), 'FIFO deliveries were claimed out of accept order');
+  });
+
+  it('wakes the other processes (NOTIFY) after an accept that creates deliveries and after a resend, also after its LISTEN connection was cut', async () => {
+    const [listener, writer] = await Promise.all([open(), open()]);
+    let wakes = 0;
+    const stop = listener.onWake(() => wakes++);
+    try {
+      const app = await writer.createApp({ name: 'wake', uid: null, rateLimit: null, metadata: {} }, T0);
+      const endpoint = await writer.createEndpoint(app.id, endpointInput({}), 's', T0);
+      await waitUntil('the listener to be connected (it reports its first connection)', () => wakes >= 1, 5_000);
+
+      let before = wakes;
+      const result = await writer.accept(acceptInput(app.id, 'any', 1));
+      await waitUntil('a wake-up after the accept', () => wakes > before, 5_000);
+
+      before = wakes;
+      await writer.resend(app.id, result.kind === 'accepted' ? result.message.id : '', endpoint.id, T0 + 5);
+      await waitUntil('a wake-up after the resend', () => wakes > before, 5_000);
+
+      // Cut the LISTEN connection as a failover would: the listener reconnects, wakes once at once, and hears later accepts.
+      before = wakes;
+      const admin = new pg.Client({ connectionString: database.url });
+      await admin.connect();
+      try {
+        const cut = await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'hookrelay-listen' AND datname = current_database()");
+        assert.ok(cut.rowCount! >= 1, 'no LISTEN connection to cut');
+      } finally {
+        await admin.end();
+      }
+      await waitUntil('the wake-up that follows a reconnect', () => wakes > before, 10_000);
+      before = wakes;
+      await writer.accept(acceptInput(app.id, 'any', 2));
+      await waitUntil('a wake-up after an accept once reconnected', () => wakes > before, 5_000);
+    } finally {
+      stop();
+    }
+  });
+
+  it('a starting hookrelay leaves the leases of the others alone (SQLite returns them all: it owns its file)', async (t) => {
+    const shared = await freshDatabase();
+    const first = await startRelayOn('postgres', { db: shared.url });
+    t.after(async () => {
+      await first.close();
+      await shared.drop();
+    });
+    await first.dispatcher.stop(0);
+    const app = await first.svix.application.create({ name: 'leases' });
+    await first.api('POST', `/api/v1/app/${app.id}/endpoint`, { url: 'http://127.0.0.1:9/nowhere' });
+    const message = await first.svix.message.create(app.id, { eventType: 'x', payload: {} });
+    const [claimed] = await first.store.claim({ owner: 'another-process', now: Date.now(), limit: 1, leaseMs: 600_000 });
+    assert.equal(claimed.message.id, message.id);
+
+    const second = await startRelayOn('postgres', { db: shared.url });
+    await second.close();
+    const view = await first.store.listDeliveriesByMessage(app.id, message.id, { limit: 1 });
+    assert.equal(view.data[0].delivery.status, 'in_flight', 'the second process returned a live lease of another process');
+    assert.equal(first.store.exclusive, false);
+  });
+});
