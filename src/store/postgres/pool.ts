@@ -18,6 +18,8 @@ export function createPool(url: string, options: { max: number; onError: (error:
     idleTimeoutMillis: 30_000,
     keepAlive: true,
     application_name: 'hookrelay',
+    // A transaction left open this long belongs to a stalled process: end it, so its row locks do not hold others up.
+    idle_in_transaction_session_timeout: 30_000,
   });
   // An idle connection that dies (server restart, failover) is reported here; without a listener it would crash the process.
   pool.on('error', options.onError);

@@ -149,10 +149,11 @@ export class PostgresStore implements Store {
     return this.pageOf(select, new Params(), 'name', { order: 'ascending', ...page }, toEventType, (e) => e.name);
   }
 
+  /** Creates the event type, or revives an archived one of that name; one statement, so two processes cannot both create it. */
   async createEventType(input: EventTypeInput, now: number): Promise<EventType> {
-    const existing = await this.getEventType(input.name);
-    if (existing && !existing.archived) throw conflict(`an event type named ${JSON.stringify(input.name)} already exists`);
-    return this.upsertEventType(input, now);
+    const row = await this.upsertEventType(input, now, 'WHERE event_type.archived');
+    if (!row) throw conflict(`an event type named ${JSON.stringify(input.name)} already exists`);
+    return row;
   }
 
   async getEventType(name: string): Promise<EventType | null> {
@@ -161,19 +162,20 @@ export class PostgresStore implements Store {
   }
 
   async updateEventType(input: EventTypeInput, now: number): Promise<EventType> {
-    return this.upsertEventType(input, now);
+    return (await this.upsertEventType(input, now, ''))!;
   }
 
-  private async upsertEventType(input: EventTypeInput, now: number): Promise<EventType> {
+  private async upsertEventType(input: EventTypeInput, now: number, onlyIf: string): Promise<EventType | null> {
     const row = await this.one(
       `INSERT INTO event_type (name, description, archived, deprecated, feature_flag, group_name, schemas, created_at, updated_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
        ON CONFLICT (name) DO UPDATE SET description = excluded.description, archived = excluded.archived, deprecated = excluded.deprecated,
          feature_flag = excluded.feature_flag, group_name = excluded.group_name, schemas = excluded.schemas, updated_at = excluded.updated_at
+       ${onlyIf}
        RETURNING *`,
       [input.name, input.description, input.archived, input.deprecated, input.featureFlag, input.groupName, json(input.schemas), now],
     );
-    return toEventType(row);
+    return row ? toEventType(row) : null;
   }
 
   async deleteEventType(name: string): Promise<void> {
