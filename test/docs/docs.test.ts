@@ -18,7 +18,7 @@ it('docs/api.md lists exactly the routes the server serves', async () => {
 
 it('the README names the two set-up commands and every configuration variable', () => {
   const readme = read('README.md');
-  assert.match(readme, /npm ci && npx hookrelay serve/);
+  assert.match(readme, /npm install && npx hookrelay serve/);
   assert.match(readme, /^npm test$/m);
   const config = read('src/config.ts');
   for (const [, variable] of config.matchAll(/'(HOOKRELAY_[A-Z_]+)'/g)) {
