@@ -1,3 +1,5 @@
+// Soak test, run with `npm run test:soak`, kept out of `npm test`: it timed out (60 s to acknowledge half of 20,000
+// messages) on a loaded 2-core CI machine. Issue 5 stays open until the PostgreSQL accept path makes it pass there.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
