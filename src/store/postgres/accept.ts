@@ -1,13 +1,10 @@
-import pg from 'pg';
-import { endpointMatches } from '../../domain/filter.js';
+import type pg from 'pg';
 import { ID_PREFIX, newId } from '../../domain/ids.js';
 import type { Message } from '../../domain/types.js';
 import type { AcceptInput, AcceptResult } from '../store.js';
 import { isUnavailable, translate } from './errors.js';
-import { checkout, type Client } from './pool.js';
+import { checkout, inTransaction, type Client } from './pool.js';
 import { json, toMessage } from './rows.js';
-
-const { escapeIdentifier, escapeLiteral } = pg;
 
 interface Pending {
   input: AcceptInput;
@@ -18,26 +15,25 @@ interface Pending {
 type Outcome = { ok: true; value: AcceptResult } | { ok: false; error: unknown };
 
 export interface AcceptBatcherOptions {
-  /** Accepts per transaction. 12 parameters per message keeps a batch far below PostgreSQL's 65,535. */
+  /** Accepts per statement. 16 parameters per message keeps a batch below PostgreSQL's 65,535. */
   maxBatch: number;
-  /** Payload bytes per transaction, so a burst of large bodies does not become one giant statement. */
+  /** Payload bytes per statement, so a burst of large bodies does not become one giant statement. */
   maxBatchBytes: number;
-  /** Transactions in flight at once: one commits while the next batch gathers. */
-  maxConcurrent: number;
-  /** Sent in the transaction (delivered on commit) when the batch created deliveries. */
-  notify: { channel: string; payload: string } | null;
+  /** Sent with the commit that created deliveries, for the dispatchers of other processes. */
+  notify: { channel: string; payload: string };
 }
 
 /**
- * Group commit for PostgreSQL: accepts queued during one event-loop turn share one transaction, one commit and
- * one NOTIFY. The batch is written with a handful of set-based statements; if any of them fails, the batch is
- * rolled back to a savepoint and replayed one accept per savepoint, so a bad accept rejects only its own caller.
- * A failed commit rejects every caller of the batch — nothing is acknowledged that was not committed.
+ * Group commit for PostgreSQL: the accepts queued during one event-loop turn are written by one statement, hence one
+ * transaction, one commit and one round trip: idempotency keys, messages, their fan-out and the NOTIFY together.
+ * While a batch is being written the next one gathers. If the statement fails, nothing of it was committed, and the
+ * accepts are written again one by one, so a bad accept rejects only its own caller. A batch whose commit is not
+ * confirmed rejects every caller — nothing is acknowledged that was not committed.
  */
 export class AcceptBatcher {
   private queue: Pending[] = [];
   private scheduled = false;
-  private running = 0;
+  private running = false;
   private idle: (() => void)[] = [];
 
   constructor(
@@ -54,12 +50,12 @@ export class AcceptBatcher {
 
   /** Resolves once every queued accept has been settled. */
   drain(): Promise<void> {
-    if (this.queue.length === 0 && this.running === 0) return Promise.resolve();
+    if (this.queue.length === 0 && !this.running) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
   private schedule(): void {
-    if (this.scheduled || this.running >= this.options.maxConcurrent || this.queue.length === 0) return;
+    if (this.scheduled || this.running || this.queue.length === 0) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -81,84 +77,76 @@ export class AcceptBatcher {
   private async flush(): Promise<void> {
     const batch = this.take();
     if (batch.length === 0) return;
-    this.running++;
-    this.schedule();
+    this.running = true;
     try {
-      await this.commit(batch);
-    } finally {
-      this.running--;
-      this.schedule();
-      if (this.queue.length === 0 && this.running === 0) for (const resolve of this.idle.splice(0)) resolve();
-    }
-  }
-
-  private async commit(batch: Pending[]): Promise<void> {
-    let connection: Awaited<ReturnType<typeof checkout>>;
-    try {
-      connection = await checkout(this.pool);
-    } catch (error) {
-      for (const item of batch) item.reject(translate(error));
-      return;
-    }
-    const { client } = connection;
-    let broken = false;
-    try {
-      await client.query('BEGIN; SAVEPOINT batch');
-      const outcomes = await this.write(client, batch.map((item) => item.input));
-      const created = outcomes.some((o) => o.ok && o.value.kind === 'accepted' && o.value.deliveries > 0);
-      // NOTIFY is delivered on commit, and only then; one statement with the commit saves a round trip.
-      const notify = this.options.notify;
-      await client.query(notify && created ? `NOTIFY ${escapeIdentifier(notify.channel)}, ${escapeLiteral(notify.payload)}; COMMIT` : 'COMMIT');
+      const outcomes = await this.write(batch.map((item) => item.input));
       batch.forEach((item, i) => {
         const outcome = outcomes[i];
         if (outcome.ok) item.resolve(outcome.value);
         else item.reject(translate(outcome.error));
       });
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => (broken = true));
-      for (const item of batch) item.reject(translate(error));
     } finally {
-      connection.release(broken);
+      this.running = false;
+      this.schedule();
+      if (this.queue.length === 0) for (const resolve of this.idle.splice(0)) resolve();
     }
   }
 
-  /** Runs after `SAVEPOINT batch`. */
-  private async write(client: Client, inputs: AcceptInput[]): Promise<Outcome[]> {
+  private async write(inputs: AcceptInput[]): Promise<Outcome[]> {
+    let connection: Awaited<ReturnType<typeof checkout>>;
     try {
-      return (await acceptAll(client, inputs)).map((value) => ({ ok: true, value }));
+      connection = await checkout(this.pool);
     } catch (error) {
-      if (isUnavailable(error)) throw error;
-      await client.query('ROLLBACK TO SAVEPOINT batch');
-      if (inputs.length === 1) return [{ ok: false, error }];
+      return inputs.map(() => ({ ok: false, error }));
     }
-    const outcomes: Outcome[] = [];
-    for (const input of inputs) {
-      await client.query('SAVEPOINT one');
-      try {
-        const [value] = await acceptAll(client, [input]);
-        await client.query('RELEASE SAVEPOINT one');
-        outcomes.push({ ok: true, value });
-      } catch (error) {
-        if (isUnavailable(error)) throw error;
-        await client.query('ROLLBACK TO SAVEPOINT one');
-        outcomes.push({ ok: false, error });
-      }
+    let outcomes: Outcome[] = [];
+    try {
+      outcomes = await acceptAll(connection.client, inputs, this.options.notify);
+      return outcomes;
+    } catch (error) {
+      outcomes = inputs.map(() => ({ ok: false, error }));
+      return outcomes;
+    } finally {
+      // A connection that lost the server must not go back to the pool.
+      connection.release(outcomes.some((o) => !o.ok && isUnavailable(o.error)));
     }
-    return outcomes;
   }
 }
 
 /**
- * Accepts a batch with the result sequential accepts would have had. Accepts that share an idempotency key or an
- * eventId with an earlier one of the batch go into a later round, so each round's accepts are independent.
+ * Accepts a batch with the results sequential accepts would have had. Accepts that share an idempotency key or an
+ * eventId with an earlier one of the batch go into a later round, so the accepts of a round are independent.
  */
-export async function acceptAll(client: Client, inputs: AcceptInput[]): Promise<AcceptResult[]> {
-  const results: AcceptResult[] = new Array(inputs.length);
-  for (const round of rounds(inputs)) {
-    const done = await acceptRound(client, round.map((i) => inputs[i]));
-    round.forEach((i, k) => (results[i] = done[k]));
+async function acceptAll(client: Client, inputs: AcceptInput[], notify: AcceptBatcherOptions['notify']): Promise<Outcome[]> {
+  const outcomes: Outcome[] = new Array(inputs.length);
+  const all = rounds(inputs);
+  for (let r = 0; r < all.length; r++) {
+    const round = all[r];
+    try {
+      const done = await acceptRound(client, round.map((i) => inputs[i]), notify);
+      round.forEach((i, k) => (outcomes[i] = done[k]));
+      continue;
+    } catch (error) {
+      // The database is gone: this round and the later ones fail (the earlier ones are committed).
+      if (isUnavailable(error)) {
+        for (const later of all.slice(r)) for (const i of later) outcomes[i] = { ok: false, error };
+        break;
+      }
+      if (round.length === 1) {
+        outcomes[round[0]] = { ok: false, error };
+        continue;
+      }
+    }
+    // The round's statement failed as a whole (and committed nothing): find the culprit by writing them one by one.
+    for (const i of round) {
+      try {
+        [outcomes[i]] = await acceptRound(client, [inputs[i]], notify);
+      } catch (error) {
+        outcomes[i] = { ok: false, error };
+      }
+    }
   }
-  return results;
+  return outcomes;
 }
 
 function rounds(inputs: AcceptInput[]): number[][] {
@@ -175,16 +163,16 @@ function rounds(inputs: AcceptInput[]): number[][] {
   return out;
 }
 
-type EndpointRow = { id: string; app_id: string; filter_types: string[] | null; channels: string[] | null };
-
 /**
- * One round trip for the common case: records the fresh idempotency keys, inserts the messages whose key was fresh
- * (or that have none), and reads the enabled endpoints of the apps for the fan-out. Keys are written in key order
- * and messages in eventId order, so two processes writing overlapping ones queue instead of deadlocking.
- * A conflicting eventId (committed by anyone, or by an earlier round) inserts nothing.
+ * One statement (so one transaction) for a round: claims the fresh idempotency keys, inserts the messages whose key
+ * was fresh (or that have none), fans each one out to the enabled endpoints of its app whose filter matches — the
+ * SQL form of `endpointMatches` (domain/filter.ts), which the conformance suite holds both stores to — in accept
+ * order (the FIFO order), and notifies the other processes when that created deliveries.
+ * Keys are written in key order and messages in eventId order, so two processes writing overlapping ones queue
+ * instead of deadlocking. A key or eventId that already exists (committed by anyone) inserts nothing.
  */
-const INSERT_MESSAGES = (rows: string) => `
-  WITH input (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified, key, key_expires_at) AS (
+const INSERT = (rows: string) => `
+  WITH input (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified, key, key_expires_at, due_at, n) AS (
     VALUES ${rows}
   ), keys AS (
     INSERT INTO idempotency_key (app_id, key, message_id, expires_at)
@@ -195,16 +183,32 @@ const INSERT_MESSAGES = (rows: string) => `
     SELECT id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified
     FROM input WHERE key IS NULL OR id IN (SELECT message_id FROM keys) ORDER BY app_id, event_id
     ON CONFLICT (app_id, event_id) WHERE event_id IS NOT NULL DO NOTHING RETURNING id
+  ), deliveries AS (
+    INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, created_at, updated_at)
+    SELECT i.id, i.app_id, e.id, 'pending', i.due_at, i.created_at, i.created_at
+    FROM messages m JOIN input i ON i.id = m.id
+    JOIN endpoint e ON e.app_id = i.app_id AND NOT e.disabled
+      AND (e.filter_types IS NULL OR e.filter_types ? i.event_type)
+      AND (e.channels IS NULL OR (i.channels IS NOT NULL AND e.channels ?| ARRAY(SELECT jsonb_array_elements_text(i.channels))))
+    ORDER BY i.n, e.id
+    RETURNING message_id
   )
-  SELECT 'key' AS kind, message_id AS id, NULL::text AS app_id, NULL::jsonb AS filter_types, NULL::jsonb AS channels FROM keys
-  UNION ALL SELECT 'message', id, NULL, NULL, NULL FROM messages
-  UNION ALL SELECT 'endpoint', id, app_id, filter_types, channels FROM endpoint WHERE app_id = ANY($1) AND NOT disabled`;
+  SELECT 'key' AS kind, message_id AS id FROM keys
+  UNION ALL SELECT 'message', id FROM messages
+  UNION ALL SELECT 'delivery', message_id FROM deliveries
+  UNION ALL SELECT 'notified', pg_notify($1, $2)::text FROM (SELECT 1 FROM deliveries LIMIT 1) AS created`;
 
-const CASTS = ['text', 'text', 'text', 'text', 'bytea', 'text', 'jsonb', 'jsonb', 'bigint', 'text', 'jsonb', 'boolean', 'text', 'bigint'];
+const CASTS = ['text', 'text', 'text', 'text', 'bytea', 'text', 'jsonb', 'jsonb', 'bigint', 'text', 'jsonb', 'boolean', 'text', 'bigint', 'bigint', 'int'];
 
-async function insertMessages(client: Client, inputs: AcceptInput[], ids: string[], which: number[], withKeys: boolean, apps: string[]) {
-  const values: unknown[] = [apps];
-  const rows = which.map((i) => {
+interface Written {
+  freshKeys: Set<string>;
+  inserted: Set<string>;
+  deliveries: Map<string, number>;
+}
+
+async function insert(client: Client, inputs: AcceptInput[], ids: string[], which: number[], withKeys: boolean, notify: AcceptBatcherOptions['notify']): Promise<Written> {
+  const values: unknown[] = [notify.channel, notify.payload];
+  const rows = which.map((i, n) => {
     const input = inputs[i];
     const source = input.source ?? null;
     const key = withKeys ? input.idempotencyKey : null;
@@ -224,95 +228,93 @@ async function insertMessages(client: Client, inputs: AcceptInput[], ids: string
       source === null ? null : source.verified,
       key,
       key === null ? null : input.now + input.idempotencyTtlMs,
+      input.dueAt,
+      n,
     );
     return `(${CASTS.map((cast, k) => `$${base + k + 1}::${cast}`).join(', ')})`;
   });
-  const result = await client.query<{ kind: 'key' | 'message' | 'endpoint' } & EndpointRow>(INSERT_MESSAGES(rows.join(', ')), values);
-  const freshKeys = new Set<string>();
-  const inserted = new Set<string>();
-  const endpoints: EndpointRow[] = [];
+  const result = await client.query<{ kind: 'key' | 'message' | 'delivery' | 'notified'; id: string }>(INSERT(rows.join(', ')), values);
+  const written: Written = { freshKeys: new Set(), inserted: new Set(), deliveries: new Map() };
   for (const row of result.rows) {
-    if (row.kind === 'key') freshKeys.add(row.id);
-    else if (row.kind === 'message') inserted.add(row.id);
-    else endpoints.push(row);
+    if (row.kind === 'key') written.freshKeys.add(row.id);
+    else if (row.kind === 'message') written.inserted.add(row.id);
+    else if (row.kind === 'delivery') written.deliveries.set(row.id, (written.deliveries.get(row.id) ?? 0) + 1);
   }
-  return { freshKeys, inserted, endpoints };
+  return written;
 }
 
-async function acceptRound(client: Client, inputs: AcceptInput[]): Promise<AcceptResult[]> {
-  const results: (AcceptResult | undefined)[] = new Array(inputs.length);
+async function acceptRound(client: Client, inputs: AcceptInput[], notify: AcceptBatcherOptions['notify']): Promise<Outcome[]> {
+  const outcomes: (Outcome | undefined)[] = new Array(inputs.length);
   const ids = inputs.map((input) => newId(ID_PREFIX.message, input.now));
   const all = inputs.map((_, i) => i);
-  const apps = [...new Set(inputs.map((input) => input.appId))];
+  const written = await insert(client, inputs, ids, all, true, notify);
+  const accepted = (i: number): Outcome => ({ ok: true, value: { kind: 'accepted', message: messageOf(inputs[i], ids[i]), deliveries: written.deliveries.get(ids[i]) ?? 0 } });
+  const conflict = (i: number): Outcome => ({ ok: true, value: { kind: 'event_id_conflict', eventId: inputs[i].eventId! } });
 
-  const first = await insertMessages(client, inputs, ids, all, true, apps);
-  const inserted = first.inserted;
-  // Keys that already had a row: a duplicate, or an expired key this accept takes over (its message goes in now).
-  const seen = all.filter((i) => inputs[i].idempotencyKey !== null && !first.freshKeys.has(ids[i]));
-  if (seen.length > 0) {
-    const takeOver = await resolveSeenKeys(client, inputs, ids, seen, results);
-    if (takeOver.length > 0) for (const id of (await insertMessages(client, inputs, ids, takeOver, false, [])).inserted) inserted.add(id);
-  }
-
-  const conflicted = all.filter((i) => results[i] === undefined && !inserted.has(ids[i]));
-  for (const i of conflicted) results[i] = { kind: 'event_id_conflict', eventId: inputs[i].eventId! };
-  // A conflicting accept records no idempotency key (as if its savepoint had been rolled back).
-  const keyed = conflicted.filter((i) => inputs[i].idempotencyKey !== null);
-  if (keyed.length > 0) {
-    await client.query(
-      `DELETE FROM idempotency_key k USING unnest($1::text[], $2::text[], $3::text[]) AS t(a, k, m)
-       WHERE k.app_id = t.a AND k.key = t.k AND k.message_id = t.m`,
-      [keyed.map((i) => inputs[i].appId), keyed.map((i) => inputs[i].idempotencyKey), keyed.map((i) => ids[i])],
-    );
-  }
-
-  // Fan-out: one delivery per enabled endpoint whose filter matches, inserted in accept order (the FIFO order).
-  const byApp = new Map<string, EndpointRow[]>();
-  for (const row of first.endpoints) byApp.set(row.app_id, [...(byApp.get(row.app_id) ?? []), row]);
-  const counts = new Map<number, number>();
-  const columns: [string[], string[], string[], number[], number[]] = [[], [], [], [], []];
-  for (const i of all.filter((i) => inserted.has(ids[i]))) {
-    const input = inputs[i];
-    let n = 0;
-    for (const row of byApp.get(input.appId) ?? []) {
-      if (!endpointMatches({ filterTypes: row.filter_types, channels: row.channels, disabled: false }, input.eventType, input.channels)) continue;
-      columns[0].push(ids[i]);
-      columns[1].push(input.appId);
-      columns[2].push(row.id);
-      columns[3].push(input.dueAt);
-      columns[4].push(input.now);
-      n++;
+  const seen: number[] = [];
+  const claimedButConflicting: number[] = [];
+  for (const i of all) {
+    if (written.inserted.has(ids[i])) outcomes[i] = accepted(i);
+    else if (inputs[i].idempotencyKey !== null && !written.freshKeys.has(ids[i])) seen.push(i);
+    else {
+      outcomes[i] = conflict(i);
+      if (inputs[i].idempotencyKey !== null) claimedButConflicting.push(i);
     }
-    counts.set(i, n);
   }
-  if (columns[0].length > 0) {
-    await client.query(
-      `INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, created_at, updated_at)
-       SELECT m, a, e, 'pending', d, c, c FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) WITH ORDINALITY AS t(m, a, e, d, c, n)
-       ORDER BY n`,
-      columns,
-    );
-  }
+  // A conflicting accept records no idempotency key. Until this runs the key points at a message that does not exist,
+  // which any other accept of that key treats as free (as an expired key), so the gap is harmless.
+  if (claimedButConflicting.length > 0) await forgetKeys(client, inputs, ids, claimedButConflicting).catch(() => undefined);
 
-  return inputs.map((input, i) => {
-    if (results[i]) return results[i]!;
-    const source = input.source ?? null;
-    const message: Message = {
-      id: ids[i],
-      appId: input.appId,
-      eventType: input.eventType,
-      eventId: input.eventId,
-      payload: input.payload,
-      contentType: input.contentType,
-      channels: input.channels,
-      tags: input.tags,
-      createdAt: input.now,
-      sourceId: source?.id ?? null,
-      headers: source?.headers ?? null,
-      verified: source?.verified ?? null,
-    };
-    return { kind: 'accepted', message, deliveries: counts.get(i) ?? 0 };
-  });
+  if (seen.length > 0) {
+    try {
+      const resolved = await inTransaction(client, async () => {
+        const outcomesOfSeen = new Map<number, Outcome>();
+        const takeOver = await resolveSeenKeys(client, inputs, ids, seen, outcomesOfSeen);
+        if (takeOver.length > 0) {
+          const again = await insert(client, inputs, ids, takeOver, false, notify);
+          const conflicting = takeOver.filter((i) => !again.inserted.has(ids[i]));
+          for (const i of takeOver) {
+            outcomesOfSeen.set(
+              i,
+              again.inserted.has(ids[i]) ? { ok: true, value: { kind: 'accepted', message: messageOf(inputs[i], ids[i]), deliveries: again.deliveries.get(ids[i]) ?? 0 } } : conflict(i),
+            );
+          }
+          if (conflicting.length > 0) await forgetKeys(client, inputs, ids, conflicting);
+        }
+        return outcomesOfSeen;
+      });
+      for (const [i, outcome] of resolved) outcomes[i] = outcome;
+    } catch (error) {
+      for (const i of seen) outcomes[i] = { ok: false, error };
+    }
+  }
+  return outcomes as Outcome[];
+}
+
+function messageOf(input: AcceptInput, id: string): Message {
+  const source = input.source ?? null;
+  return {
+    id,
+    appId: input.appId,
+    eventType: input.eventType,
+    eventId: input.eventId,
+    payload: input.payload,
+    contentType: input.contentType,
+    channels: input.channels,
+    tags: input.tags,
+    createdAt: input.now,
+    sourceId: source?.id ?? null,
+    headers: source?.headers ?? null,
+    verified: source?.verified ?? null,
+  };
+}
+
+async function forgetKeys(client: Client, inputs: AcceptInput[], ids: string[], which: number[]): Promise<void> {
+  await client.query(
+    `DELETE FROM idempotency_key k USING unnest($1::text[], $2::text[], $3::text[]) AS t(a, k, m)
+     WHERE k.app_id = t.a AND k.key = t.k AND k.message_id = t.m`,
+    [which.map((i) => inputs[i].appId), which.map((i) => inputs[i].idempotencyKey), which.map((i) => ids[i])],
+  );
 }
 
 /**
@@ -320,7 +322,7 @@ async function acceptRound(client: Client, inputs: AcceptInput[]): Promise<Accep
  * an expired one (or one whose message is gone) is taken over by this accept (returned, for its message to be
  * inserted). The rows are locked, so two processes taking over the same expired key serialise.
  */
-async function resolveSeenKeys(client: Client, inputs: AcceptInput[], ids: string[], seen: number[], results: (AcceptResult | undefined)[]): Promise<number[]> {
+async function resolveSeenKeys(client: Client, inputs: AcceptInput[], ids: string[], seen: number[], outcomes: Map<number, Outcome>): Promise<number[]> {
   const existing = await client.query<{ app_id: string; key: string; message_id: string; expires_at: number }>(
     `SELECT k.app_id, k.key, k.message_id, k.expires_at FROM idempotency_key k
      JOIN unnest($1::text[], $2::text[]) AS t(a, k) ON k.app_id = t.a AND k.key = t.k
@@ -328,21 +330,18 @@ async function resolveSeenKeys(client: Client, inputs: AcceptInput[], ids: strin
     [seen.map((i) => inputs[i].appId), seen.map((i) => inputs[i].idempotencyKey)],
   );
   const rowOf = new Map(existing.rows.map((r) => [`${r.app_id}\0${r.key}`, r]));
-  const live = seen.filter((i) => {
-    const row = rowOf.get(`${inputs[i].appId}\0${inputs[i].idempotencyKey}`);
-    return row !== undefined && row.expires_at > inputs[i].now;
-  });
+  const keyRow = (i: number) => rowOf.get(`${inputs[i].appId}\0${inputs[i].idempotencyKey}`);
+  const live = seen.filter((i) => (keyRow(i)?.expires_at ?? -Infinity) > inputs[i].now);
   const originals = new Map<string, Message>();
   if (live.length > 0) {
-    const messageIds = live.map((i) => rowOf.get(`${inputs[i].appId}\0${inputs[i].idempotencyKey}`)!.message_id);
-    const found = await client.query('SELECT * FROM message WHERE id = ANY($1)', [messageIds]);
+    const found = await client.query('SELECT * FROM message WHERE id = ANY($1)', [live.map((i) => keyRow(i)!.message_id)]);
     for (const row of found.rows) originals.set(row.id, toMessage(row));
   }
   const takeOver: number[] = [];
   for (const i of seen) {
-    const row = rowOf.get(`${inputs[i].appId}\0${inputs[i].idempotencyKey}`);
+    const row = keyRow(i);
     const original = row && row.expires_at > inputs[i].now ? originals.get(row.message_id) : undefined;
-    if (original && original.appId === inputs[i].appId) results[i] = { kind: 'duplicate', message: original };
+    if (original && original.appId === inputs[i].appId) outcomes.set(i, { ok: true, value: { kind: 'duplicate', message: original } });
     else takeOver.push(i);
   }
   if (takeOver.length > 0) {

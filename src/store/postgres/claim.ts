@@ -18,14 +18,14 @@ function expireLeases(now: number): string {
     WHERE id IN (SELECT id FROM delivery WHERE status = 'in_flight' AND lease_until < ${now} FOR NO KEY UPDATE SKIP LOCKED)`;
 }
 
-// Loose index scan over delivery_pending: the next `$2` endpoints (by id) after `$1` that have a pending delivery,
-// one index seek each, whatever the size of the backlog; each one is locked unless disabled or being claimed by
-// another process right now (then `locked` is null and the walk moves on).
+// Loose index scan over delivery_pending: the next `$2` endpoints (by id) after `$1` (and up to `$3`, if given) that
+// have a pending delivery, one index seek each, whatever the size of the backlog; each one is locked unless disabled
+// or being claimed by another process right now (then `locked` is null and the walk moves on).
 const WALK_AND_LOCK = `
   WITH RECURSIVE walk (endpoint_id, n) AS (
-    SELECT (SELECT min(endpoint_id) FROM delivery WHERE status = 'pending' AND endpoint_id > $1), 1
+    SELECT (SELECT min(endpoint_id) FROM delivery WHERE status = 'pending' AND endpoint_id > $1 AND ($3::text IS NULL OR endpoint_id <= $3)), 1
     UNION ALL
-    SELECT (SELECT min(d.endpoint_id) FROM delivery d WHERE d.status = 'pending' AND d.endpoint_id > walk.endpoint_id), walk.n + 1
+    SELECT (SELECT min(d.endpoint_id) FROM delivery d WHERE d.status = 'pending' AND d.endpoint_id > walk.endpoint_id AND ($3::text IS NULL OR d.endpoint_id <= $3)), walk.n + 1
     FROM walk WHERE walk.endpoint_id IS NOT NULL AND walk.n < $2
   )
   SELECT walk.endpoint_id AS walked, e.id AS locked, e.* FROM walk
@@ -87,13 +87,12 @@ export async function claimDue(pool: pg.Pool, request: ClaimRequest, cursor: { e
       let after = start;
       let secondPass = false;
       while (picked.length < limit) {
-        const walked = (await client.query(WALK_AND_LOCK, [after, CHUNK])).rows;
-        const rows = secondPass ? walked.filter((r) => r.walked <= start) : walked;
+        const rows = (await client.query(WALK_AND_LOCK, [after, CHUNK, secondPass ? start : null])).rows;
         if (rows.length > 0) {
           after = rows[rows.length - 1].walked;
           cursor.endpointId = await pickFrom(client, rows, now, limit, picked);
         }
-        if (rows.length === walked.length && walked.length === CHUNK) continue;
+        if (rows.length === CHUNK) continue;
         if (secondPass || start === '') break;
         secondPass = true;
         after = '';

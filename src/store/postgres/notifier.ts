@@ -38,10 +38,6 @@ export class Notifier {
     return () => this.listeners.delete(listener);
   }
 
-  get listening(): boolean {
-    return this.client !== null;
-  }
-
   async close(): Promise<void> {
     this.stopped = true;
     if (this.trailing) clearTimeout(this.trailing);

@@ -52,15 +52,27 @@ export async function transaction<T>(pool: pg.Pool, work: (client: Client) => Pr
   const { client, release } = await checkout(pool);
   let broken = false;
   try {
-    await client.query(begin);
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
+    return await inTransaction(client, () => work(client), begin);
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => (broken = true));
+    broken = (error as { rollbackFailed?: boolean }).rollbackFailed === true;
     throw error;
   } finally {
     release(broken);
+  }
+}
+
+/** `work` between BEGIN and COMMIT on a connection already checked out; rolled back if it throws. */
+export async function inTransaction<T>(client: Client, work: () => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  await client.query(begin);
+  try {
+    const result = await work();
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {
+      if (error && typeof error === 'object') (error as { rollbackFailed?: boolean }).rollbackFailed = true;
+    });
+    throw error;
   }
 }
 

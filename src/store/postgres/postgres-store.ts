@@ -63,11 +63,10 @@ export class PostgresStore implements Store {
   /** What opening the store did to the schema. */
   migration: MigrationReport = { applied: [], current: 0 };
 
-  private constructor(private readonly options: PostgresStoreOptions) {
+  private constructor(options: PostgresStoreOptions) {
     const onError = options.onError ?? (() => undefined);
     this.pool = createPool(options.url, { max: options.poolSize ?? 10, onError });
-    // One batch at a time: accepts that arrive while a batch commits form the next one (group commit).
-    this.accepts = new AcceptBatcher(this.pool, { maxBatch: 1000, maxBatchBytes: 8 * 1024 * 1024, maxConcurrent: 1, notify: { channel: WAKE_CHANNEL, payload: this.instance } });
+    this.accepts = new AcceptBatcher(this.pool, { maxBatch: 1000, maxBatchBytes: 8 * 1024 * 1024, notify: { channel: WAKE_CHANNEL, payload: this.instance } });
     this.notifier = new Notifier({ url: options.url, channel: WAKE_CHANNEL, self: this.instance, onError });
     // An id match wins over a uid match, as in a lookup of its own.
     this.apps = new Lookup(
