@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
+import { Database } from '../../src/store/sqlite/driver.js';
 import { ADMIN_TOKEN, PACKAGE_JSON, runCli, startChild, tempDir, type CliResult } from './child.js';
 
 const STACK_LINE = /^\s{4}at /m;

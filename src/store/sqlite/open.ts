@@ -1,7 +1,8 @@
-import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Database } from './driver.js';
 
 export type Synchronous = 'FULL' | 'NORMAL';
 
@@ -13,7 +14,7 @@ export class DatabaseInUseError extends Error {}
  * Opens the database file. `locking_mode=EXCLUSIVE` makes one hookrelay process own the file (a second one
  * is refused at once instead of racing for leases) and lets WAL run without a shared-memory index.
  */
-export function openDatabase(path: string, synchronous: Synchronous): { db: Database.Database; migration: MigrationReport } {
+export function openDatabase(path: string, synchronous: Synchronous): { db: BetterSqlite3.Database; migration: MigrationReport } {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path, { timeout: 0 });
   try {
@@ -39,7 +40,7 @@ export interface MigrationReport {
 }
 
 /** Applies the numbered `NNNN_name.sql` files newer than the database, each in its own transaction. */
-export function migrate(db: Database.Database): MigrationReport {
+export function migrate(db: BetterSqlite3.Database): MigrationReport {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
   const current = (db.prepare('SELECT coalesce(max(version), 0) AS v FROM schema_migration').get() as { v: number }).v;
   const files = readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{4}_.+\.sql$/.test(f)).sort();
