@@ -30,6 +30,8 @@ export interface Settings {
   leaseMarginMs: number;
   /** Payloads of finished messages, attempts and expired idempotency records older than this are pruned. @default 30 days */
   retentionMs: number;
+  /** Whether this process delivers; off makes an API-only process in front of a shared PostgreSQL database. @default true */
+  dispatch: boolean;
   pollMs: number;
   /** How often retention runs. @default 60000 */
   pruneIntervalMs: number;
@@ -55,6 +57,7 @@ export const SETTING_SOURCES = {
   shutdownGrace: ['shutdown-grace', 'HOOKRELAY_SHUTDOWN_GRACE'],
   leaseMargin: ['lease-margin', 'HOOKRELAY_LEASE_MARGIN'],
   retention: ['retention', 'HOOKRELAY_RETENTION'],
+  dispatch: ['dispatch', 'HOOKRELAY_DISPATCH'],
 } as const;
 
 export type RawSettings = Partial<Record<keyof typeof SETTING_SOURCES, string>>;
@@ -119,6 +122,7 @@ const schema = z
     shutdownGrace: duration.default(10_000),
     leaseMargin: duration.default(30_000),
     retention: duration.pipe(z.number().min(60_000, 'must be at least 1m')).default(30 * 86_400_000),
+    dispatch: z.enum(['on', 'off']).default('on'),
   })
   .refine((s) => Boolean(s.tlsCert) === Boolean(s.tlsKey), { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] });
 
@@ -166,6 +170,7 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
     shutdownGraceMs: s.shutdownGrace,
     leaseMarginMs: s.leaseMargin,
     retentionMs: s.retention,
+    dispatch: s.dispatch === 'on',
     pollMs: 1000,
     pruneIntervalMs: 60_000,
   });

@@ -136,7 +136,9 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     await store.close();
     throw error;
   }
-  dispatcher.start();
+  // An API-only process (--dispatch off) accepts into the shared store and leaves delivery to the others.
+  if (settings.dispatch) dispatcher.start();
+  else log.warn('this process accepts but does not deliver (--dispatch off); another hookrelay process must run the dispatcher');
   const retention = new Retention(store, { retentionMs: settings.retentionMs, intervalMs: settings.pruneIntervalMs }, log.child({ component: 'retention' }));
   retention.start();
   const address = app.server.address();

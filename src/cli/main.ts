@@ -40,6 +40,8 @@ Options (each also settable by environment variable):
   --lease-margin <d>         HOOKRELAY_LEASE_MARGIN         how long a lease outlives the delivery timeout (default 30s)
   --retention <d>            HOOKRELAY_RETENTION            prune payloads of finished messages and attempts older
                                                             than this (default 30d)
+  --dispatch <on|off>        HOOKRELAY_DISPATCH             off: accept and serve the API but deliver nothing (an
+                                                            API-only process beside dispatching ones on PostgreSQL)
                              HOOKRELAY_ADMIN_TOKEN          the operator's bearer token (generated on first start if unset)
 `;
 
@@ -60,6 +62,7 @@ const FLAGS = {
   'shutdown-grace': { type: 'string' },
   'lease-margin': { type: 'string' },
   retention: { type: 'string' },
+  dispatch: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

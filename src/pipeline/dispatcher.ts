@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { ID_PREFIX, newId } from '../domain/ids.js';
 import { nextAttemptDelay, type RetryPolicy } from '../domain/retry.js';
@@ -49,6 +50,8 @@ export class Dispatcher {
     private readonly log: Logger,
   ) {
     this.now = options.now ?? Date.now;
+    // Every attempt in flight listens on this signal (and stops listening when it ends): up to maxInFlight at once.
+    setMaxListeners(0, this.shutdown.signal);
   }
 
   start(): void {

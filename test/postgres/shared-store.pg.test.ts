@@ -5,6 +5,7 @@ import type { ClaimedDelivery } from '../../src/domain/types.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import type { AcceptInput, EndpointInput } from '../../src/store/store.js';
 import { freshDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/postgres.js';
+import { startReceiver } from '../helpers/receiver.js';
 import { startRelayOn } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -167,5 +168,30 @@ describe('PostgreSQL store shared by several processes', { skip: skipWithoutPost
     const view = await first.store.listDeliveriesByMessage(app.id, message.id, { limit: 1 });
     assert.equal(view.data[0].delivery.status, 'in_flight', 'the second process returned a live lease of another process');
     assert.equal(first.store.exclusive, false);
+  });
+
+  it('an API-only process (--dispatch off) accepts into the shared store and a dispatching process delivers', async (t) => {
+    const shared = await freshDatabase();
+    const receiver = await startReceiver(() => ({ status: 200 }));
+    const intake = await startRelayOn('postgres', { db: shared.url, dispatch: 'off' });
+    let worker: Awaited<ReturnType<typeof startRelayOn>> | null = null;
+    t.after(async () => {
+      await intake.close();
+      await worker?.close();
+      await receiver.close();
+      await shared.drop();
+    });
+    const app = await intake.svix.application.create({ name: 'split roles' });
+    await intake.svix.endpoint.create(app.id, { url: receiver.url });
+    const sent = await Promise.all(Array.from({ length: 20 }, (_, i) => intake.svix.message.create(app.id, { eventType: 'split', payload: { i } })));
+    // The API-only process would have delivered within milliseconds; a second is a wide margin.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.equal(receiver.received.length, 0, 'the API-only process delivered');
+    const pending = await intake.store.listDeliveriesByMessage(app.id, sent[0].id, { limit: 1 });
+    assert.equal(pending.data[0].delivery.status, 'pending');
+
+    worker = await startRelayOn('postgres', { db: shared.url });
+    await receiver.waitFor(20, 10_000);
+    assert.deepEqual(new Set(receiver.received.map((r) => r.headers['webhook-id'])), new Set(sent.map((m) => m.id)));
   });
 });
