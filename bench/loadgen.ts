@@ -9,6 +9,10 @@ import { benchPayload, now, serveRpc, summarize, type LatencySummary } from './s
 export interface AcceptCall {
   kind: 'accept';
   url: string;
+  /** Spread messages over this many event types, `bench.event.0` …; one type `bench.event` when absent. */
+  eventTypes?: number;
+  /** More hookrelay processes on the same store: requests go round-robin over `url` and these. */
+  moreUrls?: string[];
   token: string;
   appId: string;
   count: number;
@@ -32,7 +36,7 @@ export interface AcceptResult {
 }
 
 async function accept(call: AcceptCall): Promise<AcceptResult> {
-  const pool = new Pool(call.url, { connections: call.concurrency, pipelining: 1, keepAliveTimeout: 60_000 });
+  const pools = [call.url, ...(call.moreUrls ?? [])].map((url) => new Pool(url, { connections: call.concurrency, pipelining: 1, keepAliveTimeout: 60_000 }));
   const headers = { authorization: `Bearer ${call.token}`, 'content-type': 'application/json' };
   const path = `/api/v1/app/${call.appId}/msg`;
   const latencies: number[] = [];
@@ -43,10 +47,11 @@ async function accept(call: AcceptCall): Promise<AcceptResult> {
   const deadline = now() + call.timeoutMs;
 
   const one = async (seq: number) => {
-    const body = JSON.stringify({ eventType: 'bench.event', payload: benchPayload(seq) });
+    const eventType = call.eventTypes ? `bench.event.${seq % call.eventTypes}` : 'bench.event';
+    const body = JSON.stringify({ eventType, payload: benchPayload(seq) });
     const sentAt = now();
     try {
-      const response = await pool.request({ path, method: 'POST', headers, body });
+      const response = await pools[seq % pools.length].request({ path, method: 'POST', headers, body });
       const text = await response.body.text();
       latencies.push(now() - sentAt);
       if (response.statusCode !== 202) {
@@ -83,7 +88,7 @@ async function accept(call: AcceptCall): Promise<AcceptResult> {
     await Promise.all(Array.from({ length: call.concurrency }, worker));
   }
   const finishedAt = now();
-  await pool.close();
+  await Promise.all(pools.map((pool) => pool.close()));
   return { ok, failed, failures, startedAt, finishedAt, latencyMs: summarize(latencies), sends: call.recordIds ? sends : undefined };
 }
 

@@ -7,6 +7,7 @@ import { PhaseProfiler } from './profile.js';
 import { countStoreCalls, startBenchRelay, statusCounts, unfinished, type BenchRelay, type StoreCounters } from './relay.js';
 import { now, rpcClient, summarize, type Call, type LatencySummary } from './shared.js';
 import { ingestPhase } from './ingest.js';
+import { processesPhase } from './processes.js';
 import { storeOnly } from './store-only.js';
 
 /**
@@ -18,7 +19,9 @@ import { storeOnly } from './store-only.js';
  * BENCH_LATENCY_RATES (msgs/s, comma separated), BENCH_LATENCY_SECONDS, BENCH_STORE_ONLY (backlog of the no-HTTP
  * store phase), BENCH_CEILING_SECONDS, BENCH_CEILING_IN_FLIGHT, BENCH_MAX_IN_FLIGHT, BENCH_ENDPOINT_MAX_IN_FLIGHT,
  * BENCH_ENDPOINT_CONCURRENCY, BENCH_SYNCHRONOUS (FULL|NORMAL), BENCH_PHASE_TIMEOUT_S, BENCH_MAX_SECONDS,
- * BENCH_INGEST_REQUESTS (signed provider requests of the ingest phase, default 20000; 0 skips it), BENCH_PROFILE_DIR (write a .cpuprofile of this process per phase; summarize with dist/bench/profile-summary.js).
+ * BENCH_INGEST_REQUESTS (signed provider requests of the ingest phase, default 20000; 0 skips it),
+ * BENCH_PROCESS_MESSAGES (messages per run of the processes phase: SQLite and PostgreSQL as real `hookrelay serve`
+ * processes, default 10000; 0 skips it), BENCH_PROCESSES (PostgreSQL process counts, default 1,2,3), BENCH_PROFILE_DIR (write a .cpuprofile of this process per phase; summarize with dist/bench/profile-summary.js).
  */
 
 const int = (name: string, fallback: number) => {
@@ -37,13 +40,15 @@ const cfg = {
   latencySeconds: int('BENCH_LATENCY_SECONDS', 5),
   storeOnly: int('BENCH_STORE_ONLY', 20_000),
   ingestRequests: int('BENCH_INGEST_REQUESTS', 20_000),
+  processMessages: int('BENCH_PROCESS_MESSAGES', 10_000),
+  processCounts: (process.env.BENCH_PROCESSES ?? '1,2,3').split(',').map(Number),
   ceilingSeconds: int('BENCH_CEILING_SECONDS', 4),
   ceilingInFlight: (process.env.BENCH_CEILING_IN_FLIGHT ?? '64,256').split(',').map(Number),
   relayMaxInFlight: int('BENCH_MAX_IN_FLIGHT', 512),
   endpointMaxInFlight: int('BENCH_ENDPOINT_MAX_IN_FLIGHT', 256),
   synchronous: (process.env.BENCH_SYNCHRONOUS ?? 'FULL').toUpperCase(),
   phaseTimeoutMs: int('BENCH_PHASE_TIMEOUT_S', 60) * 1000,
-  maxSeconds: int('BENCH_MAX_SECONDS', 240),
+  maxSeconds: int('BENCH_MAX_SECONDS', 480),
   profileDir: process.env.BENCH_PROFILE_DIR || undefined,
   target: 10_000,
 };
@@ -326,6 +331,21 @@ async function main(): Promise<void> {
 
     // 3. Ingest: verified provider requests with a durable ack, beside a bare node:http server answering 200.
     if (cfg.ingestRequests > 0) rows.push(...(await ingestPhase(loadgen.call, cfg.ingestRequests, cfg.acceptConcurrency, cfg.phaseTimeoutMs)));
+
+    // 4. Real processes: SQLite's one, then 1, 2 and 3 on one PostgreSQL database (accept, then drain).
+    if (cfg.processMessages > 0) {
+      const result = await processesPhase({
+        receiverUrl,
+        receiver: receiver.call,
+        loadgen: loadgen.call,
+        messages: cfg.processMessages,
+        processCounts: cfg.processCounts,
+        concurrency: cfg.acceptConcurrency,
+        timeoutMs: cfg.phaseTimeoutMs,
+      });
+      rows.push(...result.rows);
+      problems.push(...result.problems);
+    }
   } finally {
     receiver.process.kill();
     loadgen.process.kill();

@@ -1,0 +1,131 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freshDatabase, postgresMissing } from '../test/helpers/postgres.js';
+import { startChild, type Child } from '../test/process/child.js';
+import type { AcceptResult } from './loadgen.js';
+import type { Row } from './run.js';
+import type { Call } from './shared.js';
+
+type Caller = <T>(call: Call) => Promise<T>;
+
+export interface ProcessesOptions {
+  receiverUrl: string;
+  receiver: Caller;
+  loadgen: Caller;
+  messages: number;
+  processCounts: number[];
+  concurrency: number;
+  timeoutMs: number;
+}
+
+interface Figures {
+  accepted: AcceptResult;
+  deliveries: number;
+  drainSeconds: number;
+  reached: boolean;
+}
+
+const fmt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+const FLAGS = ['--max-in-flight', '512'];
+/** Each message goes to one of these endpoints (by event type): the many-tenant shape that several processes share. */
+const ENDPOINTS = 10;
+
+/**
+ * Real `hookrelay serve` processes on one store, the way they are deployed: first `processes` API-only processes
+ * (`--dispatch off`) take the messages, round-robin, so the accept rate is the front door's alone; then as many
+ * dispatching processes start on the backlog, and the drain rate is what the receiver sees, first to last receipt.
+ * SQLite runs the same procedure with its one process, for the side-by-side figure.
+ */
+export async function processesPhase(options: ProcessesOptions): Promise<{ rows: Row[]; problems: string[] }> {
+  const rows: Row[] = [];
+  const problems: string[] = [];
+
+  const dir = mkdtempSync(join(tmpdir(), 'hookrelay-bench-'));
+  try {
+    const sqlite = await measure(options, join(dir, 'bench.db'), 1);
+    rows.push(...describe('SQLite', 1, sqlite, problems));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const missing = postgresMissing();
+  if (missing) {
+    problems.push(`PostgreSQL figures skipped: ${missing} (scripts/ci/postgres.sh installs the binaries)`);
+    return { rows, problems };
+  }
+  for (const processes of options.processCounts) {
+    const database = await freshDatabase();
+    try {
+      rows.push(...describe('PostgreSQL', processes, await measure(options, database.url, processes), problems));
+    } finally {
+      await database.drop();
+    }
+  }
+  return { rows, problems };
+}
+
+async function startMany(db: string, processes: number, flags: string[]): Promise<Child[]> {
+  // One at a time: PostgreSQL migrations take an advisory lock, and the first start creates the schema.
+  const children: Child[] = [];
+  for (let i = 0; i < processes; i++) children.push(await startChild({ db, flags: [...FLAGS, ...flags], timeoutMs: 60_000 }));
+  return children;
+}
+
+async function measure(options: ProcessesOptions, db: string, processes: number): Promise<Figures> {
+  let children = await startMany(db, processes, ['--dispatch', 'off']);
+  try {
+    const [first, ...rest] = children;
+    const app = await first.svix.application.create({ name: `bench ${processes} processes` });
+    for (let k = 0; k < ENDPOINTS; k++) {
+      const endpoint = await first.api('POST', `/api/v1/app/${app.id}/endpoint`, { url: `${options.receiverUrl}/processes/${k}`, filterTypes: [`bench.event.${k}`], maxInFlight: 64 });
+      if (endpoint.status !== 201) throw new Error(`endpoint create answered ${endpoint.status}: ${endpoint.text}`);
+    }
+    await options.receiver({ kind: 'reset' });
+    const accepted = await options.loadgen<AcceptResult>({
+      kind: 'accept',
+      url: first.url,
+      moreUrls: rest.map((c) => c.url),
+      token: first.adminToken,
+      appId: app.id,
+      count: options.messages,
+      eventTypes: ENDPOINTS,
+      concurrency: options.concurrency,
+      timeoutMs: options.timeoutMs,
+    } as unknown as Call);
+    await Promise.all(children.map((c) => c.stop()));
+
+    children = await startMany(db, processes, []);
+    const seen = await options.receiver<{ count: number; firstAt: number; lastAt: number; reached: boolean }>({ kind: 'waitFor', count: accepted.ok, timeoutMs: options.timeoutMs });
+    return { accepted, deliveries: seen.count, drainSeconds: (seen.lastAt - seen.firstAt) / 1000, reached: seen.reached };
+  } finally {
+    await Promise.all(children.map((c) => c.stop()));
+  }
+}
+
+function describe(store: string, processes: number, figures: Figures, problems: string[]): Row[] {
+  const { accepted } = figures;
+  const acceptSeconds = (accepted.finishedAt - accepted.startedAt) / 1000;
+  const label = `${store}, ${processes} process${processes > 1 ? 'es' : ''}`;
+  console.log(
+    `${label}: accept ${accepted.ok} in ${acceptSeconds.toFixed(2)} s = ${fmt(accepted.ok / acceptSeconds)} msgs/s (p99 ${accepted.latencyMs.p99.toFixed(1)} ms, ${accepted.failed} failed); ` +
+      `drain ${figures.deliveries} in ${figures.drainSeconds.toFixed(2)} s = ${fmt(figures.deliveries / figures.drainSeconds)}/s`,
+  );
+  if (accepted.failed) problems.push(`${label}: ${accepted.failed} accepts failed: ${accepted.failures.join(' | ')}`);
+  if (!figures.reached) problems.push(`${label}: drain timed out with ${figures.deliveries}/${accepted.ok} received`);
+  const common = { ceiling: '', ratio: '', target: '' };
+  return [
+    {
+      metric: `${label}: accept (msgs/s)`,
+      hookrelay: `${fmt(accepted.ok / acceptSeconds)}/s`,
+      ...common,
+      notes: `${accepted.ok} msgs round-robin over ${processes} API-only process${processes > 1 ? 'es' : ''}; p50 ${accepted.latencyMs.p50.toFixed(1)} ms, p99 ${accepted.latencyMs.p99.toFixed(1)} ms`,
+    },
+    {
+      metric: `${label}: drain (deliveries/s)`,
+      hookrelay: `${fmt(figures.deliveries / figures.drainSeconds)}/s`,
+      ...common,
+      notes: `${figures.deliveries} deliveries to ${ENDPOINTS} endpoints by ${processes} dispatching process${processes > 1 ? 'es' : ''}, first to last receipt`,
+    },
+  ];
+}
