@@ -11,7 +11,7 @@ const TOTAL = Number(process.env.MP_TOTAL ?? 20_000);
 const ORDERED = 100;
 const SENDERS = 48;
 // Deadlines sized for a loaded 2-core machine running three relays, PostgreSQL, the senders and the receiver at once.
-const PHASE_MS = 240_000;
+const PHASE_MS = 180_000;
 
 /**
  * Three `hookrelay serve` processes on one PostgreSQL database take 20,000 messages through their APIs while
