@@ -40,6 +40,10 @@ Options (each also settable by environment variable):
   --lease-margin <d>         HOOKRELAY_LEASE_MARGIN         how long a lease outlives the delivery timeout (default 30s)
   --retention <d>            HOOKRELAY_RETENTION            prune payloads of finished messages and attempts older
                                                             than this (default 30d)
+  --allow-networks <list>    HOOKRELAY_ALLOW_NETWORKS       CIDRs, addresses and host names deliveries may reach although
+                                                            loopback/private/link-local (default none), e.g. 127.0.0.0/8,::1/128
+  --dns-servers <list>       HOOKRELAY_DNS_SERVERS          resolve delivery targets with these DNS servers (ip or ip:port)
+                                                            instead of the system resolver
                              HOOKRELAY_ADMIN_TOKEN          the operator's bearer token (generated on first start if unset)
 `;
 
@@ -60,6 +64,8 @@ const FLAGS = {
   'shutdown-grace': { type: 'string' },
   'lease-margin': { type: 'string' },
   retention: { type: 'string' },
+  'allow-networks': { type: 'string' },
+  'dns-servers': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
