@@ -81,6 +81,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
 
   const retry = { ...DEFAULT_RETRY_POLICY, scheduleMs: settings.retryScheduleMs };
   const egress = new EgressPolicy({ allowNetworks: settings.allowNetworks, dnsServers: settings.dnsServers });
+  if (settings.allowNetworks.length > 0) log.info({ allowNetworks: settings.allowNetworks }, 'deliveries may reach these internal networks and hosts');
   const http = new HttpDestination({
     timeoutMs: settings.deliveryTimeoutMs,
     connectTimeoutMs: settings.connectTimeoutMs,
