@@ -18,11 +18,11 @@ export interface BenchRelay {
   close(): Promise<void>;
 }
 
-/** hookrelay in this process, as `hookrelay serve` would compose it, on a fresh SQLite file. */
+/** hookrelay in this process, as `hookrelay serve` would compose it, on a fresh SQLite file; the receivers are on loopback. */
 export async function startBenchRelay(flags: RawSettings): Promise<BenchRelay> {
   const dir = mkdtempSync(join(tmpdir(), 'hookrelay-bench-'));
   const settings = loadSettings(
-    { port: '0', host: '127.0.0.1', db: join(dir, 'hookrelay.db'), logLevel: 'silent', shutdownGrace: '2s', ...flags },
+    { port: '0', host: '127.0.0.1', db: join(dir, 'hookrelay.db'), logLevel: 'silent', shutdownGrace: '2s', allowNetworks: '127.0.0.0/8', ...flags },
     { HOOKRELAY_ADMIN_TOKEN: ADMIN_TOKEN },
   );
   const relay = await startHookrelay(settings, createLogger(settings.logLevel));

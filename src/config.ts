@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DEFAULT_RETRY_POLICY, parseSchedule } from './domain/retry.js';
+import { AllowList } from './egress/allow-list.js';
+import { checkDnsServers } from './egress/policy.js';
 
 /**
  * One validated configuration object. Each setting has a flag, an environment variable and a default;
@@ -35,6 +37,10 @@ export interface Settings {
   pollMs: number;
   /** How often retention runs. @default 60000 */
   pruneIntervalMs: number;
+  /** CIDRs, addresses and host names deliveries may reach although they are loopback, private, link-local… @default none */
+  allowNetworks: readonly string[];
+  /** DNS servers for delivery look-ups instead of the system resolver. @default none (getaddrinfo) */
+  dnsServers: readonly string[];
 }
 
 /** Where each setting can come from: [flag, environment variable]. */
@@ -58,6 +64,8 @@ export const SETTING_SOURCES = {
   leaseMargin: ['lease-margin', 'HOOKRELAY_LEASE_MARGIN'],
   retention: ['retention', 'HOOKRELAY_RETENTION'],
   dispatch: ['dispatch', 'HOOKRELAY_DISPATCH'],
+  allowNetworks: ['allow-networks', 'HOOKRELAY_ALLOW_NETWORKS'],
+  dnsServers: ['dns-servers', 'HOOKRELAY_DNS_SERVERS'],
 } as const;
 
 export type RawSettings = Partial<Record<keyof typeof SETTING_SOURCES, string>>;
@@ -92,6 +100,19 @@ const pemFile = z.string().transform((path, ctx) => {
   }
 });
 
+/** A comma-separated list, each entry checked by `check` (which throws with the reason). */
+const list = (check: (entries: string[]) => unknown) =>
+  z.string().transform((text, ctx) => {
+    const entries = text.split(',').map((e) => e.trim()).filter(Boolean);
+    try {
+      check(entries);
+      return entries;
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      return z.NEVER;
+    }
+  });
+
 const schema = z
   .object({
     port: int(0, 65535).default(8080),
@@ -123,6 +144,8 @@ const schema = z
     leaseMargin: duration.default(30_000),
     retention: duration.pipe(z.number().min(60_000, 'must be at least 1m')).default(30 * 86_400_000),
     dispatch: z.enum(['on', 'off']).default('on'),
+    allowNetworks: list((entries) => new AllowList(entries)).default([]),
+    dnsServers: list(checkDnsServers).default([]),
   })
   .refine((s) => Boolean(s.tlsCert) === Boolean(s.tlsKey), { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] });
 
@@ -173,5 +196,7 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
     dispatch: s.dispatch === 'on',
     pollMs: 1000,
     pruneIntervalMs: 60_000,
+    allowNetworks: Object.freeze(s.allowNetworks),
+    dnsServers: Object.freeze(s.dnsServers),
   });
 }

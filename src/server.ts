@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { buildApi } from './api/app.js';
 import type { Settings } from './config.js';
 import { DEFAULT_RETRY_POLICY } from './domain/retry.js';
+import { EgressPolicy } from './egress/policy.js';
 import { Ingest } from './inbound/ingest.js';
 import { HttpDestination } from './pipeline/destinations/http.js';
 import { Destinations } from './pipeline/destinations/index.js';
@@ -79,14 +80,17 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
   await warnAboutUnverifiedSources(store, log);
 
   const retry = { ...DEFAULT_RETRY_POLICY, scheduleMs: settings.retryScheduleMs };
+  const egress = new EgressPolicy({ allowNetworks: settings.allowNetworks, dnsServers: settings.dnsServers });
+  if (settings.allowNetworks.length > 0) log.info({ allowNetworks: settings.allowNetworks }, 'deliveries may reach these internal networks and hosts');
   const http = new HttpDestination({
     timeoutMs: settings.deliveryTimeoutMs,
     connectTimeoutMs: settings.connectTimeoutMs,
     responseBodyLimit: settings.responseBodyLimit,
     connectionsPerOrigin: Math.max(settings.endpointConcurrency, 64),
     userAgent: `hookrelay/${VERSION}`,
+    egress,
   });
-  const destination = new Destinations(http);
+  const destination = new Destinations(http, undefined, { egress });
   const dispatcher = new Dispatcher(
     store,
     destination,
@@ -112,6 +116,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       endpointConcurrency: settings.endpointConcurrency,
       idempotencyTtlMs: settings.idempotencyTtlMs,
       wake: () => dispatcher.wake(),
+      egress,
     },
     {
       adminToken: admin.token,

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { notFound } from '../domain/errors.js';
 import type { App, Endpoint, Message } from '../domain/types.js';
+import type { EgressPolicy } from '../egress/policy.js';
 import type { Ingest } from '../inbound/ingest.js';
 import type { Intake } from '../pipeline/intake.js';
 import type { Store } from '../store/store.js';
@@ -16,6 +17,8 @@ export interface ApiContext {
   idempotencyTtlMs: number;
   /** Replayed deliveries are due now: tell the dispatcher. */
   wake: () => void;
+  /** Refuses endpoint targets that are internal whatever DNS says (IP literals, localhost) when they are saved. */
+  egress: EgressPolicy;
 }
 
 type Params = Record<string, string>;

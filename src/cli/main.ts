@@ -42,6 +42,10 @@ Options (each also settable by environment variable):
                                                             than this (default 30d)
   --dispatch <on|off>        HOOKRELAY_DISPATCH             off: accept and serve the API but deliver nothing (an
                                                             API-only process beside dispatching ones on PostgreSQL)
+  --allow-networks <list>    HOOKRELAY_ALLOW_NETWORKS       CIDRs, addresses and host names deliveries may reach although
+                                                            loopback/private/link-local (default none), e.g. 127.0.0.0/8,::1/128
+  --dns-servers <list>       HOOKRELAY_DNS_SERVERS          resolve delivery targets with these DNS servers (ip or ip:port)
+                                                            instead of the system resolver
                              HOOKRELAY_ADMIN_TOKEN          the operator's bearer token (generated on first start if unset)
 `;
 
@@ -63,6 +67,8 @@ const FLAGS = {
   'lease-margin': { type: 'string' },
   retention: { type: 'string' },
   dispatch: { type: 'string' },
+  'allow-networks': { type: 'string' },
+  'dns-servers': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -32,10 +32,13 @@ export function testStoreKind(): TestStoreKind {
   return kind;
 }
 
+/** Test receivers listen on loopback, which deliveries may not reach unless allowed; `allowNetworks: ''` turns this off. */
+export const LOOPBACK = '127.0.0.0/8,::1/128';
+
 /**
  * Starts hookrelay in this process on a free loopback port, on a fresh store (an SQLite file in a temp dir, or a
  * fresh database on the test PostgreSQL when HOOKRELAY_TEST_STORE=postgres), with a short retry schedule so that
- * retry behaviour is observable within a test.
+ * retry behaviour is observable within a test, and loopback allowed as a delivery target.
  */
 export function startRelay(flags: RawSettings = {}, env: Record<string, string> = {}, overrides: Partial<Settings> = {}): Promise<TestRelay> {
   return startRelayOn(testStoreKind(), flags, env, overrides);
@@ -53,7 +56,7 @@ export async function startRelayOn(kind: TestStoreKind, flags: RawSettings = {},
   try {
     if (kind === 'postgres' && flags.db === undefined) database = await freshDatabase();
     const settings = loadSettings(
-      { port: '0', host: '127.0.0.1', db: database?.url ?? join(dir, 'hookrelay.db'), logLevel: 'silent', retrySchedule: '0,100ms,200ms', shutdownGrace: '2s', ...flags },
+      { port: '0', host: '127.0.0.1', db: database?.url ?? join(dir, 'hookrelay.db'), logLevel: 'silent', retrySchedule: '0,100ms,200ms', shutdownGrace: '2s', allowNetworks: LOOPBACK, ...flags },
       { HOOKRELAY_ADMIN_TOKEN: ADMIN_TOKEN, ...env },
     );
     relay = await startHookrelay({ ...settings, pollMs: 200, ...overrides }, createLogger(settings.logLevel));

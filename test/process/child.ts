@@ -97,11 +97,16 @@ process.on('exit', () => {
 });
 
 /**
- * Spawns `hookrelay serve` on 127.0.0.1 with `--port 0`, a short retry schedule and info logs,
- * and resolves once it logs "hookrelay is serving" (with the URL it bound).
+ * Spawns `hookrelay serve` on 127.0.0.1 with `--port 0`, a short retry schedule, info logs and loopback allowed as a
+ * delivery target (test receivers listen there), and resolves once it logs "hookrelay is serving" (with the URL it bound).
  */
 export async function startChild(options: ChildOptions): Promise<Child> {
-  const env = cleanEnv({ HOOKRELAY_ADMIN_TOKEN: ADMIN_TOKEN, HOOKRELAY_RETRY_SCHEDULE: '0,200ms,500ms,1s', ...(options.env ?? {}) });
+  const env = cleanEnv({
+    HOOKRELAY_ADMIN_TOKEN: ADMIN_TOKEN,
+    HOOKRELAY_RETRY_SCHEDULE: '0,200ms,500ms,1s',
+    HOOKRELAY_ALLOW_NETWORKS: '127.0.0.0/8,::1/128',
+    ...(options.env ?? {}),
+  });
   const args = [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--db', options.db, '--log-level', 'info', ...(options.flags ?? [])];
   const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(proc);

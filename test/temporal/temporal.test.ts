@@ -229,6 +229,15 @@ describe('temporal destination (real Temporal dev server and worker)', { skip: s
     }
   });
 
+  it('an address by host name is resolved and checked by the egress policy, then dialled at the checked address with the name as authority', async () => {
+    const app = await relay.svix.application.create({ name: 'temporal-by-name' });
+    // `localhost` often resolves to ::1 first while the dev server listens on 127.0.0.1 only: the IPv4 address is dialled.
+    const byName = await endpoint(app.id, { destination: destination({ address: server.address.replace('127.0.0.1', 'localhost'), workflowId: 'by-name-{messageId}' }) });
+    const msg = await relay.svix.message.create(app.id, { eventType: 'order.created', payload: { by: 'name' } });
+    await succeeded(app.id, msg.id, byName);
+    assert.deepEqual((await client.workflow.getHandle(`by-name-${msg.id}`).result()).data, { by: 'name' });
+  });
+
   it('while Temporal is down: attempts fail with the reason, /readyz reports it but stays ready; after a restart the delivery succeeds', async () => {
     const target = `temporal://${server.address}/default`;
     const ready = await relay.api('GET', '/readyz');

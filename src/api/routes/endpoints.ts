@@ -54,6 +54,25 @@ function toInput(body: Partial<Fields>, base: Endpoint | null, defaults: { maxIn
   };
 }
 
+/**
+ * Fails fast on a new target that is internal whatever DNS says (an IP literal in any spelling, `localhost`):
+ * 422 naming the setting that allows it. Names are not resolved here; every connection checks what it dials.
+ */
+function refuseInternalTarget(ctx: ApiContext, input: EndpointInput, base: Endpoint | null): EndpointInput {
+  if (input.destination) {
+    if (base && JSON.stringify(base.destination) === JSON.stringify(input.destination)) return input;
+    for (const { field, host } of DESTINATION_KINDS.get(input.destination.type)?.hosts?.(input.destination) ?? []) {
+      const refusal = ctx.egress.refuseHost(host);
+      if (refusal) throw invalid(['body', 'destination', field], refusal);
+    }
+    return input;
+  }
+  if (base && base.url === input.url && !base.destination) return input;
+  const refusal = ctx.egress.refuseHost(new URL(input.url).hostname);
+  if (refusal) throw invalid(['body', 'url'], refusal);
+  return input;
+}
+
 /** Where a family of endpoint routes lives and how it finds its app: apps' endpoints, or a source's. */
 export interface EndpointScope {
   base: string;
@@ -82,7 +101,7 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     const app = await appOf(ctx, request);
     const body = parse(EndpointIn, request.body, 'body');
     const secret = body.secret ? withPrefix(body.secret) : generateSecret();
-    return presentEndpoint(await ctx.store.createEndpoint(app.id, toInput(body, null, defaults, body.headers ?? {}), secret, ctx.now()));
+    return presentEndpoint(await ctx.store.createEndpoint(app.id, refuseInternalTarget(ctx, toInput(body, null, defaults, body.headers ?? {}), null), secret, ctx.now()));
   });
 
   router.add({ method: 'GET', url: `${base}/:endpoint_id`, summary: 'Get endpoint', tag, status: 200, response: EndpointOut }, async (request) => {
@@ -95,7 +114,7 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     const endpoint = await endpointOf(ctx, app, request);
     const body = parse(EndpointUpdate, request.body, 'body');
     const replaced = { ...body, filterTypes: body.filterTypes ?? null, channels: body.channels ?? null, uid: body.uid ?? null };
-    return presentEndpoint(resumed(endpoint, await ctx.store.updateEndpoint(app.id, endpoint.id, toInput(replaced, endpoint, defaults), ctx.now())));
+    return presentEndpoint(resumed(endpoint, await ctx.store.updateEndpoint(app.id, endpoint.id, refuseInternalTarget(ctx, toInput(replaced, endpoint, defaults), endpoint), ctx.now())));
   });
 
   router.add({ method: 'PATCH', url: `${base}/:endpoint_id`, summary: 'Patch endpoint', tag, status: 200, body: EndpointPatch, response: EndpointOut }, async (request) => {
@@ -103,8 +122,9 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     const endpoint = await endpointOf(ctx, app, request);
     const { secret, ...body } = parse(EndpointPatch, request.body, 'body');
     const now = ctx.now();
+    const input = refuseInternalTarget(ctx, toInput(body, endpoint, defaults), endpoint);
     if (secret !== undefined) await ctx.store.rotateEndpointSecret(app.id, endpoint.id, secret ? withPrefix(secret) : generateSecret(), now, now);
-    return presentEndpoint(resumed(endpoint, await ctx.store.updateEndpoint(app.id, endpoint.id, toInput(body, endpoint, defaults), now)));
+    return presentEndpoint(resumed(endpoint, await ctx.store.updateEndpoint(app.id, endpoint.id, input, now)));
   });
 
   router.add({ method: 'DELETE', url: `${base}/:endpoint_id`, summary: 'Delete endpoint', tag, status: 204 }, async (request) => {

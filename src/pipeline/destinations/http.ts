@@ -1,4 +1,6 @@
-import { Agent, errors } from 'undici';
+import { isIP } from 'node:net';
+import { Agent, buildConnector, errors } from 'undici';
+import { EgressPolicy, EgressRefusedError } from '../../egress/policy.js';
 import { parseRetryAfter } from '../../domain/retry.js';
 import type { ClaimedDelivery } from '../../domain/types.js';
 import { secretKey, signatureHeaders } from '../../signing/standard-webhooks.js';
@@ -14,6 +16,8 @@ export interface HttpDestinationOptions {
   /** Keep-alive sockets per origin. */
   connectionsPerOrigin: number;
   userAgent: string;
+  /** Which addresses may be dialled. @default loopback, private, link-local… refused, nothing allowed */
+  egress?: EgressPolicy;
   now?: () => number;
 }
 
@@ -28,7 +32,7 @@ export class HttpDestination implements Destination {
   constructor(private readonly options: HttpDestinationOptions) {
     this.agent = new Agent({
       connections: options.connectionsPerOrigin,
-      connect: { timeout: options.connectTimeoutMs },
+      connect: guardedConnector(options.egress ?? new EgressPolicy(), options.connectTimeoutMs),
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       keepAliveTimeout: 30_000,
@@ -88,6 +92,8 @@ export class HttpDestination implements Destination {
       const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(response.headers['retry-after'], this.now()) : null;
       return { kind: 'retry', statusCode: status, responseBody, error: null, retryAfterMs };
     } catch (error) {
+      // A policy refusal does not heal by waiting: parked at once, resent or recovered after the allow-list changes.
+      if (error instanceof EgressRefusedError) return { kind: 'fatal', statusCode: 0, responseBody: '', error: error.message };
       const reason = timedOut ? `timed out after ${this.options.timeoutMs} ms` : signal.aborted ? 'aborted by shutdown' : describe(error);
       return { kind: 'retry', statusCode: 0, responseBody: '', error: reason, retryAfterMs: null };
     } finally {
@@ -99,6 +105,19 @@ export class HttpDestination implements Destination {
   close(): Promise<void> {
     return this.agent.close();
   }
+}
+
+/**
+ * undici's connector with the egress policy on the address dialled: a name goes through the policy's lookup
+ * (every new connection resolves again, so rebinding meets the check), an IP literal skips lookup and is checked here.
+ */
+function guardedConnector(egress: EgressPolicy, timeout: number): buildConnector.connector {
+  const connect = buildConnector({ timeout, lookup: egress.lookup });
+  return (options, callback) => {
+    const refusal = isIP(options.hostname) ? egress.refuseLiteral(options.hostname) : null;
+    if (refusal) return callback(new EgressRefusedError(refusal), null);
+    return connect(options, callback);
+  };
 }
 
 async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }, limit: number): Promise<string> {

@@ -1,4 +1,5 @@
 import type { ClaimedDelivery, Endpoint } from '../../domain/types.js';
+import type { EgressPolicy } from '../../egress/policy.js';
 import type { Destination, SendResult } from './destination.js';
 import type { DestinationKind } from './kinds.js';
 // destination kinds: imports
@@ -21,7 +22,7 @@ export class Destinations implements Destination {
   constructor(
     private readonly http: Destination,
     private readonly kinds: ReadonlyMap<string, DestinationKind> = DESTINATION_KINDS,
-    private readonly options: { now?: () => number } = {},
+    private readonly options: { now?: () => number; egress?: EgressPolicy } = {},
   ) {}
 
   send(claimed: ClaimedDelivery, signal: AbortSignal): Promise<SendResult> {

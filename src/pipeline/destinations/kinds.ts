@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { HookrelayError, type FieldIssue } from '../../domain/errors.js';
 import type { DestinationConfig } from '../../domain/types.js';
+import type { EgressPolicy } from '../../egress/policy.js';
 import type { Destination } from './destination.js';
 
 /**
@@ -14,7 +15,10 @@ export interface DestinationKind<S extends z.ZodType = z.ZodType> {
   secretFields: string[];
   /** A URL-like name for the endpoint's `url`, e.g. `temporal://host:7233/default/OrderWorkflow`. */
   describe(config: z.output<S>): string;
-  open(options: { now?: () => number }): Destination;
+  /** Hosts the destination dials, by setting name, so that internal targets are refused when the endpoint is saved. */
+  hosts?(config: z.output<S>): { field: string; host: string }[];
+  /** `egress` decides which addresses the destination may connect to. */
+  open(options: { now?: () => number; egress?: EgressPolicy }): Destination;
 }
 
 export const defineDestinationKind = <S extends z.ZodType>(kind: DestinationKind<S>): DestinationKind<S> => kind;

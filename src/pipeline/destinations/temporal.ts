@@ -9,8 +9,10 @@ import {
   WorkflowIdReusePolicy,
   type TLSConfig,
 } from '@temporalio/client';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { ClaimedDelivery, Endpoint, Message } from '../../domain/types.js';
+import { canonicalHost, EgressPolicy, EgressRefusedError } from '../../egress/policy.js';
 import type { Destination, SendResult } from './destination.js';
 import { defineDestinationKind } from './kinds.js';
 import { AesGcmPayloadCodec, CodecError, parseHexKey } from './temporal-codec.js';
@@ -83,7 +85,8 @@ export const temporalDestinationKind = defineDestinationKind({
   config,
   secretFields: ['apiKey', 'encryption', 'tls.clientKey'],
   describe: (c) => `temporal://${c.address}/${c.namespace}/${c.workflowType}`,
-  open: () => new TemporalDestination(),
+  hosts: (c) => [{ field: 'address', host: hostOf(c.address) }],
+  open: ({ egress }) => new TemporalDestination(egress),
 });
 
 /** What a worker receives as the workflow's one argument (the temporal-webhook-forwarder's shape). */
@@ -131,6 +134,8 @@ export class TemporalDestination implements Destination {
   private readonly pools = new Map<string, Pool>();
   private closed = false;
 
+  constructor(private readonly egress: EgressPolicy = new EgressPolicy()) {}
+
   async send({ message, endpoint }: ClaimedDelivery, signal: AbortSignal): Promise<SendResult> {
     const parsed = config.safeParse(settingsOf(endpoint));
     if (!parsed.success) return fatal(`invalid temporal destination: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
@@ -141,11 +146,15 @@ export class TemporalDestination implements Destination {
     const taskQueue = renderTemplate(c.taskQueue, message);
     if (signal.aborted) return retry('aborted by shutdown');
 
+    const where = `temporal ${c.address} namespace ${c.namespace}`;
     let client: Client;
     let poolKey: string;
     try {
-      ({ client, poolKey } = this.clientFor(c));
+      ({ client, poolKey } = await this.clientFor(c));
     } catch (error) {
+      // A refusal waits for the operator (allow-list), not for time: parked, like an HTTP refusal.
+      if (error instanceof EgressRefusedError) return fatal(error.message);
+      if (error instanceof LookupError) return retry(`${where}: ${error.message}`);
       return fatal(`cannot use this temporal destination: ${(error as Error).message}`);
     }
     const connection = client.connection as Connection;
@@ -158,7 +167,6 @@ export class TemporalDestination implements Destination {
     }, c.timeoutMs);
     const cancel = () => controller.abort();
     signal.addEventListener('abort', cancel, { once: true });
-    const where = `temporal ${c.address} namespace ${c.namespace}`;
     try {
       const started = connection.withAbortSignal(controller.signal, () =>
         connection.withDeadline(Date.now() + c.timeoutMs, () =>
@@ -214,7 +222,7 @@ export class TemporalDestination implements Destination {
 
   private async check(c: TemporalConfig): Promise<string> {
     try {
-      const { client, poolKey } = this.clientFor(c);
+      const { client, poolKey } = await this.clientFor(c);
       const connection = client.connection as Connection;
       try {
         const deadline = Date.now() + READINESS_DEADLINE_MS;
@@ -232,22 +240,10 @@ export class TemporalDestination implements Destination {
     }
   }
 
-  private clientFor(c: TemporalConfig): { client: Client; poolKey: string } {
+  private async clientFor(c: TemporalConfig): Promise<{ client: Client; poolKey: string }> {
     if (this.closed) throw new Error('the temporal destination is closed');
     const poolKey = JSON.stringify([c.address, c.tls ?? null, c.apiKey ?? null]);
-    let pool = this.pools.get(poolKey);
-    if (!pool) {
-      this.closeIdle();
-      const connection = Connection.lazy({
-        address: c.address,
-        tls: tlsOf(c),
-        apiKey: c.apiKey,
-        // Few quick tries for a blip; hookrelay's own schedule retries anything longer.
-        interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 3, initialIntervalMs: () => 100 }))],
-      });
-      pool = { connection, clients: new Map(), lastUsed: Date.now() };
-      this.pools.set(poolKey, pool);
-    }
+    const pool = this.pools.get(poolKey) ?? (await this.open(poolKey, c));
     pool.lastUsed = Date.now();
     const clientKey = JSON.stringify([c.namespace, c.encryption ?? null]);
     let client = pool.clients.get(clientKey);
@@ -257,6 +253,49 @@ export class TemporalDestination implements Destination {
       pool.clients.set(clientKey, client);
     }
     return { client, poolKey };
+  }
+
+  /** A connection to the address checked by the egress policy; grpc-js then dials only that address, reconnects included. */
+  private async open(poolKey: string, c: TemporalConfig): Promise<Pool> {
+    const target = await this.dialTarget(c.address);
+    if (this.closed) throw new Error('the temporal destination is closed');
+    const opened = this.pools.get(poolKey); // by another start while this one resolved
+    if (opened) return opened;
+    this.closeIdle();
+    const connection = Connection.lazy({
+      address: target.address,
+      channelArgs: target.channelArgs,
+      tls: tlsOf(c),
+      apiKey: c.apiKey,
+      // Few quick tries for a blip; hookrelay's own schedule retries anything longer.
+      interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 3, initialIntervalMs: () => 100 }))],
+    });
+    const pool: Pool = { connection, clients: new Map(), lastUsed: Date.now() };
+    this.pools.set(poolKey, pool);
+    return pool;
+  }
+
+  /**
+   * `host:port` resolved now and pinned to one allowed address (IPv4 first, as dev servers listen on 127.0.0.1 while
+   * `localhost` often resolves to ::1 first); the name stays the gRPC authority and the TLS server name.
+   */
+  private async dialTarget(address: string): Promise<{ address: string; channelArgs?: Record<string, string> }> {
+    const port = address.slice(address.lastIndexOf(':') + 1);
+    const host = canonicalHost(hostOf(address)) ?? hostOf(address);
+    if (isIP(host)) {
+      const refusal = this.egress.refuseLiteral(host);
+      if (refusal) throw new EgressRefusedError(refusal);
+      return { address: hostPort(host, port) };
+    }
+    let found: { address: string; family: number }[];
+    try {
+      found = await this.egress.resolve(host);
+    } catch (error) {
+      if (error instanceof EgressRefusedError) throw error;
+      throw new LookupError(`cannot resolve ${host}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    const chosen = found.find((a) => a.family === 4) ?? found[0];
+    return { address: hostPort(chosen.address, port), channelArgs: { 'grpc.default_authority': address, 'grpc.ssl_target_name_override': host } };
   }
 
   private evict(poolKey: string): void {
@@ -296,6 +335,13 @@ function tlsOf(c: TemporalConfig): TLSConfig | boolean | undefined {
     clientCertPair: clientCert && clientKey ? { crt: Buffer.from(clientCert), key: Buffer.from(clientKey) } : undefined,
   };
 }
+
+/** A name that did not resolve (may heal: retried on the endpoint's schedule). */
+class LookupError extends Error {}
+
+/** The host of `host:port` or `[ipv6]:port`, without brackets. */
+const hostOf = (address: string) => address.slice(0, address.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
+const hostPort = (host: string, port: string) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
 function settingsOf(endpoint: Endpoint): Record<string, unknown> {
   const { type: _type, ...settings } = endpoint.destination ?? { type: '' };
