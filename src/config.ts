@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DEFAULT_RETRY_POLICY, parseSchedule } from './domain/retry.js';
+import { parseKeyFile, parseMasterKey } from './secrets/box.js';
 
 /**
  * One validated configuration object. Each setting has a flag, an environment variable and a default;
@@ -33,6 +34,11 @@ export interface Settings {
   pollMs: number;
   /** How often retention runs. @default 60000 */
   pruneIntervalMs: number;
+  /**
+   * The key secrets are encrypted with at rest (AES-256-GCM), and older keys still accepted for decryption during a
+   * rotation. null: SQLite generates one beside the database; PostgreSQL refuses to start.
+   */
+  masterKey: { current: Buffer; previous: Buffer[]; from: string } | null;
 }
 
 /** Where each setting can come from: [flag, environment variable]. */
@@ -55,6 +61,9 @@ export const SETTING_SOURCES = {
   shutdownGrace: ['shutdown-grace', 'HOOKRELAY_SHUTDOWN_GRACE'],
   leaseMargin: ['lease-margin', 'HOOKRELAY_LEASE_MARGIN'],
   retention: ['retention', 'HOOKRELAY_RETENTION'],
+  masterKey: [null, 'HOOKRELAY_MASTER_KEY'],
+  masterKeyFile: ['master-key-file', 'HOOKRELAY_MASTER_KEY_FILE'],
+  previousMasterKeys: [null, 'HOOKRELAY_PREVIOUS_MASTER_KEYS'],
 } as const;
 
 export type RawSettings = Partial<Record<keyof typeof SETTING_SOURCES, string>>;
@@ -89,6 +98,27 @@ const pemFile = z.string().transform((path, ctx) => {
   }
 });
 
+/** base64 master keys, separated by commas or white space. */
+const masterKeys = z.string().transform((text, ctx) => {
+  try {
+    const keys = text.split(/[\s,]+/).filter((k) => k !== '');
+    return keys.map((key, i) => parseMasterKey(key, keys.length > 1 ? `key ${i + 1}` : ''));
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+const keyFile = z.string().transform((path, ctx) => {
+  try {
+    return { path, keys: parseKeyFile(readFileSync(path, 'utf8'), path) };
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? `${path}: no such file` : (error as Error).message;
+    ctx.addIssue({ code: 'custom', message: reason });
+    return z.NEVER;
+  }
+});
+
 const schema = z
   .object({
     port: int(0, 65535).default(8080),
@@ -119,8 +149,21 @@ const schema = z
     shutdownGrace: duration.default(10_000),
     leaseMargin: duration.default(30_000),
     retention: duration.pipe(z.number().min(60_000, 'must be at least 1m')).default(30 * 86_400_000),
+    masterKey: masterKeys.pipe(z.array(z.instanceof(Buffer)).length(1, 'must be one key (previous keys go in HOOKRELAY_PREVIOUS_MASTER_KEYS)')).optional(),
+    masterKeyFile: keyFile.optional(),
+    previousMasterKeys: masterKeys.optional(),
   })
-  .refine((s) => Boolean(s.tlsCert) === Boolean(s.tlsKey), { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] });
+  .refine((s) => Boolean(s.tlsCert) === Boolean(s.tlsKey), { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] })
+  .refine((s) => !(s.masterKey && s.masterKeyFile), { message: 'set the master key either in HOOKRELAY_MASTER_KEY or in a file, not both', path: ['masterKeyFile'] });
+
+/** The master key setting: from the environment, or from a file whose first key is current and the rest previous. */
+function masterKeyOf(s: z.output<typeof schema>): Settings['masterKey'] {
+  const previous = s.previousMasterKeys ?? [];
+  if (s.masterKey) return { current: s.masterKey[0], previous, from: 'HOOKRELAY_MASTER_KEY' };
+  if (!s.masterKeyFile) return null;
+  const [current, ...older] = s.masterKeyFile.keys;
+  return { current, previous: [...older, ...previous], from: s.masterKeyFile.path };
+}
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -168,5 +211,6 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
     retentionMs: s.retention,
     pollMs: 1000,
     pruneIntervalMs: 60_000,
+    masterKey: masterKeyOf(s),
   });
 }
