@@ -19,7 +19,7 @@ const CACHE_LIMIT = 10_000;
 const digest = (key: string) => createHash('sha256').update(key).digest();
 
 export class ApiKeys {
-  private readonly cache = new Map<string, { until: number; key: Promise<ApiKey | null> }>();
+  private readonly cache = new Map<string, { until: number; key: Promise<ApiKey | null>; appId?: string }>();
 
   constructor(
     private readonly store: () => Store,
@@ -47,6 +47,11 @@ export class ApiKeys {
     return deleted;
   }
 
+  /** The app was deleted (with its keys): stop honouring them in this process now rather than after `ttlMs`. */
+  forgetApp(appId: string): void {
+    for (const [id, entry] of this.cache) if (entry.appId === undefined || entry.appId === appId) this.cache.delete(id);
+  }
+
   /** The app a bearer token is a live key of, or null. */
   async authenticate(token: string): Promise<string | null> {
     const match = FORMAT.exec(token);
@@ -68,11 +73,14 @@ export class ApiKeys {
     if (cached) this.cache.delete(id);
     if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!);
     const key = this.store().getApiKey(id);
-    const entry = { until: now + this.ttlMs, key };
+    const entry: { until: number; key: Promise<ApiKey | null>; appId?: string } = { until: now + this.ttlMs, key };
     this.cache.set(id, entry);
-    key.catch(() => {
-      if (this.cache.get(id) === entry) this.cache.delete(id);
-    });
+    key.then(
+      (found) => void (entry.appId = found?.appId ?? ''),
+      () => {
+        if (this.cache.get(id) === entry) this.cache.delete(id);
+      },
+    );
     return key;
   }
 }

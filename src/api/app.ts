@@ -100,13 +100,13 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   registerIdempotency(app, ctx.store, ctx.now, ctx.idempotencyTtlMs);
   const router = new Router(app);
   healthRoutes(router, options.readiness, () => router.openapi({ version: options.version }));
-  applicationRoutes(router, ctx);
+  applicationRoutes(router, ctx, keys);
   apiKeyRoutes(router, ctx, keys);
   eventTypeRoutes(router, ctx);
   endpointRoutes(router, ctx);
   messageRoutes(router, ctx);
   attemptRoutes(router, ctx);
-  sourceRoutes(router, ctx);
+  sourceRoutes(router, ctx, keys);
   ingestRoute(app, ctx.ingest, ctx.now);
   return { app, router };
 }

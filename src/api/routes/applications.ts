@@ -1,4 +1,5 @@
 import type { AppInput } from '../../store/store.js';
+import type { ApiKeys } from '../api-keys.js';
 import { principalOf, requireAdmin } from '../auth.js';
 import { appOf, type ApiContext } from '../context.js';
 import { presentApp, presentPage } from '../present.js';
@@ -13,7 +14,7 @@ const toInput = (body: { name: string; uid?: string | null; metadata?: Record<st
   metadata: body.metadata ?? {},
 });
 
-export function applicationRoutes(router: Router, ctx: ApiContext): void {
+export function applicationRoutes(router: Router, ctx: ApiContext, keys: ApiKeys): void {
   const tag = 'Application';
 
   router.add({ method: 'GET', url: '/api/v1/app', summary: 'List applications', tag, status: 200, query: PageQuery, response: listOf(ApplicationOut) }, async (request) => {
@@ -70,5 +71,6 @@ export function applicationRoutes(router: Router, ctx: ApiContext): void {
     const app = await appOf(ctx, request);
     requireAdmin(principalOf(request));
     await ctx.store.deleteApp(app.id);
+    keys.forgetApp(app.id);
   });
 }
