@@ -133,7 +133,7 @@ describe('per-application API keys', () => {
       const { data } = await svix.messageAttempt.listByEndpoint(mine.id, endpoint.id);
       return data.length > 0 ? data : null;
     });
-    assert.equal(attempts[0].msgId, message.id);
+    assert.equal(attempts![0].msgId, message.id);
     await svix.endpoint.rotateSecret(mine.id, endpoint.id, {});
     assert.notEqual((await svix.endpoint.getSecret(mine.id, endpoint.id)).key, secret);
     await svix.endpoint.delete(mine.id, endpoint.id);
