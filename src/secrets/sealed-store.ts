@@ -40,7 +40,13 @@ type SecretMethods = {
 export type SealedStore = Store & { readonly inner: Store };
 
 export function sealStore(inner: Store, fields: SecretFields): SealedStore {
-  const openEndpoint = (e: Endpoint) => fields.openEndpoint(e);
+  // A claim hands every delivery of one endpoint the same object: open it once.
+  const openedEndpoints = new WeakMap<Endpoint, Endpoint>();
+  const openEndpoint = (e: Endpoint) => {
+    let opened = openedEndpoints.get(e);
+    if (!opened) openedEndpoints.set(e, (opened = fields.openEndpoint(e)));
+    return opened;
+  };
   // SQLite hands back the same cached source while it is unchanged; so does this layer, so callers can keep caching.
   const openedSources = new WeakMap<Source, Source>();
   const openSource = (s: Source | null) => {
@@ -108,8 +114,15 @@ export function sealStore(inner: Store, fields: SecretFields): SealedStore {
   };
 
   const bound = new Map<PropertyKey, unknown>();
+  // Properties assigned to the layer (diagnostics wrap methods, as on any object) shadow everything else.
+  const assigned = new Map<PropertyKey, unknown>();
   return new Proxy(inner, {
+    set(_target, property, value) {
+      assigned.set(property, value);
+      return true;
+    },
     get(target, property) {
+      if (assigned.has(property)) return assigned.get(property);
       if (property === 'inner') return inner;
       if (Object.hasOwn(overrides, property)) return overrides[property as SecretMethods];
       if (Object.hasOwn(answers, property)) return answers[property as keyof typeof answers];
