@@ -56,7 +56,7 @@ export async function startRelayOn(kind: TestStoreKind, flags: RawSettings = {},
     if (kind === 'postgres' && flags.db === undefined) database = await freshDatabase();
     const settings = loadSettings(
       { port: '0', host: '127.0.0.1', db: database?.url ?? join(dir, 'hookrelay.db'), logLevel: 'silent', retrySchedule: '0,100ms,200ms', shutdownGrace: '2s', ...flags },
-      { HOOKRELAY_ADMIN_TOKEN: ADMIN_TOKEN, ...(database ? { HOOKRELAY_MASTER_KEY: TEST_MASTER_KEY } : {}), ...env },
+      { HOOKRELAY_ADMIN_TOKEN: ADMIN_TOKEN, ...(database || /^postgres(ql)?:\/\//i.test(flags.db ?? '') ? { HOOKRELAY_MASTER_KEY: TEST_MASTER_KEY } : {}), ...env },
     );
     relay = await startHookrelay({ ...settings, pollMs: 200, ...overrides }, createLogger(settings.logLevel));
   } catch (error) {
