@@ -13,7 +13,7 @@ import { Destinations } from './pipeline/destinations/index.js';
 import { Dispatcher } from './pipeline/dispatcher.js';
 import { Intake } from './pipeline/intake.js';
 import { Retention } from './pipeline/retention.js';
-import { openSealedStore } from './secrets/master-key.js';
+import { openSealedStore } from './secrets/open-sealed-store.js';
 import { sqlitePath } from './store/open-store.js';
 import type { Store } from './store/store.js';
 import { VERSION } from './version.js';

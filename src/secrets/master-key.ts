@@ -1,13 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, type Settings } from '../config.js';
-import { isPostgresUrl, openStore, sqlitePath, type OpenStoreOptions } from '../store/open-store.js';
+import { isPostgresUrl, sqlitePath } from '../store/open-store.js';
 import { masterKeyId, parseKeyFile, SecretBox } from './box.js';
-import { SecretFields } from './fields.js';
-import { resealSecrets } from './reseal.js';
-import { sealStore, type SealedStore } from './sealed-store.js';
 
 /** Where a master key generated on first start is kept: beside the SQLite file, like the admin token. */
 export function masterKeyFile(db: string): string | null {
@@ -44,29 +41,10 @@ export function resolveMasterKey(settings: Pick<Settings, 'db' | 'masterKey'>, l
   if (!options.generate) throw new ConfigError([`HOOKRELAY_MASTER_KEY (or --master-key-file): no master key is configured and there is no ${file ?? 'key file'}`]);
   const key = randomBytes(32);
   if (file) {
+    mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
     chmodSync(file, 0o600);
   }
   log.info({ file, masterKeyId: masterKeyId(key) }, 'generated a master key for secrets at rest (back it up with the database: without it stored secrets cannot be read)');
   return { box: new SecretBox(key), from: file ?? 'memory', generated: true };
-}
-
-/**
- * Opens the store behind the encryption-at-rest layer, after bringing every stored secret under the current master key
- * (sealing plain ones from older databases). A key that cannot open what is stored stops the start with a MasterKeyError.
- */
-export async function openSealedStore(settings: Pick<Settings, 'db' | 'masterKey'>, options: OpenStoreOptions, log: Logger): Promise<SealedStore> {
-  const master = resolveMasterKey(settings, log);
-  const store = await openStore(settings.db, options);
-  const fields = new SecretFields(master.box);
-  try {
-    const report = await resealSecrets(store, fields);
-    if (report.rewritten > 0) log.info({ rewritten: report.rewritten, masterKeyId: master.box.currentKeyId }, 'encrypted stored secrets under the current master key');
-  } catch (error) {
-    await store.close();
-    // A key generated just now cannot be the one the data needs: do not leave it to be picked up next time.
-    if (master.generated && master.from !== 'memory') rmSync(master.from, { force: true });
-    throw error;
-  }
-  return sealStore(store, fields);
 }
