@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { DEFAULT_RETRY_POLICY, parseSchedule } from './domain/retry.js';
 import { AllowList } from './egress/allow-list.js';
 import { checkDnsServers } from './egress/policy.js';
+import { parseKeyFile, parseMasterKey } from './secrets/box.js';
 
 /**
  * One validated configuration object. Each setting has a flag, an environment variable and a default;
@@ -41,6 +42,11 @@ export interface Settings {
   allowNetworks: readonly string[];
   /** DNS servers for delivery look-ups instead of the system resolver. @default none (getaddrinfo) */
   dnsServers: readonly string[];
+  /**
+   * The key secrets are encrypted with at rest (AES-256-GCM), and older keys still accepted for decryption during a
+   * rotation. null: SQLite generates one beside the database; PostgreSQL refuses to start.
+   */
+  masterKey: { current: Buffer; previous: Buffer[]; from: string } | null;
 }
 
 /** Where each setting can come from: [flag, environment variable]. */
@@ -66,6 +72,9 @@ export const SETTING_SOURCES = {
   dispatch: ['dispatch', 'HOOKRELAY_DISPATCH'],
   allowNetworks: ['allow-networks', 'HOOKRELAY_ALLOW_NETWORKS'],
   dnsServers: ['dns-servers', 'HOOKRELAY_DNS_SERVERS'],
+  masterKey: [null, 'HOOKRELAY_MASTER_KEY'],
+  masterKeyFile: ['master-key-file', 'HOOKRELAY_MASTER_KEY_FILE'],
+  previousMasterKeys: [null, 'HOOKRELAY_PREVIOUS_MASTER_KEYS'],
 } as const;
 
 export type RawSettings = Partial<Record<keyof typeof SETTING_SOURCES, string>>;
@@ -112,6 +121,26 @@ const list = (check: (entries: string[]) => unknown) =>
       return z.NEVER;
     }
   });
+/** base64 master keys, separated by commas or white space. */
+const masterKeys = z.string().transform((text, ctx) => {
+  try {
+    const keys = text.split(/[\s,]+/).filter((k) => k !== '');
+    return keys.map((key, i) => parseMasterKey(key, keys.length > 1 ? `key ${i + 1}` : ''));
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+const keyFile = z.string().transform((path, ctx) => {
+  try {
+    return { path, keys: parseKeyFile(readFileSync(path, 'utf8'), path) };
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? `${path}: no such file` : (error as Error).message;
+    ctx.addIssue({ code: 'custom', message: reason });
+    return z.NEVER;
+  }
+});
 
 const schema = z
   .object({
@@ -146,8 +175,21 @@ const schema = z
     dispatch: z.enum(['on', 'off']).default('on'),
     allowNetworks: list((entries) => new AllowList(entries)).default([]),
     dnsServers: list(checkDnsServers).default([]),
+    masterKey: masterKeys.pipe(z.array(z.instanceof(Buffer)).length(1, 'must be one key (previous keys go in HOOKRELAY_PREVIOUS_MASTER_KEYS)')).optional(),
+    masterKeyFile: keyFile.optional(),
+    previousMasterKeys: masterKeys.optional(),
   })
-  .refine((s) => Boolean(s.tlsCert) === Boolean(s.tlsKey), { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] });
+  .refine((s) => Boolean(s.tlsCert) === Boolean(s.tlsKey), { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] })
+  .refine((s) => !(s.masterKey && s.masterKeyFile), { message: 'set the master key either in HOOKRELAY_MASTER_KEY or in a file, not both', path: ['masterKeyFile'] });
+
+/** The master key setting: from the environment, or from a file whose first key is current and the rest previous. */
+function masterKeyOf(s: z.output<typeof schema>): Settings['masterKey'] {
+  const previous = s.previousMasterKeys ?? [];
+  if (s.masterKey) return { current: s.masterKey[0], previous, from: 'HOOKRELAY_MASTER_KEY' };
+  if (!s.masterKeyFile) return null;
+  const [current, ...older] = s.masterKeyFile.keys;
+  return { current, previous: [...older, ...previous], from: s.masterKeyFile.path };
+}
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -198,5 +240,6 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
     pruneIntervalMs: 60_000,
     allowNetworks: Object.freeze(s.allowNetworks),
     dnsServers: Object.freeze(s.dnsServers),
+    masterKey: masterKeyOf(s),
   });
 }

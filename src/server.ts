@@ -14,7 +14,8 @@ import { Destinations } from './pipeline/destinations/index.js';
 import { Dispatcher } from './pipeline/dispatcher.js';
 import { Intake } from './pipeline/intake.js';
 import { Retention } from './pipeline/retention.js';
-import { openStore, sqlitePath } from './store/open-store.js';
+import { openSealedStore } from './secrets/open-sealed-store.js';
+import { sqlitePath } from './store/open-store.js';
 import type { Store } from './store/store.js';
 import { VERSION } from './version.js';
 
@@ -65,10 +66,11 @@ async function warnAboutUnverifiedSources(store: Store, log: Logger): Promise<vo
 
 /** The composition root: wires store, pipeline and API, and starts serving. */
 export async function startHookrelay(settings: Readonly<Settings>, log: Logger): Promise<Hookrelay & { adminTokenGenerated: boolean; adminTokenFile: string | null }> {
-  const store = await openStore(settings.db, {
-    synchronous: settings.sqliteSynchronous,
-    onError: (error) => log.warn({ err: error }, 'database connection lost; reconnecting'),
-  });
+  const store = await openSealedStore(
+    settings,
+    { synchronous: settings.sqliteSynchronous, onError: (error) => log.warn({ err: error }, 'database connection lost; reconnecting') },
+    log,
+  );
   const admin = resolveAdminToken(settings, log);
   // An SQLite database is owned by this one process: whatever was in flight when it last stopped is due again now.
   // A shared store must not: other processes hold live leases, and a dead process's leases simply expire.

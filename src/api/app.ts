@@ -1,7 +1,9 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { ERRORS, HookrelayError } from '../domain/errors.js';
+import { ApiKeys } from './api-keys.js';
 import { Authenticator } from './auth.js';
+import { apiKeyRoutes } from './routes/api-keys.js';
 import type { ApiContext } from './context.js';
 import { applicationRoutes } from './routes/applications.js';
 import { attemptRoutes } from './routes/attempts.js';
@@ -51,7 +53,8 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   };
   if (options.https) fastifyOptions.https = options.https;
   const app = Fastify(fastifyOptions as FastifyServerOptions) as unknown as FastifyInstance;
-  const auth = new Authenticator(options.adminToken);
+  const keys = new ApiKeys(() => ctx.store, () => ctx.now());
+  const auth = new Authenticator(options.adminToken, keys);
 
   app.decorateRequest('principal', null);
   app.removeAllContentTypeParsers();
@@ -67,7 +70,7 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
 
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.config?.public) return;
-    request.principal = auth.authenticate(request.headers.authorization);
+    request.principal = await auth.authenticate(request.headers.authorization);
     if (!request.principal) throw new HookrelayError('unauthorized', 'missing or invalid bearer token (send "Authorization: Bearer <token>")');
   });
 
@@ -97,12 +100,13 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   registerIdempotency(app, ctx.store, ctx.now, ctx.idempotencyTtlMs);
   const router = new Router(app);
   healthRoutes(router, options.readiness, () => router.openapi({ version: options.version }));
-  applicationRoutes(router, ctx);
+  applicationRoutes(router, ctx, keys);
+  apiKeyRoutes(router, ctx, keys);
   eventTypeRoutes(router, ctx);
   endpointRoutes(router, ctx);
   messageRoutes(router, ctx);
   attemptRoutes(router, ctx);
-  sourceRoutes(router, ctx);
+  sourceRoutes(router, ctx, keys);
   ingestRoute(app, ctx.ingest, ctx.now);
   return { app, router };
 }

@@ -2,8 +2,9 @@ import type { FastifyRequest } from 'fastify';
 import { HookrelayError } from '../domain/errors.js';
 import type { App } from '../domain/types.js';
 import { constantTimeEqual } from '../signing/standard-webhooks.js';
+import type { ApiKeys } from './api-keys.js';
 
-/** Who is calling. Per-application keys add `{ kind: 'app' }` principals; every route already asks `mayAccess`. */
+/** Who is calling: the operator (admin token), or an application's API key, which may touch that application only. */
 export type Principal = { kind: 'admin' } | { kind: 'app'; appId: string };
 
 declare module 'fastify' {
@@ -13,14 +14,18 @@ declare module 'fastify' {
 }
 
 export class Authenticator {
-  constructor(private readonly adminToken: string) {}
+  constructor(
+    private readonly adminToken: string,
+    private readonly keys: ApiKeys,
+  ) {}
 
-  authenticate(header: string | undefined): Principal | null {
+  async authenticate(header: string | undefined): Promise<Principal | null> {
     if (!header) return null;
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) return null;
     if (constantTimeEqual(match[1], this.adminToken)) return { kind: 'admin' };
-    return null;
+    const appId = await this.keys.authenticate(match[1]);
+    return appId === null ? null : { kind: 'app', appId };
   }
 }
 

@@ -83,7 +83,9 @@ export class Router {
       openapi: '3.1.0',
       info: { title: 'hookrelay API', version: info.version, description: 'Webhook gateway API, wire-compatible with the svix SDK for the operations it implements.' },
       servers: [{ url: '/' }],
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'The admin token, or an application API key (hrk_…) that reaches its own application only' } },
+      },
       security: [{ bearer: [] }],
       paths,
     };

@@ -7,6 +7,12 @@ import { sqlitePath } from '../store/open-store.js';
 import { isUnavailable } from '../store/postgres/errors.js';
 import { PostgresStore } from '../store/postgres/postgres-store.js';
 import { startHookrelay } from '../server.js';
+import { MasterKeyError } from '../secrets/box.js';
+import { SecretFields } from '../secrets/fields.js';
+import { resolveMasterKey } from '../secrets/master-key.js';
+import { resealSecrets } from '../secrets/reseal.js';
+import { openStore } from '../store/open-store.js';
+import { APP_KEY_USAGE, appKeyCommand } from './app-keys.js';
 import { CliError, SOURCE_USAGE, sourceCommand } from './sources.js';
 import { VERSION } from '../version.js';
 
@@ -18,7 +24,10 @@ const USAGE = `hookrelay ${VERSION} — self-hosted webhook gateway
 Usage:
   hookrelay serve   [options]   start the API and the delivery dispatcher
   hookrelay migrate [--db path|url] apply database migrations and exit
+  hookrelay reencrypt [options] encrypt every stored secret under the current master key and exit
+                                (the last step of a master key rotation; see docs/security.md)
   hookrelay source …            manage inbound sources of a running server ("hookrelay source help")
+  hookrelay app-key …           manage an application's API keys on a running server ("hookrelay app-key help")
   hookrelay version             print the version
 
 Options (each also settable by environment variable):
@@ -47,6 +56,10 @@ Options (each also settable by environment variable):
   --dns-servers <list>       HOOKRELAY_DNS_SERVERS          resolve delivery targets with these DNS servers (ip or ip:port)
                                                             instead of the system resolver
                              HOOKRELAY_ADMIN_TOKEN          the operator's bearer token (generated on first start if unset)
+                             HOOKRELAY_MASTER_KEY           base64 of 32 bytes: encrypts secrets at rest (SQLite: generated
+                                                            beside the database if unset; PostgreSQL: required)
+  --master-key-file <file>   HOOKRELAY_MASTER_KEY_FILE      the master key in a file: current key first, previous keys after
+                             HOOKRELAY_PREVIOUS_MASTER_KEYS older master keys, still accepted to decrypt (comma-separated)
 `;
 
 const FLAGS = {
@@ -69,6 +82,7 @@ const FLAGS = {
   dispatch: { type: 'string' },
   'allow-networks': { type: 'string' },
   'dns-servers': { type: 'string' },
+  'master-key-file': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -128,6 +142,20 @@ async function runMigrate(raw: RawSettings): Promise<number> {
   }
 }
 
+/** Re-encrypts every stored secret under the current master key (while servers run, on PostgreSQL). */
+async function runReencrypt(raw: RawSettings): Promise<number> {
+  const settings = loadSettings(raw, process.env);
+  const master = resolveMasterKey(settings, createLogger('silent'), { generate: false });
+  const store = await openStore(settings.db, { synchronous: settings.sqliteSynchronous });
+  try {
+    const report = await resealSecrets(store, new SecretFields(master.box));
+    process.stdout.write(`looked at ${report.rows} rows; re-encrypted ${report.rewritten} under master key ${master.box.currentKeyId}; every stored secret now needs only that key\n`);
+    return EXIT.ok;
+  } finally {
+    await store.close();
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
@@ -150,6 +178,18 @@ export async function main(argv: string[]): Promise<number> {
       return fail(`failed: ${(error as Error).message}`, EXIT.failure);
     }
   }
+  if (command === 'app-key') {
+    if (rest[0] === undefined || rest[0] === 'help' || rest[0] === '--help') {
+      process.stdout.write(APP_KEY_USAGE);
+      return rest[0] === undefined ? EXIT.usage : EXIT.ok;
+    }
+    try {
+      return await appKeyCommand(rest, (text) => process.stdout.write(text));
+    } catch (error) {
+      if (error instanceof CliError) return fail(error.message, error.exitCode);
+      return fail(`failed: ${(error as Error).message}`, EXIT.failure);
+    }
+  }
   let values: Record<string, unknown>;
   try {
     ({ values } = parseArgs({ args: rest, options: FLAGS, strict: true, allowPositionals: false }));
@@ -166,11 +206,14 @@ export async function main(argv: string[]): Promise<number> {
         return await serve(toRaw(values));
       case 'migrate':
         return await runMigrate(toRaw(values));
+      case 'reencrypt':
+        return await runReencrypt(toRaw(values));
       default:
         return fail(`unknown command ${JSON.stringify(command)}\nRun "hookrelay help" for the commands.`, EXIT.usage);
     }
   } catch (error) {
     if (error instanceof ConfigError) return fail(error.message, EXIT.usage);
+    if (error instanceof MasterKeyError) return fail(`cannot read the stored secrets: ${error.message}`, EXIT.usage);
     if (error instanceof DatabaseInUseError) return fail(error.message, EXIT.failure);
     const err = error as NodeJS.ErrnoException;
     if (err.code === 'EADDRINUSE') return fail(`cannot listen: address already in use (${err.message.replace(/^.*EADDRINUSE:?\s*/, '')}); choose another --port`, EXIT.failure);

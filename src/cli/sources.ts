@@ -1,6 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { adminTokenFile } from '../server.js';
+import { apiClient, CliError, CONNECTION_OPTIONS, CONNECTION_USAGE } from './client.js';
+
+export { CliError } from './client.js';
 
 /** `hookrelay source …`: manage inbound sources through a running server's API. */
 
@@ -12,25 +13,10 @@ export const SOURCE_USAGE = `Usage:
   hookrelay source rotate-token <id|uid>
   hookrelay source add-endpoint <id|uid> --url <url> | --destination <json>
 
-Connection (flags or environment):
-  --server <url>   HOOKRELAY_URL          the running hookrelay (default http://127.0.0.1:8080)
-  --token <token>  HOOKRELAY_ADMIN_TOKEN  admin token (default: read from the token file beside --db)
-  --db <path>      HOOKRELAY_DB           where the server keeps its database (default ./hookrelay.db)
-`;
-
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
-    super(message);
-  }
-}
+${CONNECTION_USAGE}`;
 
 const OPTIONS = {
-  server: { type: 'string' },
-  token: { type: 'string' },
-  db: { type: 'string' },
+  ...CONNECTION_OPTIONS,
   type: { type: 'string' },
   name: { type: 'string' },
   uid: { type: 'string' },
@@ -39,14 +25,6 @@ const OPTIONS = {
   url: { type: 'string' },
   destination: { type: 'string' },
 } as const;
-
-function tokenOf(flag: string | undefined, db: string): string {
-  const token = flag ?? process.env.HOOKRELAY_ADMIN_TOKEN;
-  if (token) return token;
-  const file = adminTokenFile(db);
-  if (file && existsSync(file)) return readFileSync(file, 'utf8').trim();
-  throw new CliError(`no admin token: pass --token, set HOOKRELAY_ADMIN_TOKEN, or run next to the server's ${file ?? 'database'}`, 2);
-}
 
 export async function sourceCommand(args: string[], out: (text: string) => void): Promise<number> {
   let parsed;
@@ -57,28 +35,7 @@ export async function sourceCommand(args: string[], out: (text: string) => void)
   }
   const { values, positionals } = parsed;
   const [action, target] = positionals;
-  const server = (values.server ?? process.env.HOOKRELAY_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
-  const token = tokenOf(values.token, values.db ?? process.env.HOOKRELAY_DB ?? './hookrelay.db');
-
-  const call = async (method: string, path: string, body?: unknown) => {
-    let response: Response;
-    try {
-      response = await fetch(server + path, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (error) {
-      throw new CliError(`cannot reach hookrelay at ${server}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`, 1);
-    }
-    const text = await response.text();
-    const json = text ? JSON.parse(text) : null;
-    if (!response.ok) {
-      const detail = Array.isArray(json?.detail) ? json.detail.map((d: { loc: string[]; msg: string }) => `${d.loc.join('.')}: ${d.msg}`).join('; ') : (json?.detail ?? text);
-      throw new CliError(`${method} ${path} failed (${response.status}): ${detail}`, response.status >= 500 ? 1 : 2);
-    }
-    return json;
-  };
+  const call = apiClient(values);
   const needTarget = () => {
     if (!target) throw new CliError(`hookrelay source ${action} needs a source id or uid\n${SOURCE_USAGE}`, 2);
     return encodeURIComponent(target);

@@ -51,4 +51,5 @@ export const ID_PREFIX = {
   message: 'msg',
   attempt: 'atmpt',
   source: 'src',
+  apiKey: 'key',
 } as const;

@@ -9,6 +9,7 @@
  * Delivery  One message on its way to one endpoint: pending → in_flight → succeeded | failed (parked).
  * Attempt   One try of a delivery: when, how long, status code, truncated response body, error.
  * Lease     A claim on an in-flight delivery by one dispatcher, valid until `leaseUntil`.
+ * ApiKey    A bearer token of one app (`hrk_…`): it may touch that app only. Stored as a SHA-256 digest.
  * Source    An inbound door: a provider (Stripe, GitHub, …) posts to its ingest URL; what verifies becomes a
  *           Message of the source's own App, delivered to that app's endpoints like any other message.
  */
@@ -103,6 +104,19 @@ export interface Source {
   token: string;
   createdAt: number;
   updatedAt: number;
+}
+
+export interface ApiKey {
+  /** `key_…`; the key itself is `hrk_<id>_<secret>`, so authentication finds its row by id. */
+  id: string;
+  appId: string;
+  name: string | null;
+  /** The start of the key (`hrk_<id>_` and four characters of the secret), to recognise it in a list. */
+  prefix: string;
+  /** SHA-256 of the whole key, hex. */
+  hash: string;
+  createdAt: number;
+  expiresAt: number | null;
 }
 
 export type DeliveryStatus = 'pending' | 'in_flight' | 'succeeded' | 'failed';

@@ -1,4 +1,4 @@
-import type { App, Attempt, ClaimedDelivery, Delivery, DestinationConfig, Endpoint, EventType, Message, Ordering, Source } from '../domain/types.js';
+import type { ApiKey, App, Attempt, ClaimedDelivery, Delivery, DestinationConfig, Endpoint, EventType, Message, Ordering, SigningSecret, Source } from '../domain/types.js';
 
 /**
  * The storage contract. Every backend implements it and passes the same conformance suite.
@@ -130,6 +130,14 @@ export interface PruneResult {
   done: boolean;
 }
 
+/**
+ * The secret-bearing values of one row exactly as stored: sealed (`hrenc:…`) or, in a database written before
+ * secrets were encrypted at rest, plain. Read and written only to seal or re-seal them (src/secrets/).
+ */
+export type SecretRow =
+  | { kind: 'endpoint'; id: string; secrets: SigningSecret[]; destination: DestinationConfig | null }
+  | { kind: 'source'; id: string; config: Record<string, unknown> };
+
 export interface Store {
   readonly kind: string;
   /**
@@ -173,6 +181,21 @@ export interface Store {
   setSourceToken(id: string, token: string, now: number): Promise<Source>;
   /** Deletes the source with its app, endpoints and messages. */
   deleteSource(id: string): Promise<void>;
+
+  /** Stores a key of an app (its id and digest made by the caller, which alone ever sees the key). */
+  createApiKey(key: ApiKey): Promise<ApiKey>;
+  getApiKey(id: string): Promise<ApiKey | null>;
+  listApiKeys(appId: string, page: PageRequest): Promise<Page<ApiKey>>;
+  /** Deletes a key of the app; false when the app has no such key. Deleting an app deletes its keys. */
+  deleteApiKey(appId: string, id: string): Promise<boolean>;
+
+  /** Secret-bearing rows of one kind in id order after `after` (`''` to start), raw. */
+  scanSecrets(kind: SecretRow['kind'], after: string, limit: number): Promise<SecretRow[]>;
+  /**
+   * Writes each `next` over its row if the row still holds `previous` (a concurrent write wins); returns how many
+   * were written. Leaves no copy of the previous values in the database file where the backend can avoid it.
+   */
+  rewriteSecrets(changes: { previous: SecretRow; next: SecretRow }[]): Promise<number>;
 
   accept(input: AcceptInput): Promise<AcceptResult>;
   listMessages(appId: string, filter: MessageFilter, page: PageRequest): Promise<Page<Message>>;

@@ -8,6 +8,8 @@ import { startHookrelay, type Hookrelay } from '../../src/server.js';
 import { freshDatabase, type TestDatabase } from './postgres.js';
 
 export const ADMIN_TOKEN = 'test_admin_token_0123456789abcdef';
+/** A PostgreSQL store needs a configured master key (SQLite generates one beside its file). */
+export const TEST_MASTER_KEY = Buffer.alloc(32, 7).toString('base64');
 
 export interface TestRelay extends Hookrelay {
   svix: Svix;
@@ -57,7 +59,7 @@ export async function startRelayOn(kind: TestStoreKind, flags: RawSettings = {},
     if (kind === 'postgres' && flags.db === undefined) database = await freshDatabase();
     const settings = loadSettings(
       { port: '0', host: '127.0.0.1', db: database?.url ?? join(dir, 'hookrelay.db'), logLevel: 'silent', retrySchedule: '0,100ms,200ms', shutdownGrace: '2s', allowNetworks: LOOPBACK, ...flags },
-      { HOOKRELAY_ADMIN_TOKEN: ADMIN_TOKEN, ...env },
+      { HOOKRELAY_ADMIN_TOKEN: ADMIN_TOKEN, ...(database || /^postgres(ql)?:\/\//i.test(flags.db ?? '') ? { HOOKRELAY_MASTER_KEY: TEST_MASTER_KEY } : {}), ...env },
     );
     relay = await startHookrelay({ ...settings, pollMs: 200, ...overrides }, createLogger(settings.logLevel));
   } catch (error) {

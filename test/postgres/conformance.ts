@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it as test } from 'node:test';
 import { HookrelayError } from '../../src/domain/errors.js';
 import { ID_PREFIX, newId } from '../../src/domain/ids.js';
-import type { Attempt, ClaimedDelivery } from '../../src/domain/types.js';
-import type { AcceptInput, AcceptResult, AttemptOutcome, EndpointInput, Store } from '../../src/store/store.js';
+import type { ApiKey, Attempt, ClaimedDelivery } from '../../src/domain/types.js';
+import { SecretBox } from '../../src/secrets/box.js';
+import { SecretFields } from '../../src/secrets/fields.js';
+import { sealStore } from '../../src/secrets/sealed-store.js';
+import type { AcceptInput, AcceptResult, AttemptOutcome, EndpointInput, SecretRow, Store } from '../../src/store/store.js';
 
 /**
  * The Store contract, checked the same way on every backend: each behaviour here is something the API or the
@@ -448,6 +451,109 @@ export function storeConformance(backend: string, open: () => Promise<StoreUnder
           [ids[0], later.id],
         ].sort());
         assert.ok(resent.every((c) => c.delivery.manual && c.delivery.retryIndex === 0));
+      });
+    });
+
+    describe('API keys and secrets at rest', () => {
+      const keyOf = (appId: string, at: number, overrides: Partial<ApiKey> = {}): ApiKey => {
+        const id = newId(ID_PREFIX.apiKey, at);
+        return { id, appId, name: null, prefix: `hrk_${id}_abcd`, hash: 'ab'.repeat(32), createdAt: at, expiresAt: null, ...overrides };
+      };
+
+      it('stores API keys per app, pages them, deletes only the app’s own, and deletes them with their app', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        const other = await store.createApp(appInput(null), T0);
+        const first = await store.createApiKey(keyOf(app.id, T0, { name: 'ci', expiresAt: T0 + HOUR }));
+        assert.deepEqual(await store.getApiKey(first.id), first);
+        assert.equal(first.name, 'ci');
+        assert.equal(first.expiresAt, T0 + HOUR);
+        const keys = [first.id];
+        for (let i = 1; i < 5; i++) keys.push((await store.createApiKey(keyOf(app.id, T0 + i))).id);
+        const foreign = await store.createApiKey(keyOf(other.id, T0));
+        const listed = await all((iterator) => store.listApiKeys(app.id, { limit: 2, iterator, order: 'ascending' }));
+        assert.deepEqual(listed.map((k) => k.id), keys);
+        assert.deepEqual((await store.listApiKeys(app.id, { limit: 10 })).data.map((k) => k.id), [...keys].reverse());
+        await rejectsWith(store.createApiKey(keyOf('app_missing', T0)), 'not_found');
+
+        assert.equal(await store.deleteApiKey(app.id, foreign.id), false, 'an app deleted another app’s key');
+        assert.ok(await store.getApiKey(foreign.id));
+        assert.equal(await store.deleteApiKey(app.id, first.id), true);
+        assert.equal(await store.getApiKey(first.id), null);
+        assert.equal(await store.deleteApiKey(app.id, first.id), false);
+
+        await store.deleteApp(app.id);
+        for (const id of keys) assert.equal(await store.getApiKey(id), null);
+        assert.ok(await store.getApiKey(foreign.id), 'deleting an app deleted another app’s key');
+      });
+
+      it('scans secret-bearing rows raw in id order and rewrites a row only while it still holds what was read', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        const endpoints = [];
+        for (let i = 0; i < 3; i++) {
+          endpoints.push(await store.createEndpoint(app.id, endpointInput({ destination: i === 1 ? { type: 'temporal', taskQueue: 'q', apiKey: 'k' } : null }), `whsec_${i}`, T0 + i));
+        }
+        const source = await store.createSource({ name: 's', uid: null, type: 'stripe', config: { secret: 'plain', maxBodyBytes: 10 }, metadata: {} }, 'tok', T0);
+        const firstTwo = await store.scanSecrets('endpoint', '', 2);
+        assert.deepEqual(firstTwo, [
+          { kind: 'endpoint', id: endpoints[0].id, secrets: [{ key: 'whsec_0', expiresAt: null }], destination: null },
+          { kind: 'endpoint', id: endpoints[1].id, secrets: [{ key: 'whsec_1', expiresAt: null }], destination: { type: 'temporal', taskQueue: 'q', apiKey: 'k' } },
+        ]);
+        assert.deepEqual((await store.scanSecrets('endpoint', endpoints[1].id, 10)).map((r) => r.id), [endpoints[2].id]);
+        const [sourceRow] = await store.scanSecrets('source', '', 10);
+        assert.deepEqual(sourceRow, { kind: 'source', id: source.id, config: { secret: 'plain', maxBodyBytes: 10 } });
+
+        const sealedEndpoint = { ...firstTwo[1], secrets: [{ key: 'hrenc:x', expiresAt: null }], destination: { type: 'temporal', taskQueue: 'q', apiKey: 'hrenc:y' } } as SecretRow;
+        const sealedSource = { ...sourceRow, config: { secret: 'hrenc:z', maxBodyBytes: 10 } } as SecretRow;
+        // The first endpoint changed after it was read: its rewrite must not land.
+        await store.rotateEndpointSecret(app.id, endpoints[0].id, 'whsec_new', T0 + HOUR, T0 + 10);
+        const stale = { previous: firstTwo[0], next: { ...firstTwo[0], secrets: [{ key: 'hrenc:stale', expiresAt: null }] } as SecretRow };
+        const written = await store.rewriteSecrets([stale, { previous: firstTwo[1], next: sealedEndpoint }, { previous: sourceRow, next: sealedSource }]);
+        assert.equal(written, 2);
+        assert.deepEqual((await store.getEndpoint(app.id, endpoints[0].id))!.secrets.map((s) => s.key), ['whsec_new', 'whsec_0']);
+        const rewritten = (await store.getEndpoint(app.id, endpoints[1].id))!;
+        assert.deepEqual(rewritten.secrets, [{ key: 'hrenc:x', expiresAt: null }]);
+        assert.equal(rewritten.destination!.apiKey, 'hrenc:y');
+        assert.equal(rewritten.updatedAt, endpoints[1].updatedAt, 'sealing a row is not a change of the endpoint');
+        assert.equal((await store.getSourceByToken('tok'))!.config.secret, 'hrenc:z', 'a cached source kept the old config');
+        assert.equal(await store.rewriteSecrets([]), 0);
+      });
+
+      it('through the sealing layer: secrets go in sealed, come out plain everywhere they are read, and replayed answers are sealed', async (store) => {
+        const fields = new SecretFields(new SecretBox(Buffer.alloc(32, 1)));
+        const sealed = sealStore(store, fields);
+        const app = await sealed.createApp(appInput(null), T0);
+        const destination = { type: 'temporal', taskQueue: 'q', apiKey: 'temporal-api-key-1', tls: { clientCert: 'CERT', clientKey: 'PRIVATE-KEY-1' } };
+        const endpoint = await sealed.createEndpoint(app.id, endpointInput({ destination }), 'whsec_plain1', T0);
+        assert.deepEqual(endpoint.secrets, [{ key: 'whsec_plain1', expiresAt: null }]);
+        assert.deepEqual(endpoint.destination, destination);
+        const raw = (await store.getEndpoint(app.id, endpoint.id))!;
+        assert.match(raw.secrets[0].key, /^hrenc:v1:/);
+        assert.match(String(raw.destination!.apiKey), /^hrenc:v1:/);
+        assert.match(String((raw.destination!.tls as Record<string, unknown>).clientKey), /^hrenc:v1:/);
+        assert.equal((raw.destination!.tls as Record<string, unknown>).clientCert, 'CERT', 'a certificate is not secret');
+        assert.equal(raw.destination!.taskQueue, 'q');
+
+        const rotated = await sealed.rotateEndpointSecret(app.id, endpoint.id, 'whsec_plain2', T0 + HOUR, T0 + 1);
+        assert.deepEqual(rotated.secrets.map((s) => s.key), ['whsec_plain2', 'whsec_plain1']);
+        assert.deepEqual((await sealed.listDestinationEndpoints())[0].destination, destination);
+        accepted(await sealed.accept(acceptInput(app.id)));
+        const [claimed] = await sealed.claim({ owner: 'o', now: T0, limit: 10, leaseMs: 1000 });
+        assert.deepEqual(claimed.endpoint.secrets.map((s) => s.key), ['whsec_plain2', 'whsec_plain1']);
+        assert.deepEqual(claimed.endpoint.destination, destination);
+        const [view] = (await sealed.listDeliveriesByMessage(app.id, claimed.message.id, { limit: 10 })).data;
+        assert.deepEqual(view.endpoint.secrets.map((s) => s.key), ['whsec_plain2', 'whsec_plain1']);
+
+        const source = await sealed.createSource({ name: 's', uid: null, type: 'stripe', config: { secret: 'whsec_source1', additionalSecrets: ['whsec_source2'] }, metadata: {} }, 'tok', T0);
+        assert.deepEqual(source.config, { secret: 'whsec_source1', additionalSecrets: ['whsec_source2'] });
+        const rawSource = (await store.getSource(source.id))!;
+        assert.match(String(rawSource.config.secret), /^hrenc:v1:/);
+        assert.match(String(rawSource.config.additionalSecrets), /^hrenc:v1:/);
+        assert.deepEqual((await sealed.getSourceByToken('tok'))!.config, source.config);
+        assert.deepEqual((await sealed.listSources({ limit: 10 })).data[0].config, source.config);
+
+        await sealed.putIdempotentResponse('scope', 'k', { status: 201, body: '{"key":"hrk_secret"}' }, T0 + HOUR);
+        assert.match((await store.getIdempotentResponse('scope', 'k', T0))!.body, /^hrenc:v1:/);
+        assert.deepEqual(await sealed.getIdempotentResponse('scope', 'k', T0), { status: 201, body: '{"key":"hrk_secret"}' });
       });
     });
 

@@ -10,6 +10,8 @@ export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.ur
 export const PACKAGE_JSON = fileURLToPath(new URL('../../../package.json', import.meta.url));
 
 export const ADMIN_TOKEN = 'test_admin_token_process_0123456789';
+/** A PostgreSQL store needs a configured master key (SQLite generates one beside its file). */
+export const TEST_MASTER_KEY = Buffer.alloc(32, 9).toString('base64');
 
 /** The parent's environment without any HOOKRELAY_* setting, so the developer's shell cannot change a test. */
 function cleanEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
@@ -101,10 +103,12 @@ process.on('exit', () => {
  * delivery target (test receivers listen there), and resolves once it logs "hookrelay is serving" (with the URL it bound).
  */
 export async function startChild(options: ChildOptions): Promise<Child> {
+  const postgres = /^postgres(ql)?:\/\//i.test(options.db);
   const env = cleanEnv({
     HOOKRELAY_ADMIN_TOKEN: ADMIN_TOKEN,
     HOOKRELAY_RETRY_SCHEDULE: '0,200ms,500ms,1s',
     HOOKRELAY_ALLOW_NETWORKS: '127.0.0.0/8,::1/128',
+    ...(postgres ? { HOOKRELAY_MASTER_KEY: TEST_MASTER_KEY } : {}),
     ...(options.env ?? {}),
   });
   const args = [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--db', options.db, '--log-level', 'info', ...(options.flags ?? [])];

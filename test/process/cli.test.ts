@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Database } from '../../src/store/sqlite/driver.js';
-import { ADMIN_TOKEN, PACKAGE_JSON, runCli, startChild, tempDir, type CliResult } from './child.js';
+import { ADMIN_TOKEN, PACKAGE_JSON, runCli, startChild, tempDir, TEST_MASTER_KEY, type CliResult } from './child.js';
 
 const STACK_LINE = /^\s{4}at /m;
 
@@ -48,7 +48,7 @@ describe('hookrelay CLI', () => {
 
   it('serve --db postgres://… on a server that is not there exits 1 saying the database cannot be reached, no stack trace', async () => {
     // Port 1 on loopback refuses at once.
-    const result = await runCli(['serve', '--port', '0', '--db', 'postgres://hookrelay@127.0.0.1:1/hookrelay'], { env, cwd: tmp.dir });
+    const result = await runCli(['serve', '--port', '0', '--db', 'postgres://hookrelay@127.0.0.1:1/hookrelay'], { env: { ...env, HOOKRELAY_MASTER_KEY: TEST_MASTER_KEY }, cwd: tmp.dir });
     assert.equal(result.code, 1, `exit ${result.code}; stderr:\n${result.stderr}`);
     assert.match(result.stderr, /cannot reach the database.*ECONNREFUSED/);
     assert.doesNotMatch(result.stderr, STACK_LINE);

@@ -1,6 +1,6 @@
-import { HookrelayError } from '../../domain/errors.js';
 import type { AppInput } from '../../store/store.js';
-import { mayAccess, principalOf, requireAdmin } from '../auth.js';
+import type { ApiKeys } from '../api-keys.js';
+import { principalOf, requireAdmin } from '../auth.js';
 import { appOf, type ApiContext } from '../context.js';
 import { presentApp, presentPage } from '../present.js';
 import type { Router } from '../router.js';
@@ -14,14 +14,18 @@ const toInput = (body: { name: string; uid?: string | null; metadata?: Record<st
   metadata: body.metadata ?? {},
 });
 
-export function applicationRoutes(router: Router, ctx: ApiContext): void {
+export function applicationRoutes(router: Router, ctx: ApiContext, keys: ApiKeys): void {
   const tag = 'Application';
 
   router.add({ method: 'GET', url: '/api/v1/app', summary: 'List applications', tag, status: 200, query: PageQuery, response: listOf(ApplicationOut) }, async (request) => {
     const principal = principalOf(request);
-    const page = await ctx.store.listApps(parse(PageQuery, request.query, 'query'));
-    if (principal.kind !== 'admin') page.data = page.data.filter((app) => mayAccess(principal, app));
-    return presentPage(page, presentApp);
+    const query = parse(PageQuery, request.query, 'query');
+    if (principal.kind === 'app') {
+      // An app key sees one application, its own: a filtered page of all apps would leak other ids through its cursors.
+      const own = await ctx.store.getApp(principal.appId);
+      return presentPage({ data: own ? [own] : [], iterator: null, prevIterator: null, done: true }, presentApp);
+    }
+    return presentPage(await ctx.store.listApps(query), presentApp);
   });
 
   router.add({ method: 'POST', url: '/api/v1/app', summary: 'Create application', tag, status: 201, body: ApplicationIn, query: CreateAppQuery, response: ApplicationOut }, async (request, reply) => {
@@ -42,14 +46,17 @@ export function applicationRoutes(router: Router, ctx: ApiContext): void {
     return presentApp(await appOf(ctx, request));
   });
 
+  // An app key reads its application but does not change it: name, uid, rate limit and metadata are the operator's.
   router.add({ method: 'PUT', url: '/api/v1/app/:app_id', summary: 'Update application', tag, status: 200, body: ApplicationIn, response: ApplicationOut }, async (request) => {
     const app = await appOf(ctx, request);
+    requireAdmin(principalOf(request));
     const body = parse(ApplicationIn, request.body, 'body');
     return presentApp(await ctx.store.updateApp(app.id, toInput(body), ctx.now()));
   });
 
   router.add({ method: 'PATCH', url: '/api/v1/app/:app_id', summary: 'Patch application', tag, status: 200, body: ApplicationPatch, response: ApplicationOut }, async (request) => {
     const app = await appOf(ctx, request);
+    requireAdmin(principalOf(request));
     const patch = parse(ApplicationPatch, request.body, 'body');
     const merged = {
       name: patch.name ?? app.name,
@@ -61,9 +68,9 @@ export function applicationRoutes(router: Router, ctx: ApiContext): void {
   });
 
   router.add({ method: 'DELETE', url: '/api/v1/app/:app_id', summary: 'Delete application', tag, status: 204 }, async (request) => {
-    const principal = principalOf(request);
     const app = await appOf(ctx, request);
-    if (principal.kind !== 'admin') throw new HookrelayError('forbidden', 'deleting an application needs the admin token');
+    requireAdmin(principalOf(request));
     await ctx.store.deleteApp(app.id);
+    keys.forgetApp(app.id);
   });
 }

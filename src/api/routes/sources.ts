@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { notFound } from '../../domain/errors.js';
 import type { App, Source } from '../../domain/types.js';
 import { redactConfig, validateSourceConfig } from '../../inbound/source-config.js';
+import type { ApiKeys } from '../api-keys.js';
 import { principalOf, requireAdmin } from '../auth.js';
 import type { ApiContext } from '../context.js';
 import { presentPage } from '../present.js';
@@ -62,7 +63,7 @@ async function sourceOf(ctx: ApiContext, request: FastifyRequest): Promise<Sourc
 }
 
 /** Sources, managed with the same paths and shapes as Svix Ingest (`svix.ingest.source`, `svix.ingest.endpoint`). */
-export function sourceRoutes(router: Router, ctx: ApiContext): void {
+export function sourceRoutes(router: Router, ctx: ApiContext, keys: ApiKeys): void {
   const tag = 'IngestSource';
   const base = '/ingest/api/v1/source';
 
@@ -95,6 +96,7 @@ export function sourceRoutes(router: Router, ctx: ApiContext): void {
   router.add({ method: 'DELETE', url: `${base}/:source_id`, summary: 'Delete source', tag, status: 204 }, async (request) => {
     const source = await sourceOf(ctx, request);
     await ctx.store.deleteSource(source.id);
+    keys.forgetApp(source.appId);
   });
 
   router.add(

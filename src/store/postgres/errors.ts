@@ -34,3 +34,4 @@ export function translate(error: unknown): unknown {
 }
 
 export const isUniqueViolation = (error: unknown) => (error as { code?: string }).code === '23505';
+export const isForeignKeyViolation = (error: unknown) => (error as { code?: string }).code === '23503';

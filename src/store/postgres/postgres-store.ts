@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { conflict, notFound } from '../../domain/errors.js';
 import { ID_PREFIX, newId } from '../../domain/ids.js';
-import type { App, Attempt, ClaimedDelivery, Endpoint, EventType, Message, Source } from '../../domain/types.js';
+import type { ApiKey, App, Attempt, ClaimedDelivery, Endpoint, EventType, Message, Source } from '../../domain/types.js';
 import { cursorQuery, toPage } from '../paging.js';
 import type {
   AcceptInput,
@@ -18,18 +18,19 @@ import type {
   Page,
   PageRequest,
   PruneResult,
+  SecretRow,
   SourceInput,
   Store,
   StoredResponse,
 } from '../store.js';
 import { AcceptBatcher } from './accept.js';
 import { claimDue } from './claim.js';
-import { isUniqueViolation, translate } from './errors.js';
+import { isForeignKeyViolation, isUniqueViolation, translate } from './errors.js';
 import { migrate, type MigrationReport } from './migrate.js';
 import { Lookup } from './lookup.js';
 import { Notifier } from './notifier.js';
 import { createPool, Params, transaction, type Client } from './pool.js';
-import { json, toApp, toAttempt, toDelivery, toEndpoint, toEventType, toMessage, toSource, unprefix } from './rows.js';
+import { json, toApiKey, toApp, toAttempt, toDelivery, toEndpoint, toEventType, toMessage, toSource, unprefix } from './rows.js';
 
 export interface PostgresStoreOptions {
   url: string;
@@ -55,6 +56,7 @@ export class PostgresStore implements Store {
   private readonly notifier: Notifier;
   private readonly apps: Lookup<App>;
   private readonly sourcesByToken: Lookup<Source>;
+  private readonly apiKeys: Lookup<ApiKey>;
   /** Tags this process's notifications, so that it does not wake itself twice. */
   private readonly instance = randomBytes(8).toString('hex');
   private readonly claimCursor = { endpointId: '' };
@@ -76,6 +78,10 @@ export class PostgresStore implements Store {
     this.sourcesByToken = new Lookup(
       async (tokens) => (await this.query('SELECT * FROM source WHERE token = ANY($1)', [tokens])).rows.map(toSource),
       (token, sources) => sources.find((s) => s.token === token) ?? null,
+    );
+    this.apiKeys = new Lookup(
+      async (ids) => (await this.query('SELECT * FROM api_key WHERE id = ANY($1)', [ids])).rows.map(toApiKey),
+      (id, keys) => keys.find((k) => k.id === id) ?? null,
     );
   }
 
@@ -338,6 +344,67 @@ export class PostgresStore implements Store {
 
   async deleteSource(id: string): Promise<void> {
     await this.query('DELETE FROM app WHERE id = (SELECT app_id FROM source WHERE id = $1)', [id]);
+  }
+
+  // ---- api keys -------------------------------------------------------------------------------
+
+  async createApiKey(key: ApiKey): Promise<ApiKey> {
+    try {
+      const row = await this.one(
+        'INSERT INTO api_key (id, app_id, name, prefix, hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *',
+        [key.id, key.appId, key.name, key.prefix, key.hash, key.createdAt, key.expiresAt],
+      );
+      return toApiKey(row);
+    } catch (error) {
+      if (isForeignKeyViolation(error)) throw notFound('application', key.appId);
+      throw error;
+    }
+  }
+
+  /** Batched per event-loop turn: authentication asks for keys on the request path. */
+  getApiKey(id: string): Promise<ApiKey | null> {
+    return this.apiKeys.get(id);
+  }
+
+  async listApiKeys(appId: string, page: PageRequest): Promise<Page<ApiKey>> {
+    const params = new Params();
+    return this.pageOf(`SELECT * FROM api_key WHERE app_id = ${params.add(appId)}`, params, 'id', page, toApiKey, (k) => k.id);
+  }
+
+  async deleteApiKey(appId: string, id: string): Promise<boolean> {
+    return ((await this.query('DELETE FROM api_key WHERE app_id = $1 AND id = $2', [appId, id])).rowCount ?? 0) > 0;
+  }
+
+  // ---- secrets at rest --------------------------------------------------------------------------
+
+  async scanSecrets(kind: SecretRow['kind'], after: string, limit: number): Promise<SecretRow[]> {
+    if (kind === 'endpoint') {
+      const rows = (await this.query('SELECT id, secrets, destination FROM endpoint WHERE id > $1 ORDER BY id LIMIT $2', [after, limit])).rows;
+      return rows.map((r) => ({ kind, id: r.id, secrets: r.secrets, destination: r.destination ?? null }));
+    }
+    const rows = (await this.query('SELECT id, config FROM source WHERE id > $1 ORDER BY id LIMIT $2', [after, limit])).rows;
+    return rows.map((r) => ({ kind, id: r.id, config: r.config }));
+  }
+
+  /** Compared as jsonb, so another process's write in between (a rotation, an update) is never overwritten. */
+  async rewriteSecrets(changes: { previous: SecretRow; next: SecretRow }[]): Promise<number> {
+    if (changes.length === 0) return 0;
+    return this.tx(async (client) => {
+      let written = 0;
+      for (const { previous, next } of changes) {
+        if (previous.kind === 'endpoint' && next.kind === 'endpoint') {
+          const result = await client.query(
+            'UPDATE endpoint SET secrets = $2, destination = $3 WHERE id = $1 AND secrets = $4::jsonb AND destination IS NOT DISTINCT FROM $5::jsonb',
+            [previous.id, json(next.secrets), json(next.destination), json(previous.secrets), json(previous.destination)],
+          );
+          written += result.rowCount ?? 0;
+        } else if (previous.kind === 'source' && next.kind === 'source') {
+          const result = await client.query('UPDATE source SET config = $2 WHERE id = $1 AND config = $3::jsonb', [previous.id, json(next.config), json(previous.config)]);
+          written += result.rowCount ?? 0;
+        }
+      }
+      return written;
+    });
   }
 
   // ---- messages -------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-import type { App, Attempt, Delivery, Endpoint, EventType, Message, Source } from '../../domain/types.js';
+import type { ApiKey, App, Attempt, Delivery, Endpoint, EventType, Message, Source } from '../../domain/types.js';
 
 /** Row ↔ domain mapping for the PostgreSQL dialect: jsonb arrives parsed, booleans are booleans, bigints numbers. */
 
@@ -72,6 +72,16 @@ export const toSource = (r: any): Source => ({
   token: r.token,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
+});
+
+export const toApiKey = (r: any): ApiKey => ({
+  id: r.id,
+  appId: r.app_id,
+  name: r.name,
+  prefix: r.prefix,
+  hash: r.hash,
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
 });
 
 export const toDelivery = (r: any): Delivery => ({

@@ -1,4 +1,4 @@
-import type { App, Attempt, Delivery, Endpoint, EventType, Message, Source } from '../../domain/types.js';
+import type { ApiKey, App, Attempt, Delivery, Endpoint, EventType, Message, Source } from '../../domain/types.js';
 
 /** Row ↔ domain mapping for the SQLite dialect: JSON columns, 0/1 booleans. */
 
@@ -74,6 +74,16 @@ export const toSource = (r: any): Source => ({
   token: r.token,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
+});
+
+export const toApiKey = (r: any): ApiKey => ({
+  id: r.id,
+  appId: r.app_id,
+  name: r.name,
+  prefix: r.prefix,
+  hash: r.hash,
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
 });
 
 export const toDelivery = (r: any): Delivery => ({

@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { conflict, notFound } from '../../domain/errors.js';
 import { endpointMatches } from '../../domain/filter.js';
 import { ID_PREFIX, newId } from '../../domain/ids.js';
-import type { App, Attempt, ClaimedDelivery, Endpoint, EventType, Message, Source } from '../../domain/types.js';
+import type { ApiKey, App, Attempt, ClaimedDelivery, Endpoint, EventType, Message, Source } from '../../domain/types.js';
 import { cursorQuery, toPage } from '../paging.js';
 import type {
   AcceptInput,
@@ -18,6 +18,7 @@ import type {
   Page,
   PageRequest,
   PruneResult,
+  SecretRow,
   SourceInput,
   Store,
   StoredResponse,
@@ -25,7 +26,7 @@ import type {
 import { claimDue } from './claim.js';
 import { GroupCommit } from './group-commit.js';
 import { openDatabase, type Synchronous } from './open.js';
-import { jsonOrNull, toApp, toAttempt, toDelivery, toEndpoint, toEventType, toMessage, toSource, unprefix } from './rows.js';
+import { jsonOrNull, toApiKey, toApp, toAttempt, toDelivery, toEndpoint, toEventType, toMessage, toSource, unprefix } from './rows.js';
 
 export interface SqliteStoreOptions {
   path: string;
@@ -33,6 +34,7 @@ export interface SqliteStoreOptions {
 }
 
 const isUniqueViolation = (error: unknown) => (error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE';
+const isForeignKeyViolation = (error: unknown) => (error as { code?: string }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
 
 /** The embedded store: one process, one better-sqlite3 connection, writes of the hot paths group-committed. */
 export class SqliteStore implements Store {
@@ -347,6 +349,76 @@ export class SqliteStore implements Store {
     this.endpointsChanged();
     const source = await this.getSource(id);
     if (source) this.db.prepare('DELETE FROM app WHERE id = ?').run(source.appId);
+  }
+
+  // ---- api keys -------------------------------------------------------------------------------
+
+  async createApiKey(key: ApiKey): Promise<ApiKey> {
+    try {
+      this.db
+        .prepare('INSERT INTO api_key (id, app_id, name, prefix, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(key.id, key.appId, key.name, key.prefix, key.hash, key.createdAt, key.expiresAt);
+    } catch (error) {
+      if (isForeignKeyViolation(error)) throw notFound('application', key.appId);
+      throw error;
+    }
+    return (await this.getApiKey(key.id))!;
+  }
+
+  async getApiKey(id: string): Promise<ApiKey | null> {
+    const row = this.db.prepare('SELECT * FROM api_key WHERE id = ?').get(id);
+    return row ? toApiKey(row) : null;
+  }
+
+  async listApiKeys(appId: string, page: PageRequest): Promise<Page<ApiKey>> {
+    return this.pageOf('SELECT * FROM api_key WHERE app_id = ?', [appId], 'id', page, toApiKey, (k) => k.id);
+  }
+
+  async deleteApiKey(appId: string, id: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM api_key WHERE app_id = ? AND id = ?').run(appId, id).changes > 0;
+  }
+
+  // ---- secrets at rest --------------------------------------------------------------------------
+
+  async scanSecrets(kind: SecretRow['kind'], after: string, limit: number): Promise<SecretRow[]> {
+    if (kind === 'endpoint') {
+      const rows = this.db.prepare('SELECT id, secrets, destination FROM endpoint WHERE id > ? ORDER BY id LIMIT ?').all(after, limit) as any[];
+      return rows.map((r) => ({ kind, id: r.id, secrets: JSON.parse(r.secrets), destination: r.destination === null ? null : JSON.parse(r.destination) }));
+    }
+    const rows = this.db.prepare('SELECT id, config FROM source WHERE id > ? ORDER BY id LIMIT ?').all(after, limit) as any[];
+    return rows.map((r) => ({ kind, id: r.id, config: JSON.parse(r.config) }));
+  }
+
+  /**
+   * With `secure_delete` the space the previous values took is zeroed, and the checkpoint copies those pages over
+   * the database file and empties the WAL: no readable copy of a plaintext secret is left behind after an upgrade.
+   */
+  async rewriteSecrets(changes: { previous: SecretRow; next: SecretRow }[]): Promise<number> {
+    if (changes.length === 0) return 0;
+    this.endpointsChanged();
+    this.sourcesChanged();
+    const endpoint = this.db.prepare('UPDATE endpoint SET secrets = ?, destination = ? WHERE id = ? AND secrets = ? AND destination IS ?');
+    const source = this.db.prepare('UPDATE source SET config = ? WHERE id = ? AND config = ?');
+    const mode = this.db.pragma('secure_delete', { simple: true }) as number;
+    this.db.pragma('secure_delete = ON');
+    let written = 0;
+    try {
+      this.db
+        .transaction(() => {
+          for (const { previous, next } of changes) {
+            if (previous.kind === 'endpoint' && next.kind === 'endpoint') {
+              written += endpoint.run(JSON.stringify(next.secrets), jsonOrNull(next.destination), previous.id, JSON.stringify(previous.secrets), jsonOrNull(previous.destination)).changes;
+            } else if (previous.kind === 'source' && next.kind === 'source') {
+              written += source.run(JSON.stringify(next.config), previous.id, JSON.stringify(previous.config)).changes;
+            }
+          }
+        })
+        .immediate();
+    } finally {
+      this.db.pragma(`secure_delete = ${mode === 2 ? 'FAST' : mode}`);
+    }
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    return written;
   }
 
   // ---- messages -------------------------------------------------------------------------------
