@@ -14,7 +14,7 @@ import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { headersOf } from '../api/support.js';
 import { freshDatabase, skipWithoutPostgres } from '../helpers/postgres.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
-import { ADMIN_TOKEN } from '../helpers/relay.js';
+import { ADMIN_TOKEN, LOOPBACK } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
 import { runCli, tempDir } from '../process/child.js';
 
@@ -50,7 +50,7 @@ interface Booted extends Hookrelay {
 async function boot(db: string, env: Record<string, string> = {}): Promise<Booted> {
   const logs: string[] = [];
   const settings = loadSettings(
-    { port: '0', host: '127.0.0.1', db, logLevel: 'trace', retrySchedule: '0,100ms,200ms', shutdownGrace: '2s' },
+    { port: '0', host: '127.0.0.1', db, logLevel: 'trace', retrySchedule: '0,100ms,200ms', shutdownGrace: '2s', allowNetworks: LOOPBACK },
     { HOOKRELAY_ADMIN_TOKEN: ADMIN_TOKEN, ...env },
   );
   const relay = await startHookrelay({ ...settings, pollMs: 200 }, createLogger('trace', { write: (line: string) => void logs.push(line) }));
