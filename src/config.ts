@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from './domain/health.js';
 import { DEFAULT_RETRY_POLICY, parseSchedule } from './domain/retry.js';
 
 /**
@@ -33,6 +34,8 @@ export interface Settings {
   pollMs: number;
   /** How often retention runs. @default 60000 */
   pruneIntervalMs: number;
+  /** Circuit breaker and auto-disable of failing endpoints (domain/health.ts). */
+  health: HealthPolicy;
 }
 
 /** Where each setting can come from: [flag, environment variable]. */
@@ -55,9 +58,16 @@ export const SETTING_SOURCES = {
   shutdownGrace: ['shutdown-grace', 'HOOKRELAY_SHUTDOWN_GRACE'],
   leaseMargin: ['lease-margin', 'HOOKRELAY_LEASE_MARGIN'],
   retention: ['retention', 'HOOKRELAY_RETENTION'],
+  circuitThreshold: ['circuit-threshold', 'HOOKRELAY_CIRCUIT_THRESHOLD'],
+  circuitCooldown: ['circuit-cooldown', 'HOOKRELAY_CIRCUIT_COOLDOWN'],
+  circuitMaxCooldown: ['circuit-max-cooldown', 'HOOKRELAY_CIRCUIT_MAX_COOLDOWN'],
+  disableAfter: ['disable-after', 'HOOKRELAY_DISABLE_AFTER'],
+  disableAfterParked: ['disable-after-parked', 'HOOKRELAY_DISABLE_AFTER_PARKED'],
 } as const;
 
 export type RawSettings = Partial<Record<keyof typeof SETTING_SOURCES, string>>;
+
+const DEFAULT_HEALTH = DEFAULT_HEALTH_POLICY;
 
 const int = (min: number, max: number) =>
   z
@@ -119,8 +129,14 @@ const schema = z
     shutdownGrace: duration.default(10_000),
     leaseMargin: duration.default(30_000),
     retention: duration.pipe(z.number().min(60_000, 'must be at least 1m')).default(30 * 86_400_000),
+    circuitThreshold: int(0, 1_000_000).default(DEFAULT_HEALTH.threshold),
+    circuitCooldown: duration.pipe(z.number().min(100, 'must be at least 100ms').max(86_400_000, 'must be at most 1d')).default(DEFAULT_HEALTH.cooldownMs),
+    circuitMaxCooldown: duration.pipe(z.number().min(100, 'must be at least 100ms').max(7 * 86_400_000, 'must be at most 7d')).default(DEFAULT_HEALTH.maxCooldownMs),
+    disableAfter: duration.default(DEFAULT_HEALTH.disableAfterMs),
+    disableAfterParked: int(0, 1_000_000_000).default(DEFAULT_HEALTH.disableAfterParked),
   })
-  .refine((s) => Boolean(s.tlsCert) === Boolean(s.tlsKey), { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] });
+  .refine((s) => Boolean(s.tlsCert) === Boolean(s.tlsKey), { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] })
+  .refine((s) => s.circuitMaxCooldown >= s.circuitCooldown, { message: 'must not be shorter than --circuit-cooldown', path: ['circuitMaxCooldown'] });
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -168,5 +184,12 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
     retentionMs: s.retention,
     pollMs: 1000,
     pruneIntervalMs: 60_000,
+    health: {
+      threshold: s.circuitThreshold,
+      cooldownMs: s.circuitCooldown,
+      maxCooldownMs: s.circuitMaxCooldown,
+      disableAfterMs: s.disableAfter,
+      disableAfterParked: s.disableAfterParked,
+    },
   });
 }

@@ -40,6 +40,14 @@ Options (each also settable by environment variable):
   --lease-margin <d>         HOOKRELAY_LEASE_MARGIN         how long a lease outlives the delivery timeout (default 30s)
   --retention <d>            HOOKRELAY_RETENTION            prune payloads of finished messages and attempts older
                                                             than this (default 30d)
+  --circuit-threshold <n>    HOOKRELAY_CIRCUIT_THRESHOLD    consecutive failed attempts that pause an endpoint
+                                                            (default 5; 0 = no circuit breaker)
+  --circuit-cooldown <d>     HOOKRELAY_CIRCUIT_COOLDOWN     first pause; doubles after each failed probe (default 30s)
+  --circuit-max-cooldown <d> HOOKRELAY_CIRCUIT_MAX_COOLDOWN longest pause (default 10m)
+  --disable-after <d>        HOOKRELAY_DISABLE_AFTER        disable an endpoint failing this long without a success
+                                                            (default 5d; 0 = never)
+  --disable-after-parked <n> HOOKRELAY_DISABLE_AFTER_PARKED disable an endpoint after this many parked messages without
+                                                            a success in between (default 1000; 0 = never)
                              HOOKRELAY_ADMIN_TOKEN          the operator's bearer token (generated on first start if unset)
 `;
 
@@ -60,6 +68,11 @@ const FLAGS = {
   'shutdown-grace': { type: 'string' },
   'lease-margin': { type: 'string' },
   retention: { type: 'string' },
+  'circuit-threshold': { type: 'string' },
+  'circuit-cooldown': { type: 'string' },
+  'circuit-max-cooldown': { type: 'string' },
+  'disable-after': { type: 'string' },
+  'disable-after-parked': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

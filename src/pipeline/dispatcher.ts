@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
+import { DEFAULT_HEALTH_POLICY, type HealthChange, type HealthPolicy } from '../domain/health.js';
 import { ID_PREFIX, newId } from '../domain/ids.js';
+import { reclaimAt } from '../domain/rate.js';
 import { nextAttemptDelay, type RetryPolicy } from '../domain/retry.js';
 import type { Attempt, ClaimedDelivery } from '../domain/types.js';
 import type { AttemptOutcome, Store } from '../store/store.js';
@@ -21,6 +23,8 @@ export interface DispatcherOptions {
   /** Longest sleep between claims when nothing wakes the dispatcher. */
   pollMs: number;
   retry: RetryPolicy;
+  /** Circuit breaker and auto-disable. */
+  health?: HealthPolicy;
   now?: () => number;
 }
 
@@ -40,6 +44,8 @@ export class Dispatcher {
   private woken = false;
   private renewTimer: NodeJS.Timeout | null = null;
   private stopWakeups: (() => void) | null = null;
+  /** Rate-limited endpoints this dispatcher reserved slots for, and when to claim again for each (domain/rate.ts). */
+  private readonly rateWakes = new Map<string, number>();
   private readonly now: () => number;
 
   constructor(
@@ -109,6 +115,7 @@ export class Dispatcher {
       }
       if (room > 0 && (this.inFlight.size === 0 || room >= batchRoom)) {
         lastClaimAt = this.now();
+        for (const [endpointId, at] of this.rateWakes) if (at <= lastClaimAt) this.rateWakes.delete(endpointId);
         try {
           claimed = await this.store.claim({
             owner: this.options.owner,
@@ -122,6 +129,7 @@ export class Dispatcher {
           continue;
         }
         for (const item of claimed) this.launch(item);
+        this.notePacing(claimed);
       }
       if (claimed.length > 0 && claimed.length === Math.min(room, this.options.claimBatch)) {
         await new Promise((resolve) => setImmediate(resolve));
@@ -133,14 +141,26 @@ export class Dispatcher {
   }
 
   private async untilNextDue(): Promise<number> {
+    // A rate-limited endpoint's next slots may come up before anything else wakes the dispatcher.
+    let wait = this.options.pollMs;
+    for (const at of this.rateWakes.values()) wait = Math.min(wait, Math.max(at - this.now(), 1));
     // With attempts in flight, each finished batch wakes the dispatcher; the poll is only the fallback.
-    if (this.inFlight.size > 0) return this.options.pollMs;
+    if (this.inFlight.size > 0) return wait;
     try {
       const due = await this.store.nextDueAt();
-      if (due === null) return this.options.pollMs;
-      return Math.min(this.options.pollMs, Math.max(due - this.now(), 50));
+      if (due === null) return wait;
+      return Math.min(wait, Math.max(due - this.now(), 50));
     } catch {
-      return this.options.pollMs;
+      return wait;
+    }
+  }
+
+  /** Remembers when to claim again for the rate-limited endpoints of this claim: before their reserved slots run out. */
+  private notePacing(claimed: ClaimedDelivery[]): void {
+    for (const { endpoint, notBefore } of claimed) {
+      if (notBefore === undefined || endpoint.rateLimit === null) continue;
+      const at = reclaimAt(notBefore + 1000 / endpoint.rateLimit);
+      if (at > (this.rateWakes.get(endpoint.id) ?? -Infinity)) this.rateWakes.set(endpoint.id, at);
     }
   }
 
@@ -160,8 +180,24 @@ export class Dispatcher {
 
   private launch(claimed: ClaimedDelivery): void {
     const id = claimed.delivery.id;
-    const attempt = this.attempt(claimed).finally(() => this.inFlight.delete(id));
+    const wait = claimed.notBefore === undefined ? 0 : claimed.notBefore - this.now();
+    const attempt = (wait > 0 ? this.paced(claimed, wait) : this.attempt(claimed)).finally(() => this.inFlight.delete(id));
     this.inFlight.set(id, attempt);
+  }
+
+  /** A rate-limited send waits for its slot, leased; shutdown cuts the wait short and the lease is released in stop(). */
+  private async paced(claimed: ClaimedDelivery, wait: number): Promise<void> {
+    const signal = this.shutdown.signal;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, wait);
+      signal.addEventListener('abort', done, { once: true });
+      function done() {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+    });
+    if (!signal.aborted) await this.attempt(claimed);
   }
 
   private async attempt(claimed: ClaimedDelivery): Promise<void> {
@@ -220,16 +256,25 @@ export class Dispatcher {
     this.flushing = null;
     if (batch.length === 0) return;
     try {
-      await this.store.complete(batch);
+      const changes = await this.store.complete(batch, this.options.health ?? DEFAULT_HEALTH_POLICY);
       for (const outcome of batch) {
-        if (outcome.disableEndpoint) this.log.warn({ endpointId: outcome.attempt.endpointId, reason: outcome.disableEndpoint }, 'endpoint disabled');
         if (outcome.next.kind === 'parked') this.log.info({ messageId: outcome.attempt.messageId, endpointId: outcome.attempt.endpointId }, 'delivery parked as failed');
       }
+      for (const change of changes) this.logHealth(change);
     } catch (error) {
       // The attempts happened but could not be recorded; their leases expire and the deliveries are tried again.
       this.log.error({ err: error, attempts: batch.length }, 'recording attempts failed');
     }
     this.wake();
+  }
+
+  private logHealth({ endpointId, appId, opened, closed, disabled, consecutiveFailures, openUntil }: HealthChange): void {
+    if (opened) {
+      const until = new Date(openUntil!).toISOString();
+      this.log.warn({ endpointId, appId, consecutiveFailures, openUntil: until }, 'circuit opened: endpoint paused after consecutive failures');
+    }
+    if (closed) this.log.info({ endpointId, appId }, 'circuit closed: endpoint delivering again');
+    if (disabled) this.log.warn({ endpointId, appId, reason: disabled }, 'endpoint disabled');
   }
 
   private async renewLeases(): Promise<void> {
