@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { DEFAULT_HEALTH_POLICY, type HealthChange, type HealthPolicy } from '../domain/health.js';
 import { ID_PREFIX, newId } from '../domain/ids.js';
-import { reclaimAt } from '../domain/rate.js';
+import { interval, reclaimAt } from '../domain/rate.js';
 import { nextAttemptDelay, type RetryPolicy } from '../domain/retry.js';
 import type { Attempt, ClaimedDelivery } from '../domain/types.js';
 import type { AttemptOutcome, Store } from '../store/store.js';
@@ -46,6 +46,8 @@ export class Dispatcher {
   private stopWakeups: (() => void) | null = null;
   /** Rate-limited endpoints this dispatcher reserved slots for, and when to claim again for each (domain/rate.ts). */
   private readonly rateWakes = new Map<string, number>();
+  /** Per rate-limited endpoint: when this dispatcher last started a send to it, and the sends waiting for their turn. */
+  private readonly pacers = new Map<string, { lastStart: number; queue: Promise<void>; usedAt: number }>();
   private readonly now: () => number;
 
   constructor(
@@ -116,6 +118,7 @@ export class Dispatcher {
       if (room > 0 && (this.inFlight.size === 0 || room >= batchRoom)) {
         lastClaimAt = this.now();
         for (const [endpointId, at] of this.rateWakes) if (at <= lastClaimAt) this.rateWakes.delete(endpointId);
+        for (const [endpointId, pacer] of this.pacers) if (pacer.usedAt < lastClaimAt - 60_000) this.pacers.delete(endpointId);
         try {
           claimed = await this.store.claim({
             owner: this.options.owner,
@@ -128,6 +131,8 @@ export class Dispatcher {
           await this.sleep(this.options.pollMs);
           continue;
         }
+        // Rate-limited sends take turns per endpoint in the order of their slots.
+        if (claimed.some((c) => c.notBefore !== undefined)) claimed.sort((a, b) => (a.notBefore ?? 0) - (b.notBefore ?? 0));
         for (const item of claimed) this.launch(item);
         this.notePacing(claimed);
       }
@@ -180,16 +185,36 @@ export class Dispatcher {
 
   private launch(claimed: ClaimedDelivery): void {
     const id = claimed.delivery.id;
-    const wait = claimed.notBefore === undefined ? 0 : claimed.notBefore - this.now();
-    const attempt = (wait > 0 ? this.paced(claimed, wait) : this.attempt(claimed)).finally(() => this.inFlight.delete(id));
+    const attempt = (claimed.notBefore === undefined ? this.attempt(claimed) : this.paced(claimed)).finally(() => this.inFlight.delete(id));
     this.inFlight.set(id, attempt);
   }
 
-  /** A rate-limited send waits for its slot, leased; shutdown cuts the wait short and the lease is released in stop(). */
-  private async paced(claimed: ClaimedDelivery, wait: number): Promise<void> {
+  /**
+   * A rate-limited send starts at its reserved slot, and never less than 1/rate after the previous send this
+   * dispatcher actually started to the endpoint: one that started late (a slow claim, a busy event loop) pushes the
+   * next ones back instead of bunching them. It waits leased; shutdown cuts the wait short (the lease is released in
+   * stop()).
+   */
+  private async paced(claimed: ClaimedDelivery): Promise<void> {
+    const { endpoint, notBefore } = claimed;
+    let pacer = this.pacers.get(endpoint.id);
+    if (!pacer) this.pacers.set(endpoint.id, (pacer = { lastStart: -Infinity, queue: Promise.resolve(), usedAt: 0 }));
+    const own = pacer;
+    own.usedAt = this.now();
+    const turn = own.queue.then(async () => {
+      await this.hold(Math.max(notBefore!, own.lastStart + interval(endpoint.rateLimit ?? Infinity)) - this.now());
+      own.lastStart = this.now();
+    });
+    own.queue = turn;
+    await turn;
+    if (!this.shutdown.signal.aborted) await this.attempt(claimed);
+  }
+
+  private hold(ms: number): Promise<void> {
     const signal = this.shutdown.signal;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, wait);
+    if (ms <= 0 || signal.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
       signal.addEventListener('abort', done, { once: true });
       function done() {
         clearTimeout(timer);
@@ -197,7 +222,6 @@ export class Dispatcher {
         resolve();
       }
     });
-    if (!signal.aborted) await this.attempt(claimed);
   }
 
   private async attempt(claimed: ClaimedDelivery): Promise<void> {

@@ -3,7 +3,7 @@ import { describe, it as test } from 'node:test';
 import { HookrelayError } from '../../src/domain/errors.js';
 import { HEALTHY, type HealthPolicy } from '../../src/domain/health.js';
 import { ID_PREFIX, newId } from '../../src/domain/ids.js';
-import { RATE_LOOKAHEAD_MS } from '../../src/domain/rate.js';
+import { RATE_CLAIM_MARGIN_MS, RATE_LOOKAHEAD_MS } from '../../src/domain/rate.js';
 import type { Attempt, ClaimedDelivery } from '../../src/domain/types.js';
 import type { AcceptInput, AcceptResult, AttemptOutcome, EndpointInput, Store } from '../../src/store/store.js';
 
@@ -528,19 +528,21 @@ export function storeConformance(backend: string, open: () => Promise<StoreUnder
         for (let i = 0; i < 10; i++) await store.accept(acceptInput(app.id, { now: T0 + i }));
         const first = await claimAt(store, T0 + 1_000);
         const slotsOf = (claimed: ClaimedDelivery[]) => claimed.filter((c) => c.endpoint.id === limited.id).map((c) => c.notBefore);
-        const window = Math.floor(RATE_LOOKAHEAD_MS / 100) + 1;
-        assert.deepEqual(slotsOf(first), Array.from({ length: window }, (_, i) => T0 + 1_000 + i * 100));
+        // Slots start a margin after the claim (so that the first one is still ahead when the claim returns).
+        const start = T0 + 1_000 + RATE_CLAIM_MARGIN_MS;
+        const window = Math.floor((RATE_LOOKAHEAD_MS - RATE_CLAIM_MARGIN_MS) / 100) + 1;
+        assert.deepEqual(slotsOf(first), Array.from({ length: window }, (_, i) => start + i * 100));
         assert.equal(first.filter((c) => c.endpoint.id === free.id).length, 10, 'an endpoint without a limit is not paced');
         assert.ok(first.filter((c) => c.endpoint.id === free.id).every((c) => c.notBefore === undefined));
 
-        const nextSlot = T0 + 1_000 + window * 100;
+        const nextSlot = start + window * 100;
         assert.deepEqual(await claimAt(store, T0 + 1_001, 'another'), [], 'the budget is the endpoint’s, not the claimer’s');
         assert.equal(await store.nextDueAt(), nextSlot - RATE_LOOKAHEAD_MS);
         const second = await claimAt(store, nextSlot - RATE_LOOKAHEAD_MS, 'another');
         assert.deepEqual(slotsOf(second), [nextSlot]);
         // Idle time earns no burst: after a pause the slots start from now, still 1/rate apart.
         const later = await claimAt(store, T0 + 60_000);
-        assert.deepEqual(slotsOf(later), Array.from({ length: window }, (_, i) => T0 + 60_000 + i * 100));
+        assert.deepEqual(slotsOf(later), Array.from({ length: window }, (_, i) => T0 + 60_000 + RATE_CLAIM_MARGIN_MS + i * 100));
       });
     });
 
