@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { DEFAULT_HEALTH_POLICY, type HealthChange, type HealthPolicy } from '../domain/health.js';
 import { ID_PREFIX, newId } from '../domain/ids.js';
@@ -8,6 +9,8 @@ import type { AttemptOutcome, Store } from '../store/store.js';
 import type { Destination, SendResult } from './destinations/destination.js';
 
 const CLAIM_SPACING_MS = 5;
+/** Waiting to claim a full batch never delays due work longer than this (attempts stuck on dead endpoints keep the room small). */
+const CLAIM_MAX_DELAY_MS = 20;
 const OUTCOME_BATCH = 256;
 const OUTCOME_DELAY_MS = 2;
 
@@ -57,6 +60,8 @@ export class Dispatcher {
     private readonly log: Logger,
   ) {
     this.now = options.now ?? Date.now;
+    // Every attempt in flight (and every paced send waiting for its slot) listens on this one signal.
+    setMaxListeners(0, this.shutdown.signal);
   }
 
   start(): void {
@@ -107,7 +112,10 @@ export class Dispatcher {
     // Under load, claim in batches rather than once per finished attempt: each claim is a transaction.
     const batchRoom = Math.max(1, Math.min(this.options.claimBatch, Math.floor(this.options.maxInFlight / 4)));
     let lastClaimAt = 0;
+    // Something may be claimable (a wake-up, or a sleep that ended) and no claim has looked since.
+    let wanted = true;
     while (this.running) {
+      wanted ||= this.woken;
       this.woken = false;
       const room = this.options.maxInFlight - this.inFlight.size;
       let claimed: ClaimedDelivery[] = [];
@@ -115,7 +123,9 @@ export class Dispatcher {
         const wait = lastClaimAt + CLAIM_SPACING_MS - this.now();
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       }
-      if (room > 0 && (this.inFlight.size === 0 || room >= batchRoom)) {
+      const overdue = wanted && this.now() - lastClaimAt >= CLAIM_MAX_DELAY_MS;
+      if (room > 0 && (this.inFlight.size === 0 || room >= batchRoom || overdue)) {
+        wanted = false;
         lastClaimAt = this.now();
         for (const [endpointId, at] of this.rateWakes) if (at <= lastClaimAt) this.rateWakes.delete(endpointId);
         for (const [endpointId, pacer] of this.pacers) if (pacer.usedAt < lastClaimAt - 60_000) this.pacers.delete(endpointId);
@@ -141,7 +151,10 @@ export class Dispatcher {
         continue;
       }
       if (this.woken) continue;
-      await this.sleep(await this.untilNextDue());
+      let wait = await this.untilNextDue();
+      if (wanted && room > 0) wait = Math.min(wait, Math.max(1, lastClaimAt + CLAIM_MAX_DELAY_MS - this.now()));
+      await this.sleep(wait);
+      wanted = true;
     }
   }
 
