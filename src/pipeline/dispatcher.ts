@@ -151,9 +151,8 @@ export class Dispatcher {
         continue;
       }
       if (this.woken) continue;
-      let wait = await this.untilNextDue();
-      if (wanted && room > 0) wait = Math.min(wait, Math.max(1, lastClaimAt + CLAIM_MAX_DELAY_MS - this.now()));
-      await this.sleep(wait);
+      // Work is waiting for a claim that the batch rule holds back: claim as soon as the rule lets it.
+      await this.sleep(wanted && room > 0 ? Math.max(1, lastClaimAt + CLAIM_MAX_DELAY_MS - this.now()) : await this.untilNextDue());
       wanted = true;
     }
   }

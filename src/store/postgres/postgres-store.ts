@@ -215,7 +215,7 @@ export class PostgresStore implements Store {
     try {
       const result = await this.query(
         `UPDATE endpoint SET uid = $3, url = $4, description = $5, version = $6, filter_types = $7, channels = $8, headers = $9, disabled = $10,
-           disabled_reason = CASE WHEN $10 THEN disabled_reason ELSE NULL END, ${RESET_HEALTH_ON_ENABLE('NOT $10')},
+           disabled_reason = CASE WHEN $10 THEN disabled_reason ELSE NULL END, ${resetHealthOnEnable('NOT $10')},
            rate_limit = $11, ordering = $12, max_in_flight = $13, metadata = $14, destination = $15, updated_at = $16
          WHERE app_id = $1 AND id = $2`,
         [appId, id, ...this.endpointParams(input), now],
@@ -252,7 +252,7 @@ export class PostgresStore implements Store {
   }
 
   async setEndpointDisabled(id: string, disabled: boolean, reason: string | null, now: number): Promise<void> {
-    await this.query(`UPDATE endpoint SET disabled = $1, disabled_reason = $2, updated_at = $3, ${RESET_HEALTH_ON_ENABLE('NOT $1')} WHERE id = $4`, [disabled, reason, now, id]);
+    await this.query(`UPDATE endpoint SET disabled = $1, disabled_reason = $2, updated_at = $3, ${resetHealthOnEnable('NOT $1')} WHERE id = $4`, [disabled, reason, now, id]);
     // Re-enabled: its waiting deliveries are due now, possibly in another process.
     if (!disabled) await this.notify();
   }
@@ -692,7 +692,7 @@ const NEXT_DUE = `
   CROSS JOIN LATERAL (SELECT next_attempt_at AS due FROM delivery WHERE status = 'pending' AND endpoint_id = e.id ORDER BY next_attempt_at LIMIT 1) d`;
 
 /** Re-enabling an endpoint starts its health afresh: counts, failing period and circuit. */
-function RESET_HEALTH_ON_ENABLE(enabling: string): string {
+function resetHealthOnEnable(enabling: string): string {
   const when = `${enabling} AND disabled`;
   return `failure_streak = CASE WHEN ${when} THEN 0 ELSE failure_streak END, failing_since = CASE WHEN ${when} THEN NULL ELSE failing_since END,
     parked_streak = CASE WHEN ${when} THEN 0 ELSE parked_streak END, circuit_open_until = CASE WHEN ${when} THEN NULL ELSE circuit_open_until END,

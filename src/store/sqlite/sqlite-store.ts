@@ -79,7 +79,7 @@ export class SqliteStore implements Store {
       ),
       countAttempt: db.prepare('UPDATE delivery SET attempt_count = attempt_count + 1, updated_at = ? WHERE id = ?'),
       disableEndpoint: db.prepare(
-        `UPDATE endpoint SET disabled = @disabled, disabled_reason = @reason, updated_at = @now, ${RESET_HEALTH_ON_ENABLE('@disabled = 0')} WHERE id = @id`,
+        `UPDATE endpoint SET disabled = @disabled, disabled_reason = @reason, updated_at = @now, ${resetHealthOnEnable('@disabled = 0')} WHERE id = @id`,
       ),
       healthOf: db.prepare('SELECT app_id, disabled, failure_streak, failing_since, parked_streak, circuit_open_until, circuit_trips FROM endpoint WHERE id = ?'),
       setHealth: db.prepare(
@@ -231,7 +231,7 @@ export class SqliteStore implements Store {
         .prepare(
           `UPDATE endpoint SET uid = @uid, url = @url, description = @description, version = @version, filter_types = @filterTypes,
              channels = @channels, headers = @headers, disabled = @disabled,
-             disabled_reason = CASE WHEN @disabled = 0 THEN NULL ELSE disabled_reason END, ${RESET_HEALTH_ON_ENABLE('@disabled = 0')},
+             disabled_reason = CASE WHEN @disabled = 0 THEN NULL ELSE disabled_reason END, ${resetHealthOnEnable('@disabled = 0')},
              rate_limit = @rateLimit, ordering = @ordering, max_in_flight = @maxInFlight, metadata = @metadata, destination = @destination, updated_at = @now
            WHERE app_id = @appId AND id = @id`,
         )
@@ -695,7 +695,7 @@ const DELIVERY_VIEW = `SELECT d.*, ${prefixed('m', 'message', ['id', 'app_id', '
   FROM delivery d JOIN message m ON m.id = d.message_id JOIN endpoint e ON e.id = d.endpoint_id`;
 
 /** Re-enabling an endpoint starts its health afresh: counts, failing period and circuit. */
-function RESET_HEALTH_ON_ENABLE(enabling: string): string {
+function resetHealthOnEnable(enabling: string): string {
   const when = `${enabling} AND disabled = 1`;
   return `failure_streak = CASE WHEN ${when} THEN 0 ELSE failure_streak END, failing_since = CASE WHEN ${when} THEN NULL ELSE failing_since END,
     parked_streak = CASE WHEN ${when} THEN 0 ELSE parked_streak END, circuit_open_until = CASE WHEN ${when} THEN NULL ELSE circuit_open_until END,
