@@ -14,7 +14,7 @@ export interface FaultPhaseOptions {
   receiver: Caller;
   receiverUrl: string;
   flags: RawSettings;
-  /** Healthy endpoints; as many faulty ones are added beside them. */
+  /** Healthy endpoints measured; as many others (healthy, then faulty) take the same load beside them. */
   half: number;
   /** Messages per second to each app (every message fans out to all of its endpoints). */
   rate: number;
@@ -23,16 +23,18 @@ export interface FaultPhaseOptions {
   timeoutMs: number;
 }
 
-const KINDS: FaultKind[] = ['hang', 'slow', 'reset', 'error'];
+const FAULTS: FaultKind[] = ['hang', 'slow', 'reset', 'error'];
 /** Short enough that the hanging endpoints' first attempts time out (and their circuits open) within the run. */
 const DELIVERY_TIMEOUT = '5s';
 
 const ms = (n: number) => (Number.isFinite(n) ? `${n < 10 ? n.toFixed(2) : n.toFixed(1)} ms` : 'n/a');
+const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 
 /**
- * Fault isolation: healthy endpoints' accept→delivery latency, first alone, then with as many faulty endpoints beside
- * them (hanging, answering after the timeout, resetting the connection, answering 500) taking the same paced load. The
- * faulty receivers run in their own process, one origin each, like other customers' hosts.
+ * Fault isolation: the accept→delivery latency of healthy endpoints (1) alone, (2) beside as many healthy endpoints
+ * taking the same load, (3) beside as many faulty ones (hanging, answering after the timeout, resetting the connection,
+ * answering 500) taking the same load. (2) and (3) differ only in how the other half behaves. The other half's
+ * receivers run in their own process, one origin each, like other customers' hosts.
  */
 export async function faultPhase(o: FaultPhaseOptions): Promise<{ rows: Row[]; problems: string[] }> {
   const child = fork(fileURLToPath(new URL('./faulty.js', import.meta.url)), [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -40,21 +42,25 @@ export async function faultPhase(o: FaultPhaseOptions): Promise<{ rows: Row[]; p
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`faulty.js exited (${code}) before it was ready`)));
   });
-  const faulty = rpcClient(child);
+  const others = rpcClient(child);
   const problems: string[] = [];
   try {
-    const kinds = Array.from({ length: o.half }, (_, i) => KINDS[i % KINDS.length]);
-    const { ports } = await faulty<{ ports: number[] }>({ kind: 'listen', kinds });
+    const faultKinds = Array.from({ length: o.half }, (_, i) => FAULTS[i % FAULTS.length]);
+    const { ports } = await others<{ ports: number[] }>({ kind: 'listen', kinds: [...faultKinds, ...faultKinds.map(() => 'ok')] });
     const br = await startBenchRelay({ ...o.flags, deliveryTimeout: DELIVERY_TIMEOUT });
     try {
-      const healthyApp = await br.api('POST', '/api/v1/app', { name: 'bench faults: healthy' });
-      const faultyApp = await br.api('POST', '/api/v1/app', { name: 'bench faults: faulty' });
-      // Default settings: maxInFlight per endpoint, breaker threshold and cool-down as hookrelay ships them.
-      for (let i = 0; i < o.half; i++) await br.api('POST', `/api/v1/app/${healthyApp.id}/endpoint`, { url: `${o.receiverUrl}/h${i}` });
-      for (const port of ports) await br.api('POST', `/api/v1/app/${faultyApp.id}/endpoint`, { url: `http://127.0.0.1:${port}/hook` });
+      const app = async (name: string, urls: string[]) => {
+        const created = await br.api('POST', '/api/v1/app', { name });
+        // Default settings: maxInFlight per endpoint, breaker threshold and cool-down as hookrelay ships them.
+        for (const url of urls) await br.api('POST', `/api/v1/app/${created.id}/endpoint`, { url });
+        return created.id as string;
+      };
+      const measured = await app('bench faults: measured', Array.from({ length: o.half }, (_, i) => `${o.receiverUrl}/h${i}`));
+      const faulty = await app('bench faults: faulty', ports.slice(0, o.half).map((port) => `http://127.0.0.1:${port}/hook`));
+      const twin = await app('bench faults: healthy twin', ports.slice(o.half).map((port) => `http://127.0.0.1:${port}/hook`));
       const count = Math.round(o.rate * o.seconds);
 
-      const run = async (label: string, withFaulty: boolean, seqBase: number) => {
+      const run = async (label: string, beside: string | null, seqBase: number) => {
         await o.receiver({ kind: 'reset', record: true, perPath: true });
         const accept = (appId: string, base: number, recordIds: boolean) =>
           o.loadgen<AcceptResult>({
@@ -69,7 +75,7 @@ export async function faultPhase(o: FaultPhaseOptions): Promise<{ rows: Row[]; p
             seqBase: base,
             timeoutMs: o.timeoutMs,
           });
-        const [healthy, bad] = await Promise.all([accept(healthyApp.id, seqBase, true), withFaulty ? accept(faultyApp.id, seqBase + 5e5, false) : null]);
+        const [healthy, other] = await Promise.all([accept(measured, seqBase, true), beside ? accept(beside, seqBase + 5e5, false) : null]);
         const seen = await o.receiver<{ reached: boolean }>({ kind: 'waitFor', count: healthy.ok * o.half, timeoutMs: 20_000 });
         const { arrivals } = await o.receiver<{ arrivals: [string, number][] }>({ kind: 'stats', arrivals: true });
         const arrivedAt = new Map(arrivals);
@@ -82,34 +88,44 @@ export async function faultPhase(o: FaultPhaseOptions): Promise<{ rows: Row[]; p
             else delays.push(at - sentAt);
           }
         }
-        const latency = summarize(delays);
         if (!seen.reached || missing > 0) problems.push(`faults ${label}: ${missing} healthy deliveries never arrived`);
-        if (healthy.failed || (bad && bad.failed)) problems.push(`faults ${label}: ${healthy.failed + (bad?.failed ?? 0)} accepts failed`);
-        return { latency, healthy, bad };
+        if (healthy.failed || (other && other.failed)) problems.push(`faults ${label}: ${healthy.failed + (other?.failed ?? 0)} accepts failed`);
+        const latency = summarize(delays);
+        console.log(
+          `faults, ${label}: accept→delivery p50 ${ms(latency.p50)}, p99 ${ms(latency.p99)}, max ${ms(latency.max)} over ${latency.count} deliveries; ` +
+            `POST→202 p50 ${ms(healthy.latencyMs.p50)}, p99 ${ms(healthy.latencyMs.p99)}`,
+        );
+        return { latency, accepted: healthy, other };
       };
 
-      const alone = await run('alone', false, 3e7);
-      const mixed = await run('beside faulty', true, 4e7);
-      const { requests } = await faulty<{ requests: number[] }>({ kind: 'stats' });
-      const open = (br.db.prepare('SELECT count(*) AS n FROM endpoint WHERE app_id = ? AND circuit_open_until IS NOT NULL').get(faultyApp.id) as { n: number }).n;
-      const offered = (mixed.bad?.ok ?? 0) * o.half;
-      const attempts = requests.reduce((a, b) => a + b, 0);
-      const byKind = KINDS.map((kind) => `${kind} ${requests.filter((_, i) => kinds[i] === kind).reduce((a, b) => a + b, 0)}`).join(', ');
-      const describe = (l: LatencySummary) => `p50 ${ms(l.p50)}, p99 ${ms(l.p99)}, max ${ms(l.max)} over ${l.count} deliveries`;
-      console.log(`faults: ${o.half} healthy endpoints alone at ${o.rate} msgs/s: accept→delivery ${describe(alone.latency)}`);
+      const alone = await run(`${o.half} healthy endpoints alone`, null, 3e7);
+      const besideHealthy = await run(`beside ${o.half} more healthy ones`, twin, 4e7);
+      const beforeFaulty = (await others<{ requests: number[] }>({ kind: 'stats' })).requests.slice(0, o.half);
+      const besideFaulty = await run(`beside ${o.half} faulty ones`, faulty, 5e7);
+      const requests = (await others<{ requests: number[] }>({ kind: 'stats' })).requests.slice(0, o.half).map((n, i) => n - beforeFaulty[i]);
+      const open = (br.db.prepare('SELECT count(*) AS n FROM endpoint WHERE app_id = ? AND circuit_open_until IS NOT NULL').get(faulty) as { n: number }).n;
+      const offered = (besideFaulty.other?.ok ?? 0) * o.half;
+      const byKind = FAULTS.map((kind) => `${kind} ${sum(requests.filter((_, i) => faultKinds[i] === kind))}`).join(', ');
       console.log(
-        `faults: beside ${o.half} faulty endpoints (${KINDS.join(', ')}; --delivery-timeout ${DELIVERY_TIMEOUT}): ${describe(mixed.latency)}; ` +
-          `circuit open on ${open}/${o.half} faulty endpoints; the faulty servers got ${attempts} requests (${byKind}) for ${offered} deliveries offered`,
+        `faults: the faulty half (--delivery-timeout ${DELIVERY_TIMEOUT}) got ${sum(requests)} requests (${byKind}) for ${offered} deliveries offered; ` +
+          `circuit open on ${open}/${o.half}`,
       );
-      const row = (metric: string, l: LatencySummary, notes: string): Row => ({ metric, hookrelay: `${ms(l.p50)} / ${ms(l.p99)}`, ceiling: '', ratio: '', target: '', notes });
+      const row = (metric: string, run: { latency: LatencySummary; accepted: AcceptResult }, notes: string): Row => ({
+        metric,
+        hookrelay: `${ms(run.latency.p50)} / ${ms(run.latency.p99)}`,
+        ceiling: '',
+        ratio: '',
+        target: '',
+        notes: `${notes}; max ${ms(run.latency.max)}; POST→202 p50 ${ms(run.accepted.latencyMs.p50)}, p99 ${ms(run.accepted.latencyMs.p99)}`,
+      });
       return {
         rows: [
-          row(`faults: accept→delivery p50 / p99, ${o.half} healthy endpoints alone`, alone.latency, `${o.rate} msgs/s × ${o.half} endpoints for ${o.seconds} s; max ${ms(alone.latency.max)}`),
+          row(`faults: accept→delivery p50 / p99, ${o.half} healthy endpoints alone`, alone, `${o.rate} msgs/s × ${o.half} endpoints for ${o.seconds} s`),
+          row(`faults: same, beside ${o.half} healthy endpoints`, besideHealthy, `the other ${o.half} take the same load`),
           row(
-            `faults: accept→delivery p50 / p99, same beside ${o.half} faulty`,
-            mixed.latency,
-            `faulty ones (${KINDS.join('/')}) get the same load; max ${ms(mixed.latency.max)}; breaker open on ${open}/${o.half}; ` +
-              `${attempts} requests reached them for ${offered} deliveries`,
+            `faults: same, beside ${o.half} faulty endpoints`,
+            besideFaulty,
+            `${FAULTS.join('/')}, same load; ${sum(requests)} requests reached them for ${offered} deliveries; circuit open on ${open}/${o.half}`,
           ),
         ],
         problems,

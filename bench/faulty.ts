@@ -3,11 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { serveRpc } from './shared.js';
 
 /**
- * The misbehaving receivers of the fault phase, in their own process: one server (one origin, like distinct
- * customers' hosts) per endpoint, each failing in one way. `hang` never answers, `slow` answers long after any
- * delivery timeout, `reset` destroys the connection, `error` answers 500.
+ * The receivers of the fault phase's other half, in their own process: one server (one origin, like distinct
+ * customers' hosts) per endpoint, each failing in one way — `hang` never answers, `slow` answers long after any
+ * delivery timeout, `reset` destroys the connection, `error` answers 500 — or, for the comparison run, `ok`.
  */
-export type FaultKind = 'hang' | 'slow' | 'reset' | 'error';
+export type FaultKind = 'hang' | 'slow' | 'reset' | 'error' | 'ok';
 
 const servers: { server: Server; count: number }[] = [];
 const held = new Set<ServerResponse>();
@@ -31,6 +31,10 @@ function misbehave(kind: FaultKind, entry: { count: number }) {
         case 'error':
           res.writeHead(500, { 'content-length': '4' });
           res.end('boom');
+          return;
+        case 'ok':
+          res.writeHead(200, { 'content-length': '2' });
+          res.end('ok');
       }
     });
   });
