@@ -62,8 +62,13 @@ describe('auto-disable', () => {
       return body.disabled ? body : null;
     });
     assert.match(disabled.disabledReason, /^every attempt failed for 600ms since the last successful delivery \(HOOKRELAY_DISABLE_AFTER\)/);
-    const failingFor = receiver.received[receiver.received.length - 1].at - Date.parse(disabled.circuit.failingSince);
-    assert.ok(failingFor >= 600 - 15, `disabled after ${failingFor} ms of failures`);
+    // The failing period runs from the first failed attempt to the end of the one that disabled it (the last one).
+    const attempts = (await relay.svix.messageAttempt.listByEndpoint(appId, endpoint.id, { limit: 250 })).data;
+    assert.equal(attempts.length, receiver.received.length);
+    const first = Math.min(...attempts.map((a) => a.timestamp.getTime()));
+    const end = Math.max(...attempts.map((a) => a.timestamp.getTime() + a.responseDurationMs));
+    assert.equal(Date.parse(disabled.circuit.failingSince), first);
+    assert.ok(end - first >= 600, `disabled after ${end - first} ms of failures`);
     assert.equal(disabled.circuit.parkedMessages, 0);
     assert.ok(receiver.received.length < 12, 'the retry schedule was not exhausted');
     assert.equal((await attemptedMessages(relay, appId, endpoint.id, 1)).length, 1, 'its delivery waits as pending, not parked');
