@@ -5,12 +5,13 @@ import { now, serveRpc } from './shared.js';
 /**
  * The webhook receiver of the bench, in its own process so that it does not share an event loop with
  * hookrelay or with the ceiling loop. Answers 200 as soon as the body is in, counts, and (when asked)
- * records the arrival time of each webhook-id.
+ * records the arrival time of each webhook-id (of each path and webhook-id with `perPath`, for fan-out).
  */
 let count = 0;
 let firstAt = 0;
 let lastAt = 0;
 let record = false;
+let perPath = false;
 let arrivals = new Map<string, number>();
 let duplicates = 0;
 let waiters: { count: number; resolve: () => void }[] = [];
@@ -23,7 +24,8 @@ const server = createServer((req, res) => {
     if (count === 1) firstAt = at;
     lastAt = at;
     if (record) {
-      const id = req.headers['webhook-id'];
+      const header = req.headers['webhook-id'];
+      const id = typeof header === 'string' && perPath ? `${req.url} ${header}` : header;
       if (typeof id === 'string') {
         if (arrivals.has(id)) duplicates++;
         else arrivals.set(id, at);
@@ -50,6 +52,7 @@ serveRpc(async (call) => {
       firstAt = lastAt = 0;
       duplicates = 0;
       record = Boolean(call.record);
+      perPath = Boolean(call.perPath);
       arrivals = new Map();
       return stats();
     case 'stats':

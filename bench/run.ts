@@ -6,6 +6,7 @@ import type { AcceptCall, AcceptResult } from './loadgen.js';
 import { PhaseProfiler } from './profile.js';
 import { countStoreCalls, startBenchRelay, statusCounts, unfinished, type BenchRelay, type StoreCounters } from './relay.js';
 import { now, rpcClient, summarize, type Call, type LatencySummary } from './shared.js';
+import { faultPhase } from './faults.js';
 import { ingestPhase } from './ingest.js';
 import { processesPhase } from './processes.js';
 import { storeOnly } from './store-only.js';
@@ -21,7 +22,9 @@ import { storeOnly } from './store-only.js';
  * BENCH_ENDPOINT_CONCURRENCY, BENCH_SYNCHRONOUS (FULL|NORMAL), BENCH_PHASE_TIMEOUT_S, BENCH_MAX_SECONDS,
  * BENCH_INGEST_REQUESTS (signed provider requests of the ingest phase, default 20000; 0 skips it),
  * BENCH_PROCESS_MESSAGES (messages per run of the processes phase: SQLite and PostgreSQL as real `hookrelay serve`
- * processes, default 10000; 0 skips it), BENCH_PROCESSES (PostgreSQL process counts, default 1,2,3), BENCH_PROFILE_DIR (write a .cpuprofile of this process per phase; summarize with dist/bench/profile-summary.js).
+ * processes, default 10000; 0 skips it), BENCH_PROCESSES (PostgreSQL process counts, default 1,2,3), BENCH_PROFILE_DIR (write a .cpuprofile of this process per phase; summarize with dist/bench/profile-summary.js),
+ * BENCH_FAULT_SECONDS (each run of the fault-isolation phase, default 8; 0 skips it), BENCH_FAULT_RATE (msgs/s to the
+ * healthy app and to the faulty app, each fanning out to 25 endpoints; default 20).
  */
 
 const int = (name: string, fallback: number) => {
@@ -42,6 +45,8 @@ const cfg = {
   ingestRequests: int('BENCH_INGEST_REQUESTS', 20_000),
   processMessages: int('BENCH_PROCESS_MESSAGES', 10_000),
   processCounts: (process.env.BENCH_PROCESSES ?? '1,2,3').split(',').map(Number),
+  faultSeconds: int('BENCH_FAULT_SECONDS', 8),
+  faultRate: int('BENCH_FAULT_RATE', 20),
   ceilingSeconds: int('BENCH_CEILING_SECONDS', 4),
   ceilingInFlight: (process.env.BENCH_CEILING_IN_FLIGHT ?? '64,256').split(',').map(Number),
   relayMaxInFlight: int('BENCH_MAX_IN_FLIGHT', 512),
@@ -328,6 +333,23 @@ async function main(): Promise<void> {
 
     // 2b. Fan-out: the same number of deliveries spread over several endpoints.
     if (cfg.messages > 0 && cfg.fanout > 1) await drain(`${cfg.fanout}ep`, cfg.fanout, Math.ceil(cfg.messages / cfg.fanout));
+
+    // 2c. Fault isolation: healthy endpoints' latency alone, then beside as many hanging/timing-out/resetting/failing ones.
+    if (cfg.faultSeconds > 0) {
+      const result = await faultPhase({
+        loadgen: loadgen.call,
+        receiver: receiver.call,
+        receiverUrl,
+        flags: relayFlags,
+        half: 25,
+        rate: cfg.faultRate,
+        seconds: cfg.faultSeconds,
+        acceptConcurrency: cfg.acceptConcurrency,
+        timeoutMs: cfg.phaseTimeoutMs,
+      });
+      rows.push(...result.rows);
+      problems.push(...result.problems);
+    }
 
     // 3. Ingest: verified provider requests with a durable ack, beside a bare node:http server answering 200.
     if (cfg.ingestRequests > 0) rows.push(...(await ingestPhase(loadgen.call, cfg.ingestRequests, cfg.acceptConcurrency, cfg.phaseTimeoutMs)));

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from './domain/health.js';
 import { DEFAULT_RETRY_POLICY, parseSchedule } from './domain/retry.js';
 import { AllowList } from './egress/allow-list.js';
 import { checkDnsServers } from './egress/policy.js';
@@ -47,6 +48,8 @@ export interface Settings {
    * rotation. null: SQLite generates one beside the database; PostgreSQL refuses to start.
    */
   masterKey: { current: Buffer; previous: Buffer[]; from: string } | null;
+  /** Circuit breaker and auto-disable of failing endpoints (domain/health.ts). */
+  health: HealthPolicy;
 }
 
 /** Where each setting can come from: [flag, environment variable]. */
@@ -75,9 +78,16 @@ export const SETTING_SOURCES = {
   masterKey: [null, 'HOOKRELAY_MASTER_KEY'],
   masterKeyFile: ['master-key-file', 'HOOKRELAY_MASTER_KEY_FILE'],
   previousMasterKeys: [null, 'HOOKRELAY_PREVIOUS_MASTER_KEYS'],
+  circuitThreshold: ['circuit-threshold', 'HOOKRELAY_CIRCUIT_THRESHOLD'],
+  circuitCooldown: ['circuit-cooldown', 'HOOKRELAY_CIRCUIT_COOLDOWN'],
+  circuitMaxCooldown: ['circuit-max-cooldown', 'HOOKRELAY_CIRCUIT_MAX_COOLDOWN'],
+  disableAfter: ['disable-after', 'HOOKRELAY_DISABLE_AFTER'],
+  disableAfterParked: ['disable-after-parked', 'HOOKRELAY_DISABLE_AFTER_PARKED'],
 } as const;
 
 export type RawSettings = Partial<Record<keyof typeof SETTING_SOURCES, string>>;
+
+const DEFAULT_HEALTH = DEFAULT_HEALTH_POLICY;
 
 const int = (min: number, max: number) =>
   z
@@ -178,9 +188,15 @@ const schema = z
     masterKey: masterKeys.pipe(z.array(z.instanceof(Buffer)).length(1, 'must be one key (previous keys go in HOOKRELAY_PREVIOUS_MASTER_KEYS)')).optional(),
     masterKeyFile: keyFile.optional(),
     previousMasterKeys: masterKeys.optional(),
+    circuitThreshold: int(0, 1_000_000).default(DEFAULT_HEALTH.threshold),
+    circuitCooldown: duration.pipe(z.number().min(100, 'must be at least 100ms').max(86_400_000, 'must be at most 1d')).default(DEFAULT_HEALTH.cooldownMs),
+    circuitMaxCooldown: duration.pipe(z.number().min(100, 'must be at least 100ms').max(7 * 86_400_000, 'must be at most 7d')).default(DEFAULT_HEALTH.maxCooldownMs),
+    disableAfter: duration.default(DEFAULT_HEALTH.disableAfterMs),
+    disableAfterParked: int(0, 1_000_000_000).default(DEFAULT_HEALTH.disableAfterParked),
   })
   .refine((s) => Boolean(s.tlsCert) === Boolean(s.tlsKey), { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] })
-  .refine((s) => !(s.masterKey && s.masterKeyFile), { message: 'set the master key either in HOOKRELAY_MASTER_KEY or in a file, not both', path: ['masterKeyFile'] });
+  .refine((s) => !(s.masterKey && s.masterKeyFile), { message: 'set the master key either in HOOKRELAY_MASTER_KEY or in a file, not both', path: ['masterKeyFile'] })
+  .refine((s) => s.circuitMaxCooldown >= s.circuitCooldown, { message: 'must not be shorter than --circuit-cooldown', path: ['circuitMaxCooldown'] });
 
 /** The master key setting: from the environment, or from a file whose first key is current and the rest previous. */
 function masterKeyOf(s: z.output<typeof schema>): Settings['masterKey'] {
@@ -241,5 +257,12 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
     allowNetworks: Object.freeze(s.allowNetworks),
     dnsServers: Object.freeze(s.dnsServers),
     masterKey: masterKeyOf(s),
+    health: {
+      threshold: s.circuitThreshold,
+      cooldownMs: s.circuitCooldown,
+      maxCooldownMs: s.circuitMaxCooldown,
+      disableAfterMs: s.disableAfter,
+      disableAfterParked: s.disableAfterParked,
+    },
   });
 }

@@ -103,6 +103,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       leaseMs: settings.deliveryTimeoutMs + settings.leaseMarginMs,
       pollMs: settings.pollMs,
       retry,
+      health: settings.health,
     },
     log.child({ component: 'dispatcher' }),
   );

@@ -1,3 +1,4 @@
+import { circuitState } from '../domain/health.js';
 import type { Attempt, DeliveryStatus, Endpoint, EventType, Message, App } from '../domain/types.js';
 import { DESTINATION_KINDS } from '../pipeline/destinations/index.js';
 import { redactDestination } from '../pipeline/destinations/kinds.js';
@@ -46,6 +47,15 @@ export const presentEventType = (e: EventType, withContent = true) => ({
   updatedAt: iso(e.updatedAt),
 });
 
+/** hookrelay extension: the endpoint's circuit breaker and the counts auto-disable looks at. */
+export const presentCircuit = (e: Endpoint, now = Date.now()) => ({
+  state: circuitState(e.health, now),
+  openUntil: e.health.openUntil === null ? null : iso(e.health.openUntil),
+  consecutiveFailures: e.health.consecutiveFailures,
+  failingSince: e.health.failingSince === null ? null : iso(e.health.failingSince),
+  parkedMessages: e.health.parked,
+});
+
 export const presentEndpoint = (e: Endpoint) => ({
   id: e.id,
   uid: e.uid,
@@ -61,6 +71,7 @@ export const presentEndpoint = (e: Endpoint) => ({
   ordering: e.ordering,
   maxInFlight: e.maxInFlight,
   destination: e.destination ? redactDestination(DESTINATION_KINDS, e.destination) : null,
+  circuit: presentCircuit(e),
   metadata: e.metadata,
   createdAt: iso(e.createdAt),
   updatedAt: iso(e.updatedAt),

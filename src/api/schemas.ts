@@ -186,6 +186,15 @@ export const EndpointOut = z.object({
   ordering: z.enum(['parallel', 'fifo']),
   maxInFlight: z.number(),
   destination: z.record(z.string(), z.unknown()).nullable().describe('Settings of a non-HTTP destination, secrets left out'),
+  circuit: z
+    .object({
+      state: z.enum(['closed', 'open', 'half-open']),
+      openUntil: date.nullable(),
+      consecutiveFailures: z.number(),
+      failingSince: date.nullable(),
+      parkedMessages: z.number(),
+    })
+    .describe('hookrelay extension: circuit breaker state and the counts auto-disable looks at'),
   metadata,
   createdAt: date,
   updatedAt: date,

@@ -55,6 +55,14 @@ Options (each also settable by environment variable):
                                                             loopback/private/link-local (default none), e.g. 127.0.0.0/8,::1/128
   --dns-servers <list>       HOOKRELAY_DNS_SERVERS          resolve delivery targets with these DNS servers (ip or ip:port)
                                                             instead of the system resolver
+  --circuit-threshold <n>    HOOKRELAY_CIRCUIT_THRESHOLD    consecutive failed attempts that pause an endpoint
+                                                            (default 5; 0 = no circuit breaker)
+  --circuit-cooldown <d>     HOOKRELAY_CIRCUIT_COOLDOWN     first pause; doubles after each failed probe (default 30s)
+  --circuit-max-cooldown <d> HOOKRELAY_CIRCUIT_MAX_COOLDOWN longest pause (default 10m)
+  --disable-after <d>        HOOKRELAY_DISABLE_AFTER        disable an endpoint failing this long without a success
+                                                            (default 5d; 0 = never)
+  --disable-after-parked <n> HOOKRELAY_DISABLE_AFTER_PARKED disable an endpoint after this many parked messages without
+                                                            a success in between (default 1000; 0 = never)
                              HOOKRELAY_ADMIN_TOKEN          the operator's bearer token (generated on first start if unset)
                              HOOKRELAY_MASTER_KEY           base64 of 32 bytes: encrypts secrets at rest (SQLite: generated
                                                             beside the database if unset; PostgreSQL: required)
@@ -83,6 +91,11 @@ const FLAGS = {
   'allow-networks': { type: 'string' },
   'dns-servers': { type: 'string' },
   'master-key-file': { type: 'string' },
+  'circuit-threshold': { type: 'string' },
+  'circuit-cooldown': { type: 'string' },
+  'circuit-max-cooldown': { type: 'string' },
+  'disable-after': { type: 'string' },
+  'disable-after-parked': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

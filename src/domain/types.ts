@@ -14,6 +14,8 @@
  *           Message of the source's own App, delivered to that app's endpoints like any other message.
  */
 
+import type { EndpointHealth } from './health.js';
+
 export type Ordering = 'parallel' | 'fifo';
 
 export interface App {
@@ -63,6 +65,10 @@ export interface Endpoint {
   secrets: SigningSecret[];
   /** Where deliveries go when not to `url` over HTTP (a Temporal workflow, …); null for HTTP. */
   destination: DestinationConfig | null;
+  /** Circuit breaker and auto-disable counters, kept by the dispatcher (domain/health.ts). */
+  health: EndpointHealth;
+  /** Rate limit: the earliest start of the next send, shared by every process (domain/rate.ts); null when never limited. */
+  nextSendAt: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -158,4 +164,6 @@ export interface ClaimedDelivery {
   delivery: Delivery;
   message: Message;
   endpoint: Endpoint;
+  /** A rate-limited endpoint's reserved slot: the send starts no earlier than this. */
+  notBefore?: number;
 }

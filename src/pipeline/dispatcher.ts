@@ -1,12 +1,16 @@
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
+import { DEFAULT_HEALTH_POLICY, type HealthChange, type HealthPolicy } from '../domain/health.js';
 import { ID_PREFIX, newId } from '../domain/ids.js';
+import { interval, reclaimAt } from '../domain/rate.js';
 import { nextAttemptDelay, type RetryPolicy } from '../domain/retry.js';
 import type { Attempt, ClaimedDelivery } from '../domain/types.js';
 import type { AttemptOutcome, Store } from '../store/store.js';
 import type { Destination, SendResult } from './destinations/destination.js';
 
 const CLAIM_SPACING_MS = 5;
+/** Waiting to claim a full batch never delays due work longer than this (attempts stuck on dead endpoints keep the room small). */
+const CLAIM_MAX_DELAY_MS = 20;
 const OUTCOME_BATCH = 256;
 const OUTCOME_DELAY_MS = 2;
 
@@ -22,6 +26,8 @@ export interface DispatcherOptions {
   /** Longest sleep between claims when nothing wakes the dispatcher. */
   pollMs: number;
   retry: RetryPolicy;
+  /** Circuit breaker and auto-disable. */
+  health?: HealthPolicy;
   now?: () => number;
 }
 
@@ -41,6 +47,10 @@ export class Dispatcher {
   private woken = false;
   private renewTimer: NodeJS.Timeout | null = null;
   private stopWakeups: (() => void) | null = null;
+  /** Rate-limited endpoints this dispatcher reserved slots for, and when to claim again for each (domain/rate.ts). */
+  private readonly rateWakes = new Map<string, number>();
+  /** Per rate-limited endpoint: when this dispatcher last started a send to it, and the sends waiting for their turn. */
+  private readonly pacers = new Map<string, { lastStart: number; queue: Promise<void>; usedAt: number }>();
   private readonly now: () => number;
 
   constructor(
@@ -50,7 +60,7 @@ export class Dispatcher {
     private readonly log: Logger,
   ) {
     this.now = options.now ?? Date.now;
-    // Every attempt in flight listens on this signal (and stops listening when it ends): up to maxInFlight at once.
+    // Every attempt in flight (and every paced send waiting for its slot) listens on this one signal.
     setMaxListeners(0, this.shutdown.signal);
   }
 
@@ -102,7 +112,10 @@ export class Dispatcher {
     // Under load, claim in batches rather than once per finished attempt: each claim is a transaction.
     const batchRoom = Math.max(1, Math.min(this.options.claimBatch, Math.floor(this.options.maxInFlight / 4)));
     let lastClaimAt = 0;
+    // Something may be claimable (a wake-up, or a sleep that ended) and no claim has looked since.
+    let wanted = true;
     while (this.running) {
+      wanted ||= this.woken;
       this.woken = false;
       const room = this.options.maxInFlight - this.inFlight.size;
       let claimed: ClaimedDelivery[] = [];
@@ -110,8 +123,12 @@ export class Dispatcher {
         const wait = lastClaimAt + CLAIM_SPACING_MS - this.now();
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       }
-      if (room > 0 && (this.inFlight.size === 0 || room >= batchRoom)) {
+      const overdue = wanted && this.now() - lastClaimAt >= CLAIM_MAX_DELAY_MS;
+      if (room > 0 && (this.inFlight.size === 0 || room >= batchRoom || overdue)) {
+        wanted = false;
         lastClaimAt = this.now();
+        for (const [endpointId, at] of this.rateWakes) if (at <= lastClaimAt) this.rateWakes.delete(endpointId);
+        for (const [endpointId, pacer] of this.pacers) if (pacer.usedAt < lastClaimAt - 60_000) this.pacers.delete(endpointId);
         try {
           claimed = await this.store.claim({
             owner: this.options.owner,
@@ -124,26 +141,43 @@ export class Dispatcher {
           await this.sleep(this.options.pollMs);
           continue;
         }
+        // Rate-limited sends take turns per endpoint in the order of their slots.
+        if (claimed.some((c) => c.notBefore !== undefined)) claimed.sort((a, b) => (a.notBefore ?? 0) - (b.notBefore ?? 0));
         for (const item of claimed) this.launch(item);
+        this.notePacing(claimed);
       }
       if (claimed.length > 0 && claimed.length === Math.min(room, this.options.claimBatch)) {
         await new Promise((resolve) => setImmediate(resolve));
         continue;
       }
       if (this.woken) continue;
-      await this.sleep(await this.untilNextDue());
+      // Work is waiting for a claim that the batch rule holds back: claim as soon as the rule lets it.
+      await this.sleep(wanted && room > 0 ? Math.max(1, lastClaimAt + CLAIM_MAX_DELAY_MS - this.now()) : await this.untilNextDue());
+      wanted = true;
     }
   }
 
   private async untilNextDue(): Promise<number> {
+    // A rate-limited endpoint's next slots may come up before anything else wakes the dispatcher.
+    let wait = this.options.pollMs;
+    for (const at of this.rateWakes.values()) wait = Math.min(wait, Math.max(at - this.now(), 1));
     // With attempts in flight, each finished batch wakes the dispatcher; the poll is only the fallback.
-    if (this.inFlight.size > 0) return this.options.pollMs;
+    if (this.inFlight.size > 0) return wait;
     try {
       const due = await this.store.nextDueAt();
-      if (due === null) return this.options.pollMs;
-      return Math.min(this.options.pollMs, Math.max(due - this.now(), 50));
+      if (due === null) return wait;
+      return Math.min(wait, Math.max(due - this.now(), 50));
     } catch {
-      return this.options.pollMs;
+      return wait;
+    }
+  }
+
+  /** Remembers when to claim again for the rate-limited endpoints of this claim: before their reserved slots run out. */
+  private notePacing(claimed: ClaimedDelivery[]): void {
+    for (const { endpoint, notBefore } of claimed) {
+      if (notBefore === undefined || endpoint.rateLimit === null) continue;
+      const at = reclaimAt(notBefore + 1000 / endpoint.rateLimit);
+      if (at > (this.rateWakes.get(endpoint.id) ?? -Infinity)) this.rateWakes.set(endpoint.id, at);
     }
   }
 
@@ -163,8 +197,43 @@ export class Dispatcher {
 
   private launch(claimed: ClaimedDelivery): void {
     const id = claimed.delivery.id;
-    const attempt = this.attempt(claimed).finally(() => this.inFlight.delete(id));
+    const attempt = (claimed.notBefore === undefined ? this.attempt(claimed) : this.paced(claimed)).finally(() => this.inFlight.delete(id));
     this.inFlight.set(id, attempt);
+  }
+
+  /**
+   * A rate-limited send starts at its reserved slot, and never less than 1/rate after the previous send this
+   * dispatcher actually started to the endpoint: one that started late (a slow claim, a busy event loop) pushes the
+   * next ones back instead of bunching them. It waits leased; shutdown cuts the wait short (the lease is released in
+   * stop()).
+   */
+  private async paced(claimed: ClaimedDelivery): Promise<void> {
+    const { endpoint, notBefore } = claimed;
+    let pacer = this.pacers.get(endpoint.id);
+    if (!pacer) this.pacers.set(endpoint.id, (pacer = { lastStart: -Infinity, queue: Promise.resolve(), usedAt: 0 }));
+    const own = pacer;
+    own.usedAt = this.now();
+    const turn = own.queue.then(async () => {
+      await this.hold(Math.max(notBefore!, own.lastStart + interval(endpoint.rateLimit ?? Infinity)) - this.now());
+      own.lastStart = this.now();
+    });
+    own.queue = turn;
+    await turn;
+    if (!this.shutdown.signal.aborted) await this.attempt(claimed);
+  }
+
+  private hold(ms: number): Promise<void> {
+    const signal = this.shutdown.signal;
+    if (ms <= 0 || signal.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      function done() {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+    });
   }
 
   private async attempt(claimed: ClaimedDelivery): Promise<void> {
@@ -223,16 +292,25 @@ export class Dispatcher {
     this.flushing = null;
     if (batch.length === 0) return;
     try {
-      await this.store.complete(batch);
+      const changes = await this.store.complete(batch, this.options.health ?? DEFAULT_HEALTH_POLICY);
       for (const outcome of batch) {
-        if (outcome.disableEndpoint) this.log.warn({ endpointId: outcome.attempt.endpointId, reason: outcome.disableEndpoint }, 'endpoint disabled');
         if (outcome.next.kind === 'parked') this.log.info({ messageId: outcome.attempt.messageId, endpointId: outcome.attempt.endpointId }, 'delivery parked as failed');
       }
+      for (const change of changes) this.logHealth(change);
     } catch (error) {
       // The attempts happened but could not be recorded; their leases expire and the deliveries are tried again.
       this.log.error({ err: error, attempts: batch.length }, 'recording attempts failed');
     }
     this.wake();
+  }
+
+  private logHealth({ endpointId, appId, opened, closed, disabled, consecutiveFailures, openUntil }: HealthChange): void {
+    if (opened) {
+      const until = new Date(openUntil!).toISOString();
+      this.log.warn({ endpointId, appId, consecutiveFailures, openUntil: until }, 'circuit opened: endpoint paused after consecutive failures');
+    }
+    if (closed) this.log.info({ endpointId, appId }, 'circuit closed: endpoint delivering again');
+    if (disabled) this.log.warn({ endpointId, appId, reason: disabled }, 'endpoint disabled');
   }
 
   private async renewLeases(): Promise<void> {

@@ -1,3 +1,4 @@
+import type { HealthChange, HealthPolicy } from '../domain/health.js';
 import type { ApiKey, App, Attempt, ClaimedDelivery, Delivery, DestinationConfig, Endpoint, EventType, Message, Ordering, SigningSecret, Source } from '../domain/types.js';
 
 /**
@@ -167,6 +168,7 @@ export interface Store {
   deleteEndpoint(appId: string, id: string): Promise<void>;
   /** Makes `secret` current; the previous current secret keeps signing until `previousExpiresAt`. */
   rotateEndpointSecret(appId: string, id: string, secret: string, previousExpiresAt: number, now: number): Promise<Endpoint>;
+  /** Enabling a disabled endpoint also resets its health (counts, failing period, circuit), as `updateEndpoint` does. */
   setEndpointDisabled(id: string, disabled: boolean, reason: string | null, now: number): Promise<void>;
   /** Enabled endpoints with a non-HTTP destination, across apps (for readiness checks). */
   listDestinationEndpoints(): Promise<Endpoint[]>;
@@ -218,15 +220,21 @@ export interface Store {
 
   /**
    * Leases up to `limit` due deliveries, honouring every endpoint's concurrency cap and FIFO ordering,
-   * and skipping disabled endpoints. Expired leases of dead dispatchers are claimable again.
+   * and skipping disabled endpoints and endpoints whose circuit is open; a half-open endpoint yields one probe when
+   * nothing of it is in flight. A rate-limited endpoint yields the send slots of the look-ahead window, each claimed
+   * delivery carrying its slot (`notBefore`). Expired leases of dead dispatchers are claimable again.
    */
   claim(request: ClaimRequest): Promise<ClaimedDelivery[]>;
-  /** Records attempts and moves their deliveries on; a write whose lease was lost records the attempt only. */
-  complete(outcomes: AttemptOutcome[]): Promise<void>;
+  /**
+   * Records attempts and moves their deliveries on; a write whose lease was lost records the attempt only. In the
+   * same commit, updates the health of the batch's endpoints by `policy` (domain/health.ts: circuit breaker,
+   * auto-disable, 410 Gone) and returns the changes worth logging.
+   */
+  complete(outcomes: AttemptOutcome[], policy?: HealthPolicy): Promise<HealthChange[]>;
   renewLeases(owner: string, deliveryIds: number[], until: number): Promise<void>;
   /** Returns every delivery leased by `owner` (or by anyone, when null) to pending. */
   releaseLeases(owner: string | null): Promise<number>;
-  /** When the earliest pending delivery becomes due, or null when none is pending. */
+  /** When the earliest pending delivery becomes due (not before its endpoint's circuit cool-down or rate-limit slot), or null when none is pending. */
   nextDueAt(): Promise<number | null>;
   /**
    * Calls `listener` when another process may have made work due (a shared store's notifications); returns a

@@ -11,7 +11,8 @@ describe('message attempts through the svix SDK', () => {
   let ok: Receiver;
   let failing: Receiver;
   before(async () => {
-    relay = await startRelay();
+    // These tests follow failing deliveries through every retry to parked: no circuit breaker pausing the endpoint.
+    relay = await startRelay({ circuitThreshold: '0' });
     ok = await startReceiver(() => ({ status: 200, body: 'ok-body' }));
     failing = await startReceiver(() => ({ status: 500, body: 'boom' }));
   });

@@ -193,6 +193,10 @@ describe('endpoints through the svix SDK', () => {
     assert.equal(created.body.ordering, 'fifo');
     assert.equal(created.body.maxInFlight, 3);
     assert.equal(created.body.disabledReason, null);
+    assert.deepEqual(created.body.circuit, { state: 'closed', openUntil: null, consecutiveFailures: 0, failingSince: null, parkedMessages: 0 });
+    // The circuit is read-only: it is not an input field.
+    const writeCircuit = await relay.api('PATCH', `/api/v1/app/${app.id}/endpoint/${created.body.id}`, { circuit: { state: 'open' } });
+    assert.equal(writeCircuit.status, 422);
 
     const plain = await relay.svix.endpoint.create(app.id, { url: 'https://example.com/plain' });
     const read = await relay.api('GET', `/api/v1/app/${app.id}/endpoint/${plain.id}`);

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it as test } from 'node:test';
 import { HookrelayError } from '../../src/domain/errors.js';
+import { HEALTHY, type HealthPolicy } from '../../src/domain/health.js';
 import { ID_PREFIX, newId } from '../../src/domain/ids.js';
+import { RATE_CLAIM_MARGIN_MS, RATE_LOOKAHEAD_MS } from '../../src/domain/rate.js';
 import type { ApiKey, Attempt, ClaimedDelivery } from '../../src/domain/types.js';
 import { SecretBox } from '../../src/secrets/box.js';
 import { SecretFields } from '../../src/secrets/fields.js';
@@ -78,6 +80,11 @@ const attemptOf = (claimed: ClaimedDelivery, startedAt: number, succeeded: boole
 
 const succeed = (owner: string, claimed: ClaimedDelivery, at: number): AttemptOutcome => ({ owner, attempt: attemptOf(claimed, at, true), next: { kind: 'succeeded' } });
 const park = (owner: string, claimed: ClaimedDelivery, at: number): AttemptOutcome => ({ owner, attempt: attemptOf(claimed, at, false), next: { kind: 'parked' } });
+const retryLater = (owner: string, claimed: ClaimedDelivery, at: number): AttemptOutcome => ({
+  owner,
+  attempt: attemptOf(claimed, at, false),
+  next: { kind: 'retry', at: at + 10, retryIndex: claimed.delivery.retryIndex + 1 },
+});
 
 async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
   await assert.rejects(promise, (error: unknown) => error instanceof HookrelayError && error.code === code);
@@ -420,6 +427,125 @@ export function storeConformance(backend: string, open: () => Promise<StoreUnder
         assert.equal(await store.releaseLeases('me'), 2);
         assert.equal(await store.releaseLeases(null), 2);
         assert.equal((await store.claim({ owner: 'x', now: T0 + 2_000, limit: 10, leaseMs: 60_000 })).length, 4);
+      });
+    });
+
+    describe('endpoint health (circuit breaker, auto-disable) and rate limit', () => {
+      const breaker: HealthPolicy = { threshold: 3, cooldownMs: 1_000, maxCooldownMs: 3_000, disableAfterMs: 0, disableAfterParked: 0 };
+      const claimAt = (store: Store, now: number, owner = 'o') => store.claim({ owner, now, limit: 100, leaseMs: 60_000 });
+
+      it('opens the circuit at the threshold, skips the endpoint while open, probes once when half-open, re-opens for longer and closes on success', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        const failing = await store.createEndpoint(app.id, endpointInput(), 's', T0);
+        const healthy = await store.createEndpoint(app.id, endpointInput(), 's', T0);
+        for (let i = 0; i < 10; i++) await store.accept(acceptInput(app.id, { now: T0 + i }));
+        const first = await claimAt(store, T0 + 10);
+        const of = (claimed: ClaimedDelivery[], id: string) => claimed.filter((c) => c.endpoint.id === id);
+        const [a, b, c, ...rest] = of(first, failing.id);
+        assert.equal(rest.length, 7);
+
+        // Two failures and the healthy endpoint's successes: nothing to report, the healthy row keeps its clean health.
+        assert.deepEqual(await store.complete([retryLater('o', a, T0 + 20), retryLater('o', b, T0 + 21), ...of(first, healthy.id).map((h) => succeed('o', h, T0 + 22))], breaker), []);
+        assert.deepEqual((await store.getEndpoint(app.id, healthy.id))!.health, HEALTHY);
+        const opened = await store.complete([retryLater('o', c, T0 + 30)], breaker);
+        assert.deepEqual(opened, [{ endpointId: failing.id, appId: app.id, opened: true, closed: false, disabled: null, consecutiveFailures: 3, openUntil: T0 + 35 + 1_000 }]);
+        assert.deepEqual((await store.getEndpoint(app.id, failing.id))!.health, { consecutiveFailures: 3, failingSince: T0 + 20, parked: 0, openUntil: T0 + 1_035, trips: 1 });
+
+        // Attempts that were already in flight fail too: they count, but do not stretch the pause.
+        assert.deepEqual(await store.complete(rest.map((r) => retryLater('o', r, T0 + 40)), breaker), []);
+        assert.equal((await store.getEndpoint(app.id, failing.id))!.health.openUntil, T0 + 1_035);
+        assert.deepEqual(await claimAt(store, T0 + 500), [], 'an open circuit holds every delivery of the endpoint');
+        assert.equal(await store.nextDueAt(), T0 + 1_035, 'the deliveries are due when the cool-down ends');
+
+        // Half-open: one probe, and no second one while it is in flight.
+        const [probe, ...more] = await claimAt(store, T0 + 1_035);
+        assert.equal(more.length, 0);
+        assert.equal(probe.endpoint.id, failing.id);
+        assert.deepEqual(await claimAt(store, T0 + 1_036), []);
+        const reopened = await store.complete([retryLater('o', probe, T0 + 1_100)], breaker);
+        assert.equal(reopened.length, 1);
+        assert.equal(reopened[0].opened, true);
+        assert.equal(reopened[0].openUntil, T0 + 1_105 + 2_000, 'a failed probe doubles the cool-down');
+        assert.deepEqual(await claimAt(store, T0 + 3_000), []);
+
+        const [second] = await claimAt(store, T0 + 3_105);
+        const closed = await store.complete([succeed('o', second, T0 + 3_200)], breaker);
+        assert.deepEqual(closed, [{ endpointId: failing.id, appId: app.id, opened: false, closed: true, disabled: null, consecutiveFailures: 0, openUntil: null }]);
+        assert.deepEqual((await store.getEndpoint(app.id, failing.id))!.health, HEALTHY);
+        assert.equal((await claimAt(store, T0 + 3_300)).length, 9, 'closed again: the cap applies, not the probe rule');
+      });
+
+      it('disables an endpoint that parked the configured number of messages since its last success, and re-enabling resets its health', async (store) => {
+        const policy = { ...breaker, threshold: 0, disableAfterParked: 3 };
+        const app = await store.createApp(appInput(null), T0);
+        const endpoint = await store.createEndpoint(app.id, endpointInput(), 's', T0);
+        for (let i = 0; i < 8; i++) await store.accept(acceptInput(app.id, { now: T0 + i }));
+        const claimed = await claimAt(store, T0 + 10);
+        assert.deepEqual(await store.complete([park('o', claimed[0], T0 + 20), park('o', claimed[1], T0 + 21)], policy), []);
+        // A success in between starts the count again.
+        assert.deepEqual(await store.complete([succeed('o', claimed[2], T0 + 22), park('o', claimed[3], T0 + 23), park('o', claimed[4], T0 + 24)], policy), []);
+        assert.equal((await store.getEndpoint(app.id, endpoint.id))!.health.parked, 2);
+        const changes = await store.complete([park('o', claimed[5], T0 + 25)], policy);
+        assert.equal(changes.length, 1);
+        assert.match(changes[0].disabled!, /3 messages were parked since the last successful delivery/);
+        const disabled = (await store.getEndpoint(app.id, endpoint.id))!;
+        assert.equal(disabled.disabled, true);
+        assert.equal(disabled.disabledReason, changes[0].disabled);
+        assert.equal(disabled.health.parked, 3);
+
+        const enabled = await store.updateEndpoint(app.id, endpoint.id, endpointInput(), T0 + 30);
+        assert.equal(enabled.disabled, false);
+        assert.equal(enabled.disabledReason, null);
+        assert.deepEqual(enabled.health, HEALTHY);
+      });
+
+      it('disables an endpoint whose attempts all failed for the configured period since its last success', async (store) => {
+        const policy = { ...breaker, threshold: 0, disableAfterMs: HOUR };
+        const app = await store.createApp(appInput(null), T0);
+        const endpoint = await store.createEndpoint(app.id, endpointInput(), 's', T0);
+        for (let i = 0; i < 4; i++) await store.accept(acceptInput(app.id, { now: T0 + i }));
+        const claimed = await claimAt(store, T0 + 10);
+        await store.complete([retryLater('o', claimed[0], T0 + 100)], policy);
+        assert.deepEqual(await store.complete([retryLater('o', claimed[1], T0 + HOUR + 90)], policy), [], 'not quite an hour yet');
+        const changes = await store.complete([retryLater('o', claimed[2], T0 + HOUR + 100)], policy);
+        assert.equal(changes.length, 1);
+        assert.match(changes[0].disabled!, /every attempt failed for 1h since the last successful delivery/);
+        const disabled = (await store.getEndpoint(app.id, endpoint.id))!;
+        assert.equal(disabled.disabled, true);
+        assert.equal(disabled.health.failingSince, T0 + 100);
+        assert.deepEqual(await claimAt(store, T0 + 2 * HOUR), [], 'a disabled endpoint is not claimed');
+        // Already disabled: a late outcome neither disables it again nor reports it.
+        assert.deepEqual(await store.complete([retryLater('o', claimed[3], T0 + HOUR + 200)], policy), []);
+
+        await store.setEndpointDisabled(endpoint.id, false, null, T0 + 2 * HOUR);
+        const enabled = (await store.getEndpoint(app.id, endpoint.id))!;
+        assert.equal(enabled.disabled, false);
+        assert.deepEqual(enabled.health, HEALTHY);
+        assert.equal((await claimAt(store, T0 + 2 * HOUR)).length, 4, 'its waiting deliveries resume');
+      });
+
+      it('gives a rate-limited endpoint only the send slots of the look-ahead window, 1/rate apart, whoever claims', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        const limited = await store.createEndpoint(app.id, endpointInput({ rateLimit: 10 }), 's', T0);
+        const free = await store.createEndpoint(app.id, endpointInput(), 's', T0);
+        for (let i = 0; i < 10; i++) await store.accept(acceptInput(app.id, { now: T0 + i }));
+        const first = await claimAt(store, T0 + 1_000);
+        const slotsOf = (claimed: ClaimedDelivery[]) => claimed.filter((c) => c.endpoint.id === limited.id).map((c) => c.notBefore);
+        // Slots start a margin after the claim (so that the first one is still ahead when the claim returns).
+        const start = T0 + 1_000 + RATE_CLAIM_MARGIN_MS;
+        const window = Math.floor((RATE_LOOKAHEAD_MS - RATE_CLAIM_MARGIN_MS) / 100) + 1;
+        assert.deepEqual(slotsOf(first), Array.from({ length: window }, (_, i) => start + i * 100));
+        assert.equal(first.filter((c) => c.endpoint.id === free.id).length, 10, 'an endpoint without a limit is not paced');
+        assert.ok(first.filter((c) => c.endpoint.id === free.id).every((c) => c.notBefore === undefined));
+
+        const nextSlot = start + window * 100;
+        assert.deepEqual(await claimAt(store, T0 + 1_001, 'another'), [], 'the budget is the endpoint’s, not the claimer’s');
+        assert.equal(await store.nextDueAt(), nextSlot - RATE_LOOKAHEAD_MS);
+        const second = await claimAt(store, nextSlot - RATE_LOOKAHEAD_MS, 'another');
+        assert.deepEqual(slotsOf(second), [nextSlot]);
+        // Idle time earns no burst: after a pause the slots start from now, still 1/rate apart.
+        const later = await claimAt(store, T0 + 60_000);
+        assert.deepEqual(slotsOf(later), Array.from({ length: window }, (_, i) => T0 + 60_000 + RATE_CLAIM_MARGIN_MS + i * 100));
       });
     });
 

@@ -113,6 +113,78 @@ describe('PostgreSQL store shared by several processes', { skip: skipWithoutPost
     assert.deepEqual(fifoOrder, Array.from({ length: 30 }, (_, i) => 1000 + i), 'FIFO deliveries were claimed out of accept order');
   });
 
+  it('shares a rate-limited endpoint’s budget between processes: their reserved send slots never come closer than 1/rate', async () => {
+    const processes = await Promise.all([open(), open(), open(), open()]);
+    const [first] = processes;
+    const app = await first.createApp({ name: 'paced', uid: null, rateLimit: null, metadata: {} }, T0);
+    const limited = await first.createEndpoint(app.id, endpointInput({ rateLimit: 20, maxInFlight: 100 }), 's', T0);
+    for (let i = 0; i < 60; i++) await first.accept(acceptInput(app.id, 'paced', i));
+    const slots: number[] = [];
+    for (let step = 0; slots.length < 60; step++) {
+      assert.ok(step < 200, `only ${slots.length} of 60 deliveries claimed after 200 rounds`);
+      // All four claim at the same instant; the instants are not aligned with the 50 ms slots.
+      const now = T0 + 1_000 + step * 37;
+      const claims = await Promise.all(processes.map((store, p) => store.claim({ owner: `p${p}`, now, limit: 50, leaseMs: 60_000 })));
+      for (const c of claims.flat()) {
+        assert.equal(c.endpoint.id, limited.id);
+        assert.ok(c.notBefore !== undefined && c.notBefore >= now, 'a slot is never in the past');
+        slots.push(c.notBefore);
+      }
+    }
+    slots.sort((a, b) => a - b);
+    for (let i = 1; i < slots.length; i++) assert.ok(slots[i] - slots[i - 1] >= 50, `slots ${slots[i - 1]} and ${slots[i]} are closer than 50 ms (20/s)`);
+  });
+
+  it('keeps one circuit per endpoint across processes: concurrent outcome batches count every failure, trip it once, and do not deadlock', async () => {
+    const processes = await Promise.all([open(), open(), open(), open()]);
+    const [first] = processes;
+    const app = await first.createApp({ name: 'breaker', uid: null, rateLimit: null, metadata: {} }, T0);
+    const endpoints = [];
+    for (let e = 0; e < 5; e++) endpoints.push(await first.createEndpoint(app.id, endpointInput({ maxInFlight: 100 }), 's', T0));
+    for (let i = 0; i < 40; i++) await first.accept(acceptInput(app.id, 'any', i));
+    const claims: ClaimedDelivery[][] = [];
+    for (const [p, store] of processes.entries()) claims.push(await store.claim({ owner: `p${p}`, now: T0 + 1_000, limit: 50, leaseMs: 60_000 }));
+    assert.equal(claims.flat().length, 200);
+    const policy = { threshold: 10, cooldownMs: 60_000, maxCooldownMs: 60_000, disableAfterMs: 0, disableAfterParked: 0 };
+    // Every process reports its failures in batches touching the endpoints in a different order, all at once.
+    const changes = await Promise.all(
+      claims.map((claimed, p) => {
+        const shuffled = [...claimed].sort((a, b) => (p % 2 ? 1 : -1) * a.endpoint.id.localeCompare(b.endpoint.id));
+        return processes[p].complete(
+          shuffled.map((c, k) => ({
+            owner: `p${p}`,
+            attempt: {
+              id: `atmpt_${c.delivery.id}`,
+              deliveryId: c.delivery.id,
+              messageId: c.message.id,
+              endpointId: c.endpoint.id,
+              appId: app.id,
+              url: c.endpoint.url,
+              startedAt: T0 + 2_000 + k,
+              durationMs: 1,
+              statusCode: 500,
+              succeeded: false,
+              responseBody: '',
+              error: null,
+              trigger: 'scheduled' as const,
+            },
+            next: { kind: 'retry' as const, at: T0 + 3_000, retryIndex: 1 },
+          })),
+          policy,
+        );
+      }),
+    );
+    for (const endpoint of endpoints) {
+      const trips = changes.flat().filter((c) => c.endpointId === endpoint.id && c.opened);
+      assert.equal(trips.length, 1, `endpoint ${endpoint.id} tripped ${trips.length} times`);
+      const health = (await processes[3].getEndpoint(app.id, endpoint.id))!.health;
+      assert.equal(health.consecutiveFailures, 40, 'a failure was lost between processes');
+      assert.equal(health.trips, 1);
+    }
+    const later = await Promise.all(processes.map((store, p) => store.claim({ owner: `p${p}`, now: T0 + 5_000, limit: 50, leaseMs: 60_000 })));
+    assert.deepEqual(later.flat(), [], 'an open circuit holds the endpoint for every process');
+  });
+
   it('wakes the other processes (NOTIFY) after an accept that creates deliveries and after a resend, also after its LISTEN connection was cut', async () => {
     const [listener, writer] = await Promise.all([open(), open()]);
     let wakes = 0;

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { reserveSlots, sendQuota } from '../../domain/rate.js';
 import type { ClaimedDelivery, Endpoint } from '../../domain/types.js';
 import type { ClaimRequest } from '../store.js';
 import { transaction, type Client } from './pool.js';
@@ -19,8 +20,9 @@ function expireLeases(now: number): string {
 }
 
 // Loose index scan over delivery_pending: the next `$2` endpoints (by id) after `$1` (and up to `$3`, if given) that
-// have a pending delivery, one index seek each, whatever the size of the backlog; each one is locked unless disabled
-// or being claimed by another process right now (then `locked` is null and the walk moves on).
+// have a pending delivery, one index seek each, whatever the size of the backlog; each one is locked unless disabled,
+// paused by its circuit breaker until after `$4`, or being claimed by another process right now (then `locked` is null
+// and the walk moves on).
 const WALK_AND_LOCK = `
   WITH RECURSIVE walk (endpoint_id, n) AS (
     SELECT (SELECT min(endpoint_id) FROM delivery WHERE status = 'pending' AND endpoint_id > $1 AND ($3::text IS NULL OR endpoint_id <= $3)), 1
@@ -29,35 +31,41 @@ const WALK_AND_LOCK = `
     FROM walk WHERE walk.endpoint_id IS NOT NULL AND walk.n < $2
   )
   SELECT walk.endpoint_id AS walked, e.id AS locked, e.* FROM walk
-  LEFT JOIN LATERAL (SELECT * FROM endpoint WHERE id = walk.endpoint_id AND NOT disabled FOR NO KEY UPDATE SKIP LOCKED) e ON true
+  LEFT JOIN LATERAL (
+    SELECT * FROM endpoint WHERE id = walk.endpoint_id AND NOT disabled AND (circuit_open_until IS NULL OR circuit_open_until <= $4)
+    FOR NO KEY UPDATE SKIP LOCKED
+  ) e ON true
   WHERE walk.endpoint_id IS NOT NULL ORDER BY walk.n`;
 
-// For the locked endpoints (their place in the walk `n`, cap, FIFO or not): what is in flight is counted now, in a
-// statement that starts after the locks were taken, so it sees every lease committed by whoever held them before.
-// Parallel: due deliveries up to the room under the cap (and the batch's room), oldest due first.
-// FIFO: the oldest pending delivery, when nothing is in flight and it is due.
+// For the locked endpoints (their place in the walk `n`, cap, FIFO or not, rate-limit quota): what is in flight is
+// counted now, in a statement that starts after the locks were taken, so it sees every lease committed by whoever held
+// them before. Parallel: due deliveries up to the room under the cap (and the batch's room and the quota), oldest due
+// first. FIFO: the oldest pending delivery, when nothing is in flight, it is due and the quota allows one.
 const PICK = `
   SELECT x.n, d.next_attempt_at, d.id
-  FROM unnest($1::text[], $2::int[], $3::int[], $4::bool[]) AS x(e, n, cap, fifo)
+  FROM unnest($1::text[], $2::int[], $3::int[], $4::bool[], $7::int[]) AS x(e, n, cap, fifo, quota)
   CROSS JOIN LATERAL (SELECT count(*)::int AS busy FROM delivery WHERE status = 'in_flight' AND endpoint_id = x.e) b
   CROSS JOIN LATERAL (
     SELECT id, next_attempt_at FROM delivery
     WHERE NOT x.fifo AND status = 'pending' AND endpoint_id = x.e AND next_attempt_at <= $5
-    ORDER BY next_attempt_at, id LIMIT greatest(least(x.cap - b.busy, $6), 0)
+    ORDER BY next_attempt_at, id LIMIT greatest(least(x.cap - b.busy, $6, x.quota), 0)
     FOR NO KEY UPDATE SKIP LOCKED
   ) d
   UNION ALL
   SELECT x.n, h.next_attempt_at, h.id
-  FROM unnest($1::text[], $2::int[], $3::int[], $4::bool[]) AS x(e, n, cap, fifo)
+  FROM unnest($1::text[], $2::int[], $3::int[], $4::bool[], $7::int[]) AS x(e, n, cap, fifo, quota)
   CROSS JOIN LATERAL (SELECT count(*)::int AS busy FROM delivery WHERE status = 'in_flight' AND endpoint_id = x.e) b
   CROSS JOIN LATERAL (SELECT id, next_attempt_at FROM delivery WHERE status = 'pending' AND endpoint_id = x.e ORDER BY id LIMIT 1) h
-  WHERE x.fifo AND b.busy = 0 AND h.next_attempt_at <= $5
+  WHERE x.fifo AND b.busy = 0 AND x.quota >= 1 AND h.next_attempt_at <= $5
   ORDER BY 1, 2, 3`;
 
 const MESSAGE_COLUMNS = ['id', 'app_id', 'event_type', 'event_id', 'payload', 'content_type', 'channels', 'tags', 'created_at', 'source_id', 'headers', 'verified'];
+// Also moves the rate-limited endpoints' next free slot past the slots this claim reserved (their rows are locked).
 const LEASE = `
   WITH leased AS (
     UPDATE delivery SET status = 'in_flight', leased_by = $1, lease_until = $2 WHERE id = ANY($3) AND status = 'pending' RETURNING *
+  ), paced AS (
+    UPDATE endpoint e SET next_send_at = p.at FROM unnest($4::text[], $5::bigint[]) AS p(id, at) WHERE e.id = p.id
   )
   SELECT leased.*, ${MESSAGE_COLUMNS.map((c) => `m.${c} AS "m:${c}"`).join(', ')} FROM leased JOIN message m ON m.id = leased.message_id`;
 
@@ -71,7 +79,10 @@ const LEASE = `
  *   statement snapshot sees the first one's leases. So the concurrency cap and the FIFO "one in flight, oldest
  *   first" rule hold globally, not per process. `NO KEY` so that accepts inserting deliveries (which take a
  *   key-share lock on the endpoint through the foreign key) neither block a claim nor are skipped by one.
- * - Disabled endpoints are not locked, hence skipped; their deliveries wait.
+ * - Disabled endpoints, and endpoints whose circuit is open, are not locked, hence skipped; their deliveries wait. A
+ *   half-open endpoint (cool-down over) has a cap of one: a single probe, when nothing of it is in flight.
+ * - A rate-limited endpoint yields the send slots of the look-ahead window (domain/rate.ts); its next free slot is
+ *   moved on under the same lock, so every process draws from one budget.
  *
  * Five round trips when one chunk of the walk fills the batch: BEGIN with lease expiry, walk and lock, pick,
  * lease with the messages, COMMIT.
@@ -81,13 +92,13 @@ export async function claimDue(pool: pg.Pool, request: ClaimRequest, cursor: { e
   return transaction(
     pool,
     async (client) => {
-      const picked: { id: number; endpoint: Endpoint }[] = [];
+      const picked: Picked[] = [];
       // Two passes: endpoints after the cursor, then from the first one up to the cursor.
       const start = cursor.endpointId;
       let after = start;
       let secondPass = false;
       while (picked.length < limit) {
-        const rows = (await client.query(WALK_AND_LOCK, [after, CHUNK, secondPass ? start : null])).rows;
+        const rows = (await client.query(WALK_AND_LOCK, [after, CHUNK, secondPass ? start : null, now])).rows;
         if (rows.length > 0) {
           after = rows[rows.length - 1].walked;
           cursor.endpointId = await pickFrom(client, rows, now, limit, picked);
@@ -99,31 +110,59 @@ export async function claimDue(pool: pg.Pool, request: ClaimRequest, cursor: { e
       }
       if (picked.length === 0) return [];
 
-      const leased = await client.query(LEASE, [owner, now + request.leaseMs, picked.map((p) => p.id)]);
+      const paced = reserve(picked, now);
+      const leased = await client.query(LEASE, [owner, now + request.leaseMs, picked.map((p) => p.id), paced.map((p) => p.id), paced.map((p) => p.at)]);
       const byId = new Map(leased.rows.map((r) => [r.id as number, r]));
       return picked
         .filter((p) => byId.has(p.id))
-        .map(({ id, endpoint }) => {
+        .map(({ id, endpoint, notBefore }) => {
           const row = byId.get(id);
-          return { delivery: toDelivery(row), endpoint, message: toMessage(unprefix(row, 'm:')) };
+          const claimed: ClaimedDelivery = { delivery: toDelivery(row), endpoint, message: toMessage(unprefix(row, 'm:')) };
+          if (notBefore !== undefined) claimed.notBefore = notBefore;
+          return claimed;
         });
     },
     `BEGIN; ${expireLeases(now)}`,
   );
 }
 
+interface Picked {
+  id: number;
+  endpoint: Endpoint;
+  notBefore?: number;
+}
+
+/** Gives each delivery of a rate-limited endpoint its send slot; returns the endpoints' next free slots to store. */
+function reserve(picked: Picked[], now: number): { id: string; at: number }[] {
+  const byEndpoint = new Map<string, Picked[]>();
+  for (const p of picked) {
+    if (p.endpoint.rateLimit === null) continue;
+    let group = byEndpoint.get(p.endpoint.id);
+    if (!group) byEndpoint.set(p.endpoint.id, (group = []));
+    group.push(p);
+  }
+  return [...byEndpoint.values()].map((group) => {
+    const { endpoint } = group[0];
+    const { slots, nextSendAt } = reserveSlots(endpoint.rateLimit!, endpoint.nextSendAt, now, group.length);
+    group.forEach((p, i) => (p.notBefore = slots[i]));
+    return { id: endpoint.id, at: nextSendAt };
+  });
+}
+
 /** Takes due deliveries of the endpoints this walk step locked into `picked`; returns the new cursor. */
-async function pickFrom(client: Client, rows: any[], now: number, limit: number, picked: { id: number; endpoint: Endpoint }[]): Promise<string> {
+async function pickFrom(client: Client, rows: any[], now: number, limit: number, picked: Picked[]): Promise<string> {
   const walkedTo = rows[rows.length - 1].walked as string;
   const locked = rows.filter((r) => r.locked !== null).map(toEndpoint);
   if (locked.length === 0) return walkedTo;
   const result = await client.query<{ n: number; id: number }>(PICK, [
     locked.map((e) => e.id),
     locked.map((_, n) => n),
-    locked.map((e) => e.maxInFlight),
+    // Half-open (the cool-down is over): one probe at a time.
+    locked.map((e) => (e.health.openUntil === null ? e.maxInFlight : 1)),
     locked.map((e) => e.ordering === 'fifo'),
     now,
     limit - picked.length,
+    locked.map((e) => sendQuota(e.rateLimit, e.nextSendAt, now)),
   ]);
   for (const row of result.rows) {
     // Every endpoint was offered the whole remaining room: when the batch is full, the next claim resumes after

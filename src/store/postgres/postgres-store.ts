@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { conflict, notFound } from '../../domain/errors.js';
+import { DEFAULT_HEALTH_POLICY, failingReason, parkedReason, summarizeHealth, type HealthChange, type HealthPolicy } from '../../domain/health.js';
 import { ID_PREFIX, newId } from '../../domain/ids.js';
+import { RATE_LOOKAHEAD_MS } from '../../domain/rate.js';
 import type { ApiKey, App, Attempt, ClaimedDelivery, Endpoint, EventType, Message, Source } from '../../domain/types.js';
 import { cursorQuery, toPage } from '../paging.js';
 import type {
@@ -219,7 +221,7 @@ export class PostgresStore implements Store {
     try {
       const result = await this.query(
         `UPDATE endpoint SET uid = $3, url = $4, description = $5, version = $6, filter_types = $7, channels = $8, headers = $9, disabled = $10,
-           disabled_reason = CASE WHEN $10 THEN disabled_reason ELSE NULL END,
+           disabled_reason = CASE WHEN $10 THEN disabled_reason ELSE NULL END, ${resetHealthOnEnable('NOT $10')},
            rate_limit = $11, ordering = $12, max_in_flight = $13, metadata = $14, destination = $15, updated_at = $16
          WHERE app_id = $1 AND id = $2`,
         [appId, id, ...this.endpointParams(input), now],
@@ -256,7 +258,7 @@ export class PostgresStore implements Store {
   }
 
   async setEndpointDisabled(id: string, disabled: boolean, reason: string | null, now: number): Promise<void> {
-    await this.query('UPDATE endpoint SET disabled = $1, disabled_reason = $2, updated_at = $3 WHERE id = $4', [disabled, reason, now, id]);
+    await this.query(`UPDATE endpoint SET disabled = $1, disabled_reason = $2, updated_at = $3, ${resetHealthOnEnable('NOT $1')} WHERE id = $4`, [disabled, reason, now, id]);
     // Re-enabled: its waiting deliveries are due now, possibly in another process.
     if (!disabled) await this.notify();
   }
@@ -509,14 +511,17 @@ export class PostgresStore implements Store {
 
   /**
    * One statement for the batch (one round trip, one commit): the attempts, the state changes fenced on the lease,
-   * the attempt count of deliveries whose lease was lost (the new owner keeps the state), and endpoints to disable.
+   * the attempt count of deliveries whose lease was lost (the new owner keeps the state), and the health of the
+   * batch's endpoints (circuit breaker, auto-disable, 410 Gone) by the rule of domain/health.ts.
    */
-  async complete(outcomes: AttemptOutcome[]): Promise<void> {
-    if (outcomes.length === 0) return;
+  async complete(outcomes: AttemptOutcome[], policy: HealthPolicy = DEFAULT_HEALTH_POLICY): Promise<HealthChange[]> {
+    if (outcomes.length === 0) return [];
+    const reports = summarizeHealth(outcomes);
+    const report = <T>(f: (r: (typeof reports)[number]) => T) => reports.map(f);
     const column = <T>(f: (o: AttemptOutcome) => T) => outcomes.map(f);
     const next = (o: AttemptOutcome) =>
       o.next.kind === 'succeeded' ? (['succeeded', 0, null] as const) : o.next.kind === 'retry' ? (['pending', o.next.retryIndex, o.next.at] as const) : (['failed', 0, null] as const);
-    await this.query(COMPLETE, [
+    const changed = await this.query(COMPLETE, [
       column((o) => o.attempt.id),
       column((o) => o.attempt.deliveryId),
       column((o) => o.attempt.messageId),
@@ -535,8 +540,30 @@ export class PostgresStore implements Store {
       column((o) => next(o)[1]),
       column((o) => next(o)[2]),
       column((o) => o.attempt.startedAt + o.attempt.durationMs),
-      column((o) => o.disableEndpoint ?? null),
+      report((r) => r.endpointId),
+      report((r) => r.succeeded),
+      report((r) => r.failures),
+      report((r) => r.firstFailureAt),
+      report((r) => r.parked),
+      report((r) => r.gone),
+      report((r) => r.at),
+      policy.threshold,
+      policy.cooldownMs,
+      policy.maxCooldownMs,
+      policy.disableAfterMs,
+      policy.disableAfterParked,
+      failingReason(policy),
+      parkedReason(policy),
     ]);
+    return changed.rows.map((r) => ({
+      endpointId: r.endpoint_id,
+      appId: r.app_id,
+      opened: r.opened,
+      closed: r.closed,
+      disabled: r.disabled,
+      consecutiveFailures: r.streak,
+      openUntil: r.open_until,
+    }));
   }
 
   async renewLeases(owner: string, deliveryIds: number[], until: number): Promise<void> {
@@ -552,12 +579,12 @@ export class PostgresStore implements Store {
     return released;
   }
 
+  /**
+   * The earliest due time over enabled endpoints, counting circuit cool-downs and rate-limit slots: one index seek
+   * per endpoint with pending work (a loose index scan), whatever the backlog.
+   */
   async nextDueAt(): Promise<number | null> {
-    const row = await this.one(
-      `SELECT d.next_attempt_at AS due FROM delivery d
-       WHERE d.status = 'pending' AND EXISTS (SELECT 1 FROM endpoint e WHERE e.id = d.endpoint_id AND NOT e.disabled)
-       ORDER BY d.next_attempt_at LIMIT 1`,
-    );
+    const row = await this.one(NEXT_DUE);
     return row ? row.due : null;
   }
 
@@ -662,12 +689,14 @@ export class PostgresStore implements Store {
   }
 }
 
+// $19–$25: one health report per endpoint of the batch (domain/health.ts summarizeHealth); $26–$32: the policy.
+// The rule is nextHealth's; healthy endpoints whose attempts all succeeded are neither locked nor written.
 const COMPLETE = `
   WITH input AS (
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::int[], $9::int[], $10::bool[],
-      $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::int[], $17::bigint[], $18::bigint[], $19::text[])
+      $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::int[], $17::bigint[], $18::bigint[])
       AS t(id, delivery_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code, succeeded,
-        response_body, error, trigger, owner, status, retry_index, next_at, finished_at, disable)
+        response_body, error, trigger, owner, status, retry_index, next_at, finished_at)
   ), attempts AS (
     INSERT INTO attempt (id, delivery_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code, succeeded, response_body, error, trigger)
     SELECT id, delivery_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code, succeeded, response_body, error, trigger FROM input
@@ -679,14 +708,67 @@ const COMPLETE = `
   ), lost AS (
     UPDATE delivery d SET attempt_count = d.attempt_count + 1, updated_at = t.finished_at
     FROM input t WHERE d.id = t.delivery_id AND d.id NOT IN (SELECT id FROM moved)
-  ), disabled AS (
-    UPDATE endpoint e SET disabled = true, disabled_reason = t.disable, updated_at = t.finished_at
-    FROM input t WHERE e.id = t.endpoint_id AND t.disable IS NOT NULL
+  ), report AS (
+    SELECT * FROM unnest($19::text[], $20::bool[], $21::int[], $22::bigint[], $23::int[], $24::text[], $25::bigint[])
+      AS r(endpoint_id, succeeded, failures, first_failure_at, parked, gone, at)
+  ), current AS (
+    -- Locked in id order, so that batches of several processes touching the same endpoints cannot deadlock.
+    SELECT e.id, e.app_id, e.disabled, e.failure_streak, e.failing_since, e.parked_streak, e.circuit_open_until, e.circuit_trips
+    FROM endpoint e JOIN report r ON r.endpoint_id = e.id
+    WHERE r.failures > 0 OR r.gone IS NOT NULL OR e.failure_streak > 0 OR e.failing_since IS NOT NULL OR e.parked_streak > 0 OR e.circuit_open_until IS NOT NULL
+    ORDER BY e.id FOR NO KEY UPDATE OF e
+  ), counted AS (
+    SELECT c.id, c.app_id, c.disabled, c.circuit_open_until AS was_open_until, r.succeeded, r.failures, r.gone, r.at,
+      CASE WHEN r.succeeded THEN r.failures ELSE c.failure_streak + r.failures END AS streak,
+      CASE WHEN r.succeeded THEN r.first_failure_at ELSE coalesce(c.failing_since, r.first_failure_at) END AS since,
+      CASE WHEN r.succeeded THEN r.parked ELSE c.parked_streak + r.parked END AS parked,
+      CASE WHEN r.succeeded THEN NULL ELSE c.circuit_open_until END AS open_until,
+      CASE WHEN r.succeeded THEN 0 ELSE c.circuit_trips END AS trips
+    FROM current c JOIN report r ON r.endpoint_id = c.id
+  ), decided AS (
+    SELECT k.*, ($26::int > 0 AND k.failures > 0 AND k.streak >= $26::int AND (k.open_until IS NULL OR k.open_until <= k.at)) AS trip FROM counted k
+  ), stepped AS (
+    SELECT d.*,
+      CASE WHEN d.trip THEN d.at + least($28::bigint, $27::bigint * (1::bigint << least(d.trips, 30))) ELSE d.open_until END AS new_open_until,
+      CASE WHEN d.trip THEN d.trips + 1 ELSE d.trips END AS new_trips,
+      CASE
+        WHEN d.disabled THEN NULL
+        WHEN d.gone IS NOT NULL THEN d.gone
+        WHEN $29::bigint > 0 AND d.since IS NOT NULL AND d.at - d.since >= $29::bigint THEN $31::text
+        WHEN $30::int > 0 AND d.parked >= $30::int THEN $32::text
+      END AS disable
+    FROM decided d
+  ), written AS (
+    UPDATE endpoint e SET failure_streak = s.streak, failing_since = s.since, parked_streak = s.parked, circuit_open_until = s.new_open_until,
+      circuit_trips = s.new_trips, disabled = e.disabled OR s.disable IS NOT NULL, disabled_reason = coalesce(s.disable, e.disabled_reason),
+      updated_at = CASE WHEN s.disable IS NULL THEN e.updated_at ELSE s.at END
+    FROM stepped s WHERE e.id = s.id
   )
-  SELECT count(*) FROM moved`;
+  SELECT id AS endpoint_id, app_id, trip AS opened, (was_open_until IS NOT NULL AND succeeded AND NOT trip) AS closed, disable AS disabled,
+    streak, new_open_until AS open_until
+  FROM stepped WHERE trip OR (was_open_until IS NOT NULL AND succeeded) OR disable IS NOT NULL`;
+
+const NEXT_DUE = `
+  WITH RECURSIVE walk (endpoint_id) AS (
+    SELECT min(endpoint_id) FROM delivery WHERE status = 'pending'
+    UNION ALL
+    SELECT (SELECT min(d.endpoint_id) FROM delivery d WHERE d.status = 'pending' AND d.endpoint_id > walk.endpoint_id) FROM walk WHERE walk.endpoint_id IS NOT NULL
+  )
+  SELECT min(greatest(d.due, coalesce(e.circuit_open_until, 0), coalesce(e.next_send_at, 0) - ${RATE_LOOKAHEAD_MS})) AS due
+  FROM walk JOIN endpoint e ON e.id = walk.endpoint_id AND NOT e.disabled
+  CROSS JOIN LATERAL (SELECT next_attempt_at AS due FROM delivery WHERE status = 'pending' AND endpoint_id = e.id ORDER BY next_attempt_at LIMIT 1) d`;
+
+/** Re-enabling an endpoint starts its health afresh: counts, failing period and circuit. */
+function resetHealthOnEnable(enabling: string): string {
+  const when = `${enabling} AND disabled`;
+  return `failure_streak = CASE WHEN ${when} THEN 0 ELSE failure_streak END, failing_since = CASE WHEN ${when} THEN NULL ELSE failing_since END,
+    parked_streak = CASE WHEN ${when} THEN 0 ELSE parked_streak END, circuit_open_until = CASE WHEN ${when} THEN NULL ELSE circuit_open_until END,
+    circuit_trips = CASE WHEN ${when} THEN 0 ELSE circuit_trips END`;
+}
 
 const MESSAGE_COLUMNS = ['id', 'app_id', 'event_type', 'event_id', 'payload', 'content_type', 'channels', 'tags', 'created_at', 'source_id', 'headers', 'verified'];
-const ENDPOINT_COLUMNS = ['id', 'app_id', 'uid', 'url', 'description', 'version', 'filter_types', 'channels', 'headers', 'disabled', 'disabled_reason', 'rate_limit', 'ordering', 'max_in_flight', 'metadata', 'secrets', 'destination', 'created_at', 'updated_at'];
+const ENDPOINT_COLUMNS = ['id', 'app_id', 'uid', 'url', 'description', 'version', 'filter_types', 'channels', 'headers', 'disabled', 'disabled_reason', 'rate_limit', 'ordering', 'max_in_flight', 'metadata', 'secrets', 'destination', 'created_at', 'updated_at',
+  'failure_streak', 'failing_since', 'parked_streak', 'circuit_open_until', 'circuit_trips', 'next_send_at'];
 
 const DELIVERY_VIEW = `SELECT d.*, ${MESSAGE_COLUMNS.map((c) => `m.${c} AS "m:${c}"`).join(', ')}, ${ENDPOINT_COLUMNS.map((c) => `e.${c} AS "e:${c}"`).join(', ')},
   (SELECT max(a.started_at) FROM attempt a WHERE a.delivery_id = d.id) AS last_attempt_at

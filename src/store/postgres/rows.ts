@@ -1,3 +1,4 @@
+import type { EndpointHealth } from '../../domain/health.js';
 import type { ApiKey, App, Attempt, Delivery, Endpoint, EventType, Message, Source } from '../../domain/types.js';
 
 /** Row ↔ domain mapping for the PostgreSQL dialect: jsonb arrives parsed, booleans are booleans, bigints numbers. */
@@ -24,6 +25,14 @@ export const toEventType = (r: any): EventType => ({
   updatedAt: r.updated_at,
 });
 
+export const toHealth = (r: any): EndpointHealth => ({
+  consecutiveFailures: r.failure_streak ?? 0,
+  failingSince: r.failing_since ?? null,
+  parked: r.parked_streak ?? 0,
+  openUntil: r.circuit_open_until ?? null,
+  trips: r.circuit_trips ?? 0,
+});
+
 export const toEndpoint = (r: any): Endpoint => ({
   id: r.id,
   appId: r.app_id,
@@ -42,6 +51,8 @@ export const toEndpoint = (r: any): Endpoint => ({
   metadata: r.metadata,
   secrets: r.secrets,
   destination: r.destination ?? null,
+  health: toHealth(r),
+  nextSendAt: r.next_send_at ?? null,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });

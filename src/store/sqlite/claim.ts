@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { reserveSlots, sendQuota } from '../../domain/rate.js';
 import type { ClaimedDelivery, Endpoint } from '../../domain/types.js';
 import type { ClaimRequest } from '../store.js';
 import { toDelivery, toEndpoint, toMessage } from './rows.js';
@@ -23,13 +24,16 @@ function prepare(db: Database.Database) {
       "UPDATE delivery SET status = 'in_flight', leased_by = ?, lease_until = ? WHERE id IN (SELECT value FROM json_each(?)) RETURNING *",
     ),
     messages: db.prepare('SELECT * FROM message WHERE id IN (SELECT value FROM json_each(?))'),
+    paced: db.prepare('UPDATE endpoint SET next_send_at = ? WHERE id = ?'),
   };
 }
 
 /**
  * Leases due deliveries endpoint by endpoint, round robin from where the last claim stopped, so one endpoint's
  * backlog cannot crowd the others out of a batch. An endpoint at its concurrency cap is skipped; a FIFO
- * endpoint yields only its oldest pending delivery, and only when nothing of it is in flight.
+ * endpoint yields only its oldest pending delivery, and only when nothing of it is in flight. An endpoint whose
+ * circuit is open is skipped; once its cool-down is over (half-open) it yields one probe when nothing of it is in
+ * flight. A rate-limited endpoint yields only the send slots of the look-ahead window (domain/rate.ts).
  * The cost is one index seek per endpoint with pending work, whatever the size of the backlog.
  */
 export function claimDue(db: Database.Database, request: ClaimRequest, cursor: { endpointId: string }): ClaimedDelivery[] {
@@ -40,7 +44,7 @@ export function claimDue(db: Database.Database, request: ClaimRequest, cursor: {
   const inFlight = new Map<string, number>();
   for (const row of stmt.inFlight.all() as { endpoint_id: string; n: number }[]) inFlight.set(row.endpoint_id, row.n);
 
-  const picked: { id: number; endpoint: Endpoint }[] = [];
+  const picked: { id: number; endpoint: Endpoint; notBefore?: number }[] = [];
   // Two passes: endpoints after the cursor, then from the first one up to the cursor.
   const start = cursor.endpointId;
   let after = start;
@@ -58,25 +62,40 @@ export function claimDue(db: Database.Database, request: ClaimRequest, cursor: {
     cursor.endpointId = next;
     const endpoint = toEndpoint(stmt.endpoint.get(next));
     if (endpoint.disabled) continue;
+    const { openUntil } = endpoint.health;
+    if (openUntil !== null && openUntil > now) continue;
+    const cap = openUntil === null ? endpoint.maxInFlight : 1;
+    const quota = sendQuota(endpoint.rateLimit, endpoint.nextSendAt, now);
     const busy = inFlight.get(next) ?? 0;
+    const from = picked.length;
     if (endpoint.ordering === 'fifo') {
-      if (busy > 0) continue;
+      if (busy > 0 || quota < 1) continue;
       const head = stmt.headOf.get(next) as { id: number; next_attempt_at: number };
       if (head.next_attempt_at <= now) picked.push({ id: head.id, endpoint });
-      continue;
+    } else {
+      const room = Math.min(cap - busy, limit - picked.length, quota);
+      if (room <= 0) continue;
+      for (const row of stmt.dueOf.all(next, now, room) as { id: number }[]) picked.push({ id: row.id, endpoint });
     }
-    const room = Math.min(endpoint.maxInFlight - busy, limit - picked.length);
-    if (room <= 0) continue;
-    for (const row of stmt.dueOf.all(next, now, room) as { id: number }[]) picked.push({ id: row.id, endpoint });
+    if (endpoint.rateLimit !== null && picked.length > from) {
+      const { slots, nextSendAt } = reserveSlots(endpoint.rateLimit, endpoint.nextSendAt, now, picked.length - from);
+      slots.forEach((slot, i) => (picked[from + i].notBefore = slot));
+      stmt.paced.run(nextSendAt, next);
+    }
   }
 
   if (picked.length === 0) return [];
-  const endpointOf = new Map(picked.map(({ id, endpoint }) => [id, endpoint]));
+  const endpointOf = new Map(picked.map((p) => [p.id, p]));
   const deliveries = (stmt.lease.all(owner, now + request.leaseMs, JSON.stringify([...endpointOf.keys()])) as unknown[]).map(toDelivery);
   const messages = new Map(
     (stmt.messages.all(JSON.stringify([...new Set(deliveries.map((d) => d.messageId))])) as unknown[]).map(toMessage).map((m) => [m.id, m]),
   );
   return deliveries
     .sort((a, b) => a.id - b.id)
-    .map((delivery) => ({ delivery, endpoint: endpointOf.get(delivery.id)!, message: messages.get(delivery.messageId)! }));
+    .map((delivery) => {
+      const { endpoint, notBefore } = endpointOf.get(delivery.id)!;
+      const claimed: ClaimedDelivery = { delivery, endpoint, message: messages.get(delivery.messageId)! };
+      if (notBefore !== undefined) claimed.notBefore = notBefore;
+      return claimed;
+    });
 }

@@ -1,3 +1,4 @@
+import type { EndpointHealth } from '../../domain/health.js';
 import type { ApiKey, App, Attempt, Delivery, Endpoint, EventType, Message, Source } from '../../domain/types.js';
 
 /** Row ↔ domain mapping for the SQLite dialect: JSON columns, 0/1 booleans. */
@@ -26,6 +27,14 @@ export const toEventType = (r: any): EventType => ({
   updatedAt: r.updated_at,
 });
 
+export const toHealth = (r: any): EndpointHealth => ({
+  consecutiveFailures: r.failure_streak ?? 0,
+  failingSince: r.failing_since ?? null,
+  parked: r.parked_streak ?? 0,
+  openUntil: r.circuit_open_until ?? null,
+  trips: r.circuit_trips ?? 0,
+});
+
 export const toEndpoint = (r: any): Endpoint => ({
   id: r.id,
   appId: r.app_id,
@@ -44,6 +53,8 @@ export const toEndpoint = (r: any): Endpoint => ({
   metadata: JSON.parse(r.metadata),
   secrets: JSON.parse(r.secrets),
   destination: json(r.destination ?? null),
+  health: toHealth(r),
+  nextSendAt: r.next_send_at ?? null,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });

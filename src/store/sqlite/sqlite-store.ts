@@ -1,6 +1,8 @@
 import type Database from 'better-sqlite3';
 import { conflict, notFound } from '../../domain/errors.js';
 import { endpointMatches } from '../../domain/filter.js';
+import { DEFAULT_HEALTH_POLICY, mayChange, nextHealth, summarizeHealth, type HealthChange, type HealthPolicy } from '../../domain/health.js';
+import { RATE_LOOKAHEAD_MS } from '../../domain/rate.js';
 import { ID_PREFIX, newId } from '../../domain/ids.js';
 import type { ApiKey, App, Attempt, ClaimedDelivery, Endpoint, EventType, Message, Source } from '../../domain/types.js';
 import { cursorQuery, toPage } from '../paging.js';
@@ -26,7 +28,7 @@ import type {
 import { claimDue } from './claim.js';
 import { GroupCommit } from './group-commit.js';
 import { openDatabase, type Synchronous } from './open.js';
-import { jsonOrNull, toApiKey, toApp, toAttempt, toDelivery, toEndpoint, toEventType, toMessage, toSource, unprefix } from './rows.js';
+import { jsonOrNull, toApiKey, toApp, toAttempt, toDelivery, toEndpoint, toEventType, toHealth, toMessage, toSource, unprefix } from './rows.js';
 
 export interface SqliteStoreOptions {
   path: string;
@@ -78,11 +80,22 @@ export class SqliteStore implements Store {
         "UPDATE delivery SET status = ?, attempt_count = attempt_count + 1, retry_index = ?, next_attempt_at = ?, manual = 0, leased_by = NULL, lease_until = NULL, updated_at = ? WHERE id = ? AND status = 'in_flight' AND leased_by = ?",
       ),
       countAttempt: db.prepare('UPDATE delivery SET attempt_count = attempt_count + 1, updated_at = ? WHERE id = ?'),
-      disableEndpoint: db.prepare('UPDATE endpoint SET disabled = ?, disabled_reason = ?, updated_at = ? WHERE id = ?'),
+      disableEndpoint: db.prepare(
+        `UPDATE endpoint SET disabled = @disabled, disabled_reason = @reason, updated_at = @now, ${resetHealthOnEnable('@disabled = 0')} WHERE id = @id`,
+      ),
+      healthOf: db.prepare('SELECT app_id, disabled, failure_streak, failing_since, parked_streak, circuit_open_until, circuit_trips FROM endpoint WHERE id = ?'),
+      setHealth: db.prepare(
+        `UPDATE endpoint SET failure_streak = @consecutiveFailures, failing_since = @failingSince, parked_streak = @parked, circuit_open_until = @openUntil,
+           circuit_trips = @trips, disabled = CASE WHEN @disable IS NULL THEN disabled ELSE 1 END, disabled_reason = coalesce(@disable, disabled_reason),
+           updated_at = CASE WHEN @disable IS NULL THEN updated_at ELSE @at END
+         WHERE id = @id`,
+      ),
       renew: db.prepare("UPDATE delivery SET lease_until = ? WHERE id = ? AND status = 'in_flight' AND leased_by = ?"),
       nextPendingEndpoint: db.prepare("SELECT min(endpoint_id) AS id FROM delivery WHERE status = 'pending' AND endpoint_id > ?"),
+      // Due, and not held by an open circuit or the rate limit (a claim reserves slots one look-ahead early).
       dueOfEnabled: db.prepare(
-        "SELECT d.next_attempt_at AS due FROM delivery d JOIN endpoint e ON e.id = d.endpoint_id WHERE d.status = 'pending' AND d.endpoint_id = ? AND e.disabled = 0 ORDER BY d.next_attempt_at LIMIT 1",
+        `SELECT max(d.next_attempt_at, coalesce(e.circuit_open_until, 0), coalesce(e.next_send_at, 0) - ${RATE_LOOKAHEAD_MS}) AS due
+         FROM delivery d JOIN endpoint e ON e.id = d.endpoint_id WHERE d.status = 'pending' AND d.endpoint_id = ? AND e.disabled = 0 ORDER BY d.next_attempt_at LIMIT 1`,
       ),
     };
   }
@@ -220,7 +233,7 @@ export class SqliteStore implements Store {
         .prepare(
           `UPDATE endpoint SET uid = @uid, url = @url, description = @description, version = @version, filter_types = @filterTypes,
              channels = @channels, headers = @headers, disabled = @disabled,
-             disabled_reason = CASE WHEN @disabled = 0 THEN NULL ELSE disabled_reason END,
+             disabled_reason = CASE WHEN @disabled = 0 THEN NULL ELSE disabled_reason END, ${resetHealthOnEnable('@disabled = 0')},
              rate_limit = @rateLimit, ordering = @ordering, max_in_flight = @maxInFlight, metadata = @metadata, destination = @destination, updated_at = @now
            WHERE app_id = @appId AND id = @id`,
         )
@@ -255,7 +268,7 @@ export class SqliteStore implements Store {
 
   async setEndpointDisabled(id: string, disabled: boolean, reason: string | null, now: number): Promise<void> {
     this.endpointsChanged();
-    this.stmt.disableEndpoint.run(disabled ? 1 : 0, reason, now, id);
+    this.stmt.disableEndpoint.run({ disabled: disabled ? 1 : 0, reason, now, id });
   }
 
   private endpointParams(input: EndpointInput) {
@@ -611,13 +624,40 @@ export class SqliteStore implements Store {
     }
   }
 
-  complete(outcomes: AttemptOutcome[]): Promise<void> {
+  complete(outcomes: AttemptOutcome[], policy: HealthPolicy = DEFAULT_HEALTH_POLICY): Promise<HealthChange[]> {
     return this.commits.run(() => {
       for (const outcome of outcomes) this.completeOne(outcome);
+      return this.recordHealth(outcomes, policy);
     });
   }
 
-  private completeOne({ owner, attempt, next, disableEndpoint }: AttemptOutcome): void {
+  /** One read and at most one write per endpoint of the batch; a healthy endpoint whose attempts all succeeded is not written. */
+  private recordHealth(outcomes: AttemptOutcome[], policy: HealthPolicy): HealthChange[] {
+    const changes: HealthChange[] = [];
+    for (const report of summarizeHealth(outcomes)) {
+      const row = this.stmt.healthOf.get(report.endpointId) as any;
+      if (!row) continue;
+      const health = toHealth(row);
+      if (!mayChange(health, report)) continue;
+      const step = nextHealth(health, row.disabled === 1, report, policy);
+      this.stmt.setHealth.run({ id: report.endpointId, ...step.health, disable: step.disable, at: report.at });
+      if (step.disable) this.endpointsChanged();
+      if (step.opened || step.closed || step.disable) {
+        changes.push({
+          endpointId: report.endpointId,
+          appId: row.app_id,
+          opened: step.opened,
+          closed: step.closed,
+          disabled: step.disable,
+          consecutiveFailures: step.health.consecutiveFailures,
+          openUntil: step.health.openUntil,
+        });
+      }
+    }
+    return changes;
+  }
+
+  private completeOne({ owner, attempt, next }: AttemptOutcome): void {
     this.stmt.insertAttempt.run({ ...attempt, succeeded: attempt.succeeded ? 1 : 0 });
     const now = attempt.startedAt + attempt.durationMs;
     const [status, retryIndex, at] =
@@ -625,10 +665,6 @@ export class SqliteStore implements Store {
     const moved = this.stmt.finish.run(status, retryIndex, at, now, attempt.deliveryId, owner).changes;
     // The lease was lost (e.g. it expired and another dispatcher took over): keep the attempt, leave the state to the new owner.
     if (moved === 0) this.stmt.countAttempt.run(now, attempt.deliveryId);
-    if (disableEndpoint) {
-      this.endpointsChanged();
-      this.stmt.disableEndpoint.run(1, disableEndpoint, now, attempt.endpointId);
-    }
   }
 
   async renewLeases(owner: string, deliveryIds: number[], until: number): Promise<void> {
@@ -723,10 +759,20 @@ export class SqliteStore implements Store {
   }
 }
 
+const HEALTH_COLUMNS = ['failure_streak', 'failing_since', 'parked_streak', 'circuit_open_until', 'circuit_trips', 'next_send_at'];
+
 const DELIVERY_VIEW = `SELECT d.*, ${prefixed('m', 'message', ['id', 'app_id', 'event_type', 'event_id', 'payload', 'content_type', 'channels', 'tags', 'created_at'])},
-  ${prefixed('e', 'endpoint', ['id', 'app_id', 'uid', 'url', 'description', 'version', 'filter_types', 'channels', 'headers', 'disabled', 'disabled_reason', 'rate_limit', 'ordering', 'max_in_flight', 'metadata', 'secrets', 'destination', 'created_at', 'updated_at'])},
+  ${prefixed('e', 'endpoint', ['id', 'app_id', 'uid', 'url', 'description', 'version', 'filter_types', 'channels', 'headers', 'disabled', 'disabled_reason', 'rate_limit', 'ordering', 'max_in_flight', 'metadata', 'secrets', 'destination', 'created_at', 'updated_at', ...HEALTH_COLUMNS])},
   (SELECT max(a.started_at) FROM attempt a WHERE a.delivery_id = d.id) AS last_attempt_at
   FROM delivery d JOIN message m ON m.id = d.message_id JOIN endpoint e ON e.id = d.endpoint_id`;
+
+/** Re-enabling an endpoint starts its health afresh: counts, failing period and circuit. */
+function resetHealthOnEnable(enabling: string): string {
+  const when = `${enabling} AND disabled = 1`;
+  return `failure_streak = CASE WHEN ${when} THEN 0 ELSE failure_streak END, failing_since = CASE WHEN ${when} THEN NULL ELSE failing_since END,
+    parked_streak = CASE WHEN ${when} THEN 0 ELSE parked_streak END, circuit_open_until = CASE WHEN ${when} THEN NULL ELSE circuit_open_until END,
+    circuit_trips = CASE WHEN ${when} THEN 0 ELSE circuit_trips END`;
+}
 
 function prefixed(alias: string, prefix: string, columns: string[]): string {
   return columns.map((c) => `${alias}.${c} AS ${prefix}_${c}`).join(', ');
