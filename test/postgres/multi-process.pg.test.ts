@@ -17,7 +17,7 @@ const PHASE_MS = 180_000;
  * Three `hookrelay serve` processes on one PostgreSQL database take 20,000 messages through their APIs while
  * one of them is killed with SIGKILL half-way. Every acknowledged message must arrive at least once, a FIFO
  * endpoint's messages in order, and the deliveries the dead process had leased must be finished by the others
- * once its leases expire (delivery timeout 5 s + lease margin 1 s).
+ * once its leases expire (delivery timeout 10 s + lease margin 1 s).
  */
 describe('three processes on one PostgreSQL database', { skip: skipWithoutPostgres() }, () => {
   it('delivers every acknowledged message at least once, FIFO in order, across a SIGKILL of one process', { timeout: 3 * PHASE_MS }, async (t) => {
@@ -33,8 +33,8 @@ describe('three processes on one PostgreSQL database', { skip: skipWithoutPostgr
       await database.drop();
     });
     // Two cores run everything here (three relays, PostgreSQL, senders, receiver): generous timeouts and retries keep an
-    // overloaded moment from parking a delivery, while a dead process's leases still expire within 6 s.
-    const flags = ['--delivery-timeout', '5s', '--lease-margin', '1s', '--max-in-flight', '128'];
+    // overloaded moment from parking a delivery, while a dead process's leases still expire within 11 s.
+    const flags = ['--delivery-timeout', '10s', '--lease-margin', '1s', '--max-in-flight', '128'];
     const env = { HOOKRELAY_RETRY_SCHEDULE: '0,200ms,500ms,1s,2s,2s,2s,2s,2s,2s' };
     children.push(...(await Promise.all([0, 1, 2].map(() => startChild({ db: database.url, flags, env })))));
     await admin.connect();
@@ -138,11 +138,20 @@ describe('three processes on one PostgreSQL database', { skip: skipWithoutPostgr
     const fifoSequence = deliveredTo('fifo').map((r) => (JSON.parse(r.body.toString()) as { n: number }).n);
     assert.deepEqual([...new Set(fifoSequence)], Array.from({ length: ORDERED }, (_, n) => n), 'the FIFO endpoint did not first receive its messages in order');
 
+    const failed = await admin.query('SELECT coalesce(error, status_code::text) AS why, count(*)::int AS n FROM attempt WHERE NOT succeeded GROUP BY 1 ORDER BY 2 DESC');
+    const failedAttempts = failed.rows.reduce((sum, row) => sum + row.n, 0);
+    const trips = await admin.query('SELECT coalesce(sum(circuit_trips), 0) AS n FROM endpoint');
+    t.diagnostic(`failed attempts: ${JSON.stringify(failed.rows)}; circuit trips: ${trips.rows[0].n}`);
     const duplicates = bulkIds.length - new Set(bulkIds).size + (fifoSequence.length - new Set(fifoSequence).size);
     t.diagnostic(`acknowledged ${acknowledged.size} in ${sentMs} ms (${retried} requests retried on another process after the kill); all delivered after ${Date.now() - started} ms`);
     t.diagnostic(`receiver had ${killedAt} deliveries at the kill; ${orphaned} deliveries were leased by the killed process`);
     t.diagnostic(`delivered ${receiver.received.length} requests for ${TOTAL + ORDERED} deliveries: ${duplicates} duplicates`);
-    // Only what the killed process had in flight (or had sent but not yet recorded) can arrive twice.
-    assert.ok(duplicates <= 2 * 128, `${duplicates} duplicates: more than the killed process could have had in flight`);
+    // A repeat is explained by a recorded failed attempt (a timeout whose request still reached the receiver on this
+    // overloaded machine) or by what the killed process had in flight or had sent without recording. Anything beyond
+    // that would be a delivery sent twice by live processes, e.g. a lease taken over while its holder still sent.
+    assert.ok(
+      duplicates <= failedAttempts + 2 * 128,
+      `${duplicates} duplicates: more than ${failedAttempts} failed attempts and the killed process's ${2 * 128} in flight explain`,
+    );
   });
 });
