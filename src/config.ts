@@ -33,6 +33,18 @@ export interface Settings {
   pollMs: number;
   /** How often retention runs. @default 60000 */
   pruneIntervalMs: number;
+  /** The whole request, headers and body, must arrive within this; slower clients get 408. @default 30000 */
+  requestTimeoutMs: number;
+  /** The request line and headers must arrive within this. @default 10000 */
+  headersTimeoutMs: number;
+  /** Request line plus headers, in bytes; more gets 431. @default 16384 */
+  maxHeaderBytes: number;
+  /** Request headers; more gets 431. @default 100 */
+  maxHeaders: number;
+  /** Request target (path and query), in bytes; longer gets 414. @default 8192 */
+  maxUrlBytes: number;
+  /** Open client connections; the listener refuses more. @default 10000 */
+  maxConnections: number;
 }
 
 /** Where each setting can come from: [flag, environment variable]. */
@@ -55,6 +67,12 @@ export const SETTING_SOURCES = {
   shutdownGrace: ['shutdown-grace', 'HOOKRELAY_SHUTDOWN_GRACE'],
   leaseMargin: ['lease-margin', 'HOOKRELAY_LEASE_MARGIN'],
   retention: ['retention', 'HOOKRELAY_RETENTION'],
+  requestTimeout: ['request-timeout', 'HOOKRELAY_REQUEST_TIMEOUT'],
+  headersTimeout: ['headers-timeout', 'HOOKRELAY_HEADERS_TIMEOUT'],
+  maxHeaderBytes: ['max-header-bytes', 'HOOKRELAY_MAX_HEADER_BYTES'],
+  maxHeaders: ['max-headers', 'HOOKRELAY_MAX_HEADERS'],
+  maxUrlBytes: ['max-url-bytes', 'HOOKRELAY_MAX_URL_BYTES'],
+  maxConnections: ['max-connections', 'HOOKRELAY_MAX_CONNECTIONS'],
 } as const;
 
 export type RawSettings = Partial<Record<keyof typeof SETTING_SOURCES, string>>;
@@ -119,8 +137,16 @@ const schema = z
     shutdownGrace: duration.default(10_000),
     leaseMargin: duration.default(30_000),
     retention: duration.pipe(z.number().min(60_000, 'must be at least 1m')).default(30 * 86_400_000),
+    requestTimeout: duration.pipe(z.number().min(100, 'must be at least 100ms')).default(30_000),
+    headersTimeout: duration.pipe(z.number().min(100, 'must be at least 100ms')).default(10_000),
+    maxHeaderBytes: int(1024, 1024 * 1024).default(16 * 1024),
+    maxHeaders: int(8, 2000).default(100),
+    maxUrlBytes: int(256, 1024 * 1024).default(8 * 1024),
+    maxConnections: int(1, 1_000_000).default(10_000),
   })
-  .refine((s) => Boolean(s.tlsCert) === Boolean(s.tlsKey), { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] });
+  .refine((s) => Boolean(s.tlsCert) === Boolean(s.tlsKey), { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] })
+  .refine((s) => s.headersTimeout <= s.requestTimeout, { message: 'must not exceed --request-timeout', path: ['headersTimeout'] })
+  .refine((s) => s.maxUrlBytes < s.maxHeaderBytes, { message: 'must be less than --max-header-bytes (the URL is part of the header block)', path: ['maxUrlBytes'] });
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -168,5 +194,11 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
     retentionMs: s.retention,
     pollMs: 1000,
     pruneIntervalMs: 60_000,
+    requestTimeoutMs: s.requestTimeout,
+    headersTimeoutMs: s.headersTimeout,
+    maxHeaderBytes: s.maxHeaderBytes,
+    maxHeaders: s.maxHeaders,
+    maxUrlBytes: s.maxUrlBytes,
+    maxConnections: s.maxConnections,
   });
 }

@@ -12,6 +12,18 @@ import { ingestRoute } from './routes/ingest.js';
 import { messageRoutes } from './routes/messages.js';
 import { sourceRoutes } from './routes/sources.js';
 import { registerIdempotency } from './idempotency.js';
+import {
+  checkRequestShape,
+  clientErrorHandler,
+  DEFAULT_HTTP_LIMITS,
+  frameworkErrorHandler,
+  KEEP_ALIVE_TIMEOUT_MS,
+  MAX_PARAM_LENGTH,
+  refuseNulInPath,
+  serverOptions,
+  type HttpLimits,
+} from './http-limits.js';
+import { parseJsonBody } from './json-body.js';
 import { Router } from './router.js';
 
 export interface ApiOptions {
@@ -21,6 +33,8 @@ export interface ApiOptions {
   version: string;
   readiness: Readiness;
   https?: { cert: string; key: string } | null;
+  /** Header, URL, connection and timeout limits of the HTTP server. */
+  limits?: HttpLimits;
 }
 
 declare module 'fastify' {
@@ -39,37 +53,44 @@ const FASTIFY_ERRORS: Record<string, [keyof typeof ERRORS, string]> = {
 };
 
 export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyInstance; router: Router } {
-  const fastifyOptions: FastifyServerOptions & { https?: unknown } = {
+  const limits = options.limits ?? DEFAULT_HTTP_LIMITS;
+  const fastifyOptions: FastifyServerOptions & { https?: unknown; http?: unknown } = {
     loggerInstance: options.logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.maxPayloadBytes,
-    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 512 },
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: MAX_PARAM_LENGTH },
     return503OnClosing: true,
-    requestTimeout: 30_000,
-    connectionTimeout: 30_000,
-    keepAliveTimeout: 65_000,
+    // Fastify copies these onto node's server after creating it; the rest of the limits are creation options.
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    http: serverOptions(limits),
+    clientErrorHandler: clientErrorHandler(limits),
+    frameworkErrors: frameworkErrorHandler,
   };
-  if (options.https) fastifyOptions.https = options.https;
+  if (options.https) fastifyOptions.https = { ...options.https, ...serverOptions(limits) };
   const app = Fastify(fastifyOptions as FastifyServerOptions) as unknown as FastifyInstance;
+  app.server.maxHeadersCount = limits.maxHeaders + 1;
+  app.server.maxConnections = limits.maxConnections;
   const auth = new Authenticator(options.adminToken);
 
   app.decorateRequest('principal', null);
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(['application/json', 'application/*+json'], { parseAs: 'buffer' }, (_request, body, done) => {
-    const text = (body as Buffer).toString('utf8');
-    if (text.trim() === '') return done(null, undefined);
+  app.addContentTypeParser(['application/json', 'application/*+json'], { parseAs: 'buffer' }, (request, body, done) => {
     try {
-      done(null, JSON.parse(text));
+      done(null, parseJsonBody(body as Buffer, request.headers['content-type']));
     } catch (error) {
-      done(new HookrelayError('invalid_json', `the request body is not valid JSON: ${(error as Error).message}`), undefined);
+      done(error as Error, undefined);
     }
   });
 
+  app.addHook('onRequest', checkRequestShape(limits));
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.config?.public) return;
     request.principal = auth.authenticate(request.headers.authorization);
     if (!request.principal) throw new HookrelayError('unauthorized', 'missing or invalid bearer token (send "Authorization: Bearer <token>")');
   });
+  app.addHook('onRequest', refuseNulInPath);
 
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ code: 'not_found', detail: `no route ${request.method} ${request.url.split('?')[0]}` });
@@ -79,12 +100,15 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
     if (error instanceof HookrelayError) {
       if (error.code === 'validation') return reply.code(422).send({ detail: error.issues ?? [{ loc: [], msg: error.message, type: 'value_error' }] });
       if (error.code === 'unavailable') reply.header('retry-after', '1');
+      // The rest of an oversized body is not worth reading: close the connection after answering.
+      if (error.code === 'payload_too_large') reply.header('connection', 'close');
       return reply.code(error.status).send({ code: error.code, detail: error.message });
     }
     const err = error as { code?: string; statusCode?: number; message: string };
     const known = err.code ? FASTIFY_ERRORS[err.code] : undefined;
     if (known) {
       const [code, text] = known;
+      if (code === 'payload_too_large') reply.header('connection', 'close');
       return reply.code(ERRORS[code].status).send({ code, detail: text.replace('{limit}', String(options.maxPayloadBytes)) });
     }
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {

@@ -40,6 +40,12 @@ Options (each also settable by environment variable):
   --lease-margin <d>         HOOKRELAY_LEASE_MARGIN         how long a lease outlives the delivery timeout (default 30s)
   --retention <d>            HOOKRELAY_RETENTION            prune payloads of finished messages and attempts older
                                                             than this (default 30d)
+  --request-timeout <d>      HOOKRELAY_REQUEST_TIMEOUT      a request (headers and body) must arrive within this (default 30s)
+  --headers-timeout <d>      HOOKRELAY_HEADERS_TIMEOUT      its request line and headers within this (default 10s)
+  --max-header-bytes <n>     HOOKRELAY_MAX_HEADER_BYTES     request line plus headers (default 16384)
+  --max-headers <n>          HOOKRELAY_MAX_HEADERS          request headers (default 100)
+  --max-url-bytes <n>        HOOKRELAY_MAX_URL_BYTES        request path and query (default 8192)
+  --max-connections <n>      HOOKRELAY_MAX_CONNECTIONS      open client connections (default 10000)
                              HOOKRELAY_ADMIN_TOKEN          the operator's bearer token (generated on first start if unset)
 `;
 
@@ -60,6 +66,12 @@ const FLAGS = {
   'shutdown-grace': { type: 'string' },
   'lease-margin': { type: 'string' },
   retention: { type: 'string' },
+  'request-timeout': { type: 'string' },
+  'headers-timeout': { type: 'string' },
+  'max-header-bytes': { type: 'string' },
+  'max-headers': { type: 'string' },
+  'max-url-bytes': { type: 'string' },
+  'max-connections': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -21,6 +21,7 @@ import {
   EndpointSecretOut,
   EndpointSecretRotateIn,
   EndpointUpdate,
+  headerSetProblem,
   listOf,
   PageQuery,
   RecoverIn,
@@ -148,6 +149,8 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     const { headers, deleteHeaders } = parse(EndpointHeadersPatchIn, request.body, 'body');
     const merged = { ...endpoint.headers, ...headers };
     for (const name of deleteHeaders ?? []) delete merged[name];
+    const problem = headerSetProblem(merged);
+    if (problem) throw invalid(['body', 'headers'], `${problem} once merged with the endpoint's ${Object.keys(endpoint.headers).length} headers`);
     await ctx.store.updateEndpoint(app.id, endpoint.id, toInput({}, endpoint, defaults, merged), ctx.now());
   });
 

@@ -27,7 +27,7 @@ function readRaw(stream: Readable, limit: number): Promise<Buffer> {
       chunks.push(chunk);
     });
     stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
+    stream.on('error', () => reject(new HookrelayError('bad_request', 'the request body ended early (the connection was closed or reset)')));
   });
 }
 

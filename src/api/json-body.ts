@@ -1,0 +1,74 @@
+import { HookrelayError } from '../domain/errors.js';
+
+/**
+ * Deepest nesting of objects and arrays an API body may have. V8's JSON.parse copes with far more, but
+ * JSON.stringify and schema validation recurse, and 10,000 levels overflow the stack.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Parses an API request body: UTF-8 only, at most MAX_JSON_DEPTH levels deep, numbers within a double's range. */
+export function parseJsonBody(body: Buffer, contentType: string | undefined): unknown {
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType ?? '')?.[1];
+  if (charset && !/^utf-?8$/i.test(charset)) {
+    throw new HookrelayError('unsupported_media_type', `the request body must be UTF-8 JSON, not charset=${charset.slice(0, 40)}`);
+  }
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    throw new HookrelayError('invalid_json', 'the request body is not valid UTF-8');
+  }
+  if (text.trim() === '') return undefined;
+  checkStructure(text);
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new HookrelayError('invalid_json', `the request body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * One pass over the text before parsing it: refuses nesting deeper than MAX_JSON_DEPTH, and numbers that
+ * JSON.parse would turn into Infinity (which JSON.stringify then writes as null, silently changing the data).
+ */
+function checkStructure(text: string): void {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      i = closingQuote(text, i);
+    } else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
+      if (++depth > MAX_JSON_DEPTH) throw new HookrelayError('json_too_deep', `the request body nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep`);
+    } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) {
+      depth--;
+    } else if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
+      let end = i + 1;
+      while (end < text.length && isNumberChar(text.charCodeAt(end))) end++;
+      // Fewer than 16 characters and no exponent cannot overflow a double.
+      if (end - i > 15 || /[eE]/.test(text.slice(i, end))) {
+        const token = text.slice(i, end);
+        if (Math.abs(Number(token)) === Infinity) {
+          throw new HookrelayError('invalid_json', `the number ${token.length > 40 ? token.slice(0, 40) + '…' : token} is too large for a JSON number (a 64-bit double)`);
+        }
+      }
+      i = end - 1;
+    }
+  }
+}
+
+const isNumberChar = (c: number) => (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x65 || c === 0x45 || c === 0x2b || c === 0x2d;
+
+/** Index of the quote that ends the string opening at `start` (a quote preceded by an even run of backslashes). */
+function closingQuote(text: string, start: number): number {
+  let from = start + 1;
+  for (;;) {
+    const quote = text.indexOf('"', from);
+    if (quote === -1) return text.length;
+    let backslashes = 0;
+    while (text.charCodeAt(quote - 1 - backslashes) === 0x5c) backslashes++;
+    if (backslashes % 2 === 0) return quote;
+    from = quote + 1;
+  }
+}
