@@ -76,7 +76,8 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
 
   app.decorateRequest('principal', null);
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(['application/json', 'application/*+json'], { parseAs: 'buffer' }, (request, body, done) => {
+  // application/json and the structured +json types (application/vnd.api+json, …); a string pattern would be taken literally.
+  app.addContentTypeParser(/^application\/(?:[\w!#$&^.-]+\+)?json(?:\s*;|$)/i, { parseAs: 'buffer' }, (request, body, done) => {
     try {
       done(null, parseJsonBody(body as Buffer, request.headers['content-type']));
     } catch (error) {

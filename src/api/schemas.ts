@@ -76,7 +76,7 @@ export function headerSetProblem(h: Record<string, string>): string | null {
 }
 
 export const headers = z
-  .record(z.string().regex(headerName, 'is not a valid header name').max(256), z.string().max(4096).regex(/^[^\r\n]*$/, 'may not contain line breaks'))
+  .record(z.string().regex(headerName, 'is not a valid header name').max(256), z.string().max(4096).regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'may contain only printable ASCII, Latin-1, spaces and tabs (no line breaks or control characters)'))
   .superRefine((h, ctx) => {
     const problem = headerSetProblem(h);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });

@@ -95,7 +95,7 @@ export class Ingest {
         eventType: eventTypeName(verdict.eventType ?? source.type),
         eventId: null,
         payload: request.body,
-        contentType: request.headers['content-type'] ?? 'application/octet-stream',
+        contentType: request.headers['content-type'] || 'application/octet-stream',
         channels: null,
         tags: null,
         idempotencyKey: this.idempotencyPrefix + dedupeKey,

@@ -104,8 +104,10 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     const endpoint = await endpointOf(ctx, app, request);
     const { secret, ...body } = parse(EndpointPatch, request.body, 'body');
     const now = ctx.now();
+    // Validate (the destination) and update (a uid may conflict) before rotating, so that a refused patch rotates nothing.
+    const updated = await ctx.store.updateEndpoint(app.id, endpoint.id, toInput(body, endpoint, defaults), now);
     if (secret !== undefined) await ctx.store.rotateEndpointSecret(app.id, endpoint.id, secret ? withPrefix(secret) : generateSecret(), now, now);
-    return presentEndpoint(resumed(endpoint, await ctx.store.updateEndpoint(app.id, endpoint.id, toInput(body, endpoint, defaults), now)));
+    return presentEndpoint(resumed(endpoint, updated));
   });
 
   router.add({ method: 'DELETE', url: `${base}/:endpoint_id`, summary: 'Delete endpoint', tag, status: 204 }, async (request) => {
