@@ -156,13 +156,15 @@ describe('fuzz: REST API', () => {
     const list = `/api/v1/app/${messageApp}/msg`;
     const body = bodyText({
       eventType: text(plausibleName),
-      payload: fc.oneof({ weight: 3, arbitrary: jsonObjectText }, { weight: 1, arbitrary: jsonText }),
+      payload: fc.oneof({ weight: 3, arbitrary: text(fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 8 })) }, { weight: 3, arbitrary: jsonObjectText }, { weight: 1, arbitrary: jsonText }),
       eventId: text(plausibleName),
       channels: names,
       tags: names,
       payloadRetentionPeriod: text(fc.integer({ min: -1, max: 100 })),
     });
-    const idempotencyKey = fc.option(headerValue, { nil: null, freq: 4 });
+    // As sent: HTTP drops leading and trailing whitespace of a header value.
+    const idempotencyKey = fc.option(headerValue.map((v) => v.replace(/^[\t ]+|[\t ]+$/g, '')), { nil: null, freq: 4 });
+    const firstWithKey = new Map<string, string>();
     total += await fuzz(
       t,
       'message create',
@@ -174,7 +176,11 @@ describe('fuzz: REST API', () => {
         assertWellFormed(response, what);
         if (response.status >= 400) {
           assert.equal(await newest(list), before, `${what} was refused (${response.status}) but stored a message`);
+        } else if (key !== null && firstWithKey.has(key)) {
+          // A repeated idempotency key answers with the message it first created.
+          assert.equal(response.body.id, firstWithKey.get(key), `${what}: idempotency-key ${JSON.stringify(key)} created a second message`);
         } else {
+          if (key !== null) firstWithKey.set(key, response.body.id);
           const stored = await relay.api('GET', `${list}/${response.body.id}`);
           assert.equal(stored.status, 200, stored.text);
           assert.equal(JSON.stringify(stored.body.payload), canonical(JSON.stringify(JSON.parse(json).payload)), `${what}: the payload changed`);
@@ -186,29 +192,44 @@ describe('fuzz: REST API', () => {
   });
 
   it('POST /ingest/api/v1/source with hostile configs', async (t) => {
-    const config = bodyText({
-      secret: text(fc.string({ minLength: 1, maxLength: 30 })),
-      additionalSecrets: text(fc.array(fc.string({ minLength: 1, maxLength: 10 }), { maxLength: 12 })),
-      tolerance: text(fc.integer({ min: -1, max: 1_000_000 })),
-      maxBodyBytes: text(fc.integer({ min: -1, max: 100_000_000 })),
+    const common = {
+      maxBodyBytes: mostly(text(fc.integer({ min: 1, max: 1_000_000 })), fc.constantFrom('0', '-1', '100000000', '"1"')),
       rateLimit: rate,
-      dedupeWindowSeconds: text(fc.integer({ min: -1, max: 10_000_000 })),
-      keepHeaders: text(fc.array(fc.string({ maxLength: 12 }), { maxLength: 4 })),
+      dedupeWindowSeconds: mostly(text(fc.integer({ min: 1, max: 86_400 })), fc.constantFrom('0', '99999999')),
+      keepHeaders: mostly(text(fc.array(fc.stringMatching(/^[A-Za-z0-9-]{1,20}$/), { maxLength: 4 })), text(fc.array(fc.string({ maxLength: 8 }), { maxLength: 3 }))),
       publicUrl: url,
-      header: text(plausibleName),
-      prefix: text(fc.string({ maxLength: 8 })),
-      template: text(fc.constantFrom('{body}', '{timestamp}.{body}', 'x')),
-      algorithm: text(fc.constantFrom('sha256', 'sha1', 'md5')),
-      encoding: text(fc.constantFrom('hex', 'base64', 'utf8')),
-      insecure: text(fc.constantFrom(true, false)),
-    });
-    const body = bodyText({
-      name: text(fc.string({ minLength: 1, maxLength: 20 })),
-      uid: text(plausibleName),
-      type: text(fc.constantFrom('github', 'stripe', 'svix', 'standard-webhooks', 'slack', 'hmac', 'api-key', 'basic-auth', 'none', 'generic-webhook', 'twilio', 'shopify', 'nope', '__proto__', 'constructor')),
-      config,
-      metadata,
-    });
+    };
+    const secretField = mostly(text(fc.string({ minLength: 1, maxLength: 40 })), fc.constantFrom('""', '1', `"${'s'.repeat(1025)}"`));
+    const tolerance = mostly(text(fc.integer({ min: 1, max: 86_400 })), fc.constantFrom('0', '-1', '1e9'));
+    /** Each verifier type with the config fields it takes, so that most sources can be created; the rest are wrong on purpose. */
+    const configs: Record<string, Record<string, fc.Arbitrary<string>>> = {
+      github: { secret: secretField, allowSha1: text(fc.boolean()) },
+      stripe: { secret: secretField, tolerance },
+      svix: { secret: secretField, tolerance },
+      'standard-webhooks': { secret: secretField, tolerance },
+      slack: { secret: secretField, tolerance },
+      hmac: {
+        secret: secretField,
+        header: text(fc.stringMatching(/^x-[a-z-]{1,12}$/)),
+        algorithm: mostly(fc.constantFrom('"sha1"', '"sha256"', '"sha512"'), fc.constant('"md5"')),
+        encoding: mostly(fc.constantFrom('"hex"', '"base64"'), fc.constant('"utf8"')),
+        prefix: text(fc.string({ maxLength: 8 })),
+        timestampHeader: text(fc.stringMatching(/^x-[a-z-]{1,12}$/)),
+        template: fc.constantFrom('"{body}"', '"{timestamp}.{body}"', '"x"'),
+      },
+      'api-key': { secret: secretField, header: text(fc.stringMatching(/^x-[a-z-]{1,12}$/)), prefix: text(fc.string({ maxLength: 8 })) },
+      none: { insecure: mostly(fc.constant('true'), fc.constant('false')) },
+      nope: { secret: secretField },
+    };
+    const body = fc.constantFrom(...Object.keys(configs)).chain((type) =>
+      bodyText({
+        name: text(fc.string({ minLength: 1, maxLength: 20 })),
+        uid: text(plausibleName),
+        type: mostly(fc.constant(JSON.stringify(type)), fc.constantFrom('"__proto__"', '"constructor"', '"generic-webhook"', '""')),
+        config: bodyText({ ...configs[type], ...common }),
+        metadata,
+      }),
+    );
     total += await fuzz(
       t,
       'source create',
