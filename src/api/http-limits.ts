@@ -69,7 +69,9 @@ export function clientErrorHandler(limits: HttpLimits) {
     const [code, detail] = clientError(error, limits);
     const status = ERRORS[code].status;
     const body = JSON.stringify({ code, detail });
-    if (socket.writable) {
+    // As node does: no answer in the middle of one already being written on this connection.
+    const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (socket.writable && !inFlight?.headersSent) {
       socket.write(
         `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
       );

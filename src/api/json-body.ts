@@ -21,7 +21,9 @@ export function parseJsonBody(body: Buffer, contentType: string | undefined): un
     throw new HookrelayError('invalid_json', 'the request body is not valid UTF-8');
   }
   if (text.trim() === '') return undefined;
-  checkStructure(text);
+  const problem = structureProblem(text, true);
+  if (problem === 'too_deep') throw new HookrelayError('json_too_deep', `the request body nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep`);
+  if (problem) throw new HookrelayError('invalid_json', `the number ${problem.overflow.length > 40 ? problem.overflow.slice(0, 40) + '…' : problem.overflow} is too large for a JSON number (a 64-bit double)`);
   try {
     return JSON.parse(text);
   } catch (error) {
@@ -30,32 +32,37 @@ export function parseJsonBody(body: Buffer, contentType: string | undefined): un
 }
 
 /**
- * One pass over the text before parsing it: refuses nesting deeper than MAX_JSON_DEPTH, and numbers that
- * JSON.parse would turn into Infinity (which JSON.stringify then writes as null, silently changing the data).
+ * Whether JSON text (e.g. a stored payload, which an inbound request may have nested arbitrarily) can be parsed and
+ * written back without overflowing the stack: at most MAX_JSON_DEPTH levels of objects and arrays.
  */
-function checkStructure(text: string): void {
+export const nestsWithinLimit = (text: string): boolean => structureProblem(text, false) === null;
+
+/**
+ * One pass over the text before parsing it: nesting deeper than MAX_JSON_DEPTH, and (when asked) a number that
+ * JSON.parse would turn into Infinity, which JSON.stringify then writes as null, silently changing the data.
+ */
+function structureProblem(text: string, numbers: boolean): 'too_deep' | { overflow: string } | null {
   let depth = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) {
       i = closingQuote(text, i);
     } else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
-      if (++depth > MAX_JSON_DEPTH) throw new HookrelayError('json_too_deep', `the request body nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep`);
+      if (++depth > MAX_JSON_DEPTH) return 'too_deep';
     } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) {
       depth--;
-    } else if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
+    } else if (numbers && (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39))) {
       let end = i + 1;
       while (end < text.length && isNumberChar(text.charCodeAt(end))) end++;
       // Fewer than 16 characters and no exponent cannot overflow a double.
       if (end - i > 15 || /[eE]/.test(text.slice(i, end))) {
         const token = text.slice(i, end);
-        if (Math.abs(Number(token)) === Infinity) {
-          throw new HookrelayError('invalid_json', `the number ${token.length > 40 ? token.slice(0, 40) + '…' : token} is too large for a JSON number (a 64-bit double)`);
-        }
+        if (Math.abs(Number(token)) === Infinity) return { overflow: token };
       }
       i = end - 1;
     }
   }
+  return null;
 }
 
 const isNumberChar = (c: number) => (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x65 || c === 0x45 || c === 0x2b || c === 0x2d;

@@ -2,6 +2,7 @@ import type { Attempt, DeliveryStatus, Endpoint, EventType, Message, App } from 
 import { DESTINATION_KINDS } from '../pipeline/destinations/index.js';
 import { redactDestination } from '../pipeline/destinations/kinds.js';
 import type { DeliveryView, Page } from '../store/store.js';
+import { nestsWithinLimit } from './json-body.js';
 
 /** Domain objects → the JSON shapes of the v1 API. */
 
@@ -66,11 +67,14 @@ export const presentEndpoint = (e: Endpoint) => ({
   updatedAt: iso(e.updatedAt),
 });
 
-/** The payload as JSON when it is JSON; otherwise its text. Expunged content reads as `{}`. */
+/**
+ * The payload as JSON when it is JSON; otherwise its text. Expunged content reads as `{}`. JSON nested deeper than
+ * the API accepts (only an inbound request can store it) is shown as text too: writing it back would overflow the stack.
+ */
 function payloadOf(m: Message): unknown {
   if (m.payload === null) return {};
   const text = Buffer.from(m.payload).toString('utf8');
-  if (!m.contentType.startsWith('application/json')) return text;
+  if (!m.contentType.startsWith('application/json') || !nestsWithinLimit(text)) return text;
   try {
     return JSON.parse(text);
   } catch {

@@ -38,6 +38,24 @@ describe('fuzz regressions', () => {
     assert.equal(await secretOf(endpoint.id), 'whsec_YhQH1k1ss6p+jHktOK0Cwfx1mR6ewHSj');
   });
 
+  it('a message ingested as JSON nested 100,000 levels deep reads back as text (GET and the whole list answered 500)', async () => {
+    const source = (await relay.api('POST', '/ingest/api/v1/source', { name: 'deep', type: 'none', config: { insecure: true } })).body;
+    const body = '['.repeat(100_000) + ']'.repeat(100_000);
+    const ingested = await fetch(source.ingestUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    assert.equal(ingested.status, 200);
+    const { id } = (await ingested.json()) as { id: string };
+    const message = await relay.api('GET', `/api/v1/app/${source.appId}/msg/${id}`);
+    assert.equal(message.status, 200, message.text.slice(0, 200));
+    assert.equal(message.body.payload, body);
+    const list = await relay.api('GET', `/api/v1/app/${source.appId}/msg`);
+    assert.equal(list.status, 200, list.text.slice(0, 200));
+    assert.deepEqual(list.body.data.map((m: { id: string }) => m.id), [id]);
+    // At the limit it is still JSON.
+    const shallow = await fetch(source.ingestUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '['.repeat(64) + ']'.repeat(64) });
+    const shallowId = ((await shallow.json()) as { id: string }).id;
+    assert.deepEqual((await relay.api('GET', `/api/v1/app/${source.appId}/msg/${shallowId}`)).body.payload, JSON.parse('['.repeat(64) + ']'.repeat(64)));
+  });
+
   it('POST /api/v1/app with content-type application/vnd.api+json is parsed as JSON (was 415)', async () => {
     for (const type of ['application/vnd.api+json', 'application/merge-patch+json; charset=utf-8', 'APPLICATION/JSON']) {
       const response = await relay.api('POST', '/api/v1/app', undefined, { rawBody: '{"name":"typed"}', headers: { 'content-type': type } });

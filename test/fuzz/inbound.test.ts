@@ -176,6 +176,7 @@ const body: fc.Arbitrary<Buffer> = fc.oneof(
   fc.json({ maxDepth: 2 }).map((j) => gzipSync(j)),
   fc.constant(Buffer.alloc(0)),
   fc.integer({ min: 20_000, max: 200_000 }).map((n) => Buffer.alloc(n, '[')),
+  fc.integer({ min: 60, max: 30_000 }).map((n) => Buffer.from('['.repeat(n) + ']'.repeat(n))),
 );
 
 /** Header values: printable, latin-1 bytes, UTF-8 bytes, control characters, huge, and signature look-alikes. */
@@ -209,6 +210,7 @@ const headBytes = (request: Buffer) => request.indexOf('\r\n\r\n');
 describe('fuzz: /ingest/{token}', () => {
   let relay: TestRelay;
   const sources = new Map<string, { path: string; secret: string }>();
+  const appOf = new Map<string, string>();
   let total = 0;
 
   before(async () => {
@@ -218,6 +220,7 @@ describe('fuzz: /ingest/{token}', () => {
       const response = await relay.api('POST', '/ingest/api/v1/source', { name: `fuzz-${scheme.type}`, type: scheme.type, config: { ...scheme.config(secret), maxBodyBytes: 65_536 } });
       assert.equal(response.status, 201, response.text);
       sources.set(scheme.type, { path: new URL(response.body.ingestUrl).pathname, secret });
+      appOf.set(scheme.type, response.body.appId);
     }
   });
   after(() => relay.close());
@@ -283,6 +286,11 @@ describe('fuzz: /ingest/{token}', () => {
           const original = await send('POST', path, signed.headers, signed.body);
           assert.equal(original.status, 200, `the signed request was refused: ${original.text}`);
           const statuses = [original.status];
+          // What ingest stored, the API can show (a Slack handshake stores nothing).
+          if (original.body?.id) {
+            const stored = await relay.api('GET', `/api/v1/app/${appOf.get(scheme.type)}/msg/${original.body.id}`);
+            assert.equal(stored.status, 200, `the stored message cannot be read: ${stored.status} ${stored.text.slice(0, 300)}`);
+          }
 
           for (const mutation of mutations) {
             const forged = mutate(scheme, secret, signed, mutation as Mutation, { bit, shift, other: Buffer.from(other), now, id });
