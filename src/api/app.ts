@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { ERRORS, HookrelayError } from '../domain/errors.js';
 import { Authenticator } from './auth.js';
@@ -52,6 +52,14 @@ const FASTIFY_ERRORS: Record<string, [keyof typeof ERRORS, string]> = {
   FST_ERR_CTP_INVALID_JSON_BODY: ['invalid_json', 'the request body is not valid JSON'],
 };
 
+/**
+ * Refused before its body arrived (too large, unauthorized, unknown route or source): the rest is not worth reading, and
+ * a slow sender would otherwise keep the connection until the request timeout, then get a second answer (408).
+ */
+function closeIfUnread(request: FastifyRequest, reply: FastifyReply): void {
+  if (!request.raw.complete) reply.header('connection', 'close');
+}
+
 export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyInstance; router: Router } {
   const limits = options.limits ?? DEFAULT_HTTP_LIMITS;
   const fastifyOptions: FastifyServerOptions & { https?: unknown; http?: unknown } = {
@@ -93,23 +101,26 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   });
   app.addHook('onRequest', refuseNulInPath);
 
-  app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send({ code: 'not_found', detail: `no route ${request.method} ${request.url.split('?')[0]}` });
+  const noRoute = (request: FastifyRequest) => new HookrelayError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`);
+  // Answered before the body is read (Fastify would read it first), like every other refusal.
+  app.addHook('onRequest', async (request) => {
+    if (request.is404) throw noRoute(request);
+  });
+  app.setNotFoundHandler(async (request) => {
+    throw noRoute(request);
   });
 
   app.setErrorHandler((error, request, reply) => {
+    closeIfUnread(request, reply);
     if (error instanceof HookrelayError) {
       if (error.code === 'validation') return reply.code(422).send({ detail: error.issues ?? [{ loc: [], msg: error.message, type: 'value_error' }] });
       if (error.code === 'unavailable') reply.header('retry-after', '1');
-      // The rest of an oversized body is not worth reading: close the connection after answering.
-      if (error.code === 'payload_too_large') reply.header('connection', 'close');
       return reply.code(error.status).send({ code: error.code, detail: error.message });
     }
     const err = error as { code?: string; statusCode?: number; message: string };
     const known = err.code ? FASTIFY_ERRORS[err.code] : undefined;
     if (known) {
       const [code, text] = known;
-      if (code === 'payload_too_large') reply.header('connection', 'close');
       return reply.code(ERRORS[code].status).send({ code, detail: text.replace('{limit}', String(options.maxPayloadBytes)) });
     }
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {

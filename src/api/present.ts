@@ -1,8 +1,8 @@
+import { nestsWithinLimit } from '../domain/json-text.js';
 import type { Attempt, DeliveryStatus, Endpoint, EventType, Message, App } from '../domain/types.js';
 import { DESTINATION_KINDS } from '../pipeline/destinations/index.js';
 import { redactDestination } from '../pipeline/destinations/kinds.js';
 import type { DeliveryView, Page } from '../store/store.js';
-import { nestsWithinLimit } from './json-body.js';
 
 /** Domain objects → the JSON shapes of the v1 API. */
 

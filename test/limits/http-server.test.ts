@@ -113,6 +113,21 @@ describe('HTTP server limits', () => {
     }
   });
 
+  it('closes the connection after refusing a request whose body has not arrived, instead of reading it until a 408', async () => {
+    for (const [head, status] of [
+      ['POST /api/v1/app HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n', 401],
+      [`POST /api/v1/nothing HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${ADMIN_TOKEN}\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n`, 404],
+      ['POST /ingest/no-such-token HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n', 404],
+    ] as const) {
+      const socket = await openSocket(relay.url);
+      const response = await trickle(socket, head, ' ', 100, 10_000);
+      assert.equal(response.status, status, response.text);
+      assert.ok(response.closed);
+      assert.ok(response.elapsedMs < 800, `closed after ${response.elapsedMs} ms, not at once`);
+      assert.doesNotMatch(response.text, /request_timeout/);
+    }
+  });
+
   it('closes a connection that sends nothing after --headers-timeout', async () => {
     const socket = await openSocket(relay.url);
     const response = await readResponse(socket, { timeoutMs: 10_000 });
