@@ -50,6 +50,18 @@ export interface Settings {
   masterKey: { current: Buffer; previous: Buffer[]; from: string } | null;
   /** Circuit breaker and auto-disable of failing endpoints (domain/health.ts). */
   health: HealthPolicy;
+  /** The whole request, headers and body, must arrive within this; slower clients get 408. @default 30000 */
+  requestTimeoutMs: number;
+  /** The request line and headers must arrive within this. @default 10000 */
+  headersTimeoutMs: number;
+  /** Request line plus headers, in bytes; more gets 431. @default 16384 */
+  maxHeaderBytes: number;
+  /** Request headers; more gets 431. @default 100 */
+  maxHeaders: number;
+  /** Request target (path and query), in bytes; longer gets 414. @default 8192 */
+  maxUrlBytes: number;
+  /** Open client connections; the listener refuses more. @default 10000 */
+  maxConnections: number;
 }
 
 /** Where each setting can come from: [flag, environment variable]. */
@@ -83,6 +95,12 @@ export const SETTING_SOURCES = {
   circuitMaxCooldown: ['circuit-max-cooldown', 'HOOKRELAY_CIRCUIT_MAX_COOLDOWN'],
   disableAfter: ['disable-after', 'HOOKRELAY_DISABLE_AFTER'],
   disableAfterParked: ['disable-after-parked', 'HOOKRELAY_DISABLE_AFTER_PARKED'],
+  requestTimeout: ['request-timeout', 'HOOKRELAY_REQUEST_TIMEOUT'],
+  headersTimeout: ['headers-timeout', 'HOOKRELAY_HEADERS_TIMEOUT'],
+  maxHeaderBytes: ['max-header-bytes', 'HOOKRELAY_MAX_HEADER_BYTES'],
+  maxHeaders: ['max-headers', 'HOOKRELAY_MAX_HEADERS'],
+  maxUrlBytes: ['max-url-bytes', 'HOOKRELAY_MAX_URL_BYTES'],
+  maxConnections: ['max-connections', 'HOOKRELAY_MAX_CONNECTIONS'],
 } as const;
 
 export type RawSettings = Partial<Record<keyof typeof SETTING_SOURCES, string>>;
@@ -193,10 +211,18 @@ const schema = z
     circuitMaxCooldown: duration.pipe(z.number().min(100, 'must be at least 100ms').max(7 * 86_400_000, 'must be at most 7d')).default(DEFAULT_HEALTH.maxCooldownMs),
     disableAfter: duration.default(DEFAULT_HEALTH.disableAfterMs),
     disableAfterParked: int(0, 1_000_000_000).default(DEFAULT_HEALTH.disableAfterParked),
+    requestTimeout: duration.pipe(z.number().min(100, 'must be at least 100ms')).default(30_000),
+    headersTimeout: duration.pipe(z.number().min(100, 'must be at least 100ms')).default(10_000),
+    maxHeaderBytes: int(1024, 1024 * 1024).default(16 * 1024),
+    maxHeaders: int(8, 2000).default(100),
+    maxUrlBytes: int(256, 1024 * 1024).default(8 * 1024),
+    maxConnections: int(1, 1_000_000).default(10_000),
   })
   .refine((s) => Boolean(s.tlsCert) === Boolean(s.tlsKey), { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] })
   .refine((s) => !(s.masterKey && s.masterKeyFile), { message: 'set the master key either in HOOKRELAY_MASTER_KEY or in a file, not both', path: ['masterKeyFile'] })
-  .refine((s) => s.circuitMaxCooldown >= s.circuitCooldown, { message: 'must not be shorter than --circuit-cooldown', path: ['circuitMaxCooldown'] });
+  .refine((s) => s.circuitMaxCooldown >= s.circuitCooldown, { message: 'must not be shorter than --circuit-cooldown', path: ['circuitMaxCooldown'] })
+  .refine((s) => s.headersTimeout <= s.requestTimeout, { message: 'must not exceed --request-timeout', path: ['headersTimeout'] })
+  .refine((s) => s.maxUrlBytes < s.maxHeaderBytes, { message: 'must be less than --max-header-bytes (the URL is part of the header block)', path: ['maxUrlBytes'] });
 
 /** The master key setting: from the environment, or from a file whose first key is current and the rest previous. */
 function masterKeyOf(s: z.output<typeof schema>): Settings['masterKey'] {
@@ -264,5 +290,11 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
       disableAfterMs: s.disableAfter,
       disableAfterParked: s.disableAfterParked,
     },
+    requestTimeoutMs: s.requestTimeout,
+    headersTimeoutMs: s.headersTimeout,
+    maxHeaderBytes: s.maxHeaderBytes,
+    maxHeaders: s.maxHeaders,
+    maxUrlBytes: s.maxUrlBytes,
+    maxConnections: s.maxConnections,
   });
 }

@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { ERRORS, HookrelayError } from '../domain/errors.js';
 import { ApiKeys } from './api-keys.js';
@@ -14,6 +14,18 @@ import { ingestRoute } from './routes/ingest.js';
 import { messageRoutes } from './routes/messages.js';
 import { sourceRoutes } from './routes/sources.js';
 import { registerIdempotency } from './idempotency.js';
+import {
+  checkRequestShape,
+  clientErrorHandler,
+  DEFAULT_HTTP_LIMITS,
+  frameworkErrorHandler,
+  KEEP_ALIVE_TIMEOUT_MS,
+  MAX_PARAM_LENGTH,
+  refuseNulInPath,
+  serverOptions,
+  type HttpLimits,
+} from './http-limits.js';
+import { parseJsonBody } from './json-body.js';
 import { Router } from './router.js';
 
 export interface ApiOptions {
@@ -23,6 +35,8 @@ export interface ApiOptions {
   version: string;
   readiness: Readiness;
   https?: { cert: string; key: string } | null;
+  /** Header, URL, connection and timeout limits of the HTTP server. */
+  limits?: HttpLimits;
 }
 
 declare module 'fastify' {
@@ -40,45 +54,67 @@ const FASTIFY_ERRORS: Record<string, [keyof typeof ERRORS, string]> = {
   FST_ERR_CTP_INVALID_JSON_BODY: ['invalid_json', 'the request body is not valid JSON'],
 };
 
+/**
+ * Refused before its body arrived (too large, unauthorized, unknown route or source): the rest is not worth reading, and
+ * a slow sender would otherwise keep the connection until the request timeout, then get a second answer (408).
+ */
+function closeIfUnread(request: FastifyRequest, reply: FastifyReply): void {
+  if (!request.raw.complete) reply.header('connection', 'close');
+}
+
 export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyInstance; router: Router } {
-  const fastifyOptions: FastifyServerOptions & { https?: unknown } = {
+  const limits = options.limits ?? DEFAULT_HTTP_LIMITS;
+  const fastifyOptions: FastifyServerOptions & { https?: unknown; http?: unknown } = {
     loggerInstance: options.logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.maxPayloadBytes,
-    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 512 },
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: MAX_PARAM_LENGTH },
     return503OnClosing: true,
-    requestTimeout: 30_000,
-    connectionTimeout: 30_000,
-    keepAliveTimeout: 65_000,
+    // Fastify copies these onto node's server after creating it; the rest of the limits are creation options.
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    http: serverOptions(limits),
+    clientErrorHandler: clientErrorHandler(limits),
+    frameworkErrors: frameworkErrorHandler,
   };
-  if (options.https) fastifyOptions.https = options.https;
+  if (options.https) fastifyOptions.https = { ...options.https, ...serverOptions(limits) };
   const app = Fastify(fastifyOptions as FastifyServerOptions) as unknown as FastifyInstance;
+  app.server.maxHeadersCount = limits.maxHeaders + 1;
+  app.server.maxConnections = limits.maxConnections;
   const keys = new ApiKeys(() => ctx.store, () => ctx.now());
   const auth = new Authenticator(options.adminToken, keys);
 
   app.decorateRequest('principal', null);
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(['application/json', 'application/*+json'], { parseAs: 'buffer' }, (_request, body, done) => {
-    const text = (body as Buffer).toString('utf8');
-    if (text.trim() === '') return done(null, undefined);
+  // application/json and the structured +json types (application/vnd.api+json, …); a string pattern would be taken literally.
+  app.addContentTypeParser(/^application\/(?:[\w!#$&^.-]+\+)?json(?:\s*;|$)/i, { parseAs: 'buffer' }, (request, body, done) => {
     try {
-      done(null, JSON.parse(text));
+      done(null, parseJsonBody(body as Buffer, request.headers['content-type']));
     } catch (error) {
-      done(new HookrelayError('invalid_json', `the request body is not valid JSON: ${(error as Error).message}`), undefined);
+      done(error as Error, undefined);
     }
   });
 
+  app.addHook('onRequest', checkRequestShape(limits));
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.config?.public) return;
     request.principal = await auth.authenticate(request.headers.authorization);
     if (!request.principal) throw new HookrelayError('unauthorized', 'missing or invalid bearer token (send "Authorization: Bearer <token>")');
   });
+  app.addHook('onRequest', refuseNulInPath);
 
-  app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send({ code: 'not_found', detail: `no route ${request.method} ${request.url.split('?')[0]}` });
+  const noRoute = (request: FastifyRequest) => new HookrelayError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`);
+  // Answered before the body is read (Fastify would read it first), like every other refusal.
+  app.addHook('onRequest', async (request) => {
+    if (request.is404) throw noRoute(request);
+  });
+  app.setNotFoundHandler(async (request) => {
+    throw noRoute(request);
   });
 
   app.setErrorHandler((error, request, reply) => {
+    closeIfUnread(request, reply);
     if (error instanceof HookrelayError) {
       if (error.code === 'validation') return reply.code(422).send({ detail: error.issues ?? [{ loc: [], msg: error.message, type: 'value_error' }] });
       if (error.code === 'unavailable') reply.header('retry-after', '1');

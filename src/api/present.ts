@@ -1,4 +1,5 @@
 import { circuitState } from '../domain/health.js';
+import { nestsWithinLimit } from '../domain/json-text.js';
 import type { Attempt, DeliveryStatus, Endpoint, EventType, Message, App } from '../domain/types.js';
 import { DESTINATION_KINDS } from '../pipeline/destinations/index.js';
 import { redactDestination } from '../pipeline/destinations/kinds.js';
@@ -77,11 +78,14 @@ export const presentEndpoint = (e: Endpoint) => ({
   updatedAt: iso(e.updatedAt),
 });
 
-/** The payload as JSON when it is JSON; otherwise its text. Expunged content reads as `{}`. */
+/**
+ * The payload as JSON when it is JSON; otherwise its text. Expunged content reads as `{}`. JSON nested deeper than
+ * the API accepts (only an inbound request can store it) is shown as text too: writing it back would overflow the stack.
+ */
 function payloadOf(m: Message): unknown {
   if (m.payload === null) return {};
   const text = Buffer.from(m.payload).toString('utf8');
-  if (!m.contentType.startsWith('application/json')) return text;
+  if (!m.contentType.startsWith('application/json') || !nestsWithinLimit(text)) return text;
   try {
     return JSON.parse(text);
   } catch {

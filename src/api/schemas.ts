@@ -14,7 +14,13 @@ export const uid = (reservedPrefix: string) =>
 
 export const eventTypeName = z.string().min(1).max(256).regex(NAME, 'may contain only letters, digits, "-", "_" and "."');
 const channel = z.string().min(1).max(128).regex(NAME, 'may contain only letters, digits, "-", "_" and "."');
-const metadata = z.record(z.string(), z.string());
+const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
+
+/** Free-form labels: at most 100 keys of up to 256 characters, values of up to 4096, 16 KiB in all (as JSON). */
+export const metadata = z
+  .record(z.string().max(256), z.string().max(4096))
+  .refine((m) => Object.keys(m).length <= 100, 'at most 100 keys')
+  .refine((m) => jsonBytes(m) <= 16_384, 'at most 16384 bytes as JSON');
 const rate = z.number().int().min(1).max(1_000_000).nullable();
 
 export const ApplicationIn = z.strictObject({
@@ -33,15 +39,17 @@ export const EventTypeIn = z.strictObject({
   deprecated: z.boolean().optional(),
   schemas: z.record(z.string(), z.unknown()).nullish(),
   featureFlag: z.string().max(256).nullish(),
-  featureFlags: z.array(z.string().max(256)).nullish(),
+  featureFlags: z.array(z.string().max(256)).max(100).nullish(),
   groupName: z.string().max(256).nullish(),
 });
 export const EventTypeUpdate = EventTypeIn.omit({ name: true });
 export const EventTypePatch = EventTypeUpdate.partial();
 
+export const MAX_ENDPOINT_URL_LENGTH = 2048;
+
 const url = z
   .string()
-  .max(65_536)
+  .max(MAX_ENDPOINT_URL_LENGTH)
   .refine((value) => {
     try {
       const parsed = new URL(value);
@@ -56,9 +64,23 @@ export const secret = z
   .regex(/^(whsec_)?[A-Za-z0-9+/]{32,88}={0,2}$/, 'must be base64 of 24 to 64 bytes, optionally prefixed "whsec_"');
 
 const headerName = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
+export const MAX_ENDPOINT_HEADERS = 50;
+export const MAX_ENDPOINT_HEADER_BYTES = 16_384;
+
+/** Why a set of custom endpoint headers is too big (receivers commonly refuse header blocks over 16 KiB), or null. */
+export function headerSetProblem(h: Record<string, string>): string | null {
+  const names = Object.keys(h);
+  if (names.length > MAX_ENDPOINT_HEADERS) return `at most ${MAX_ENDPOINT_HEADERS} headers`;
+  if (names.reduce((n, name) => n + name.length + h[name].length, 0) > MAX_ENDPOINT_HEADER_BYTES) return `at most ${MAX_ENDPOINT_HEADER_BYTES} bytes of names and values in all`;
+  return null;
+}
+
 export const headers = z
-  .record(z.string().regex(headerName, 'is not a valid header name').max(256), z.string().max(4096).regex(/^[^\r\n]*$/, 'may not contain line breaks'))
-  .refine((h) => Object.keys(h).length <= 50, 'at most 50 headers');
+  .record(z.string().regex(headerName, 'is not a valid header name').max(256), z.string().max(4096).regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'may contain only printable ASCII, Latin-1, spaces and tabs (no line breaks or control characters)'))
+  .superRefine((h, ctx) => {
+    const problem = headerSetProblem(h);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 const endpointFields = {
   url: url.optional(),
@@ -91,7 +113,7 @@ export const EndpointSecretRotateIn = z.strictObject({
   gracePeriodSeconds: z.number().int().min(0).max(7 * 86_400).nullish(),
 });
 export const EndpointHeadersIn = z.strictObject({ headers });
-export const EndpointHeadersPatchIn = z.strictObject({ headers, deleteHeaders: z.array(z.string()).optional() });
+export const EndpointHeadersPatchIn = z.strictObject({ headers, deleteHeaders: z.array(z.string().max(256)).max(100).optional() });
 
 const isoDate = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
 export const RecoverIn = z.strictObject({ since: isoDate, until: isoDate.nullish() });
@@ -109,7 +131,10 @@ export const MessageIn = z.strictObject({
 // ---- query strings ----------------------------------------------------------------------------
 
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
-const csv = z.string().transform((v) => v.split(',').filter(Boolean));
+const csv = z
+  .string()
+  .transform((v) => v.split(',').filter(Boolean))
+  .pipe(z.array(z.string().max(256)).max(100, 'at most 100 values'));
 const queryDate = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
 
 export const PageQuery = z.object({
@@ -126,8 +151,8 @@ export const PageQuery = z.object({
 export const EventTypeListQuery = PageQuery.extend({ include_archived: bool.optional(), with_content: bool.optional() });
 
 export const MessageListQuery = PageQuery.extend({
-  channel: z.string().optional(),
-  tag: z.string().optional(),
+  channel: z.string().max(256).optional(),
+  tag: z.string().max(256).optional(),
   before: queryDate.optional(),
   after: queryDate.optional(),
   with_content: bool.optional(),
@@ -139,7 +164,7 @@ export const AttemptListQuery = MessageListQuery.extend({
   status_code_class: z.enum(['0', '100', '200', '300', '400', '500']).transform(Number).optional(),
   with_msg: bool.optional(),
   expanded_statuses: bool.optional(),
-  endpoint_id: z.string().optional(),
+  endpoint_id: z.string().max(256).optional(),
 });
 
 export const WithContentQuery = z.object({ with_content: bool.optional() });

@@ -63,6 +63,12 @@ Options (each also settable by environment variable):
                                                             (default 5d; 0 = never)
   --disable-after-parked <n> HOOKRELAY_DISABLE_AFTER_PARKED disable an endpoint after this many parked messages without
                                                             a success in between (default 1000; 0 = never)
+  --request-timeout <d>      HOOKRELAY_REQUEST_TIMEOUT      a request (headers and body) must arrive within this (default 30s)
+  --headers-timeout <d>      HOOKRELAY_HEADERS_TIMEOUT      its request line and headers within this (default 10s)
+  --max-header-bytes <n>     HOOKRELAY_MAX_HEADER_BYTES     request line plus headers (default 16384)
+  --max-headers <n>          HOOKRELAY_MAX_HEADERS          request headers (default 100)
+  --max-url-bytes <n>        HOOKRELAY_MAX_URL_BYTES        request path and query (default 8192)
+  --max-connections <n>      HOOKRELAY_MAX_CONNECTIONS      open client connections (default 10000)
                              HOOKRELAY_ADMIN_TOKEN          the operator's bearer token (generated on first start if unset)
                              HOOKRELAY_MASTER_KEY           base64 of 32 bytes: encrypts secrets at rest (SQLite: generated
                                                             beside the database if unset; PostgreSQL: required)
@@ -96,6 +102,12 @@ const FLAGS = {
   'circuit-max-cooldown': { type: 'string' },
   'disable-after': { type: 'string' },
   'disable-after-parked': { type: 'string' },
+  'request-timeout': { type: 'string' },
+  'headers-timeout': { type: 'string' },
+  'max-header-bytes': { type: 'string' },
+  'max-headers': { type: 'string' },
+  'max-url-bytes': { type: 'string' },
+  'max-connections': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

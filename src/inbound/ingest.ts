@@ -23,6 +23,12 @@ export function eventTypeName(raw: string): string {
   return name === '' ? 'unknown' : name;
 }
 
+/**
+ * A provider's delivery id as a dedupe key. It comes from a header or a signed body, so it is verified but not
+ * well-formed: one that is not short printable ASCII (e.g. NUL, which PostgreSQL refuses in text) is hashed.
+ */
+const deliveryKey = (id: string) => (/^[\x21-\x7e]{1,256}$/.test(id) ? id : `id-sha256:${createHash('sha256').update(id).digest('hex')}`);
+
 const json = (status: number, body: unknown, headers?: Record<string, string>): IngestAnswer => ({
   status,
   headers,
@@ -77,7 +83,7 @@ export class Ingest {
     }
     if (verdict.kind === 'handshake') return { status: verdict.status, contentType: verdict.contentType, body: verdict.body };
 
-    const dedupeKey = verdict.deliveryId ?? `sha256:${createHash('sha256').update(request.body).digest('hex')}`;
+    const dedupeKey = verdict.deliveryId !== null ? deliveryKey(verdict.deliveryId) : `sha256:${createHash('sha256').update(request.body).digest('hex')}`;
     const kept: Record<string, string> = {};
     for (const name of ['content-type', ...compiled.provider.keepHeaders, ...compiled.common.keepHeaders]) {
       const value = request.headers[name];
@@ -89,7 +95,7 @@ export class Ingest {
         eventType: eventTypeName(verdict.eventType ?? source.type),
         eventId: null,
         payload: request.body,
-        contentType: request.headers['content-type'] ?? 'application/octet-stream',
+        contentType: request.headers['content-type'] || 'application/octet-stream',
         channels: null,
         tags: null,
         idempotencyKey: this.idempotencyPrefix + dedupeKey,

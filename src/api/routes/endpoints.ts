@@ -21,6 +21,7 @@ import {
   EndpointSecretOut,
   EndpointSecretRotateIn,
   EndpointUpdate,
+  headerSetProblem,
   listOf,
   PageQuery,
   RecoverIn,
@@ -122,9 +123,10 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     const endpoint = await endpointOf(ctx, app, request);
     const { secret, ...body } = parse(EndpointPatch, request.body, 'body');
     const now = ctx.now();
-    const input = refuseInternalTarget(ctx, toInput(body, endpoint, defaults), endpoint);
+    // Validate (the destination, the target) and update (a uid may conflict) before rotating, so that a refused patch rotates nothing.
+    const updated = await ctx.store.updateEndpoint(app.id, endpoint.id, refuseInternalTarget(ctx, toInput(body, endpoint, defaults), endpoint), now);
     if (secret !== undefined) await ctx.store.rotateEndpointSecret(app.id, endpoint.id, secret ? withPrefix(secret) : generateSecret(), now, now);
-    return presentEndpoint(resumed(endpoint, await ctx.store.updateEndpoint(app.id, endpoint.id, input, now)));
+    return presentEndpoint(resumed(endpoint, updated));
   });
 
   router.add({ method: 'DELETE', url: `${base}/:endpoint_id`, summary: 'Delete endpoint', tag, status: 204 }, async (request) => {
@@ -168,6 +170,8 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     const { headers, deleteHeaders } = parse(EndpointHeadersPatchIn, request.body, 'body');
     const merged = { ...endpoint.headers, ...headers };
     for (const name of deleteHeaders ?? []) delete merged[name];
+    const problem = headerSetProblem(merged);
+    if (problem) throw invalid(['body', 'headers'], `${problem} once merged with the endpoint's ${Object.keys(endpoint.headers).length} headers`);
     await ctx.store.updateEndpoint(app.id, endpoint.id, toInput({}, endpoint, defaults, merged), ctx.now());
   });
 

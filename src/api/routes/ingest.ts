@@ -7,7 +7,7 @@ import type { CompiledSource } from '../../inbound/source-config.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    inbound: { source: Source; compiled: CompiledSource } | null;
+    inbound: { source: Source; compiled: CompiledSource; contentType?: string } | null;
   }
 }
 
@@ -27,7 +27,7 @@ function readRaw(stream: Readable, limit: number): Promise<Buffer> {
       chunks.push(chunk);
     });
     stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
+    stream.on('error', () => reject(new HookrelayError('bad_request', 'the request body ended early (the connection was closed or reset)')));
   });
 }
 
@@ -37,6 +37,7 @@ function headersOf(request: FastifyRequest): Record<string, string> {
     if (value === undefined) continue;
     out[name] = Array.isArray(value) ? value.join(', ') : value;
   }
+  if (request.inbound?.contentType !== undefined) out['content-type'] = request.inbound.contentType;
   return out;
 }
 
@@ -77,7 +78,11 @@ export function ingestRoute(app: FastifyInstance, ingest: Ingest, now: () => num
       onRequest: async (request, reply) => {
         const found = await ingest.source((request.params as { token: string }).token);
         if (!found) throw new HookrelayError('not_found', 'no source has this ingest URL');
-        request.inbound = found;
+        // Every body is read as bytes, whatever its type; Fastify would refuse a malformed content-type ("json", "") with
+        // 415 before reading it, so the provider's value is set aside for verification and the stored message.
+        const contentType = request.headers['content-type'];
+        if (contentType !== undefined) request.raw.headers['content-type'] = 'application/octet-stream';
+        request.inbound = { ...found, contentType };
         const declared = Number(request.headers['content-length'] ?? 0);
         if (declared > found.compiled.common.maxBodyBytes) {
           throw new HookrelayError('payload_too_large', `the request body exceeds this source's limit of ${found.compiled.common.maxBodyBytes} bytes`);

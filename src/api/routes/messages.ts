@@ -20,13 +20,15 @@ export function messageRoutes(router: Router, ctx: ApiContext): void {
   router.add({ method: 'POST', url: base, summary: 'Create message', tag, status: 202, ownIdempotency: true, body: MessageIn, query: WithContentQuery, response: MessageOut }, async (request) => {
     const app = await appOf(ctx, request);
     const idempotencyKey = idempotencyKeyOf(request);
-    const body = parse(MessageIn, request.body, 'body');
+    const body = parse(MessageIn, request.body, 'body', ['payload']);
     const { with_content } = parse(WithContentQuery, request.query, 'query');
+    // The payload as parsed, not as zod rebuilt it: zod's copy drops a "__proto__" key, and the payload is kept as sent.
+    const payload = (request.body as { payload: unknown }).payload;
     const result = await ctx.intake.accept({
       appId: app.id,
       eventType: body.eventType,
       eventId: body.eventId ?? null,
-      payload: Buffer.from(JSON.stringify(body.payload)),
+      payload: Buffer.from(JSON.stringify(payload)),
       contentType: 'application/json',
       channels: body.channels ?? null,
       tags: body.tags ?? null,

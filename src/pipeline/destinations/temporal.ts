@@ -11,6 +11,7 @@ import {
 } from '@temporalio/client';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { nestsWithinLimit } from '../../domain/json-text.js';
 import type { ClaimedDelivery, Endpoint, Message } from '../../domain/types.js';
 import { canonicalHost, EgressPolicy, EgressRefusedError } from '../../egress/policy.js';
 import type { Destination, SendResult } from './destination.js';
@@ -98,7 +99,8 @@ export interface WebhookArgument {
 export function webhookArgument(message: Message, endpoint: Endpoint): WebhookArgument {
   const payload = Buffer.from(message.payload ?? Buffer.from('{}'));
   let data: unknown = payload.toString('base64');
-  if (/^application\/(?:[\w.+-]*\+)?json\s*(?:;|$)/i.test(message.contentType)) {
+  // JSON nested deeper than the API accepts (only an inbound request can store it) would overflow the stack when encoded.
+  if (/^application\/(?:[\w.+-]*\+)?json\s*(?:;|$)/i.test(message.contentType) && nestsWithinLimit(payload.toString('utf8'))) {
     try {
       data = JSON.parse(payload.toString('utf8'));
     } catch {
