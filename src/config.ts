@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './api/http-limits.js';
 import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from './domain/health.js';
 import { DEFAULT_RETRY_POLICY, parseSchedule } from './domain/retry.js';
 import { AllowList } from './egress/allow-list.js';
@@ -50,18 +51,8 @@ export interface Settings {
   masterKey: { current: Buffer; previous: Buffer[]; from: string } | null;
   /** Circuit breaker and auto-disable of failing endpoints (domain/health.ts). */
   health: HealthPolicy;
-  /** The whole request, headers and body, must arrive within this; slower clients get 408. @default 30000 */
-  requestTimeoutMs: number;
-  /** The request line and headers must arrive within this. @default 10000 */
-  headersTimeoutMs: number;
-  /** Request line plus headers, in bytes; more gets 431. @default 16384 */
-  maxHeaderBytes: number;
-  /** Request headers; more gets 431. @default 100 */
-  maxHeaders: number;
-  /** Request target (path and query), in bytes; longer gets 414. @default 8192 */
-  maxUrlBytes: number;
-  /** Open client connections; the listener refuses more. @default 10000 */
-  maxConnections: number;
+  /** What clients of the HTTP server may send, and how slowly (api/http-limits.ts). */
+  http: HttpLimits;
 }
 
 /** Where each setting can come from: [flag, environment variable]. */
@@ -211,12 +202,12 @@ const schema = z
     circuitMaxCooldown: duration.pipe(z.number().min(100, 'must be at least 100ms').max(7 * 86_400_000, 'must be at most 7d')).default(DEFAULT_HEALTH.maxCooldownMs),
     disableAfter: duration.default(DEFAULT_HEALTH.disableAfterMs),
     disableAfterParked: int(0, 1_000_000_000).default(DEFAULT_HEALTH.disableAfterParked),
-    requestTimeout: duration.pipe(z.number().min(100, 'must be at least 100ms')).default(30_000),
-    headersTimeout: duration.pipe(z.number().min(100, 'must be at least 100ms')).default(10_000),
-    maxHeaderBytes: int(1024, 1024 * 1024).default(16 * 1024),
-    maxHeaders: int(8, 2000).default(100),
-    maxUrlBytes: int(256, 1024 * 1024).default(8 * 1024),
-    maxConnections: int(1, 1_000_000).default(10_000),
+    requestTimeout: duration.pipe(z.number().min(100, 'must be at least 100ms')).default(DEFAULT_HTTP_LIMITS.requestTimeoutMs),
+    headersTimeout: duration.pipe(z.number().min(100, 'must be at least 100ms')).default(DEFAULT_HTTP_LIMITS.headersTimeoutMs),
+    maxHeaderBytes: int(1024, 1024 * 1024).default(DEFAULT_HTTP_LIMITS.maxHeaderBytes),
+    maxHeaders: int(8, 2000).default(DEFAULT_HTTP_LIMITS.maxHeaders),
+    maxUrlBytes: int(256, 1024 * 1024).default(DEFAULT_HTTP_LIMITS.maxUrlBytes),
+    maxConnections: int(1, 1_000_000).default(DEFAULT_HTTP_LIMITS.maxConnections),
   })
   .refine((s) => Boolean(s.tlsCert) === Boolean(s.tlsKey), { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] })
   .refine((s) => !(s.masterKey && s.masterKeyFile), { message: 'set the master key either in HOOKRELAY_MASTER_KEY or in a file, not both', path: ['masterKeyFile'] })
@@ -290,11 +281,13 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
       disableAfterMs: s.disableAfter,
       disableAfterParked: s.disableAfterParked,
     },
-    requestTimeoutMs: s.requestTimeout,
-    headersTimeoutMs: s.headersTimeout,
-    maxHeaderBytes: s.maxHeaderBytes,
-    maxHeaders: s.maxHeaders,
-    maxUrlBytes: s.maxUrlBytes,
-    maxConnections: s.maxConnections,
+    http: {
+      requestTimeoutMs: s.requestTimeout,
+      headersTimeoutMs: s.headersTimeout,
+      maxHeaderBytes: s.maxHeaderBytes,
+      maxHeaders: s.maxHeaders,
+      maxUrlBytes: s.maxUrlBytes,
+      maxConnections: s.maxConnections,
+    },
   });
 }

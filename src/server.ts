@@ -127,14 +127,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       logger: log.child({ component: 'api' }),
       version: VERSION,
       https: settings.tls,
-      limits: {
-        requestTimeoutMs: settings.requestTimeoutMs,
-        headersTimeoutMs: settings.headersTimeoutMs,
-        maxHeaderBytes: settings.maxHeaderBytes,
-        maxHeaders: settings.maxHeaders,
-        maxUrlBytes: settings.maxUrlBytes,
-        maxConnections: settings.maxConnections,
-      },
+      limits: settings.http,
       readiness: async () => {
         try {
           await store.nextDueAt();

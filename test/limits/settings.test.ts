@@ -16,7 +16,7 @@ describe('HTTP limit settings', () => {
   it('default to 30 s / 10 s timeouts, 16 KiB and 100 headers, 8 KiB URLs and 10,000 connections', () => {
     const settings = loadSettings({}, {});
     assert.deepEqual(
-      [settings.requestTimeoutMs, settings.headersTimeoutMs, settings.maxHeaderBytes, settings.maxHeaders, settings.maxUrlBytes, settings.maxConnections],
+      [settings.http.requestTimeoutMs, settings.http.headersTimeoutMs, settings.http.maxHeaderBytes, settings.http.maxHeaders, settings.http.maxUrlBytes, settings.http.maxConnections],
       [30_000, 10_000, 16_384, 100, 8192, 10_000],
     );
   });
@@ -27,7 +27,7 @@ describe('HTTP limit settings', () => {
       { HOOKRELAY_REQUEST_TIMEOUT: '5s', HOOKRELAY_HEADERS_TIMEOUT: '500ms', HOOKRELAY_MAX_HEADER_BYTES: '32768', HOOKRELAY_MAX_URL_BYTES: '4096', HOOKRELAY_MAX_CONNECTIONS: '20' },
     );
     assert.deepEqual(
-      [settings.requestTimeoutMs, settings.headersTimeoutMs, settings.maxHeaderBytes, settings.maxHeaders, settings.maxUrlBytes, settings.maxConnections],
+      [settings.http.requestTimeoutMs, settings.http.headersTimeoutMs, settings.http.maxHeaderBytes, settings.http.maxHeaders, settings.http.maxUrlBytes, settings.http.maxConnections],
       [120_000, 500, 32_768, 50, 4096, 20],
     );
   });

@@ -25,7 +25,7 @@ const HOUR = 3_600_000;
 
 const appInput = (uid: string | null = null) => ({ name: `app ${uid ?? 'anon'}`, uid, rateLimit: null, metadata: { team: 'a' } });
 
-const endpointInput = (overrides: Partial<EndpointInput> = {}): EndpointInput => ({
+export const endpointInput = (overrides: Partial<EndpointInput> = {}): EndpointInput => ({
   uid: null,
   url: 'http://127.0.0.1:9/hook',
   description: '',
@@ -62,7 +62,7 @@ function accepted(result: AcceptResult) {
   return result as Extract<AcceptResult, { kind: 'accepted' }>;
 }
 
-const attemptOf = (claimed: ClaimedDelivery, startedAt: number, succeeded: boolean): Attempt => ({
+export const attemptOf = (claimed: ClaimedDelivery, startedAt: number, succeeded: boolean): Attempt => ({
   id: newId(ID_PREFIX.attempt, startedAt),
   deliveryId: claimed.delivery.id,
   messageId: claimed.delivery.messageId,

@@ -3,32 +3,16 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import type { ClaimedDelivery } from '../../src/domain/types.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
-import type { AcceptInput, EndpointInput } from '../../src/store/store.js';
+import type { AcceptInput } from '../../src/store/store.js';
 import { freshDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/postgres.js';
 import { startReceiver } from '../helpers/receiver.js';
 import { startRelayOn } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
+import { attemptOf, endpointInput } from './conformance.js';
 
 /** What only a shared store has to get right: several processes (here: several pools) on one database. */
 
 const T0 = Date.UTC(2026, 0, 1);
-
-const endpointInput = (overrides: Partial<EndpointInput>): EndpointInput => ({
-  uid: null,
-  url: 'http://127.0.0.1:9/hook',
-  description: '',
-  version: 1,
-  filterTypes: null,
-  channels: null,
-  headers: {},
-  disabled: false,
-  rateLimit: null,
-  ordering: 'parallel',
-  maxInFlight: 32,
-  metadata: {},
-  destination: null,
-  ...overrides,
-});
 
 const acceptInput = (appId: string, eventType: string, i: number): AcceptInput => ({
   appId,
@@ -89,21 +73,7 @@ describe('PostgreSQL store shared by several processes', { skip: skipWithoutPost
           processes[p].complete(
             claimed.map((c: ClaimedDelivery) => ({
               owner: `p${p}`,
-              attempt: {
-                id: `atmpt_${c.delivery.id}`,
-                deliveryId: c.delivery.id,
-                messageId: c.message.id,
-                endpointId: c.endpoint.id,
-                appId: app.id,
-                url: c.endpoint.url,
-                startedAt: T0 + 1_000,
-                durationMs: 1,
-                statusCode: 200,
-                succeeded: true,
-                responseBody: '',
-                error: null,
-                trigger: 'scheduled' as const,
-              },
+              attempt: attemptOf(c, T0 + 1_000, true),
               next: { kind: 'succeeded' as const },
             })),
           ),
@@ -153,21 +123,7 @@ describe('PostgreSQL store shared by several processes', { skip: skipWithoutPost
         return processes[p].complete(
           shuffled.map((c, k) => ({
             owner: `p${p}`,
-            attempt: {
-              id: `atmpt_${c.delivery.id}`,
-              deliveryId: c.delivery.id,
-              messageId: c.message.id,
-              endpointId: c.endpoint.id,
-              appId: app.id,
-              url: c.endpoint.url,
-              startedAt: T0 + 2_000 + k,
-              durationMs: 1,
-              statusCode: 500,
-              succeeded: false,
-              responseBody: '',
-              error: null,
-              trigger: 'scheduled' as const,
-            },
+            attempt: attemptOf(c, T0 + 2_000 + k, false),
             next: { kind: 'retry' as const, at: T0 + 3_000, retryIndex: 1 },
           })),
           policy,
