@@ -41,6 +41,9 @@ export class Dispatcher {
   private readonly shutdown = new AbortController();
   private outcomes: AttemptOutcome[] = [];
   private flushing: Promise<void> | null = null;
+  /** Outcome batches being written: stop() waits for every one before it releases a lease. */
+  private readonly writing = new Set<Promise<void>>();
+  private renewing: Promise<void> | null = null;
   private running = false;
   private loop: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
@@ -68,7 +71,7 @@ export class Dispatcher {
     if (this.running) return;
     this.running = true;
     this.loop = this.run();
-    this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(1000, this.options.leaseMs / 3));
+    this.renewTimer = setInterval(() => this.renewLeases(), Math.max(1000, this.options.leaseMs / 3));
     this.renewTimer.unref();
     // Other processes sharing the store say when they made work due (a hint: the loop polls anyway).
     this.stopWakeups = this.store.onWake?.(() => this.wake()) ?? null;
@@ -86,7 +89,8 @@ export class Dispatcher {
 
   /**
    * Stops claiming, lets attempts in flight finish for up to `graceMs`, then aborts the rest and returns their
-   * leases, so a restart delivers them without waiting for the lease to expire.
+   * leases, so a restart delivers them without waiting for the lease to expire. Leases are returned only after every
+   * outcome is written: a lease released before its delivery's outcome is committed would send that delivery again.
    */
   async stop(graceMs: number): Promise<void> {
     if (!this.running) return;
@@ -105,6 +109,7 @@ export class Dispatcher {
       await drained;
     }
     await this.flushOutcomes();
+    await Promise.all([...this.writing, this.renewing]);
     await this.store.releaseLeases(this.options.owner);
   }
 
@@ -286,11 +291,17 @@ export class Dispatcher {
     }
   }
 
-  private async flushOutcomes(): Promise<void> {
+  private flushOutcomes(): Promise<void> {
     const batch = this.outcomes;
     this.outcomes = [];
     this.flushing = null;
-    if (batch.length === 0) return;
+    if (batch.length === 0) return Promise.resolve();
+    const write = this.record(batch).finally(() => this.writing.delete(write));
+    this.writing.add(write);
+    return write;
+  }
+
+  private async record(batch: AttemptOutcome[]): Promise<void> {
     try {
       const changes = await this.store.complete(batch, this.options.health ?? DEFAULT_HEALTH_POLICY);
       for (const outcome of batch) {
@@ -313,12 +324,11 @@ export class Dispatcher {
     if (disabled) this.log.warn({ endpointId, appId, reason: disabled }, 'endpoint disabled');
   }
 
-  private async renewLeases(): Promise<void> {
-    if (this.inFlight.size === 0) return;
-    try {
-      await this.store.renewLeases(this.options.owner, [...this.inFlight.keys()], this.now() + this.options.leaseMs);
-    } catch (error) {
-      this.log.error({ err: error }, 'renewing leases failed');
-    }
+  private renewLeases(): void {
+    if (this.inFlight.size === 0 || this.renewing) return;
+    this.renewing = this.store
+      .renewLeases(this.options.owner, [...this.inFlight.keys()], this.now() + this.options.leaseMs)
+      .catch((error) => this.log.error({ err: error }, 'renewing leases failed'))
+      .finally(() => (this.renewing = null));
   }
 }

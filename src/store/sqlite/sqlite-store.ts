@@ -675,10 +675,10 @@ export class SqliteStore implements Store {
     );
   }
 
-  async releaseLeases(owner: string | null): Promise<number> {
+  /** Queued behind the outcomes and accepts already waiting for the group commit, so it never overtakes an outcome. */
+  releaseLeases(owner: string | null): Promise<number> {
     const sql = "UPDATE delivery SET status = 'pending', leased_by = NULL, lease_until = NULL WHERE status = 'in_flight'";
-    const result = owner === null ? this.db.prepare(sql).run() : this.db.prepare(`${sql} AND leased_by = ?`).run(owner);
-    return result.changes;
+    return this.commits.run(() => (owner === null ? this.db.prepare(sql).run() : this.db.prepare(`${sql} AND leased_by = ?`).run(owner)).changes);
   }
 
   /** The earliest due time over enabled endpoints: one index seek per endpoint with pending work, whatever the backlog. */
