@@ -26,6 +26,7 @@ import {
   type HttpLimits,
 } from './http-limits.js';
 import { parseJsonBody } from './json-body.js';
+import { serializeJson } from './raw-json.js';
 import { Router } from './router.js';
 
 export interface ApiOptions {
@@ -42,6 +43,10 @@ export interface ApiOptions {
 declare module 'fastify' {
   interface FastifyContextConfig {
     public?: boolean;
+  }
+  interface FastifyRequest {
+    /** The JSON body as received, for values kept byte for byte (a message's payload). */
+    rawBody: Buffer | null;
   }
 }
 
@@ -86,10 +91,13 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   const auth = new Authenticator(options.adminToken, keys);
 
   app.decorateRequest('principal', null);
+  app.decorateRequest('rawBody', null);
+  app.setReplySerializer((payload) => serializeJson(payload));
   app.removeAllContentTypeParsers();
   // application/json and the structured +json types (application/vnd.api+json, …); a string pattern would be taken literally.
   app.addContentTypeParser(/^application\/(?:[\w!#$&^.-]+\+)?json(?:\s*;|$)/i, { parseAs: 'buffer' }, (request, body, done) => {
     try {
+      request.rawBody = body as Buffer;
       done(null, parseJsonBody(body as Buffer, request.headers['content-type']));
     } catch (error) {
       done(error as Error, undefined);

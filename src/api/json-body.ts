@@ -1,5 +1,5 @@
 import { HookrelayError } from '../domain/errors.js';
-import { MAX_JSON_DEPTH, structureProblem } from '../domain/json-text.js';
+import { MAX_JSON_DEPTH, memberSpan, structureProblem } from '../domain/json-text.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -24,4 +24,13 @@ export function parseJsonBody(body: Buffer, contentType: string | undefined): un
   } catch (error) {
     throw new HookrelayError('invalid_json', `the request body is not valid JSON: ${(error as Error).message}`);
   }
+}
+
+/**
+ * The bytes of one member of a JSON object body exactly as the client sent them (escapes, whitespace, `1.0`, integers
+ * beyond 2^53), cut out of the body instead of re-serialised from the parsed value. The body must have parsed.
+ */
+export function memberBytes(body: Buffer, name: string): Buffer | null {
+  const span = memberSpan(body, name);
+  return span === null ? null : body.subarray(span.start, span.end);
 }

@@ -1,9 +1,10 @@
 import { circuitState } from '../domain/health.js';
-import { nestsWithinLimit } from '../domain/json-text.js';
+import { isJsonContentType, nestsWithinLimit } from '../domain/json-text.js';
 import type { Attempt, DeliveryStatus, Endpoint, EventType, Message, App } from '../domain/types.js';
 import { DESTINATION_KINDS } from '../pipeline/destinations/index.js';
 import { redactDestination } from '../pipeline/destinations/kinds.js';
 import type { DeliveryView, Page } from '../store/store.js';
+import { RawJson } from './raw-json.js';
 
 /** Domain objects → the JSON shapes of the v1 API. */
 
@@ -78,26 +79,32 @@ export const presentEndpoint = (e: Endpoint) => ({
   updatedAt: iso(e.updatedAt),
 });
 
+const EXPUNGED = new RawJson('{}');
+
 /**
- * The payload as JSON when it is JSON; otherwise its text. Expunged content reads as `{}`. JSON nested deeper than
- * the API accepts (only an inbound request can store it) is shown as text too: writing it back would overflow the stack.
+ * The payload as the JSON text stored, written into the answer as it is (no digit of a big integer lost), when it is
+ * JSON; otherwise its text, as a string. Expunged content reads as `{}`. JSON nested deeper than the API accepts (only
+ * an inbound request can store it) is shown as a string too, since many clients parse JSON recursively.
+ * `knownJson`: the caller has just validated the bytes as a JSON object (message create), so they are not parsed again.
  */
-function payloadOf(m: Message): unknown {
-  if (m.payload === null) return {};
-  const text = Buffer.from(m.payload).toString('utf8');
-  if (!m.contentType.startsWith('application/json') || !nestsWithinLimit(text)) return text;
+function payloadOf(m: Message, knownJson: boolean): unknown {
+  if (m.payload === null) return EXPUNGED;
+  const text = Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength).toString('utf8');
+  if (knownJson) return new RawJson(text);
+  if (!isJsonContentType(m.contentType) || !nestsWithinLimit(text)) return text;
   try {
-    return JSON.parse(text);
+    JSON.parse(text);
+    return new RawJson(text);
   } catch {
     return text;
   }
 }
 
-export const presentMessage = (m: Message, withContent = true) => ({
+export const presentMessage = (m: Message, withContent = true, knownJson = false) => ({
   id: m.id,
   eventType: m.eventType,
   eventId: m.eventId,
-  payload: withContent ? payloadOf(m) : {},
+  payload: withContent ? payloadOf(m, knownJson) : {},
   channels: m.channels,
   tags: m.tags,
   timestamp: iso(m.createdAt),

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MAX_JSON_DEPTH, nestsWithinLimit, structureProblem } from '../../src/domain/json-text.js';
 import type { Endpoint, Message } from '../../src/domain/types.js';
-import { webhookArgument } from '../../src/pipeline/destinations/temporal.js';
+import { webhookArgumentJson } from '../../src/pipeline/destinations/temporal.js';
 
 const nested = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
 
@@ -28,7 +28,8 @@ describe('Temporal workflow argument', () => {
 
   it('hands over JSON nested deeper than the limit as base64 bytes, which the JSON converter could not encode', () => {
     const deep = nested(100_000);
-    assert.equal(webhookArgument(message(deep), endpoint).data, Buffer.from(deep).toString('base64'));
-    assert.deepEqual(webhookArgument(message(nested(3)), endpoint).data, [[[]]]);
+    const data = (payload: string) => JSON.parse(webhookArgumentJson(message(payload), endpoint)).data;
+    assert.equal(data(deep), Buffer.from(deep).toString('base64'));
+    assert.deepEqual(data(nested(3)), [[[]]]);
   });
 });

@@ -1,5 +1,6 @@
 import { conflict } from '../../domain/errors.js';
 import { idempotencyKeyOf } from '../idempotency.js';
+import { memberBytes } from '../json-body.js';
 import { appOf, messageOf, type ApiContext } from '../context.js';
 import { presentMessage, presentPage } from '../present.js';
 import type { Router } from '../router.js';
@@ -22,13 +23,13 @@ export function messageRoutes(router: Router, ctx: ApiContext): void {
     const idempotencyKey = idempotencyKeyOf(request);
     const body = parse(MessageIn, request.body, 'body', ['payload']);
     const { with_content } = parse(WithContentQuery, request.query, 'query');
-    // The payload as parsed, not as zod rebuilt it: zod's copy drops a "__proto__" key, and the payload is kept as sent.
-    const payload = (request.body as { payload: unknown }).payload;
+    // The payload exactly as sent: no digit of a big integer, no `1.0`, escape or space is lost to re-serialising.
+    const payload = memberBytes(request.rawBody!, 'payload')!;
     const result = await ctx.intake.accept({
       appId: app.id,
       eventType: body.eventType,
       eventId: body.eventId ?? null,
-      payload: Buffer.from(JSON.stringify(payload)),
+      payload,
       contentType: 'application/json',
       channels: body.channels ?? null,
       tags: body.tags ?? null,
@@ -37,7 +38,7 @@ export function messageRoutes(router: Router, ctx: ApiContext): void {
       now: ctx.now(),
     });
     if (result.kind === 'event_id_conflict') throw conflict(`a message with eventId ${JSON.stringify(result.eventId)} already exists`);
-    return presentMessage(result.message, with_content ?? true);
+    return presentMessage(result.message, with_content ?? true, result.kind === 'accepted');
   });
 
   router.add({ method: 'GET', url: `${base}/:msg_id`, summary: 'Get message', tag, status: 200, query: WithContentQuery, response: MessageOut }, async (request) => {

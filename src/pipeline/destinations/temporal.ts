@@ -9,9 +9,10 @@ import {
   WorkflowIdReusePolicy,
   type TLSConfig,
 } from '@temporalio/client';
+import { defaultFailureConverter, defaultPayloadConverter, type DataConverter, type LoadedDataConverter, type PayloadConverter } from '@temporalio/common';
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { nestsWithinLimit } from '../../domain/json-text.js';
+import { isJsonContentType, nestsWithinLimit } from '../../domain/json-text.js';
 import type { ClaimedDelivery, Endpoint, Message } from '../../domain/types.js';
 import { canonicalHost, EgressPolicy, EgressRefusedError } from '../../egress/policy.js';
 import type { Destination, SendResult } from './destination.js';
@@ -19,8 +20,11 @@ import { defineDestinationKind } from './kinds.js';
 import { AesGcmPayloadCodec, CodecError, parseHexKey } from './temporal-codec.js';
 
 const PLACEHOLDERS = ['messageId', 'eventType', 'eventId'] as const;
+/** `{header.x-shopify-webhook-id}`: a header the source kept from the provider's request (names are case-insensitive). */
+const HEADER_PLACEHOLDER = /^header\.([A-Za-z0-9!#$%&'*+.^_`|~-]+)$/;
+const PLACEHOLDER_HELP = `use ${PLACEHOLDERS.map((p) => `{${p}}`).join(', ')} or {header.NAME}`;
 
-/** A name with `{messageId}`, `{eventType}`, `{eventId}` placeholders, checked when the endpoint is saved. */
+/** A name with `{messageId}`, `{eventType}`, `{eventId}`, `{header.NAME}` placeholders, checked when the endpoint is saved. */
 const template = (what: string) =>
   z
     .string()
@@ -28,7 +32,9 @@ const template = (what: string) =>
     .max(1000)
     .superRefine((value, ctx) => {
       for (const [, name] of value.matchAll(/\{([^{}]*)\}/g)) {
-        if (!(PLACEHOLDERS as readonly string[]).includes(name)) ctx.addIssue({ code: 'custom', message: `${what}: unknown placeholder {${name}} (use ${PLACEHOLDERS.map((p) => `{${p}}`).join(', ')})` });
+        if (!(PLACEHOLDERS as readonly string[]).includes(name) && !HEADER_PLACEHOLDER.test(name)) {
+          ctx.addIssue({ code: 'custom', message: `${what}: unknown placeholder {${name}} (${PLACEHOLDER_HELP})` });
+        }
       }
     });
 
@@ -93,20 +99,17 @@ export const temporalDestinationKind = defineDestinationKind({
 /** What a worker receives as the workflow's one argument (the temporal-webhook-forwarder's shape). */
 export interface WebhookArgument {
   headers: Record<string, string>;
+  /** The payload: its JSON when it is JSON, otherwise its bytes in base64. */
   data: unknown;
 }
 
-export function webhookArgument(message: Message, endpoint: Endpoint): WebhookArgument {
-  const payload = Buffer.from(message.payload ?? Buffer.from('{}'));
-  let data: unknown = payload.toString('base64');
-  // JSON nested deeper than the API accepts (only an inbound request can store it) would overflow the stack when encoded.
-  if (/^application\/(?:[\w.+-]*\+)?json\s*(?:;|$)/i.test(message.contentType) && nestsWithinLimit(payload.toString('utf8'))) {
-    try {
-      data = JSON.parse(payload.toString('utf8'));
-    } catch {
-      // Labelled JSON but not JSON: hand the worker the exact bytes rather than nothing.
-    }
-  }
+/**
+ * The workflow's argument as JSON text, built around the stored payload bytes: `data` is the payload's own JSON text,
+ * never parsed and re-written through JS numbers, so a worker reads `820982911946154508` and `1.0` as they were sent.
+ * A payload that is not JSON (or JSON nested deeper than the API accepts, which many workers parse recursively) goes
+ * as a base64 string of its exact bytes.
+ */
+export function webhookArgumentJson(message: Message, endpoint: Endpoint): string {
   const headers: Record<string, string> = { ...lowerCased(endpoint.headers) };
   if (message.sourceId) Object.assign(headers, message.headers ?? {});
   Object.assign(headers, { 'content-type': message.contentType, 'webhook-id': message.id, 'x-hookrelay-event-type': message.eventType });
@@ -114,16 +117,58 @@ export function webhookArgument(message: Message, endpoint: Endpoint): WebhookAr
     headers['x-hookrelay-source'] = message.sourceId;
     headers['x-hookrelay-verified'] = String(message.verified === true);
   }
-  return { headers, data };
+  return `{"headers":${JSON.stringify(headers)},"data":${dataJson(message)}}`;
 }
+
+function dataJson(message: Message): string {
+  const payload = message.payload === null ? Buffer.from('{}') : Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength);
+  const text = payload.toString('utf8');
+  if (isJsonContentType(message.contentType) && nestsWithinLimit(text)) {
+    try {
+      JSON.parse(text);
+      return text;
+    } catch {
+      // Labelled JSON but not JSON: hand the worker the exact bytes rather than nothing.
+    }
+  }
+  return JSON.stringify(payload.toString('base64'));
+}
+
+/** JSON text that becomes a `json/plain` payload as it is (the default converter would stringify a JS value). */
+class JsonText {
+  constructor(readonly text: string) {}
+}
+
+const JSON_PLAIN = new TextEncoder().encode('json/plain');
+const payloadConverter: PayloadConverter = {
+  toPayload: (value, ...rest) => (value instanceof JsonText ? { metadata: { encoding: JSON_PLAIN }, data: Buffer.from(value.text) } : defaultPayloadConverter.toPayload(value, ...rest)),
+  fromPayload: (payload, ...rest) => defaultPayloadConverter.fromPayload(payload, ...rest),
+};
+
+/**
+ * Fills a template's placeholders from the message. `{eventId}` is the provider's delivery id for a source message,
+ * the client's `eventId` otherwise, and the message id when there is neither, so an id template never collapses
+ * distinct messages onto one workflow. A `{header.NAME}` the message does not carry makes the template unusable for it
+ * (an empty value would collapse messages): the result names the header instead.
+ */
+export function renderTemplate(value: string, message: Message): string | { missingHeader: string } {
+  let missingHeader: string | null = null;
+  const text = value.replace(/\{([^{}]*)\}/g, (whole, name: string) => {
+    if (name === 'messageId') return message.id;
+    if (name === 'eventType') return message.eventType;
+    if (name === 'eventId') return message.eventId ?? message.id;
+    const header = HEADER_PLACEHOLDER.exec(name)?.[1].toLowerCase();
+    if (header === undefined) return whole;
+    const found = message.headers?.[header];
+    if (found === undefined || found === '') missingHeader ??= header;
+    return found ?? '';
+  });
+  return missingHeader === null ? text : { missingHeader };
+}
+
+const missingHeader = (field: string, header: string) => `${field}: the message has no header ${header} (a source keeps the provider headers listed in its keepHeaders)`;
 
 const lowerCased = (headers: Record<string, string>) => Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
-
-export function renderTemplate(value: string, message: Message): string {
-  // No event id: the message id stands in, so an id template never collapses distinct messages onto one workflow.
-  const values: Record<string, string> = { messageId: message.id, eventType: message.eventType, eventId: message.eventId ?? message.id };
-  return value.replace(/\{(messageId|eventType|eventId)\}/g, (_, name: string) => values[name]);
-}
 
 interface Pool {
   connection: Connection;
@@ -142,10 +187,13 @@ export class TemporalDestination implements Destination {
     const parsed = config.safeParse(settingsOf(endpoint));
     if (!parsed.success) return fatal(`invalid temporal destination: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     const c = parsed.data;
-    let argument: unknown = webhookArgument(message, endpoint);
-    if (c.argument === 'json-string') argument = JSON.stringify(argument);
+    const text = webhookArgumentJson(message, endpoint);
+    const argument = c.argument === 'json-string' ? text : new JsonText(text);
     const workflowId = renderTemplate(c.workflowId, message);
     const taskQueue = renderTemplate(c.taskQueue, message);
+    // Waiting does not add a header to a stored message: parked, and resent once the template is fixed.
+    if (typeof workflowId !== 'string') return fatal(missingHeader('workflowId', workflowId.missingHeader));
+    if (typeof taskQueue !== 'string') return fatal(missingHeader('taskQueue', taskQueue.missingHeader));
     if (signal.aborted) return retry('aborted by shutdown');
 
     const where = `temporal ${c.address} namespace ${c.namespace}`;
@@ -251,7 +299,8 @@ export class TemporalDestination implements Destination {
     let client = pool.clients.get(clientKey);
     if (!client) {
       const codec = c.encryption ? codecOf(c.encryption) : null;
-      client = new Client({ connection: pool.connection, namespace: c.namespace, dataConverter: { payloadCodecs: codec ? [codec] : [] } });
+      const dataConverter: LoadedDataConverter = { payloadConverter, failureConverter: defaultFailureConverter, payloadCodecs: codec ? [codec] : [] };
+      client = new Client({ connection: pool.connection, namespace: c.namespace, dataConverter: dataConverter as DataConverter });
       pool.clients.set(clientKey, client);
     }
     return { client, poolKey };
