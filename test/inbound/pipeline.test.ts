@@ -1,6 +1,6 @@
 import { sign as githubSign } from '@octokit/webhooks-methods';
 import assert from 'node:assert/strict';
-import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
@@ -159,6 +159,41 @@ describe('inbound pipeline', () => {
       assert.ok(Date.now() - acceptedAt >= 900, 'the duplicate window ended early');
       assert.notEqual(accepted(fresh), first);
       assert.equal((await messageIds(relay, source.appId)).length, 3);
+    });
+    it("a message's eventId is the provider's delivery id (or the body hash); a redelivery after the window is a new message with the same eventId", async () => {
+      const secret = 'gh-' + randomUUID();
+      const source = await createSource(relay, 'github', { secret, dedupeWindowSeconds: 1 });
+      const delivery = randomUUID();
+      const body = '{"ref":"refs/heads/main","after":"def"}';
+      const send = async () => post(source.ingestUrl, body, { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': delivery, 'x-hub-signature-256': await githubSign(secret, body) });
+      const first = accepted(await send());
+      const stored = await relay.api('GET', `/api/v1/app/${source.appId}/msg/${first}`);
+      assert.equal(stored.body.eventId, delivery);
+
+      // GitHub's "Redeliver" sends the same X-GitHub-Delivery; after the dedupe window it is stored again, not refused.
+      const redelivered = (await waitUntil('the dedupe window to end', async () => {
+        const r = await send();
+        assert.equal(r.status, 200, r.text);
+        return r.body.duplicate === false ? r : null;
+      }, 5000, 100))!;
+      const second = accepted(redelivered);
+      assert.notEqual(second, first);
+      const byEventId = await relay.api('GET', `/api/v1/app/${source.appId}/msg/${delivery}`);
+      assert.equal(byEventId.status, 200, byEventId.text);
+      assert.equal(byEventId.body.id, second, 'the newest message with that eventId');
+      assert.equal(byEventId.body.eventId, delivery);
+
+      const hashed = await createSource(relay, 'hmac', { secret, header: 'x-signature' });
+      const plain = '{"event":"no-id"}';
+      const id = accepted(await post(hashed.ingestUrl, plain, { 'content-type': 'application/json', 'x-signature': createHmac('sha256', secret).update(plain).digest('hex') }));
+      const hashedMessage = await relay.api('GET', `/api/v1/app/${hashed.appId}/msg/${id}`);
+      assert.equal(hashedMessage.body.eventId, `sha256:${createHash('sha256').update(plain).digest('hex')}`);
+
+      // An API sender's eventId stays unique in its app.
+      const apiSent = await relay.api('POST', `/api/v1/app/${source.appId}/msg`, { eventType: 'push', eventId: 'api-evt-1', payload: {} });
+      assert.equal(apiSent.status, 202, apiSent.text);
+      const reused = await relay.api('POST', `/api/v1/app/${source.appId}/msg`, { eventType: 'push', eventId: 'api-evt-1', payload: {} });
+      assert.equal(reused.status, 409, reused.text);
     });
   });
 

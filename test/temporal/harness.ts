@@ -156,3 +156,35 @@ export function pythonWithCryptography(): string | null {
   if (probe.status !== 0) return 'the Python package `cryptography` is not installed (run scripts/ci/temporal.sh, or `python3 -m pip install cryptography`)';
   return null;
 }
+
+/** A Python worker (test/temporal/exact_worker.py, official `temporalio` SDK) polling `taskQueue`. */
+export async function startPythonWorker(address: string, taskQueue: string): Promise<TestWorker> {
+  const script = fileURLToPath(new URL('../../../test/temporal/exact_worker.py', import.meta.url));
+  const proc = spawn('python3', [script, address, taskQueue], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => (proc.kill('SIGKILL'), reject(new Error(`exact_worker.py not ready after 30 s:\n${stderr}`))), 30_000);
+    proc.stdout!.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('ready')) (clearTimeout(timer), resolve());
+    });
+    proc.once('exit', (code) => (clearTimeout(timer), reject(new Error(`exact_worker.py exited (${code}) before it was ready:\n${stderr}`))));
+  });
+  return {
+    shutdown: async () => {
+      proc.stdin!.end();
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** python3 with the `temporalio` SDK, or why not. */
+export function pythonWithTemporalio(): string | null {
+  const probe = spawnSync('python3', ['-c', 'import temporalio.worker'], { encoding: 'utf8' });
+  if (probe.error) return `python3 is not available (${probe.error.message})`;
+  if (probe.status !== 0) return 'the Python package `temporalio` is not installed (run scripts/ci/temporal.sh, or `python3 -m pip install temporalio`)';
+  return null;
+}

@@ -8,16 +8,18 @@ import { Client, Connection, defaultPayloadConverter } from '@temporalio/client'
 import { codecOf } from '../../src/pipeline/destinations/temporal.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
-import { findTemporalCli, MISSING_CLI, skipReason, startTemporalServer, startWorker, type TemporalServer, type TestWorker } from './harness.js';
+import { findTemporalCli, MISSING_CLI, pythonWithTemporalio, skipReason, startPythonWorker, startTemporalServer, startWorker, type TemporalServer, type TestWorker } from './harness.js';
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const QUEUE = 'hookrelay-test';
+const PY_QUEUE = 'hookrelay-test-python';
 const KEY_ID = 'hookrelay-test-key';
 const KEY = randomBytes(32).toString('hex');
 const text = (bytes: Uint8Array | null | undefined) => Buffer.from(bytes ?? new Uint8Array()).toString('utf8');
 
 const cli = findTemporalCli();
+const pythonMissing = pythonWithTemporalio();
 
 describe('temporal destination (real Temporal dev server and worker)', { skip: skipReason(cli ? null : MISSING_CLI) }, () => {
   let server: TemporalServer;
@@ -143,7 +145,7 @@ describe('temporal destination (real Temporal dev server and worker)', { skip: s
     const secret = 'shpss_' + randomUUID();
     const created = await run(process.execPath, [CLI, 'source', 'create', '--type', 'shopify', '--name', 'Shop', '--uid', 'shop', '--secret', secret], { env });
     const source = JSON.parse(created.stdout);
-    const target = { type: 'temporal', address: server.address, namespace: 'default', workflowType: 'echoWebhook', taskQueue: QUEUE, encryption: { keyId: KEY_ID, key: KEY } };
+    const target = { type: 'temporal', address: server.address, namespace: 'default', workflowType: 'echoWebhook', taskQueue: QUEUE, workflowId: 'shopify-{header.x-shopify-webhook-id}', encryption: { keyId: KEY_ID, key: KEY } };
     const added = await run(process.execPath, [CLI, 'source', 'add-endpoint', 'shop', '--destination', JSON.stringify(target)], { env });
     assert.equal(JSON.parse(added.stdout).url, `temporal://${server.address}/default/echoWebhook`);
 
@@ -160,7 +162,7 @@ describe('temporal destination (real Temporal dev server and worker)', { skip: s
 
     const result = (await waitUntil('the Shopify workflow', async () => {
       try {
-        return await client.workflow.getHandle(msgId).result();
+        return await client.workflow.getHandle(`shopify-${webhookId}`).result();
       } catch {
         return null;
       }
@@ -227,6 +229,93 @@ describe('temporal destination (real Temporal dev server and worker)', { skip: s
       });
       assert.deepEqual(runs, [runId]);
     }
+  });
+
+  it('keeps the payload exact to the worker: a Python worker reads 820982911946154508 and 1.0, the history holds the bytes as sent (plain and encrypted)', { skip: skipReason(pythonMissing) }, async () => {
+    if (pythonMissing) throw new Error(`CI=true and ${pythonMissing}`);
+    const pyWorker = await startPythonWorker(server.address, PY_QUEUE);
+    try {
+      const app = await relay.svix.application.create({ name: 'temporal-exact' });
+      const toPython = await endpoint(app.id, { destination: destination({ workflowType: 'exactWebhook', taskQueue: PY_QUEUE, workflowId: 'exact-{messageId}' }) });
+      // No worker polls this queue: the test reads what Temporal stored.
+      const sealedEndpoint = await endpoint(app.id, { destination: destination({ taskQueue: 'exact-unpolled', workflowId: 'exact-enc-{messageId}', encryption: { keyId: KEY_ID, key: KEY } }) });
+      const payload = '{ "id": 820982911946154508, "f": 1.0, "s": "caf\u00e9 \ud83c\udf89", "big": 12345678901234567890 }';
+      const sentMessage = await relay.api('POST', `/api/v1/app/${app.id}/msg`, undefined, { rawBody: `{"eventType":"order.created","payload":${payload}}`, headers: { 'content-type': 'application/json' } });
+      assert.equal(sentMessage.status, 202, sentMessage.text);
+      const msgId = sentMessage.body.id as string;
+      await Promise.all([succeeded(app.id, msgId, toPython), succeeded(app.id, msgId, sealedEndpoint)]);
+
+      const read = await client.workflow.getHandle(`exact-${msgId}`).result();
+      assert.deepEqual(read, { id: '820982911946154508', idType: 'int', f: '1.0', s: 'café 🎉', webhookId: msgId });
+
+      const [plain] = await startedInput(`exact-${msgId}`);
+      assert.ok(text(plain.data).endsWith(`"data":${payload}}`), text(plain.data));
+      const [sealed] = await startedInput(`exact-enc-${msgId}`);
+      assert.equal(text(sealed.metadata!.encoding), 'binary/encrypted');
+      const [opened] = await codecOf({ keyId: KEY_ID, key: KEY }).decode([sealed]);
+      assert.equal(text(opened.metadata!.encoding), 'json/plain');
+      assert.ok(text(opened.data).endsWith(`"data":${payload}}`), text(opened.data));
+    } finally {
+      await pyWorker.shutdown();
+    }
+  });
+
+  it('the same signed Shopify webhook sent again after the dedupe window starts no second workflow (workflowId from X-Shopify-Webhook-Id)', async () => {
+    const secret = 'shpss_' + randomUUID();
+    const created = await relay.api('POST', '/ingest/api/v1/source', { name: 'shop-again', type: 'shopify', config: { secret, dedupeWindowSeconds: 1 } });
+    assert.equal(created.status, 201, created.text);
+    const source = created.body;
+    const added = await relay.api('POST', `/ingest/api/v1/source/${source.id}/endpoint`, { destination: destination({ workflowId: 'shopify-{header.x-shopify-webhook-id}' }) });
+    assert.equal(added.status, 201, added.text);
+    const body = '{"id":820982911946154508,"total_price":"10.50"}';
+    const webhookId = randomUUID();
+    const send = () =>
+      fetch(source.ingestUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-shopify-topic': 'orders/create', 'x-shopify-hmac-sha256': createHmac('sha256', secret).update(body).digest('base64'), 'x-shopify-webhook-id': webhookId },
+        body,
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as { id: string; duplicate: boolean } }));
+
+    const first = await send();
+    assert.equal(first.status, 200);
+    const [firstAttempt] = await succeeded(source.appId, first.body.id, added.body.id);
+    const workflowId = `shopify-${webhookId}`;
+    assert.equal(JSON.parse(firstAttempt.response).workflowId, workflowId);
+    const message = await relay.api('GET', `/api/v1/app/${source.appId}/msg/${first.body.id}`);
+    assert.equal(message.body.eventId, webhookId, "the message's eventId is Shopify's webhook id");
+
+    // Shopify sends it again once hookrelay's dedupe window has passed: a new message, but Temporal refuses a second start.
+    const again = (await waitUntil('the dedupe window to end', async () => {
+      const r = await send();
+      return r.body.duplicate === false ? r : null;
+    }, 5000, 100))!;
+    assert.notEqual(again.body.id, first.body.id);
+    const [secondAttempt] = await succeeded(source.appId, again.body.id, added.body.id);
+    assert.deepEqual(JSON.parse(secondAttempt.response), { workflowId, runId: null, alreadyStarted: true });
+    const runs = await waitUntil(`the runs of ${workflowId} in visibility`, async () => {
+      const found: string[] = [];
+      for await (const execution of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) found.push(execution.runId);
+      return found.length > 0 ? found : null;
+    });
+    assert.deepEqual(runs, [JSON.parse(firstAttempt.response).runId]);
+  });
+
+  it('a {header.NAME} the message does not carry fails the attempt, naming the header, and parks it (no empty workflow id)', async () => {
+    const app = await relay.svix.application.create({ name: 'temporal-missing-header' });
+    const ep = await endpoint(app.id, { destination: destination({ workflowId: 'shop-{header.X-Shopify-Webhook-Id}' }) });
+    const msg = await relay.svix.message.create(app.id, { eventType: 'order.created', payload: { no: 'headers' } });
+    const [attempt] = (await waitUntil('the failed attempt', async () => {
+      const list = await attempts(app.id, msg.id, ep);
+      return list.length > 0 ? list : null;
+    }))!;
+    assert.equal(attempt.status, 2);
+    assert.match(attempt.response, /workflowId: the message has no header x-shopify-webhook-id/);
+    const destinations = await waitUntil('the delivery to be parked', async () => {
+      const page = await relay.svix.messageAttempt.listAttemptedDestinations(app.id, msg.id);
+      return page.data[0]?.status === 2 ? page : null;
+    });
+    assert.equal(destinations!.data.length, 1);
+    assert.equal((await attempts(app.id, msg.id, ep)).length, 1, 'parked at once, not retried');
   });
 
   it('an address by host name is resolved and checked by the egress policy, then dialled at the checked address with the name as authority', async () => {

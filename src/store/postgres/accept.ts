@@ -155,7 +155,8 @@ function rounds(inputs: AcceptInput[]): number[][] {
   inputs.forEach((input, i) => {
     const keys: string[] = [];
     if (input.idempotencyKey !== null) keys.push(`k\0${input.appId}\0${input.idempotencyKey}`);
-    if (input.eventId !== null) keys.push(`e\0${input.appId}\0${input.eventId}`);
+    // Only a client's eventId is unique; a source message's (the provider's delivery id) may repeat.
+    if (input.eventId !== null && !input.source) keys.push(`e\0${input.appId}\0${input.eventId}`);
     const round = Math.max(-1, ...keys.map((k) => lastRound.get(k) ?? -1)) + 1;
     for (const k of keys) lastRound.set(k, round);
     (out[round] ??= []).push(i);
@@ -182,7 +183,7 @@ const INSERT = (rows: string) => `
     INSERT INTO message (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified)
     SELECT id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified
     FROM input WHERE key IS NULL OR id IN (SELECT message_id FROM keys) ORDER BY app_id, event_id
-    ON CONFLICT (app_id, event_id) WHERE event_id IS NOT NULL DO NOTHING RETURNING id
+    ON CONFLICT (app_id, event_id) WHERE event_id IS NOT NULL AND source_id IS NULL DO NOTHING RETURNING id
   ), deliveries AS (
     INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, created_at, updated_at)
     SELECT i.id, i.app_id, e.id, 'pending', i.due_at, i.created_at, i.created_at

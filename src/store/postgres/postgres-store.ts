@@ -422,7 +422,7 @@ export class PostgresStore implements Store {
   }
 
   async getMessage(appId: string, idOrEventId: string): Promise<Message | null> {
-    const row = await this.one('SELECT * FROM message WHERE app_id = $1 AND (id = $2 OR event_id = $2) ORDER BY id = $2 DESC LIMIT 1', [appId, idOrEventId]);
+    const row = await this.one('SELECT * FROM message WHERE app_id = $1 AND (id = $2 OR event_id = $2) ORDER BY id = $2 DESC, id DESC LIMIT 1', [appId, idOrEventId]);
     return row ? toMessage(row) : null;
   }
 

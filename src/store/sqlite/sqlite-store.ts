@@ -60,8 +60,9 @@ export class SqliteStore implements Store {
       appById: db.prepare('SELECT * FROM app WHERE id = ? OR uid = ? LIMIT 1'),
       endpointsOfApp: db.prepare('SELECT * FROM endpoint WHERE app_id = ? AND disabled = 0'),
       endpointById: db.prepare('SELECT * FROM endpoint WHERE app_id = ? AND (id = ? OR uid = ?) LIMIT 1'),
-      messageById: db.prepare('SELECT * FROM message WHERE app_id = ? AND (id = ? OR event_id = ?) LIMIT 1'),
-      messageByEventId: db.prepare('SELECT id FROM message WHERE app_id = ? AND event_id = ?'),
+      // By id, else the newest message with that eventId (a provider's delivery id may repeat across source messages).
+      messageById: db.prepare('SELECT * FROM message WHERE app_id = @app AND (id = @key OR event_id = @key) ORDER BY id = @key DESC, id DESC LIMIT 1'),
+      messageByEventId: db.prepare('SELECT id FROM message WHERE app_id = ? AND event_id = ? AND source_id IS NULL'),
       idempotencyGet: db.prepare('SELECT message_id, expires_at FROM idempotency_key WHERE app_id = ? AND key = ?'),
       idempotencyPut: db.prepare(
         'INSERT INTO idempotency_key (app_id, key, message_id, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (app_id, key) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at',
@@ -468,11 +469,11 @@ export class SqliteStore implements Store {
     if (input.idempotencyKey !== null) {
       const seen = this.stmt.idempotencyGet.get(appId, input.idempotencyKey) as { message_id: string; expires_at: number } | undefined;
       if (seen && seen.expires_at > now) {
-        const original = this.stmt.messageById.get(appId, seen.message_id, seen.message_id);
+        const original = this.stmt.messageById.get({ app: appId, key: seen.message_id });
         if (original) return { kind: 'duplicate', message: toMessage(original) };
       }
     }
-    if (input.eventId !== null && this.stmt.messageByEventId.get(appId, input.eventId)) {
+    if (input.eventId !== null && !input.source && this.stmt.messageByEventId.get(appId, input.eventId)) {
       return { kind: 'event_id_conflict', eventId: input.eventId };
     }
     const id = newId(ID_PREFIX.message, now);
@@ -522,7 +523,7 @@ export class SqliteStore implements Store {
   }
 
   async getMessage(appId: string, idOrEventId: string): Promise<Message | null> {
-    const row = this.stmt.messageById.get(appId, idOrEventId, idOrEventId);
+    const row = this.stmt.messageById.get({ app: appId, key: idOrEventId });
     return row ? toMessage(row) : null;
   }
 
