@@ -48,6 +48,11 @@ export class Notifier {
     await client?.end().catch(() => undefined);
   }
 
+  /** Wakes this process's listeners directly (work this process made due, e.g. leases it returned). */
+  poke(): void {
+    if (!this.stopped) this.emit();
+  }
+
   private emit(): void {
     this.lastEmit = Date.now();
     for (const listener of this.listeners) listener();

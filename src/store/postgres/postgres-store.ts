@@ -29,6 +29,7 @@ import { AcceptBatcher } from './accept.js';
 import { claimDue } from './claim.js';
 import { isForeignKeyViolation, isUniqueViolation, translate } from './errors.js';
 import { migrate, type MigrationReport } from './migrate.js';
+import { Liveness } from './liveness.js';
 import { Lookup } from './lookup.js';
 import { Notifier } from './notifier.js';
 import { createPool, Params, transaction, type Client } from './pool.js';
@@ -56,6 +57,8 @@ export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
   private readonly accepts: AcceptBatcher;
   private readonly notifier: Notifier;
+  private readonly liveness: Liveness;
+  private readonly onError: (error: Error) => void;
   private readonly apps: Lookup<App>;
   private readonly sourcesByToken: Lookup<Source>;
   private readonly apiKeys: Lookup<ApiKey>;
@@ -72,6 +75,16 @@ export class PostgresStore implements Store {
     this.pool = createPool(options.url, { max: options.poolSize ?? 10, onError });
     this.accepts = new AcceptBatcher(this.pool, { maxBatch: 1000, maxBatchBytes: 8 * 1024 * 1024, notify: { channel: WAKE_CHANNEL, payload: this.instance } });
     this.notifier = new Notifier({ url: options.url, channel: WAKE_CHANNEL, self: this.instance, onError });
+    this.onError = onError;
+    this.liveness = new Liveness({
+      url: options.url,
+      pool: this.pool,
+      onError,
+      onReleased: () => {
+        this.notifier.poke();
+        void this.notify();
+      },
+    });
     // An id match wins over a uid match, as in a lookup of its own.
     this.apps = new Lookup(
       async (keys) => (await this.query('SELECT * FROM app WHERE id = ANY($1) OR uid = ANY($1)', [keys])).rows.map(toApp),
@@ -502,6 +515,8 @@ export class PostgresStore implements Store {
   // ---- dispatcher -----------------------------------------------------------------------------
 
   async claim(request: ClaimRequest): Promise<ClaimedDelivery[]> {
+    // Without a registration the leases still expire; the next claim tries again.
+    await this.liveness.register(request.owner).catch(this.onError);
     try {
       return await claimDue(this.pool, request, this.claimCursor);
     } catch (error) {
@@ -576,6 +591,7 @@ export class PostgresStore implements Store {
     const result = owner === null ? await this.query(sql) : await this.query(`${sql} AND leased_by = $1`, [owner]);
     const released = result.rowCount ?? 0;
     if (released > 0) await this.notify();
+    if (owner !== null) await this.liveness.unregister(owner);
     return released;
   }
 
@@ -648,6 +664,7 @@ export class PostgresStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.accepts.drain();
+    await this.liveness.close();
     await this.notifier.close();
     await this.pool.end();
   }
