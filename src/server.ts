@@ -15,7 +15,9 @@ import { Dispatcher } from './pipeline/dispatcher.js';
 import { Intake } from './pipeline/intake.js';
 import { Retention } from './pipeline/retention.js';
 import { openSealedStore } from './secrets/open-sealed-store.js';
+import { masterKeyFile } from './secrets/master-key.js';
 import { sqlitePath } from './store/open-store.js';
+import { DatabaseOpenError } from './store/sqlite/open.js';
 import type { Store } from './store/store.js';
 import { VERSION } from './version.js';
 
@@ -64,8 +66,39 @@ async function warnAboutUnverifiedSources(store: Store, log: Logger): Promise<vo
   }
 }
 
+/**
+ * A first start creates the SQLite file. A start that finds the master key or admin token an earlier run generated
+ * beside it, but not the file, is not a first start: the database was moved or deleted, and starting afresh would
+ * silently answer an empty store (and its key could no longer open the old database's secrets).
+ */
+function refuseVanishedDatabase(db: string): void {
+  const path = sqlitePath(db);
+  if (path === null || path === ':memory:' || existsSync(path)) return;
+  const leftovers = [masterKeyFile(db), adminTokenFile(db)].filter((file): file is string => file !== null && existsSync(file));
+  if (leftovers.length === 0) return;
+  throw new DatabaseOpenError(
+    `the database ${path} does not exist, but ${leftovers.join(' and ')} from an earlier run beside it do: the database was moved or deleted. ` +
+      `Restore it (or point --db at it); to start afresh on purpose, remove ${leftovers.join(' and ')} first`,
+  );
+}
+
+/** Says loudly when the database stops taking writes (disk full, file deleted), and when it takes them again. */
+function watchStorage(store: Store, log: Logger): NodeJS.Timeout {
+  let reported: string | null = null;
+  const timer = setInterval(() => {
+    const problem = store.storageProblem?.() ?? null;
+    if (problem === reported) return;
+    if (problem) log.error({ problem }, 'the database cannot take writes: new messages are refused with 503 until this is fixed');
+    else log.info({ was: reported }, 'the database takes writes again');
+    reported = problem;
+  }, 1000);
+  timer.unref();
+  return timer;
+}
+
 /** The composition root: wires store, pipeline and API, and starts serving. */
 export async function startHookrelay(settings: Readonly<Settings>, log: Logger): Promise<Hookrelay & { adminTokenGenerated: boolean; adminTokenFile: string | null }> {
+  refuseVanishedDatabase(settings.db);
   const store = await openSealedStore(
     settings,
     { synchronous: settings.sqliteSynchronous, onError: (error) => log.warn({ err: error }, 'database connection lost; reconnecting') },
@@ -134,6 +167,8 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
         } catch (error) {
           return { checks: { store: `unavailable: ${(error as Error).message}` }, destinations: {} };
         }
+        const problem = store.storageProblem?.() ?? null;
+        if (problem) return { checks: { store: `unavailable: ${problem}` }, destinations: {} };
         return { checks: { store: 'ok' }, destinations: await destination.readiness(await store.listDestinationEndpoints()) };
       },
     },
@@ -148,6 +183,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
   // An API-only process (--dispatch off) accepts into the shared store and leaves delivery to the others.
   if (settings.dispatch) dispatcher.start();
   else log.warn('this process accepts but does not deliver (--dispatch off); another hookrelay process must run the dispatcher');
+  const storageWatch = watchStorage(store, log);
   const retention = new Retention(store, { retentionMs: settings.retentionMs, intervalMs: settings.pruneIntervalMs }, log.child({ component: 'retention' }));
   retention.start();
   const address = app.server.address();
@@ -158,6 +194,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {
+      clearInterval(storageWatch);
       await app.close();
       await retention.stop();
       await dispatcher.stop(settings.shutdownGraceMs);

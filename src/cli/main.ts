@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadSettings, type RawSettings } from '../config.js';
 import { createLogger } from '../log.js';
-import { DatabaseInUseError, openDatabase } from '../store/sqlite/open.js';
+import { DatabaseInUseError, DatabaseOpenError, openDatabase } from '../store/sqlite/open.js';
 import { sqlitePath } from '../store/open-store.js';
 import { isUnavailable } from '../store/postgres/errors.js';
 import { PostgresStore } from '../store/postgres/postgres-store.js';
@@ -239,10 +239,16 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof ConfigError) return fail(error.message, EXIT.usage);
     if (error instanceof MasterKeyError) return fail(`cannot read the stored secrets: ${error.message}`, EXIT.usage);
-    if (error instanceof DatabaseInUseError) return fail(error.message, EXIT.failure);
+    if (error instanceof DatabaseInUseError || error instanceof DatabaseOpenError) return fail(error.message, EXIT.failure);
     const err = error as NodeJS.ErrnoException;
     if (err.code === 'EADDRINUSE') return fail(`cannot listen: address already in use (${err.message.replace(/^.*EADDRINUSE:?\s*/, '')}); choose another --port`, EXIT.failure);
-    if (err.code === 'EACCES') return fail(`cannot listen: permission denied (${err.message}); choose a port above 1023`, EXIT.failure);
+    if (err.code === 'EACCES' && err.syscall === 'listen') return fail(`cannot listen: permission denied (${err.message}); ports below 1024 need privileges: choose a port above 1023`, EXIT.failure);
+    // A file hookrelay reads or writes at start (database directory, token or key file): name it and the cause.
+    if (err.path && err.syscall) {
+      const cause = err.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '');
+      const who = err.code === 'EACCES' || err.code === 'EPERM' ? `; hookrelay runs as uid ${process.getuid?.() ?? '?'}` : '';
+      return fail(`cannot ${err.syscall} ${err.path}: ${cause} (${err.code})${who}`, EXIT.failure);
+    }
     if (err.code === 'SQLITE_CANTOPEN') return fail(`cannot open the database: ${err.message}`, EXIT.failure);
     if (isUnavailable(error)) {
       const reason = err.message || (error instanceof AggregateError ? error.errors.map((e) => (e as Error).message).join('; ') : String(err.code));

@@ -1,5 +1,6 @@
 import { PostgresStore } from './postgres/postgres-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
+import { guardStorage } from './sqlite/storage-guard.js';
 import type { Store } from './store.js';
 import type { Synchronous } from './sqlite/open.js';
 
@@ -21,5 +22,6 @@ export interface OpenStoreOptions {
 /** Opens the store a `--db` value names and brings its schema up to date. */
 export async function openStore(db: string, options: OpenStoreOptions): Promise<Store> {
   if (isPostgresUrl(db)) return PostgresStore.open({ url: db, onError: options.onError });
-  return new SqliteStore({ path: sqlitePath(db)!, synchronous: options.synchronous });
+  const store = new SqliteStore({ path: sqlitePath(db)!, synchronous: options.synchronous });
+  return guardStorage(store, store.problems);
 }

@@ -253,6 +253,12 @@ export interface Store {
   getIdempotentResponse(scope: string, key: string, now: number): Promise<StoredResponse | null>;
   putIdempotentResponse(scope: string, key: string, response: StoredResponse, expiresAt: number): Promise<void>;
 
+  /**
+   * Why writes cannot succeed now (a full disk, a database file deleted under the process…), or null. Readiness
+   * reports it. Absent on stores whose outages surface as failed calls only.
+   */
+  storageProblem?(): string | null;
+
   close(): Promise<void>;
 }
 

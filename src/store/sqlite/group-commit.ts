@@ -1,5 +1,12 @@
 import type Database from 'better-sqlite3';
 
+export interface CommitHooks {
+  /** Runs just before COMMIT; throwing rolls the batch back and rejects every caller with that error. */
+  beforeCommit?: () => void;
+  /** The batch committed (null) or failed as a whole (the error). */
+  settled?: (error: unknown) => void;
+}
+
 interface Pending {
   work: () => unknown;
   resolve: (value: any) => void;
@@ -20,6 +27,7 @@ export class GroupCommit {
   constructor(
     private readonly db: Database.Database,
     private readonly maxBatch = 2048,
+    private readonly hooks: CommitHooks = {},
   ) {
     this.sql = {
       begin: db.prepare('BEGIN IMMEDIATE'),
@@ -60,12 +68,16 @@ export class GroupCommit {
           outcomes.push({ ok: false, value: error });
         }
       }
+      this.hooks.beforeCommit?.();
       this.sql.commit.run();
     } catch (error) {
+      // SQLite may already have rolled back (a full disk or I/O error can end the transaction by itself).
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      this.hooks.settled?.(error);
       for (const item of batch) item.reject(error);
       return;
     }
+    this.hooks.settled?.(null);
     batch.forEach((item, i) => (outcomes[i].ok ? item.resolve(outcomes[i].value) : item.reject(outcomes[i].value)));
   }
 }

@@ -1,5 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Database } from './driver.js';
@@ -10,13 +10,47 @@ const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations
 
 export class DatabaseInUseError extends Error {}
 
+/** The database file cannot be opened, with the real cause (permissions, a directory in the way…) and the path. */
+export class DatabaseOpenError extends Error {}
+
+/** Why `path` cannot be opened read-write, found by asking the file system what SQLite's CANTOPEN does not say. */
+function cantOpen(path: string, error: Error): DatabaseOpenError {
+  const dir = dirname(path);
+  const uid = process.getuid?.();
+  const who = uid === undefined ? 'hookrelay' : `hookrelay (uid ${uid})`;
+  const denied = (target: string, mode: number) => {
+    try {
+      accessSync(target, mode);
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  let cause = error.message;
+  if (existsSync(path) && denied(path, constants.R_OK | constants.W_OK)) cause = `permission denied: ${who} cannot read and write ${path}`;
+  else if (denied(dir, constants.W_OK | constants.X_OK)) cause = `permission denied: ${who} cannot create files in ${dir} (SQLite also writes ${path}-wal there)`;
+  return new DatabaseOpenError(`cannot open the database ${path}: ${cause}`);
+}
+
 /**
  * Opens the database file. `locking_mode=EXCLUSIVE` makes one hookrelay process own the file (a second one
  * is refused at once instead of racing for leases) and lets WAL run without a shared-memory index.
  */
 export function openDatabase(path: string, synchronous: Synchronous): { db: BetterSqlite3.Database; migration: MigrationReport } {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path, { timeout: 0 });
+  if (path !== ':memory:') {
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+    } catch (error) {
+      throw new DatabaseOpenError(`cannot create the database directory ${dirname(path)}: ${(error as Error).message}`);
+    }
+  }
+  let db: BetterSqlite3.Database;
+  try {
+    db = new Database(path, { timeout: 0 });
+  } catch (error) {
+    if ((error as { code?: string }).code === 'SQLITE_CANTOPEN') throw cantOpen(path, error as Error);
+    throw error;
+  }
   try {
     db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('journal_mode = WAL');
@@ -27,9 +61,11 @@ export function openDatabase(path: string, synchronous: Synchronous): { db: Bett
     return { db, migration: migrate(db) };
   } catch (error) {
     db.close();
-    if ((error as { code?: string }).code === 'SQLITE_BUSY') {
+    const code = (error as { code?: string }).code;
+    if (code === 'SQLITE_BUSY') {
       throw new DatabaseInUseError(`the database ${path} is in use by another hookrelay process (an SQLite database is served by one process; use PostgreSQL for several)`);
     }
+    if (code === 'SQLITE_CANTOPEN' || code?.startsWith('SQLITE_READONLY')) throw cantOpen(path, error as Error);
     throw error;
   }
 }

@@ -27,6 +27,7 @@ import type {
 } from '../store.js';
 import { claimDue } from './claim.js';
 import { GroupCommit } from './group-commit.js';
+import { describeStorageError, FileIdentity, isStorageError, StorageProblems, unavailable } from './storage-guard.js';
 import { openDatabase, type Synchronous } from './open.js';
 import { jsonOrNull, toApiKey, toApp, toAttempt, toDelivery, toEndpoint, toEventType, toHealth, toMessage, toSource, unprefix } from './rows.js';
 
@@ -44,6 +45,9 @@ export class SqliteStore implements Store {
   readonly exclusive = true;
   readonly db: Database.Database;
   private readonly commits: GroupCommit;
+  /** Why writes cannot succeed now (disk full, file deleted…); see storage-guard.ts. */
+  readonly problems = new StorageProblems();
+  private readonly fileWatch: NodeJS.Timeout | null = null;
   private readonly claimCursor = { endpointId: '' };
   private readonly synchronous: Synchronous;
   private readonly sourceCache = new Map<string, Source | null>();
@@ -54,7 +58,21 @@ export class SqliteStore implements Store {
   constructor(options: SqliteStoreOptions) {
     this.synchronous = options.synchronous ?? 'FULL';
     this.db = openDatabase(options.path, this.synchronous).db;
-    this.commits = new GroupCommit(this.db);
+    const identity = options.path === ':memory:' ? null : new FileIdentity(options.path);
+    const fileProblem = () => (this.problems.lost ??= identity?.problem() ?? null);
+    this.commits = new GroupCommit(this.db, undefined, {
+      // Checked before every commit, so nothing is acknowledged into a file that was deleted or replaced.
+      beforeCommit: () => {
+        const lost = fileProblem();
+        if (lost) throw unavailable(`${lost}; restart hookrelay once the file is restored`);
+      },
+      settled: (error) => (this.problems.failing = isStorageError(error) ? describeStorageError(error) : null),
+    });
+    if (identity) {
+      // Also noticed while idle, so that readiness turns 503 without waiting for a write.
+      this.fileWatch = setInterval(fileProblem, 1000);
+      this.fileWatch.unref();
+    }
     const db = this.db;
     this.stmt = {
       appById: db.prepare('SELECT * FROM app WHERE id = ? OR uid = ? LIMIT 1'),
@@ -738,7 +756,12 @@ export class SqliteStore implements Store {
       .run(scope, key, response.status, response.body, expiresAt);
   }
 
+  storageProblem(): string | null {
+    return this.problems.current;
+  }
+
   async close(): Promise<void> {
+    if (this.fileWatch) clearInterval(this.fileWatch);
     this.commits.flush();
     if (this.db.open) this.db.close();
   }
