@@ -246,10 +246,14 @@ async function main(): Promise<void> {
         counters.reset();
         await profiler.start();
         const t0 = now();
+        const cpu0 = process.cpuUsage();
         br.relay.dispatcher.start();
         const seen = await receiver.call<{ count: number; firstAt: number; lastAt: number; reached: boolean }>({ kind: 'waitFor', count: deliveries, timeoutMs: cfg.phaseTimeoutMs });
         const recordedAt = await waitUntil(() => unfinished(br.db) === 0, cfg.phaseTimeoutMs);
+        const cpu = process.cpuUsage(cpu0);
         await profiler.stop(`drain-${label}`);
+        // This process runs hookrelay alone (receiver and load generator are children): its CPU is hookrelay's.
+        const cpuPerDelivery = (cpu.user + cpu.system) / Math.max(1, seen.count);
         const drainSeconds = (seen.lastAt - t0) / 1000;
         const perSecond = seen.count / drainSeconds;
         const counts = statusCounts(br.db);
@@ -266,6 +270,14 @@ async function main(): Promise<void> {
           perSecond,
           `${seen.count} deliveries in ${drainSeconds.toFixed(2)} s; all recorded after ${recordedSeconds.toFixed(2)} s (${rate(seen.count / recordedSeconds)}/s)`,
         );
+        rows.push({
+          metric: `hookrelay CPU per delivery, drain to ${endpoints} endpoint${endpoints > 1 ? 's' : ''}`,
+          hookrelay: `${cpuPerDelivery.toFixed(1)} µs`,
+          ceiling: '',
+          ratio: '',
+          target: `≤ 80 µs ${cpuPerDelivery <= 80 ? 'MET' : 'MISSED'}`,
+          notes: `user ${(cpu.user / 1000).toFixed(0)} ms + system ${(cpu.system / 1000).toFixed(0)} ms of this process (hookrelay; receiver and load generator run in others)`,
+        });
         if (then) await then(br, app.id, counters);
       } finally {
         await br.close();

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { WalSync } from './wal-sync.js';
 
 export interface CommitHooks {
   /** Runs just before COMMIT; throwing rolls the batch back and rejects every caller with that error. */
@@ -17,7 +18,8 @@ interface Pending {
  * Group commit: writes queued during one event-loop turn run in one transaction, so one fsync
  * covers them all. Each write runs inside its own savepoint: a failing write is rolled back alone and
  * rejects only its own caller. A failing commit rejects every caller of the batch — nothing is
- * acknowledged that was not committed.
+ * acknowledged that was not committed. With a `WalSync`, the commit does not sync on the event loop: callers are
+ * answered once the sync that follows it (in the thread pool, shared with other batches) has finished.
  */
 export class GroupCommit {
   private queue: Pending[] = [];
@@ -28,8 +30,11 @@ export class GroupCommit {
     private readonly db: Database.Database,
     private readonly maxBatch = 2048,
     private readonly hooks: CommitHooks = {},
+    private readonly wal: WalSync | null = null,
   ) {
     this.sql = {
+      relaxed: db.prepare('PRAGMA synchronous = NORMAL'),
+      strict: db.prepare('PRAGMA synchronous = FULL'),
       begin: db.prepare('BEGIN IMMEDIATE'),
       commit: db.prepare('COMMIT'),
       savepoint: db.prepare('SAVEPOINT write'),
@@ -55,6 +60,7 @@ export class GroupCommit {
     this.queue = [];
     if (batch.length === 0) return;
     const outcomes: { ok: boolean; value: unknown }[] = [];
+    if (this.wal) this.sql.relaxed.run();
     try {
       this.sql.begin.run();
       for (const item of batch) {
@@ -76,8 +82,17 @@ export class GroupCommit {
       this.hooks.settled?.(error);
       for (const item of batch) item.reject(error);
       return;
+    } finally {
+      if (this.wal) this.sql.strict.run();
     }
-    this.hooks.settled?.(null);
-    batch.forEach((item, i) => (outcomes[i].ok ? item.resolve(outcomes[i].value) : item.reject(outcomes[i].value)));
+    const answer = () => {
+      this.hooks.settled?.(null);
+      batch.forEach((item, i) => (outcomes[i].ok ? item.resolve(outcomes[i].value) : item.reject(outcomes[i].value)));
+    };
+    if (!this.wal) return answer();
+    this.wal.sync().then(answer, (error) => {
+      this.hooks.settled?.(error);
+      for (const item of batch) item.reject(error);
+    });
   }
 }

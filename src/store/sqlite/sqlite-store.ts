@@ -27,6 +27,7 @@ import type {
 } from '../store.js';
 import { claimDue } from './claim.js';
 import { GroupCommit } from './group-commit.js';
+import { WalSync } from './wal-sync.js';
 import { describeStorageError, FileIdentity, isStorageError, StorageProblems, unavailable } from './storage-guard.js';
 import { openDatabase, type Synchronous } from './open.js';
 import { jsonOrNull, toApiKey, toApp, toAttempt, toDelivery, toEndpoint, toEventType, toHealth, toMessage, toSource, unprefix } from './rows.js';
@@ -48,6 +49,7 @@ export class SqliteStore implements Store {
   /** Why writes cannot succeed now (disk full, file deleted…); see storage-guard.ts. */
   readonly problems = new StorageProblems();
   private readonly fileWatch: NodeJS.Timeout | null = null;
+  private readonly walSync: WalSync | null;
   private readonly claimCursor = { endpointId: '' };
   private readonly synchronous: Synchronous;
   private readonly sourceCache = new Map<string, Source | null>();
@@ -60,6 +62,8 @@ export class SqliteStore implements Store {
     this.db = openDatabase(options.path, this.synchronous).db;
     const identity = options.path === ':memory:' ? null : new FileIdentity(options.path);
     const fileProblem = () => (this.problems.lost ??= identity?.problem() ?? null);
+    // FULL durability without an fsync on the event loop: see wal-sync.ts.
+    this.walSync = this.synchronous === 'FULL' && options.path !== ':memory:' ? new WalSync(`${options.path}-wal`) : null;
     this.commits = new GroupCommit(this.db, undefined, {
       // Checked before every commit, so nothing is acknowledged into a file that was deleted or replaced.
       beforeCommit: () => {
@@ -67,7 +71,7 @@ export class SqliteStore implements Store {
         if (lost) throw unavailable(`${lost}; restart hookrelay once the file is restored`);
       },
       settled: (error) => (this.problems.failing = isStorageError(error) ? describeStorageError(error) : null),
-    });
+    }, this.walSync);
     if (identity) {
       // Also noticed while idle, so that readiness turns 503 without waiting for a write.
       this.fileWatch = setInterval(fileProblem, 1000);
@@ -763,6 +767,9 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.fileWatch) clearInterval(this.fileWatch);
     this.commits.flush();
+    // The last batch's callers are answered once its sync is done; the connection closes after it.
+    await this.walSync?.sync().catch(() => undefined);
+    this.walSync?.close();
     if (this.db.open) this.db.close();
   }
 
