@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { Agent, buildConnector, errors } from 'undici';
+import { Agent, buildConnector, errors, type Dispatcher } from 'undici';
 import { EgressPolicy, EgressRefusedError } from '../../egress/policy.js';
 import { parseRetryAfter } from '../../domain/retry.js';
 import type { ClaimedDelivery } from '../../domain/types.js';
@@ -24,10 +24,22 @@ export interface HttpDestinationOptions {
 /** Headers hookrelay sets itself, or that verifiers read as the signature (svix's Webhook prefers svix-*); custom headers may not set them. */
 const RESERVED = new Set(['webhook-id', 'webhook-timestamp', 'webhook-signature', 'svix-id', 'svix-timestamp', 'svix-signature', 'content-type', 'content-length', 'host', 'user-agent', 'connection', 'transfer-encoding']);
 
-/** POSTs a delivery, signed per Standard Webhooks, over a keep-alive pool per origin. Redirects are not followed. */
+/** How often attempts are checked against their deadline: one timer for all of them, not one per attempt. */
+const DEADLINE_SWEEP_MS = 100;
+
+/**
+ * POSTs a delivery, signed per Standard Webhooks, over a keep-alive pool per origin. Redirects are not followed.
+ * Each attempt is one undici `dispatch` with a small handler (no AbortController, stream or timer of its own): a
+ * sweep every 100 ms aborts attempts past the whole-attempt timeout, and a shutdown aborts all of them.
+ */
 export class HttpDestination implements Destination {
   private readonly agent: Agent;
   private readonly now: () => number;
+  private readonly inFlight = new Set<HttpAttempt>();
+  private readonly watched = new WeakSet<AbortSignal>();
+  private readonly targets = new Map<string, { origin: string; path: string } | null>();
+  private readonly keys = new Map<string, Buffer | null>();
+  private sweeper: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: HttpDestinationOptions) {
     this.agent = new Agent({
@@ -40,70 +52,171 @@ export class HttpDestination implements Destination {
     this.now = options.now ?? Date.now;
   }
 
-  async send({ message, endpoint }: ClaimedDelivery, signal: AbortSignal): Promise<SendResult> {
+  send({ message, endpoint }: ClaimedDelivery, signal: AbortSignal): Promise<SendResult> {
+    const target = this.target(endpoint.url);
+    if (!target) return Promise.resolve({ kind: 'fatal', statusCode: 0, responseBody: '', error: `invalid endpoint URL ${JSON.stringify(endpoint.url)}` });
+    if (signal.aborted) return Promise.resolve(retry('aborted by shutdown'));
     const now = this.now();
-    const keys = endpoint.secrets
-      .filter((s) => s.expiresAt === null || s.expiresAt > now)
-      .map((s) => secretKey(s.key))
-      .filter((k): k is Buffer => k !== null);
-    const payload = message.payload ?? Buffer.from('{}');
+    const keys: Buffer[] = [];
+    for (const s of endpoint.secrets) {
+      if (s.expiresAt !== null && s.expiresAt <= now) continue;
+      const key = this.key(s.key);
+      if (key) keys.push(key);
+    }
+    const payload = message.payload ?? EMPTY_OBJECT;
     const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(endpoint.headers)) if (!RESERVED.has(name.toLowerCase())) headers[name] = value;
+    for (const name in endpoint.headers) if (!RESERVED.has(name.toLowerCase())) headers[name] = endpoint.headers[name];
     if (message.sourceId) {
       // Forwarded from a source: the provider headers it keeps (never its signature), and what hookrelay learned.
-      for (const [name, value] of Object.entries(message.headers ?? {})) if (!RESERVED.has(name)) headers[name] = value;
+      const kept = message.headers ?? {};
+      for (const name in kept) if (!RESERVED.has(name)) headers[name] = kept[name];
       headers['x-hookrelay-source'] = message.sourceId;
       headers['x-hookrelay-event-type'] = message.eventType;
       headers['x-hookrelay-verified'] = String(message.verified === true);
     }
-    Object.assign(headers, signatureHeaders(keys, message.id, Math.floor(now / 1000), payload), {
-      'content-type': message.contentType,
-      'user-agent': this.options.userAgent,
-    });
+    Object.assign(headers, signatureHeaders(keys, message.id, Math.floor(now / 1000), payload));
+    headers['content-type'] = message.contentType;
+    headers['user-agent'] = this.options.userAgent;
 
-    let url: URL;
-    try {
-      url = new URL(endpoint.url);
-    } catch {
-      return { kind: 'fatal', statusCode: 0, responseBody: '', error: `invalid endpoint URL ${JSON.stringify(endpoint.url)}` };
+    this.watch(signal);
+    return new Promise<SendResult>((resolve) => {
+      const attempt = new HttpAttempt(this.options.responseBodyLimit, now + this.options.timeoutMs, signal, (result) => {
+        this.inFlight.delete(attempt);
+        resolve(result);
+      }, this.now);
+      this.inFlight.add(attempt);
+      this.sweeper ??= setInterval(() => this.sweep(), DEADLINE_SWEEP_MS);
+      this.agent.dispatch({ origin: target.origin, path: target.path, method: 'POST', headers, body: payload }, attempt);
+    });
+  }
+
+  /** Origin and path of an endpoint URL, parsed once per URL. */
+  private target(url: string): { origin: string; path: string } | null {
+    let target = this.targets.get(url);
+    if (target === undefined) {
+      try {
+        const parsed = new URL(url);
+        target = { origin: parsed.origin, path: parsed.pathname + parsed.search };
+      } catch {
+        target = null;
+      }
+      if (this.targets.size >= 10_000) this.targets.clear();
+      this.targets.set(url, target);
     }
-    // One controller per attempt, aborted by the attempt timeout or by the caller (shutdown).
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, this.options.timeoutMs);
-    const cancel = () => controller.abort();
-    signal.addEventListener('abort', cancel, { once: true });
-    try {
-      const response = await this.agent.request({
-        origin: url.origin,
-        path: url.pathname + url.search,
-        method: 'POST',
-        headers,
-        body: payload,
-        signal: controller.signal,
-      });
-      const responseBody = await readLimited(response.body, this.options.responseBodyLimit);
-      const status = response.statusCode;
-      if (status >= 200 && status < 300) return { kind: 'success', statusCode: status, responseBody };
-      if (status === 410) return { kind: 'gone', statusCode: status, responseBody };
-      const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(response.headers['retry-after'], this.now()) : null;
-      return { kind: 'retry', statusCode: status, responseBody, error: null, retryAfterMs };
-    } catch (error) {
-      // A policy refusal does not heal by waiting: parked at once, resent or recovered after the allow-list changes.
-      if (error instanceof EgressRefusedError) return { kind: 'fatal', statusCode: 0, responseBody: '', error: error.message };
-      const reason = timedOut ? `timed out after ${this.options.timeoutMs} ms` : signal.aborted ? 'aborted by shutdown' : describe(error);
-      return { kind: 'retry', statusCode: 0, responseBody: '', error: reason, retryAfterMs: null };
-    } finally {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', cancel);
+    return target;
+  }
+
+  /** A secret's HMAC key, decoded once per secret. */
+  private key(secret: string): Buffer | null {
+    let key = this.keys.get(secret);
+    if (key === undefined) {
+      key = secretKey(secret);
+      if (this.keys.size >= 10_000) this.keys.clear();
+      this.keys.set(secret, key);
     }
+    return key;
+  }
+
+  /** One listener per shutdown signal (the dispatcher passes the same one to every attempt), not one per attempt. */
+  private watch(signal: AbortSignal): void {
+    if (this.watched.has(signal)) return;
+    this.watched.add(signal);
+    signal.addEventListener('abort', () => {
+      for (const attempt of this.inFlight) if (attempt.signal === signal) attempt.stop('aborted by shutdown');
+    }, { once: true });
+  }
+
+  private sweep(): void {
+    if (this.inFlight.size === 0) {
+      clearInterval(this.sweeper!);
+      this.sweeper = null;
+      return;
+    }
+    const now = this.now();
+    for (const attempt of this.inFlight) if (attempt.deadline <= now) attempt.stop(`timed out after ${this.options.timeoutMs} ms`);
   }
 
   close(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
     return this.agent.close();
+  }
+}
+
+const EMPTY_OBJECT = Buffer.from('{}');
+const retry = (error: string): SendResult => ({ kind: 'retry', statusCode: 0, responseBody: '', error, retryAfterMs: null });
+
+/** Reached the kept part of the answer: the rest is not read (the connection is closed). */
+class BodyLimitReached extends Error {}
+
+/** One attempt's undici handler: keeps the status, `Retry-After` and the first `limit` bytes of the answer. */
+class HttpAttempt implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | null = null;
+  private stopped: string | null = null;
+  private status = 0;
+  private retryAfter: string | string[] | undefined;
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private done = false;
+
+  constructor(
+    private readonly limit: number,
+    readonly deadline: number,
+    readonly signal: AbortSignal,
+    private readonly settle: (result: SendResult) => void,
+    private readonly now: () => number,
+  ) {}
+
+  /** Ends the attempt now (timeout, shutdown), aborting the request if it has started or as soon as it does. */
+  stop(reason: string): void {
+    if (this.done) return;
+    this.stopped = reason;
+    this.controller?.abort(new Error(reason));
+    this.finish(retry(reason));
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.stopped) controller.abort(new Error(this.stopped));
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[]>): void {
+    if (statusCode < 200) return; // 1xx: the real answer follows
+    this.status = statusCode;
+    this.retryAfter = headers['retry-after'];
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.size < this.limit) this.chunks.push(this.size + chunk.length > this.limit ? chunk.subarray(0, this.limit - this.size) : chunk);
+    this.size += chunk.length;
+    if (this.size >= this.limit) controller.abort(new BodyLimitReached());
+  }
+
+  onResponseEnd(): void {
+    this.answered();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (error instanceof BodyLimitReached && this.status !== 0) return this.answered();
+    if (this.done) return;
+    // A policy refusal does not heal by waiting: parked at once, resent or recovered after the allow-list changes.
+    if (error instanceof EgressRefusedError) return this.finish({ kind: 'fatal', statusCode: 0, responseBody: '', error: error.message });
+    this.finish(retry(describe(error)));
+  }
+
+  private answered(): void {
+    const status = this.status;
+    const responseBody = this.chunks.length === 1 ? this.chunks[0].toString('utf8') : Buffer.concat(this.chunks).toString('utf8');
+    if (status >= 200 && status < 300) return this.finish({ kind: 'success', statusCode: status, responseBody });
+    if (status === 410) return this.finish({ kind: 'gone', statusCode: status, responseBody });
+    const retryAfter = Array.isArray(this.retryAfter) ? this.retryAfter[0] : this.retryAfter;
+    const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(retryAfter, this.now()) : null;
+    this.finish({ kind: 'retry', statusCode: status, responseBody, error: null, retryAfterMs });
+  }
+
+  private finish(result: SendResult): void {
+    if (this.done) return;
+    this.done = true;
+    this.settle(result);
   }
 }
 
@@ -118,20 +231,6 @@ function guardedConnector(egress: EgressPolicy, timeout: number): buildConnector
     if (refusal) return callback(new EgressRefusedError(refusal), null);
     return connect(options, callback);
   };
-}
-
-async function readLimited(body: AsyncIterable<Buffer> & { destroy(): void }, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    if (size < limit) chunks.push(chunk.subarray(0, limit - size));
-    size += chunk.length;
-    if (size >= limit) {
-      body.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function describe(error: unknown): string {
