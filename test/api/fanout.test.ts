@@ -72,11 +72,11 @@ describe('fan-out by event type filter and channels', () => {
   it('applies a filter change to messages sent after it', async () => {
     const app = await relay.svix.application.create({ name: 'fanout-change' });
     const receiver = receivers.all;
-    const ep = await relay.svix.endpoint.create(app.id, { url: receiver.url, filterTypes: ['x.first'] });
+    const ep = await relay.svix.endpoint.create(app.id, { url: receiver.url, eventTypes: ['x.first'] });
     const skipped = await relay.svix.message.create(app.id, { eventType: 'x.second', payload: {} });
     assert.equal((await relay.svix.messageAttempt.listAttemptedDestinations(app.id, skipped.id)).data.length, 0);
 
-    await relay.svix.endpoint.patch(app.id, ep.id, { filterTypes: ['x.first', 'x.second'] });
+    await relay.svix.endpoint.patch(app.id, ep.id, { eventTypes: ['x.first', 'x.second'] });
     const matched = await relay.svix.message.create(app.id, { eventType: 'x.second', payload: {} });
     const destinations = (await relay.svix.messageAttempt.listAttemptedDestinations(app.id, matched.id)).data;
     assert.deepEqual(
