@@ -18,15 +18,15 @@ describe('fan-out by event type filter and channels', () => {
     for (const r of Object.values(receivers)) await r.close();
   });
 
-  it('delivers each message to exactly the endpoints whose filterTypes and channels match', async () => {
+  it('delivers each message to exactly the endpoints whose eventTypes and channels match', async () => {
     const app = await relay.svix.application.create({ name: 'fanout' });
-    const create = (name: string, extra: { filterTypes?: string[]; channels?: string[]; disabled?: boolean }) =>
+    const create = (name: string, extra: { eventTypes?: string[]; channels?: string[]; disabled?: boolean }) =>
       relay.svix.endpoint.create(app.id, { url: receivers[name].url, uid: name, ...extra });
     const endpoints = {
       all: await create('all', {}),
-      created: await create('created', { filterTypes: ['order.created'] }),
+      created: await create('created', { eventTypes: ['order.created'] }),
       eu: await create('eu', { channels: ['eu'] }),
-      createdUs: await create('createdUs', { filterTypes: ['order.created', 'order.updated'], channels: ['us'] }),
+      createdUs: await create('createdUs', { eventTypes: ['order.created', 'order.updated'], channels: ['us'] }),
       disabled: await create('disabled', { disabled: true }),
     };
     const secrets: Record<string, string> = {};

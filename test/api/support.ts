@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { ApiException, Svix, Webhook } from 'svix';
-import { ApiException as ApiException1, Svix as Svix1 } from 'svix1';
+import { ApiException as ApiException1, Svix as Svix1, Webhook as Webhook1 } from 'svix1';
 import type { Received, Receiver } from '../helpers/receiver.js';
 import type { TestRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -13,11 +13,15 @@ export function headersOf(request: Received): Record<string, string> {
   return out;
 }
 
-/** Verifies a received webhook with the official svix and standardwebhooks classes; returns the parsed payload. */
+/**
+ * Verifies a received webhook with the official classes: svix 2.x (reads `svix-*` first), svix 1.x and
+ * standardwebhooks (`webhook-*`); returns the parsed payload.
+ */
 export function verify(secret: string, request: Received): unknown {
   const body = request.body.toString('utf8');
   const headers = headersOf(request);
-  const viaSvix = new Webhook(secret).verify(body, headers);
+  new Webhook(secret).verify(body, headers);
+  const viaSvix = new Webhook1(secret).verify(body, headers);
   const viaStandard = new StandardWebhook(secret.replace(/^whsec_/, '')).verify(body, headers);
   assert.deepEqual(viaStandard, viaSvix);
   return viaSvix;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { ApiException, Svix, Webhook } from 'svix';
+import { ApiException, Svix } from 'svix';
+import { Webhook } from 'svix1';
 import { API_KEY_CACHE_MS } from '../../src/api/api-keys.js';
 import type { SealedStore } from '../../src/secrets/sealed-store.js';
 import { headersOf } from '../api/support.js';
