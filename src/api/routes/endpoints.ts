@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { invalid } from '../../domain/errors.js';
+import { invalid, notFound } from '../../domain/errors.js';
 import { DESTINATION_KINDS } from '../../pipeline/destinations/index.js';
 import { validateDestination } from '../../pipeline/destinations/kinds.js';
 import type { Endpoint } from '../../domain/types.js';
@@ -111,10 +111,13 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     return presentEndpoint(await endpointOf(ctx, app, request));
   });
 
-  // As Svix's: PUT creates the endpoint (201, with a new id and secret) when the path names none of the app's endpoints.
+  // As Svix's: PUT creates the endpoint (201, with a new id and secret) when the path is a uid none of the app's endpoints
+  // has; an endpoint id (`ep_…`, which no uid may look like) that the app does not have stays 404.
   router.add({ method: 'PUT', url: `${base}/:endpoint_id`, summary: 'Update endpoint', tag, status: 200, body: EndpointUpdate, response: EndpointOut }, async (request, reply) => {
     const app = await appOf(ctx, request);
-    const existing = await ctx.store.getEndpoint(app.id, (request.params as { endpoint_id: string }).endpoint_id);
+    const id = (request.params as { endpoint_id: string }).endpoint_id;
+    const existing = await ctx.store.getEndpoint(app.id, id);
+    if (!existing && id.startsWith('ep_')) throw notFound('endpoint', id);
     const body = parse(EndpointUpdate, request.body, 'body');
     const replaced = { ...body, eventTypes: undefined, filterTypes: body.eventTypes ?? body.filterTypes ?? null, channels: body.channels ?? null, uid: body.uid ?? null };
     if (!existing) {
