@@ -24,7 +24,7 @@ export const metadata = z
   .refine((m) => Object.keys(m).length <= 100, 'at most 100 keys')
   .refine((m) => jsonBytes(m) <= 16_384, 'at most 16384 bytes as JSON');
 /** Metadata as a request sends it: `null` (what the Python SDK sends when none is given) means `{}`, as for Svix. */
-const metadataIn = metadata.nullable().transform((m) => m ?? {});
+export const metadataIn = metadata.nullable().transform((m) => m ?? {});
 const rate = z.number().int().min(1).max(1_000_000).nullable();
 
 export const ApplicationIn = z.strictObject({
