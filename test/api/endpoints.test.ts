@@ -133,7 +133,7 @@ describe('endpoints through the svix 1.x SDK', () => {
 
     const { svix, calls } = recordingSvix1(relay);
     await svix.endpoint.rotateSecret(app.id, ep.id);
-    assert.equal(calls.at(-1)!.status, 204);
+    assert.equal(calls.at(-1)!.status, 200, 'the new secret comes back (the 1.x SDK ignores it)');
     const newKey = (await relay.svix1.endpoint.getSecret(app.id, ep.id)).key;
     assert.notEqual(newKey, oldKey);
     assert.match(newKey, /^whsec_/);

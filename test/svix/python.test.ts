@@ -50,6 +50,8 @@ describe('the official Svix Python SDK (2.x) against hookrelay', { skip: missing
     assert.equal(out.inline_app_name, 'inline from python');
     assert.equal(out.scheduled_status, 1);
     assert.equal(out.scheduled_next_attempt_ms, out.scheduled_at_ms);
+    assert.equal(out.rotated_is_current, true, 'rotate_secret returns the new secret');
+    assert.equal(out.rotated_is_new, true);
 
     // The plain and the raw message reach the endpoint (the inline app has no endpoint; the scheduled one waits an hour).
     const delivered = await receiver.waitFor(2);

@@ -13,6 +13,7 @@ from svix.api import (
     ApplicationPatch,
     EndpointIn,
     EndpointPatch,
+    EndpointSecretRotateIn,
     EventTypeIn,
     MessageIn,
     Svix,
@@ -59,5 +60,8 @@ out["scheduled_next_attempt_ms"] = int(destinations.data[0].next_attempt.timesta
 out["scheduled_at_ms"] = int(later.timestamp() * 1000)
 
 out["secret"] = svix.endpoint.get_secret(app.id, endpoint.id).key
+rotated = svix.endpoint.rotate_secret(app.id, endpoint.id, EndpointSecretRotateIn())
+out["rotated_is_current"] = rotated.key == svix.endpoint.get_secret(app.id, endpoint.id).key
+out["rotated_is_new"] = rotated.key != out["secret"]
 out["stats"] = svix.endpoint.get_stats(app.id, endpoint.id).model_dump(mode="json")
 print(json.dumps(out, default=str))

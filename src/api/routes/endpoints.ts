@@ -150,14 +150,17 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     return { key: endpoint.secrets.find((s) => s.expiresAt === null)!.key };
   });
 
-  router.add({ method: 'POST', url: `${base}/:endpoint_id/secret/rotate`, summary: 'Rotate endpoint secret', tag, status: 204, body: EndpointSecretRotateIn }, async (request) => {
+  // 200 with the new secret: the svix 2.x Python SDK reads it (EndpointSecretOut); the JavaScript SDKs ignore the body.
+  router.add({ method: 'POST', url: `${base}/:endpoint_id/secret/rotate`, summary: 'Rotate endpoint secret', tag, status: 200, body: EndpointSecretRotateIn, response: EndpointSecretOut }, async (request) => {
     const app = await appOf(ctx, request);
     const endpoint = await endpointOf(ctx, app, request);
     const body = parse(EndpointSecretRotateIn, request.body ?? {}, 'body');
     const now = ctx.now();
     const grace = body.gracePeriodSeconds === null || body.gracePeriodSeconds === undefined ? DAY_MS : body.gracePeriodSeconds * 1000;
     if (endpoint.secrets.length > 10) throw invalid(['body'], 'too many unexpired old secrets (at most 10); wait for one to expire');
-    await ctx.store.rotateEndpointSecret(app.id, endpoint.id, body.key ? withPrefix(body.key) : generateSecret(), now + grace, now);
+    const key = body.key ? withPrefix(body.key) : generateSecret();
+    await ctx.store.rotateEndpointSecret(app.id, endpoint.id, key, now + grace, now);
+    return { key };
   });
 
   router.add({ method: 'GET', url: `${base}/:endpoint_id/headers`, summary: 'Get endpoint headers', tag, status: 200, response: EndpointHeadersOut }, async (request) => {
