@@ -6,6 +6,7 @@ import { DEFAULT_RETRY_POLICY, parseSchedule } from './domain/retry.js';
 import { AllowList } from './egress/allow-list.js';
 import { checkDnsServers } from './egress/policy.js';
 import { parseKeyFile, parseMasterKey } from './secrets/box.js';
+import type { SignatureHeaderSet } from './signing/standard-webhooks.js';
 
 /**
  * One validated configuration object. Each setting has a flag, an environment variable and a default;
@@ -35,6 +36,8 @@ export interface Settings {
   leaseMarginMs: number;
   /** Payloads of finished messages, attempts and expired idempotency records older than this are pruned. @default 30 days */
   retentionMs: number;
+  /** Which names the signature headers of a delivery go by: `webhook-*`, Svix's `svix-*`, or both (same values). @default 'both' */
+  signatureHeaders: SignatureHeaderSet;
   /** Whether this process delivers; off makes an API-only process in front of a shared PostgreSQL database. @default true */
   dispatch: boolean;
   pollMs: number;
@@ -76,6 +79,7 @@ export const SETTING_SOURCES = {
   leaseMargin: ['lease-margin', 'HOOKRELAY_LEASE_MARGIN'],
   retention: ['retention', 'HOOKRELAY_RETENTION'],
   dispatch: ['dispatch', 'HOOKRELAY_DISPATCH'],
+  signatureHeaders: ['signature-headers', 'HOOKRELAY_SIGNATURE_HEADERS'],
   allowNetworks: ['allow-networks', 'HOOKRELAY_ALLOW_NETWORKS'],
   dnsServers: ['dns-servers', 'HOOKRELAY_DNS_SERVERS'],
   masterKey: [null, 'HOOKRELAY_MASTER_KEY'],
@@ -192,6 +196,7 @@ const schema = z
     leaseMargin: duration.default(30_000),
     retention: duration.pipe(z.number().min(60_000, 'must be at least 1m')).default(30 * 86_400_000),
     dispatch: z.enum(['on', 'off']).default('on'),
+    signatureHeaders: z.enum(['both', 'webhook', 'svix']).default('both'),
     allowNetworks: list((entries) => new AllowList(entries)).default([]),
     dnsServers: list(checkDnsServers).default([]),
     masterKey: masterKeys.pipe(z.array(z.instanceof(Buffer)).length(1, 'must be one key (previous keys go in HOOKRELAY_PREVIOUS_MASTER_KEYS)')).optional(),
@@ -269,6 +274,7 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
     leaseMarginMs: s.leaseMargin,
     retentionMs: s.retention,
     dispatch: s.dispatch === 'on',
+    signatureHeaders: s.signatureHeaders,
     pollMs: 1000,
     pruneIntervalMs: 60_000,
     allowNetworks: Object.freeze(s.allowNetworks),

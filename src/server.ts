@@ -123,6 +123,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     responseBodyLimit: settings.responseBodyLimit,
     connectionsPerOrigin: Math.max(settings.endpointConcurrency, 64),
     userAgent: `hookrelay/${VERSION}`,
+    signatureHeaders: settings.signatureHeaders,
     egress,
   });
   const destination = new Destinations(http, undefined, { egress });

@@ -8,6 +8,8 @@ import type { ApiContext } from './context.js';
 import { applicationRoutes } from './routes/applications.js';
 import { attemptRoutes } from './routes/attempts.js';
 import { endpointRoutes } from './routes/endpoints.js';
+import { endpointTaskRoutes } from './routes/endpoint-tasks.js';
+import { unservedSvixRoutes } from './routes/unserved.js';
 import { eventTypeRoutes } from './routes/event-types.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { ingestRoute } from './routes/ingest.js';
@@ -148,9 +150,11 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   apiKeyRoutes(router, ctx, keys);
   eventTypeRoutes(router, ctx);
   endpointRoutes(router, ctx);
+  endpointTaskRoutes(router, ctx);
   messageRoutes(router, ctx);
   attemptRoutes(router, ctx);
   sourceRoutes(router, ctx, keys);
   ingestRoute(app, ctx.ingest, ctx.now);
+  unservedSvixRoutes(app);
   return { app, router };
 }

@@ -64,6 +64,7 @@ export const presentEndpoint = (e: Endpoint) => ({
   url: e.url,
   description: e.description,
   version: e.version,
+  eventTypes: e.filterTypes,
   filterTypes: e.filterTypes,
   channels: e.channels,
   disabled: e.disabled,

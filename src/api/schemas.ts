@@ -13,7 +13,9 @@ export const uid = (reservedPrefix: string) =>
     .refine((v) => !v.startsWith(`${reservedPrefix}_`), `must not start with "${reservedPrefix}_" (reserved for ids)`);
 
 export const eventTypeName = z.string().min(1).max(256).regex(NAME, 'may contain only letters, digits, "-", "_" and "."');
-const channel = z.string().min(1).max(128).regex(NAME, 'may contain only letters, digits, "-", "_" and "."');
+/** Svix's patterns: a channel may also hold ":" and "+" (`project:123`), a tag "/", "\\" and "#". */
+const channel = z.string().min(1).max(128).regex(/^[a-zA-Z0-9\-_.:+]+$/, 'may contain only letters, digits, "-", "_", ".", ":" and "+"');
+const tag = z.string().min(1).max(128).regex(/^[a-zA-Z0-9\-_./\\#]+$/, 'may contain only letters, digits, "-", "_", ".", "/", "\\" and "#"');
 const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
 
 /** Free-form labels: at most 100 keys of up to 256 characters, values of up to 4096, 16 KiB in all (as JSON). */
@@ -21,12 +23,14 @@ export const metadata = z
   .record(z.string().max(256), z.string().max(4096))
   .refine((m) => Object.keys(m).length <= 100, 'at most 100 keys')
   .refine((m) => jsonBytes(m) <= 16_384, 'at most 16384 bytes as JSON');
+/** Metadata as a request sends it: `null` (what the Python SDK sends when none is given) means `{}`, as for Svix. */
+export const metadataIn = metadata.nullable().transform((m) => m ?? {});
 const rate = z.number().int().min(1).max(1_000_000).nullable();
 
 export const ApplicationIn = z.strictObject({
   name: z.string().min(1).max(256),
   uid: uid('app').nullish(),
-  metadata: metadata.optional(),
+  metadata: metadataIn.optional(),
   throttleRate: rate.optional(),
   rateLimit: rate.optional(),
 });
@@ -86,9 +90,11 @@ const endpointFields = {
   url: url.optional(),
   description: z.string().max(8192).optional(),
   disabled: z.boolean().optional(),
+  /** svix 2.x's name for `filterTypes`; either is accepted and both are returned. */
+  eventTypes: z.array(eventTypeName).min(1).max(1000).nullish(),
   filterTypes: z.array(eventTypeName).min(1).max(1000).nullish(),
   channels: z.array(channel).min(1).max(10).nullish(),
-  metadata: metadata.optional(),
+  metadata: metadataIn.optional(),
   uid: uid('ep').nullish(),
   version: z.number().int().min(1).nullish(),
   throttleRate: rate.optional(),
@@ -103,10 +109,17 @@ const endpointFields = {
 
 const urlOrDestination = (e: { url?: string; destination?: unknown }) => e.url !== undefined || (e.destination !== undefined && e.destination !== null);
 const URL_REQUIRED = { message: 'url is required (or a destination)', path: ['url'] };
+/** `eventTypes` and `filterTypes` are one field under two names: both may be sent only with the same value. */
+const oneFilter = (e: { eventTypes?: unknown; filterTypes?: unknown }) =>
+  e.eventTypes === undefined || e.filterTypes === undefined || JSON.stringify(e.eventTypes) === JSON.stringify(e.filterTypes);
+const ONE_FILTER = { message: 'eventTypes and filterTypes name the same field: send one, or both with the same value', path: ['eventTypes'] };
 
-export const EndpointIn = z.strictObject({ ...endpointFields, secret: secret.nullish(), headers: headers.nullish() }).refine(urlOrDestination, URL_REQUIRED);
-export const EndpointUpdate = z.strictObject(endpointFields).refine(urlOrDestination, URL_REQUIRED);
-export const EndpointPatch = z.strictObject({ ...endpointFields, secret: secret.nullish() }).partial();
+export const EndpointIn = z
+  .strictObject({ ...endpointFields, secret: secret.nullish(), headers: headers.nullish() })
+  .refine(urlOrDestination, URL_REQUIRED)
+  .refine(oneFilter, ONE_FILTER);
+export const EndpointUpdate = z.strictObject(endpointFields).refine(urlOrDestination, URL_REQUIRED).refine(oneFilter, ONE_FILTER);
+export const EndpointPatch = z.strictObject({ ...endpointFields, secret: secret.nullish() }).partial().refine(oneFilter, ONE_FILTER);
 
 export const EndpointSecretRotateIn = z.strictObject({
   key: secret.nullish(),
@@ -117,15 +130,35 @@ export const EndpointHeadersPatchIn = z.strictObject({ headers, deleteHeaders: z
 
 const isoDate = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
 export const RecoverIn = z.strictObject({ since: isoDate, until: isoDate.nullish() });
+export const ReplayIn = RecoverIn;
+export const EventExampleIn = z.strictObject({ eventType: eventTypeName, exampleIndex: z.number().int().min(0).max(1000).optional() });
+export const EndpointStatsQuery = z.object({
+  since: z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)).optional(),
+  until: z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)).optional(),
+});
+
+/** How far ahead `deliverAt` may schedule a message: Svix's documented limit. */
+export const MAX_DELIVER_AHEAD_MS = 24 * 3_600_000;
 
 export const MessageIn = z.strictObject({
   eventType: eventTypeName,
   payload: z.record(z.string(), z.unknown()),
   eventId: z.string().min(1).max(256).regex(NAME, 'may contain only letters, digits, "-", "_" and "."').nullish(),
-  channels: z.array(channel).min(1).max(5).nullish(),
-  tags: z.array(channel).min(1).max(5).nullish(),
+  channels: z.array(channel).min(1).max(10).nullish(),
+  tags: z.array(tag).min(1).max(5).nullish(),
   payloadRetentionPeriod: z.number().int().min(1).max(90).nullish(),
   payloadRetentionHours: z.number().int().min(1).max(2160).nullish(),
+  /** Creates the application of the path along with the message when it does not exist (its uid must be the path's). */
+  application: ApplicationIn.nullish(),
+  /** When the first attempt is due: not before now, at most 24 hours ahead. */
+  deliverAt: isoDate.nullish(),
+  /** `rawPayload`: a string delivered as the body byte for byte in place of `payload`; `headers['content-type']` its type. */
+  transformationsParams: z
+    .looseObject({
+      rawPayload: z.string().nullish(),
+      headers: z.record(z.string(), z.string()).nullish(),
+    })
+    .nullish(),
 });
 
 // ---- query strings ----------------------------------------------------------------------------
@@ -202,7 +235,8 @@ export const EndpointOut = z.object({
   url: z.string(),
   description: z.string(),
   version: z.number(),
-  filterTypes: z.array(z.string()).nullable(),
+  eventTypes: z.array(z.string()).nullable(),
+  filterTypes: z.array(z.string()).nullable().describe('The same as eventTypes (its name in svix 1.x)'),
   channels: z.array(z.string()).nullable(),
   disabled: z.boolean(),
   disabledReason: z.string().nullable(),
@@ -251,6 +285,8 @@ export const MessageAttemptOut = z.object({
 });
 export const EndpointMessageOut = MessageOut.extend({ status: z.number(), statusText: z.string(), nextAttempt: date.nullable() });
 export const MessageEndpointOut = EndpointOut.omit({ metadata: true }).extend({ status: z.number(), statusText: z.string(), nextAttempt: date.nullable() });
+export const EndpointStatsOut = z.object({ success: z.number(), pending: z.number(), sending: z.number(), fail: z.number(), canceled: z.number() });
+export const ReplayOut = z.object({ id: z.string(), status: z.string(), task: z.string(), updatedAt: date, replayed: z.number().describe('hookrelay extension: deliveries created') });
 export const RecoverOut = z.object({ id: z.string(), status: z.string(), task: z.string(), updatedAt: date, recovered: z.number() });
 export const ErrorOut = z.object({ code: z.string(), detail: z.string() });
 export const ValidationErrorOut = z.object({ detail: z.array(z.object({ loc: z.array(z.union([z.string(), z.number()])), msg: z.string(), type: z.string() })) });

@@ -51,6 +51,8 @@ Options (each also settable by environment variable):
                                                             than this (default 30d)
   --dispatch <on|off>        HOOKRELAY_DISPATCH             off: accept and serve the API but deliver nothing (an
                                                             API-only process beside dispatching ones on PostgreSQL)
+  --signature-headers <set>  HOOKRELAY_SIGNATURE_HEADERS    names of a delivery's signature headers: both (default:
+                                                            webhook-* and svix-*, same values), webhook or svix
   --allow-networks <list>    HOOKRELAY_ALLOW_NETWORKS       CIDRs, addresses and host names deliveries may reach although
                                                             loopback/private/link-local (default none), e.g. 127.0.0.0/8,::1/128
   --dns-servers <list>       HOOKRELAY_DNS_SERVERS          resolve delivery targets with these DNS servers (ip or ip:port)
@@ -94,6 +96,7 @@ const FLAGS = {
   'lease-margin': { type: 'string' },
   retention: { type: 'string' },
   dispatch: { type: 'string' },
+  'signature-headers': { type: 'string' },
   'allow-networks': { type: 'string' },
   'dns-servers': { type: 'string' },
   'master-key-file': { type: 'string' },

@@ -16,8 +16,9 @@ export class Intake {
     this.listeners.push(listener);
   }
 
-  async accept(input: Omit<AcceptInput, 'dueAt'>): Promise<AcceptResult> {
-    const result = await this.store.accept({ ...input, dueAt: input.now + this.firstAttemptDelayMs });
+  /** `deliverAt` (ms) schedules the first attempt later than usual; an earlier time changes nothing. */
+  async accept({ deliverAt, ...input }: Omit<AcceptInput, 'dueAt'> & { deliverAt?: number | null }): Promise<AcceptResult> {
+    const result = await this.store.accept({ ...input, dueAt: Math.max(input.now + this.firstAttemptDelayMs, deliverAt ?? 0) });
     if (result.kind === 'accepted' && result.deliveries > 0) for (const listener of this.listeners) listener();
     return result;
   }

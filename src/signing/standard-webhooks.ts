@@ -25,15 +25,23 @@ export function sign(key: Buffer, id: string, timestampSec: number, payload: Uin
   return 'v1,' + createHmac('sha256', key).update(signedContent(id, timestampSec, payload)).digest('base64');
 }
 
-/** The `webhook-*` headers for one message, with one `v1,` signature per valid key (rotation overlap). */
-export function signatureHeaders(keys: Buffer[], id: string, timestampSec: number, payload: Uint8Array): Record<string, string> {
+/**
+ * Which names the id, timestamp and signature headers go by: Standard Webhooks' `webhook-*`, Svix's `svix-*` (what
+ * Svix sends by default, and what receivers written against Svix read), or both with the same values.
+ */
+export type SignatureHeaderSet = 'both' | 'webhook' | 'svix';
+
+/** The signature headers for one message, with one `v1,` signature per valid key (rotation overlap). */
+export function signatureHeaders(keys: Buffer[], id: string, timestampSec: number, payload: Uint8Array, set: SignatureHeaderSet = 'both'): Record<string, string> {
   const content = signedContent(id, timestampSec, payload);
-  const signatures = keys.map((key) => 'v1,' + createHmac('sha256', key).update(content).digest('base64'));
-  return {
-    'webhook-id': id,
-    'webhook-timestamp': String(timestampSec),
-    'webhook-signature': signatures.join(' '),
-  };
+  const signature = keys.map((key) => 'v1,' + createHmac('sha256', key).update(content).digest('base64')).join(' ');
+  const headers: Record<string, string> = {};
+  for (const prefix of set === 'both' ? ['webhook', 'svix'] : [set]) {
+    headers[`${prefix}-id`] = id;
+    headers[`${prefix}-timestamp`] = String(timestampSec);
+    headers[`${prefix}-signature`] = signature;
+  }
+  return headers;
 }
 
 /** Constant-time string comparison that does not throw on a length mismatch. */

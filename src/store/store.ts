@@ -1,5 +1,5 @@
 import type { HealthChange, HealthPolicy } from '../domain/health.js';
-import type { ApiKey, App, Attempt, ClaimedDelivery, Delivery, DestinationConfig, Endpoint, EventType, Message, Ordering, SigningSecret, Source } from '../domain/types.js';
+import type { ApiKey, App, Attempt, ClaimedDelivery, Delivery, DeliveryStatus, DestinationConfig, Endpoint, EventType, Message, Ordering, SigningSecret, Source } from '../domain/types.js';
 
 /**
  * The storage contract. Every backend implements it and passes the same conformance suite.
@@ -69,6 +69,8 @@ export interface AcceptInput {
   source?: { id: string; headers: Record<string, string>; verified: boolean };
   /** When the first attempt is due (the retry schedule's first entry after `now`). */
   dueAt: number;
+  /** Fan out to this endpoint of the app only, whatever its filters (an example sent to one endpoint). */
+  endpointId?: string;
 }
 
 /** Expected outcomes of accepting a message are values, not exceptions. */
@@ -217,6 +219,15 @@ export interface Store {
   resend(appId: string, messageId: string, endpointId: string, now: number): Promise<void>;
   /** Puts every parked delivery of the endpoint whose message was created in [since, until) back to pending. */
   recover(appId: string, endpointId: string, since: number, until: number, now: number): Promise<number>;
+  /**
+   * Creates a pending delivery, due at `now`, to the endpoint for every message of the app created in [since, until)
+   * that has none to it and that the endpoint's filters match now; messages whose payload was expunged are skipped.
+   */
+  replayMissing(appId: string, endpointId: string, since: number, until: number, now: number): Promise<number>;
+  /** The endpoint's deliveries by status, of those created in [since, until) when given. */
+  endpointStats(appId: string, endpointId: string, range: { since?: number; until?: number }): Promise<Record<DeliveryStatus, number>>;
+  /** Clears the response body kept with one attempt; false when the message has no such attempt. */
+  expungeAttemptContent(appId: string, messageId: string, attemptId: string): Promise<boolean>;
 
   /**
    * Leases up to `limit` due deliveries, honouring every endpoint's concurrency cap and FIFO ordering,

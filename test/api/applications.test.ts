@@ -79,7 +79,7 @@ describe('applications through the svix SDK', () => {
 
   it('replaces an app with update (PUT) and changes only given fields with patch', async () => {
     const app = await relay.svix.application.create({ name: 'Before', uid: 'upd-1', metadata: { a: '1' }, throttleRate: 10 });
-    const updated = await relay.svix.application.update(app.id, { name: 'After', uid: 'upd-2' });
+    const updated = await relay.svix.application.upsert(app.id, { name: 'After', uid: 'upd-2' });
     assert.equal(updated.id, app.id);
     assert.equal(updated.name, 'After');
     assert.equal(updated.uid, 'upd-2');

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { MessageStatus, StatusCodeClass } from 'svix';
+import { MessageStatus, StatusCodeClass } from 'svix1';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
-import { clockPast, collectPages, deliveriesOf, recordingSvix, rejectsWith, verify, waitForDeliveryStatus } from './support.js';
+import { clockPast, collectPages, deliveriesOf, recordingSvix1, rejectsWith, verify, waitForDeliveryStatus } from './support.js';
 
-describe('message attempts through the svix SDK', () => {
+describe('message attempts through the svix 1.x SDK', () => {
   let relay: TestRelay;
   let ok: Receiver;
   let failing: Receiver;
@@ -23,10 +23,10 @@ describe('message attempts through the svix SDK', () => {
   });
 
   async function twoEndpoints(name: string) {
-    const app = await relay.svix.application.create({ name });
-    const good = await relay.svix.endpoint.create(app.id, { url: ok.url, uid: 'good' });
-    const bad = await relay.svix.endpoint.create(app.id, { url: failing.url, uid: 'bad' });
-    const msg = await relay.svix.message.create(app.id, { eventType: 'thing.happened', channels: ['ch'], tags: ['tg'], payload: { v: 1 } });
+    const app = await relay.svix1.application.create({ name });
+    const good = await relay.svix1.endpoint.create(app.id, { url: ok.url, uid: 'good' });
+    const bad = await relay.svix1.endpoint.create(app.id, { url: failing.url, uid: 'bad' });
+    const msg = await relay.svix1.message.create(app.id, { eventType: 'thing.happened', channels: ['ch'], tags: ['tg'], payload: { v: 1 } });
     await waitForDeliveryStatus(relay.svix, app.id, good.id, msg.id, MessageStatus.Success);
     await waitForDeliveryStatus(relay.svix, app.id, bad.id, msg.id, MessageStatus.Fail);
     return { app, good, bad, msg };
@@ -35,7 +35,7 @@ describe('message attempts through the svix SDK', () => {
   it('records a 200 as success and every 500 as fail, with the response, until the schedule is exhausted', async () => {
     const { app, good, bad, msg } = await twoEndpoints('attempt-fields');
 
-    const [success, ...rest] = (await relay.svix.messageAttempt.listByEndpoint(app.id, good.id)).data;
+    const [success, ...rest] = (await relay.svix1.messageAttempt.listByEndpoint(app.id, good.id)).data;
     assert.equal(rest.length, 0);
     assert.match(success.id, /^atmpt_/);
     assert.equal(success.msgId, msg.id);
@@ -49,7 +49,7 @@ describe('message attempts through the svix SDK', () => {
     assert.ok(success.responseDurationMs >= 0);
     assert.ok(Math.abs(success.timestamp.getTime() - Date.now()) < 60_000);
 
-    const failures = (await relay.svix.messageAttempt.listByEndpoint(app.id, 'bad')).data;
+    const failures = (await relay.svix1.messageAttempt.listByEndpoint(app.id, 'bad')).data;
     assert.equal(failures.length, 3, 'retry schedule 0,100ms,200ms gives 3 attempts');
     for (const attempt of failures) {
       assert.equal(attempt.status, MessageStatus.Fail);
@@ -60,30 +60,30 @@ describe('message attempts through the svix SDK', () => {
       assert.equal(attempt.triggerType, 0);
     }
     assert.equal(deliveriesOf(failing, msg.id).length, 3);
-    for (const request of deliveriesOf(failing, msg.id)) verify((await relay.svix.endpoint.getSecret(app.id, bad.id)).key, request);
+    for (const request of deliveriesOf(failing, msg.id)) verify((await relay.svix1.endpoint.getSecret(app.id, bad.id)).key, request);
 
     // get returns the same attempt as the list
-    assert.deepEqual(await relay.svix.messageAttempt.get(app.id, msg.id, success.id), success);
-    assert.deepEqual(await relay.svix.messageAttempt.get(app.id, msg.id, failures[1].id), failures[1]);
-    await rejectsWith(relay.svix.messageAttempt.get(app.id, msg.id, 'atmpt_nope'), 404);
+    assert.deepEqual(await relay.svix1.messageAttempt.get(app.id, msg.id, success.id), success);
+    assert.deepEqual(await relay.svix1.messageAttempt.get(app.id, msg.id, failures[1].id), failures[1]);
+    await rejectsWith(relay.svix1.messageAttempt.get(app.id, msg.id, 'atmpt_nope'), 404);
 
     // attempted messages: one per endpoint, with the delivery's final status
-    const goodMsgs = (await relay.svix.messageAttempt.listAttemptedMessages(app.id, good.id)).data;
+    const goodMsgs = (await relay.svix1.messageAttempt.listAttemptedMessages(app.id, good.id)).data;
     assert.deepEqual(
       goodMsgs.map((m) => [m.id, m.status, m.statusText, m.nextAttempt ?? null]),
       [[msg.id, 0, 'success', null]],
     );
     assert.deepEqual(goodMsgs[0].payload, { v: 1 });
-    const badMsgs = (await relay.svix.messageAttempt.listAttemptedMessages(app.id, bad.id)).data;
+    const badMsgs = (await relay.svix1.messageAttempt.listAttemptedMessages(app.id, bad.id)).data;
     assert.deepEqual(
       badMsgs.map((m) => [m.id, m.status, m.statusText, m.nextAttempt ?? null]),
       [[msg.id, 2, 'fail', null]],
     );
-    assert.equal((await relay.svix.messageAttempt.listAttemptedMessages(app.id, bad.id, { status: MessageStatus.Success })).data.length, 0);
-    assert.equal((await relay.svix.messageAttempt.listAttemptedMessages(app.id, bad.id, { status: MessageStatus.Fail })).data.length, 1);
+    assert.equal((await relay.svix1.messageAttempt.listAttemptedMessages(app.id, bad.id, { status: MessageStatus.Success })).data.length, 0);
+    assert.equal((await relay.svix1.messageAttempt.listAttemptedMessages(app.id, bad.id, { status: MessageStatus.Fail })).data.length, 1);
 
     // attempted destinations: both endpoints with their status
-    const destinations = (await relay.svix.messageAttempt.listAttemptedDestinations(app.id, msg.id)).data;
+    const destinations = (await relay.svix1.messageAttempt.listAttemptedDestinations(app.id, msg.id)).data;
     assert.deepEqual(
       destinations.map((d) => [d.id, d.url, d.status, d.statusText]).sort(),
       [
@@ -95,27 +95,27 @@ describe('message attempts through the svix SDK', () => {
 
   it('lists attempts by message with endpoint, status and status-code filters, across pages', async () => {
     const { app, good, bad, msg } = await twoEndpoints('attempt-lists');
-    const byMsg = (await relay.svix.messageAttempt.listByMsg(app.id, msg.id)).data;
+    const byMsg = (await relay.svix1.messageAttempt.listByMsg(app.id, msg.id)).data;
     assert.equal(byMsg.length, 4);
     assert.equal(new Set(byMsg.map((a) => a.id)).size, 4);
-    assert.equal((await relay.svix.messageAttempt.listByMsg(app.id, msg.id, { endpointId: bad.id })).data.length, 3);
+    assert.equal((await relay.svix1.messageAttempt.listByMsg(app.id, msg.id, { endpointId: bad.id })).data.length, 3);
     assert.deepEqual(
-      (await relay.svix.messageAttempt.listByMsg(app.id, msg.id, { status: MessageStatus.Success })).data.map((a) => a.endpointId),
+      (await relay.svix1.messageAttempt.listByMsg(app.id, msg.id, { status: MessageStatus.Success })).data.map((a) => a.endpointId),
       [good.id],
     );
-    assert.equal((await relay.svix.messageAttempt.listByMsg(app.id, msg.id, { statusCodeClass: StatusCodeClass.CodeNone })).data.length, 0);
-    assert.equal((await relay.svix.messageAttempt.listByMsg(app.id, msg.id, { statusCodeClass: StatusCodeClass.Code5xx })).data.length, 3);
-    assert.equal((await relay.svix.messageAttempt.listByMsg(app.id, msg.id, { statusCodeClass: StatusCodeClass.Code2xx })).data.length, 1);
-    assert.equal((await relay.svix.messageAttempt.listByMsg(app.id, msg.id, { eventTypes: ['other.type'] })).data.length, 0);
-    assert.equal((await relay.svix.messageAttempt.listByEndpoint(app.id, bad.id, { channel: 'ch', tag: 'tg' })).data.length, 3);
-    assert.equal((await relay.svix.messageAttempt.listByEndpoint(app.id, bad.id, { channel: 'nope' })).data.length, 0);
+    assert.equal((await relay.svix1.messageAttempt.listByMsg(app.id, msg.id, { statusCodeClass: StatusCodeClass.CodeNone })).data.length, 0);
+    assert.equal((await relay.svix1.messageAttempt.listByMsg(app.id, msg.id, { statusCodeClass: StatusCodeClass.Code5xx })).data.length, 3);
+    assert.equal((await relay.svix1.messageAttempt.listByMsg(app.id, msg.id, { statusCodeClass: StatusCodeClass.Code2xx })).data.length, 1);
+    assert.equal((await relay.svix1.messageAttempt.listByMsg(app.id, msg.id, { eventTypes: ['other.type'] })).data.length, 0);
+    assert.equal((await relay.svix1.messageAttempt.listByEndpoint(app.id, bad.id, { channel: 'ch', tag: 'tg' })).data.length, 3);
+    assert.equal((await relay.svix1.messageAttempt.listByEndpoint(app.id, bad.id, { channel: 'nope' })).data.length, 0);
 
-    const { items, pages } = await collectPages((iterator) => relay.svix.messageAttempt.listByEndpoint(app.id, bad.id, { limit: 1, iterator }));
+    const { items, pages } = await collectPages((iterator) => relay.svix1.messageAttempt.listByEndpoint(app.id, bad.id, { limit: 1, iterator }));
     assert.ok(pages >= 3);
     assert.equal(items.length, 3);
     assert.equal(new Set(items.map((a) => a.id)).size, 3);
 
-    const withMsg = (await relay.svix.messageAttempt.listByEndpoint(app.id, good.id, { withMsg: true })).data;
+    const withMsg = (await relay.svix1.messageAttempt.listByEndpoint(app.id, good.id, { withMsg: true })).data;
     assert.equal(withMsg[0].msg?.id, msg.id);
     assert.equal(withMsg[0].msg?.eventType, 'thing.happened');
   });
@@ -124,51 +124,51 @@ describe('message attempts through the svix SDK', () => {
     const { app, good, msg } = await twoEndpoints('attempt-resend');
     assert.equal(deliveriesOf(ok, msg.id).length, 1);
 
-    const { svix, calls } = recordingSvix(relay);
+    const { svix, calls } = recordingSvix1(relay);
     await svix.messageAttempt.resend(app.id, msg.id, good.id);
     assert.equal(calls.at(-1)!.status, 202);
     const deliveries = await waitForCount(() => deliveriesOf(ok, msg.id), 2);
-    const secret = (await relay.svix.endpoint.getSecret(app.id, good.id)).key;
+    const secret = (await relay.svix1.endpoint.getSecret(app.id, good.id)).key;
     for (const request of deliveries) assert.deepEqual(verify(secret, request), { v: 1 });
 
     await waitForDeliveryStatus(relay.svix, app.id, good.id, msg.id, MessageStatus.Success);
-    const attempts = await waitForCount(async () => (await relay.svix.messageAttempt.listByEndpoint(app.id, good.id)).data, 2);
+    const attempts = await waitForCount(async () => (await relay.svix1.messageAttempt.listByEndpoint(app.id, good.id)).data, 2);
     const triggers = attempts.map((a) => a.triggerType).sort();
     assert.deepEqual(triggers, [0, 1], 'the resent attempt is manual (1), the original scheduled (0)');
     const manual = attempts.find((a) => a.triggerType === 1)!;
     assert.equal(manual.status, MessageStatus.Success);
     assert.equal(manual.responseStatusCode, 200);
-    await rejectsWith(relay.svix.messageAttempt.resend(app.id, 'msg_nope', good.id), 404);
-    await rejectsWith(relay.svix.messageAttempt.resend(app.id, msg.id, 'ep_nope'), 404);
+    await rejectsWith(relay.svix1.messageAttempt.resend(app.id, 'msg_nope', good.id), 404);
+    await rejectsWith(relay.svix1.messageAttempt.resend(app.id, msg.id, 'ep_nope'), 404);
   });
 
   it('recovers parked deliveries of messages since a time, and leaves older ones parked', async () => {
     let down = true;
     const flaky = await startReceiver(() => (down ? { status: 500, body: 'down' } : { status: 200, body: 'up' }));
     try {
-      const app = await relay.svix.application.create({ name: 'attempt-recover' });
-      const ep = await relay.svix.endpoint.create(app.id, { url: flaky.url });
-      const secret = (await relay.svix.endpoint.getSecret(app.id, ep.id)).key;
+      const app = await relay.svix1.application.create({ name: 'attempt-recover' });
+      const ep = await relay.svix1.endpoint.create(app.id, { url: flaky.url });
+      const secret = (await relay.svix1.endpoint.getSecret(app.id, ep.id)).key;
 
-      const old = await relay.svix.message.create(app.id, { eventType: 'e.old', payload: { which: 'old' } });
+      const old = await relay.svix1.message.create(app.id, { eventType: 'e.old', payload: { which: 'old' } });
       await waitForDeliveryStatus(relay.svix, app.id, ep.id, old.id, MessageStatus.Fail);
       await clockPast(old.timestamp.getTime());
       const since = new Date();
       const recent = [
-        await relay.svix.message.create(app.id, { eventType: 'e.new', payload: { which: 'new1' } }),
-        await relay.svix.message.create(app.id, { eventType: 'e.new', payload: { which: 'new2' } }),
+        await relay.svix1.message.create(app.id, { eventType: 'e.new', payload: { which: 'new1' } }),
+        await relay.svix1.message.create(app.id, { eventType: 'e.new', payload: { which: 'new2' } }),
       ];
       for (const m of recent) await waitForDeliveryStatus(relay.svix, app.id, ep.id, m.id, MessageStatus.Fail);
       for (const m of [old, ...recent]) assert.equal(deliveriesOf(flaky, m.id).length, 3, 'parked after all 3 attempts');
 
       down = false;
-      const { svix, calls } = recordingSvix(relay);
+      const { svix, calls } = recordingSvix1(relay);
       const task = await svix.endpoint.recover(app.id, ep.id, { since });
       assert.equal(calls.at(-1)!.status, 202);
       assert.equal(task.task, 'endpoint.recover');
       assert.ok(typeof task.id === 'string' && task.id.length > 0);
       // Recover is applied before the answer: the older message is still parked.
-      const oldStatus = (await relay.svix.messageAttempt.listAttemptedMessages(app.id, ep.id)).data.find((m) => m.id === old.id);
+      const oldStatus = (await relay.svix1.messageAttempt.listAttemptedMessages(app.id, ep.id)).data.find((m) => m.id === old.id);
       assert.equal(oldStatus?.status, MessageStatus.Fail);
 
       for (const m of recent) await waitForDeliveryStatus(relay.svix, app.id, ep.id, m.id, MessageStatus.Success);
@@ -176,7 +176,7 @@ describe('message attempts through the svix SDK', () => {
         const requests = deliveriesOf(flaky, m.id);
         assert.equal(requests.length, 4);
         verify(secret, requests[3]);
-        const attempts = (await relay.svix.messageAttempt.listByMsg(app.id, m.id)).data;
+        const attempts = (await relay.svix1.messageAttempt.listByMsg(app.id, m.id)).data;
         assert.equal(attempts.length, 4);
         assert.deepEqual(
           attempts.filter((a) => a.status === MessageStatus.Success).map((a) => [a.responseStatusCode, a.response, a.triggerType]),
@@ -184,8 +184,8 @@ describe('message attempts through the svix SDK', () => {
         );
       }
       assert.equal(deliveriesOf(flaky, old.id).length, 3, 'the message older than since was not sent again');
-      assert.equal((await relay.svix.messageAttempt.listByMsg(app.id, old.id)).data.length, 3);
-      const finalOld = (await relay.svix.messageAttempt.listAttemptedMessages(app.id, ep.id)).data.find((m) => m.id === old.id);
+      assert.equal((await relay.svix1.messageAttempt.listByMsg(app.id, old.id)).data.length, 3);
+      const finalOld = (await relay.svix1.messageAttempt.listAttemptedMessages(app.id, ep.id)).data.find((m) => m.id === old.id);
       assert.equal(finalOld?.status, MessageStatus.Fail);
     } finally {
       await flaky.close();

@@ -141,7 +141,7 @@ describe('bad input is refused with a JSON 4xx and changes nothing', () => {
 
     // Just under the limit is accepted.
     const fits = await relay.svix.message.create(appId, { eventType: 'fits.event', payload: { blob: 'x'.repeat(1500) } });
-    assert.equal(((await relay.svix.message.get(appId, fits.id)).payload as { blob: string }).blob.length, 1500);
+    assert.equal(((await relay.svix.message.get(appId, fits.id, { withContent: true })).payload as { blob: string }).blob.length, 1500);
   });
 
   it('refuses a missing or wrong token with 401 unauthorized', async () => {

@@ -53,14 +53,14 @@ describe('event types through the svix SDK', () => {
     assert.equal(patched.groupName, 'users');
     assert.deepEqual(patched.featureFlags, ['beta']);
 
-    const updated = await relay.svix.eventType.update('user.signup', { description: 'second' });
+    const updated = await relay.svix.eventType.upsert('user.signup', { description: 'second' });
     assert.equal(updated.description, 'second');
     assert.equal(updated.deprecated, false, 'update replaces: fields not sent go back to defaults');
     assert.equal(updated.groupName, null);
     assert.deepEqual(await relay.svix.eventType.get('user.signup'), updated);
 
     // update creates a type that does not exist yet
-    const made = await relay.svix.eventType.update('user.deleted', { description: 'made by PUT' });
+    const made = await relay.svix.eventType.upsert('user.deleted', { description: 'made by PUT' });
     assert.equal((await relay.svix.eventType.get('user.deleted')).description, made.description);
     assertErrorBody(await rejectsWith(relay.svix.eventType.patch('user.nope', { deprecated: true }), 404), 'not_found');
   });

@@ -18,15 +18,15 @@ describe('fan-out by event type filter and channels', () => {
     for (const r of Object.values(receivers)) await r.close();
   });
 
-  it('delivers each message to exactly the endpoints whose filterTypes and channels match', async () => {
+  it('delivers each message to exactly the endpoints whose eventTypes and channels match', async () => {
     const app = await relay.svix.application.create({ name: 'fanout' });
-    const create = (name: string, extra: { filterTypes?: string[]; channels?: string[]; disabled?: boolean }) =>
+    const create = (name: string, extra: { eventTypes?: string[]; channels?: string[]; disabled?: boolean }) =>
       relay.svix.endpoint.create(app.id, { url: receivers[name].url, uid: name, ...extra });
     const endpoints = {
       all: await create('all', {}),
-      created: await create('created', { filterTypes: ['order.created'] }),
+      created: await create('created', { eventTypes: ['order.created'] }),
       eu: await create('eu', { channels: ['eu'] }),
-      createdUs: await create('createdUs', { filterTypes: ['order.created', 'order.updated'], channels: ['us'] }),
+      createdUs: await create('createdUs', { eventTypes: ['order.created', 'order.updated'], channels: ['us'] }),
       disabled: await create('disabled', { disabled: true }),
     };
     const secrets: Record<string, string> = {};
@@ -72,11 +72,11 @@ describe('fan-out by event type filter and channels', () => {
   it('applies a filter change to messages sent after it', async () => {
     const app = await relay.svix.application.create({ name: 'fanout-change' });
     const receiver = receivers.all;
-    const ep = await relay.svix.endpoint.create(app.id, { url: receiver.url, filterTypes: ['x.first'] });
+    const ep = await relay.svix.endpoint.create(app.id, { url: receiver.url, eventTypes: ['x.first'] });
     const skipped = await relay.svix.message.create(app.id, { eventType: 'x.second', payload: {} });
     assert.equal((await relay.svix.messageAttempt.listAttemptedDestinations(app.id, skipped.id)).data.length, 0);
 
-    await relay.svix.endpoint.patch(app.id, ep.id, { filterTypes: ['x.first', 'x.second'] });
+    await relay.svix.endpoint.patch(app.id, ep.id, { eventTypes: ['x.first', 'x.second'] });
     const matched = await relay.svix.message.create(app.id, { eventType: 'x.second', payload: {} });
     const destinations = (await relay.svix.messageAttempt.listAttemptedDestinations(app.id, matched.id)).data;
     assert.deepEqual(

@@ -97,24 +97,24 @@ describe('OpenAPI document and health', () => {
     await svix.application.getOrCreate({ name: 'doc', uid: 'doc-app' });
     await svix.application.list({ limit: 1 });
     await svix.application.get('doc-app');
-    await svix.application.update(app.id, { name: 'doc', uid: 'doc-app' });
+    await svix.application.upsert(app.id, { name: 'doc', uid: 'doc-app' });
     await svix.application.patch(app.id, { name: 'doc2' });
     await svix.eventType.create({ name: 'doc.event', description: 'd' });
     await svix.eventType.list({ includeArchived: true });
     await svix.eventType.get('doc.event');
-    await svix.eventType.update('doc.event', { description: 'e' });
+    await svix.eventType.upsert('doc.event', { description: 'e' });
     await svix.eventType.patch('doc.event', { deprecated: true });
     await svix.eventType.delete('doc.event');
     // Nothing listens on port 9: attempts fail fast with a connection error, which is still an attempt.
     const ep = await svix.endpoint.create(app.id, { url: 'http://127.0.0.1:9/doc' });
     await svix.endpoint.list(app.id);
     await svix.endpoint.get(app.id, ep.id);
-    await svix.endpoint.update(app.id, ep.id, { url: 'http://127.0.0.1:9/doc2' });
+    await svix.endpoint.upsert(app.id, ep.id, { url: 'http://127.0.0.1:9/doc2' });
     await svix.endpoint.patch(app.id, ep.id, { description: 'x' });
     await svix.endpoint.getSecret(app.id, ep.id);
     await svix.endpoint.rotateSecret(app.id, ep.id);
     await svix.endpoint.getHeaders(app.id, ep.id);
-    await svix.endpoint.updateHeaders(app.id, ep.id, { headers: { 'X-A': '1' } });
+    await svix.endpoint.setHeaders(app.id, ep.id, { headers: { 'X-A': '1' } });
     await svix.endpoint.patchHeaders(app.id, ep.id, { headers: { 'X-B': '2' } });
     await svix.endpoint.recover(app.id, ep.id, { since: new Date(Date.now() - 60_000) });
     const msg = await svix.message.create(app.id, { eventType: 'doc.event', payload: { a: 1 } });

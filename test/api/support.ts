@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { ApiException, Svix, Webhook } from 'svix';
+import { ApiException as ApiException1, Svix as Svix1, Webhook as Webhook1 } from 'svix1';
 import type { Received, Receiver } from '../helpers/receiver.js';
 import type { TestRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -12,11 +13,15 @@ export function headersOf(request: Received): Record<string, string> {
   return out;
 }
 
-/** Verifies a received webhook with the official svix and standardwebhooks classes; returns the parsed payload. */
+/**
+ * Verifies a received webhook with the official classes: svix 2.x (reads `svix-*` first), svix 1.x and
+ * standardwebhooks (`webhook-*`); returns the parsed payload.
+ */
 export function verify(secret: string, request: Received): unknown {
   const body = request.body.toString('utf8');
   const headers = headersOf(request);
-  const viaSvix = new Webhook(secret).verify(body, headers);
+  new Webhook(secret).verify(body, headers);
+  const viaSvix = new Webhook1(secret).verify(body, headers);
   const viaStandard = new StandardWebhook(secret.replace(/^whsec_/, '')).verify(body, headers);
   assert.deepEqual(viaStandard, viaSvix);
   return viaSvix;
@@ -30,7 +35,7 @@ export async function rejectsWith(call: Promise<unknown>, status: number): Promi
   try {
     result = await call;
   } catch (error) {
-    assert.ok(error instanceof ApiException, `expected ApiException, got ${String(error)}`);
+    assert.ok(error instanceof ApiException || error instanceof ApiException1, `expected ApiException, got ${String(error)}`);
     assert.equal(error.code, status, `expected HTTP ${status}, got ${error.code}: ${JSON.stringify(error.body)}`);
     return error.body;
   }
@@ -87,16 +92,25 @@ export interface RecordedCall {
   status: number;
 }
 
-/** An unchanged SDK client whose fetch records each call's method, path and HTTP status. */
-export function recordingSvix(relay: TestRelay): { svix: Svix; calls: RecordedCall[] } {
-  const calls: RecordedCall[] = [];
-  const recording: typeof fetch = async (input, init) => {
+function recordingFetch(calls: RecordedCall[]): typeof fetch {
+  return async (input, init) => {
     const response = await fetch(input, init);
     const url = new URL(input instanceof Request ? input.url : String(input));
     calls.push({ method: (init?.method ?? 'GET').toUpperCase(), path: url.pathname, status: response.status });
     return response;
   };
-  return { svix: new Svix(relay.adminToken, { serverUrl: relay.url, fetch: recording }), calls };
+}
+
+/** An unchanged SDK client (svix 2.x) whose fetch records each call's method, path and HTTP status. */
+export function recordingSvix(relay: TestRelay): { svix: Svix; calls: RecordedCall[] } {
+  const calls: RecordedCall[] = [];
+  return { svix: new Svix(relay.adminToken, { serverUrl: relay.url, fetch: recordingFetch(calls) }), calls };
+}
+
+/** `recordingSvix` with the svix 1.x SDK. */
+export function recordingSvix1(relay: TestRelay): { svix: Svix1; calls: RecordedCall[] } {
+  const calls: RecordedCall[] = [];
+  return { svix: new Svix1(relay.adminToken, { serverUrl: relay.url, fetch: recordingFetch(calls) }), calls };
 }
 
 /** Waits until the delivery of `msgId` to `endpointId` reaches `status` (0 success, 2 fail), as listAttemptedMessages reports it. */

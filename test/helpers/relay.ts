@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Svix } from 'svix';
+import { Svix as Svix1 } from 'svix1';
 import { loadSettings, type RawSettings, type Settings } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { startHookrelay, type Hookrelay } from '../../src/server.js';
@@ -12,7 +13,10 @@ export const ADMIN_TOKEN = 'test_admin_token_0123456789abcdef';
 export const TEST_MASTER_KEY = Buffer.alloc(32, 7).toString('base64');
 
 export interface TestRelay extends Hookrelay {
+  /** The svix 2.x SDK, with the admin token. */
   svix: Svix;
+  /** The svix 1.x SDK, with the admin token. */
+  svix1: Svix1;
   dir: string;
   /** Raw HTTP against the API with the admin token (or `token`). Returns status, headers and parsed JSON (or text). */
   api(method: string, path: string, body?: unknown, init?: { token?: string | null; headers?: Record<string, string>; rawBody?: string | Buffer }): Promise<ApiResponse>;
@@ -71,6 +75,7 @@ export async function startRelayOn(kind: TestStoreKind, flags: RawSettings = {},
   return {
     ...relay,
     svix,
+    svix1: new Svix1(relay.adminToken, { serverUrl: relay.url }),
     dir,
     close: async () => {
       await close();

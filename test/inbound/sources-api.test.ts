@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import Stripe from 'stripe';
-import { ApiException, Svix } from 'svix';
+import { ApiException, Svix } from 'svix1';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { Webhook as SvixWebhook } from 'svix';
+import { Webhook as SvixWebhook1 } from 'svix1';
 import type { Received } from '../helpers/receiver.js';
 import type { TestRelay } from '../helpers/relay.js';
 
@@ -50,7 +51,8 @@ export function verifySignature(request: Received, secret: string): unknown {
     'webhook-timestamp': headerOf(request, 'webhook-timestamp'),
     'webhook-signature': headerOf(request, 'webhook-signature'),
   };
-  const viaSvix = new SvixWebhook(secret).verify(body, headers);
+  new SvixWebhook(secret).verify(body, headers);
+  const viaSvix = new SvixWebhook1(secret).verify(body, headers);
   const viaStandard = new StandardWebhook(secret.replace(/^whsec_/, '')).verify(body, headers);
   assert.deepEqual(viaStandard, viaSvix);
   return viaSvix;

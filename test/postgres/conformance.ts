@@ -578,6 +578,53 @@ export function storeConformance(backend: string, open: () => Promise<StoreUnder
         ].sort());
         assert.ok(resent.every((c) => c.delivery.manual && c.delivery.retryIndex === 0));
       });
+
+      it('replayMissing delivers, once, the messages in [since, until) an endpoint never had and its filters match now', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        const other = await store.createApp(appInput(null), T0);
+        const sent = [
+          accepted(await store.accept(acceptInput(app.id, { now: T0, eventType: 'a.b', channels: ['eu'] }))).message.id,
+          accepted(await store.accept(acceptInput(app.id, { now: T0 + 1_000, eventType: 'a.b', channels: ['us'] }))).message.id,
+          accepted(await store.accept(acceptInput(app.id, { now: T0 + 2_000, eventType: 'c.d', channels: ['eu'] }))).message.id,
+          accepted(await store.accept(acceptInput(app.id, { now: T0 + 3_000, eventType: 'a.b', channels: ['eu'] }))).message.id,
+          accepted(await store.accept(acceptInput(app.id, { now: T0 + 4_000, eventType: 'a.b', channels: ['eu'] }))).message.id,
+        ];
+        accepted(await store.accept(acceptInput(other.id, { now: T0 + 1_500, eventType: 'a.b', channels: ['eu'] })));
+        await store.expungeMessageContent(app.id, sent[3]);
+        const endpoint = await store.createEndpoint(app.id, endpointInput({ filterTypes: ['a.b'], channels: ['eu'] }), 's', T0 + 5_000);
+        // Only [T0, T0 + 4_000): sent[0] matches; sent[1] is on another channel, sent[2] of another type, sent[3] expunged.
+        assert.equal(await store.replayMissing(app.id, endpoint.id, T0, T0 + 4_000, T0 + 6_000), 1);
+        assert.equal(await store.replayMissing(app.id, endpoint.id, T0, T0 + 4_000, T0 + 6_000), 0, 'nothing twice');
+        const claimed = await store.claim({ owner: 'o', now: T0 + 6_000, limit: 10, leaseMs: 60_000 });
+        assert.deepEqual(claimed.map((c) => [c.message.id, c.endpoint.id, c.delivery.manual]), [[sent[0], endpoint.id, true]]);
+        assert.equal(await store.replayMissing(app.id, 'ep_missing', T0, T0 + 10_000, T0 + 6_000), 0);
+      });
+
+      it('endpointStats counts deliveries by status; accept with endpointId fans out to that endpoint only; expungeAttemptContent clears one response', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        const target = await store.createEndpoint(app.id, endpointInput({ filterTypes: ['x.y'] }), 's', T0);
+        const bystander = await store.createEndpoint(app.id, endpointInput(), 's', T0);
+        const example = accepted(await store.accept(acceptInput(app.id, { eventType: 'a.b', endpointId: target.id })));
+        assert.equal(example.deliveries, 1, 'the filter is not applied to the example');
+        accepted(await store.accept(acceptInput(app.id, { eventType: 'x.y', now: T0 + 1 })));
+        assert.deepEqual(await store.endpointStats(app.id, target.id, {}), { pending: 2, in_flight: 0, succeeded: 0, failed: 0 });
+        assert.deepEqual(await store.endpointStats(app.id, bystander.id, {}), { pending: 1, in_flight: 0, succeeded: 0, failed: 0 });
+
+        const claimed = await store.claim({ owner: 'o', now: T0 + 10, limit: 10, leaseMs: 60_000 });
+        const toTarget = claimed.filter((c) => c.endpoint.id === target.id);
+        await store.complete([succeed('o', toTarget[0], T0 + 20), park('o', toTarget[1], T0 + 20)]);
+        assert.deepEqual(await store.endpointStats(app.id, target.id, {}), { pending: 0, in_flight: 0, succeeded: 1, failed: 1 });
+        assert.deepEqual(await store.endpointStats(app.id, bystander.id, {}), { pending: 0, in_flight: 1, succeeded: 0, failed: 0 });
+        assert.deepEqual(await store.endpointStats(app.id, target.id, { since: T0 + 1, until: T0 + 2 }), { pending: 0, in_flight: 0, succeeded: 0, failed: 1 });
+
+        const [attempt] = (await store.listAttemptsByMessage(app.id, example.message.id, {}, { limit: 10 })).data;
+        assert.equal(attempt.responseBody, 'ok');
+        assert.equal(await store.expungeAttemptContent(app.id, example.message.id, attempt.id), true);
+        assert.equal((await store.getAttempt(app.id, example.message.id, attempt.id))!.responseBody, '');
+        assert.equal(await store.expungeAttemptContent(app.id, example.message.id, 'atmpt_missing'), false);
+        const otherApp = await store.createApp(appInput(null), T0);
+        assert.equal(await store.expungeAttemptContent(otherApp.id, example.message.id, attempt.id), false, 'another app reaches nothing');
+      });
     });
 
     describe('API keys and secrets at rest', () => {

@@ -21,8 +21,8 @@ for (const kind of ['sqlite', 'postgres'] as TestStoreKind[]) {
         await receiver.close();
       });
       const app = await relay.svix.application.create({ name: 'retention' });
-      await relay.svix.endpoint.create(app.id, { url: receiver.url, filterTypes: ['ok'] });
-      await relay.svix.endpoint.create(app.id, { url: receiver.url.replace(/\/webhook$/, '/failing'), filterTypes: ['failing'] });
+      await relay.svix.endpoint.create(app.id, { url: receiver.url, eventTypes: ['ok'] });
+      await relay.svix.endpoint.create(app.id, { url: receiver.url.replace(/\/webhook$/, '/failing'), eventTypes: ['failing'] });
       const delivered = await relay.svix.message.create(app.id, { eventType: 'ok', payload: { keep: 'no' } });
       const pending = await relay.svix.message.create(app.id, { eventType: 'failing', payload: { keep: 'yes' } });
       await receiver.waitFor(2, 10_000);

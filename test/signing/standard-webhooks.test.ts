@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
-import { Webhook as SvixWebhook } from 'svix';
+import { Webhook as SvixWebhook } from 'svix1';
 import { constantTimeEqual, generateSecret, secretKey, sign, signatureHeaders } from '../../src/signing/standard-webhooks.js';
 
 // Conformance vectors published with the Standard Webhooks reference libraries (JS/Python/Go and Rust suites).

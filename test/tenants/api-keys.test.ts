@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { ApiException, Svix, Webhook } from 'svix';
+import { ApiException, Svix } from 'svix';
+import { Webhook } from 'svix1';
 import { API_KEY_CACHE_MS } from '../../src/api/api-keys.js';
 import type { SealedStore } from '../../src/secrets/sealed-store.js';
 import { headersOf } from '../api/support.js';
@@ -120,9 +121,9 @@ describe('per-application API keys', () => {
     assert.equal((await svix.application.get('sdk-tenant-b')).id, mine.id);
     assert.deepEqual((await svix.application.list()).data.map((a) => a.id), [mine.id]);
     assert.ok((await svix.eventType.list()).data.some((e) => e.name === 'sdk.event'), 'event types are readable');
-    const endpoint = await svix.endpoint.create(mine.id, { url: receiver.url, filterTypes: ['sdk.event'] });
+    const endpoint = await svix.endpoint.create(mine.id, { url: receiver.url, eventTypes: ['sdk.event'] });
     const { key: secret } = await svix.endpoint.getSecret(mine.id, endpoint.id);
-    await svix.endpoint.updateHeaders(mine.id, endpoint.id, { headers: { 'x-tenant': 'b' } });
+    await svix.endpoint.setHeaders(mine.id, endpoint.id, { headers: { 'x-tenant': 'b' } });
     const message = await svix.message.create(mine.id, { eventType: 'sdk.event', payload: { hello: 'b' } });
     const [delivered] = await receiver.waitFor(1, 10_000);
     assert.deepEqual(new Webhook(secret).verify(delivered.body.toString(), headersOf(delivered)), { hello: 'b' });
@@ -142,7 +143,7 @@ describe('per-application API keys', () => {
     assert.equal(await status(svix.endpoint.list('sdk-tenant-a')), 404);
     assert.equal(await status(svix.message.create(theirs.id, { eventType: 'sdk.event', payload: {} })), 404);
     assert.equal(await status(svix.application.create({ name: 'mine too' })), 403);
-    assert.equal(await status(svix.application.update(mine.id, { name: 'renamed' })), 403);
+    assert.equal(await status(svix.application.upsert(mine.id, { name: 'renamed' })), 403);
     assert.equal(await status(svix.application.delete(mine.id)), 403);
     assert.equal(await status(svix.eventType.create({ name: 'sdk.mine', description: 'x' })), 403);
     assert.equal(await status(svix.ingest.source.list()), 403);

@@ -47,11 +47,18 @@ export function applicationRoutes(router: Router, ctx: ApiContext, keys: ApiKeys
   });
 
   // An app key reads its application but does not change it: name, uid, rate limit and metadata are the operator's.
-  router.add({ method: 'PUT', url: '/api/v1/app/:app_id', summary: 'Update application', tag, status: 200, body: ApplicationIn, response: ApplicationOut }, async (request) => {
-    const app = await appOf(ctx, request);
-    requireAdmin(principalOf(request));
+  // As Svix's, PUT creates the application (201) when the path names none; its uid is the body's.
+  router.add({ method: 'PUT', url: '/api/v1/app/:app_id', summary: 'Update application', tag, status: 200, body: ApplicationIn, response: ApplicationOut }, async (request, reply) => {
+    const principal = principalOf(request);
+    const existing = await ctx.store.getApp((request.params as { app_id: string }).app_id);
+    if (existing) await appOf(ctx, request);
+    requireAdmin(principal);
     const body = parse(ApplicationIn, request.body, 'body');
-    return presentApp(await ctx.store.updateApp(app.id, toInput(body), ctx.now()));
+    if (!existing) {
+      reply.code(201);
+      return presentApp(await ctx.store.createApp(toInput(body), ctx.now()));
+    }
+    return presentApp(await ctx.store.updateApp(existing.id, toInput(body), ctx.now()));
   });
 
   router.add({ method: 'PATCH', url: '/api/v1/app/:app_id', summary: 'Patch application', tag, status: 200, body: ApplicationPatch, response: ApplicationOut }, async (request) => {

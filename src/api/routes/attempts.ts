@@ -69,6 +69,13 @@ export function attemptRoutes(router: Router, ctx: ApiContext): void {
     return presentAttempt(attempt);
   });
 
+  router.add({ method: 'DELETE', url: '/api/v1/app/:app_id/msg/:msg_id/attempt/:attempt_id/content', summary: 'Delete attempt response body', tag, status: 204 }, async (request) => {
+    const app = await appOf(ctx, request);
+    const message = await messageOf(ctx, app, request);
+    const id = (request.params as { attempt_id: string }).attempt_id;
+    if (!(await ctx.store.expungeAttemptContent(app.id, message.id, id))) throw notFound('attempt', id);
+  });
+
   router.add({ method: 'GET', url: '/api/v1/app/:app_id/endpoint/:endpoint_id/msg', summary: 'List attempted messages', tag, status: 200, query: AttemptListQuery, response: listOf(EndpointMessageOut) }, async (request) => {
     const app = await appOf(ctx, request);
     const endpoint = await endpointOf(ctx, app, request);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { invalid } from '../../domain/errors.js';
+import { invalid, notFound } from '../../domain/errors.js';
 import { DESTINATION_KINDS } from '../../pipeline/destinations/index.js';
 import { validateDestination } from '../../pipeline/destinations/kinds.js';
 import type { Endpoint } from '../../domain/types.js';
@@ -36,6 +36,7 @@ type Fields = z.output<typeof EndpointPatch>;
 
 function toInput(body: Partial<Fields>, base: Endpoint | null, defaults: { maxInFlight: number }, headers?: Record<string, string>): EndpointInput {
   const pick = <K extends keyof Fields, V>(key: K, fallback: V) => (body[key] !== undefined ? body[key] : fallback);
+  const filterTypes = body.eventTypes !== undefined ? body.eventTypes : body.filterTypes;
   const destination = body.destination === undefined ? (base?.destination ?? null) : body.destination === null ? null : validateDestination(DESTINATION_KINDS, body.destination);
   const described = destination ? DESTINATION_KINDS.get(destination.type)!.describe(destination) : null;
   return {
@@ -44,7 +45,7 @@ function toInput(body: Partial<Fields>, base: Endpoint | null, defaults: { maxIn
     uid: pick('uid', base?.uid ?? null) ?? null,
     description: body.description ?? base?.description ?? '',
     version: body.version ?? base?.version ?? 1,
-    filterTypes: pick('filterTypes', base?.filterTypes ?? null) ?? null,
+    filterTypes: (filterTypes !== undefined ? filterTypes : (base?.filterTypes ?? null)) ?? null,
     channels: pick('channels', base?.channels ?? null) ?? null,
     headers: headers ?? base?.headers ?? {},
     disabled: body.disabled ?? base?.disabled ?? false,
@@ -110,12 +111,20 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     return presentEndpoint(await endpointOf(ctx, app, request));
   });
 
-  router.add({ method: 'PUT', url: `${base}/:endpoint_id`, summary: 'Update endpoint', tag, status: 200, body: EndpointUpdate, response: EndpointOut }, async (request) => {
+  // As Svix's: PUT creates the endpoint (201, with a new id and secret) when the path is a uid none of the app's endpoints
+  // has; an endpoint id (`ep_…`, which no uid may look like) that the app does not have stays 404.
+  router.add({ method: 'PUT', url: `${base}/:endpoint_id`, summary: 'Update endpoint', tag, status: 200, body: EndpointUpdate, response: EndpointOut }, async (request, reply) => {
     const app = await appOf(ctx, request);
-    const endpoint = await endpointOf(ctx, app, request);
+    const id = (request.params as { endpoint_id: string }).endpoint_id;
+    const existing = await ctx.store.getEndpoint(app.id, id);
+    if (!existing && id.startsWith('ep_')) throw notFound('endpoint', id);
     const body = parse(EndpointUpdate, request.body, 'body');
-    const replaced = { ...body, filterTypes: body.filterTypes ?? null, channels: body.channels ?? null, uid: body.uid ?? null };
-    return presentEndpoint(resumed(endpoint, await ctx.store.updateEndpoint(app.id, endpoint.id, refuseInternalTarget(ctx, toInput(replaced, endpoint, defaults), endpoint), ctx.now())));
+    const replaced = { ...body, eventTypes: undefined, filterTypes: body.eventTypes ?? body.filterTypes ?? null, channels: body.channels ?? null, uid: body.uid ?? null };
+    if (!existing) {
+      reply.code(201);
+      return presentEndpoint(await ctx.store.createEndpoint(app.id, refuseInternalTarget(ctx, toInput(replaced, null, defaults, {}), null), generateSecret(), ctx.now()));
+    }
+    return presentEndpoint(resumed(existing, await ctx.store.updateEndpoint(app.id, existing.id, refuseInternalTarget(ctx, toInput(replaced, existing, defaults), existing), ctx.now())));
   });
 
   router.add({ method: 'PATCH', url: `${base}/:endpoint_id`, summary: 'Patch endpoint', tag, status: 200, body: EndpointPatch, response: EndpointOut }, async (request) => {
@@ -141,14 +150,17 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     return { key: endpoint.secrets.find((s) => s.expiresAt === null)!.key };
   });
 
-  router.add({ method: 'POST', url: `${base}/:endpoint_id/secret/rotate`, summary: 'Rotate endpoint secret', tag, status: 204, body: EndpointSecretRotateIn }, async (request) => {
+  // 200 with the new secret: the svix 2.x Python SDK reads it (EndpointSecretOut); the JavaScript SDKs ignore the body.
+  router.add({ method: 'POST', url: `${base}/:endpoint_id/secret/rotate`, summary: 'Rotate endpoint secret', tag, status: 200, body: EndpointSecretRotateIn, response: EndpointSecretOut }, async (request) => {
     const app = await appOf(ctx, request);
     const endpoint = await endpointOf(ctx, app, request);
     const body = parse(EndpointSecretRotateIn, request.body ?? {}, 'body');
     const now = ctx.now();
     const grace = body.gracePeriodSeconds === null || body.gracePeriodSeconds === undefined ? DAY_MS : body.gracePeriodSeconds * 1000;
     if (endpoint.secrets.length > 10) throw invalid(['body'], 'too many unexpired old secrets (at most 10); wait for one to expire');
-    await ctx.store.rotateEndpointSecret(app.id, endpoint.id, body.key ? withPrefix(body.key) : generateSecret(), now + grace, now);
+    const key = body.key ? withPrefix(body.key) : generateSecret();
+    await ctx.store.rotateEndpointSecret(app.id, endpoint.id, key, now + grace, now);
+    return { key };
   });
 
   router.add({ method: 'GET', url: `${base}/:endpoint_id/headers`, summary: 'Get endpoint headers', tag, status: 200, response: EndpointHeadersOut }, async (request) => {

@@ -9,7 +9,7 @@ import { principalOf, requireAdmin } from '../auth.js';
 import type { ApiContext } from '../context.js';
 import { presentPage } from '../present.js';
 import type { Router } from '../router.js';
-import { listOf, metadata, PageQuery, uid } from '../schemas.js';
+import { listOf, metadata, metadataIn, PageQuery, uid } from '../schemas.js';
 import { parse } from '../validation.js';
 import { endpointRoutes } from './endpoints.js';
 
@@ -18,7 +18,7 @@ const IngestSourceIn = z.strictObject({
   uid: uid('src').nullish(),
   type: z.string().min(1).max(64),
   config: z.record(z.string(), z.unknown()).default({}),
-  metadata: metadata.optional(),
+  metadata: metadataIn.optional(),
 });
 
 const IngestSourceOut = z.object({

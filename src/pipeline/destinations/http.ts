@@ -3,7 +3,7 @@ import { Agent, buildConnector, errors, type Dispatcher } from 'undici';
 import { EgressPolicy, EgressRefusedError } from '../../egress/policy.js';
 import { parseRetryAfter } from '../../domain/retry.js';
 import type { ClaimedDelivery } from '../../domain/types.js';
-import { secretKey, signatureHeaders } from '../../signing/standard-webhooks.js';
+import { secretKey, signatureHeaders, type SignatureHeaderSet } from '../../signing/standard-webhooks.js';
 import type { Destination, SendResult } from './destination.js';
 
 export interface HttpDestinationOptions {
@@ -16,6 +16,8 @@ export interface HttpDestinationOptions {
   /** Keep-alive sockets per origin. */
   connectionsPerOrigin: number;
   userAgent: string;
+  /** `webhook-*`, `svix-*` or both. @default 'both' */
+  signatureHeaders?: SignatureHeaderSet;
   /** Which addresses may be dialled. @default loopback, private, link-local… refused, nothing allowed */
   egress?: EgressPolicy;
   now?: () => number;
@@ -74,7 +76,7 @@ export class HttpDestination implements Destination {
       headers['x-hookrelay-event-type'] = message.eventType;
       headers['x-hookrelay-verified'] = String(message.verified === true);
     }
-    Object.assign(headers, signatureHeaders(keys, message.id, Math.floor(now / 1000), payload));
+    Object.assign(headers, signatureHeaders(keys, message.id, Math.floor(now / 1000), payload, this.options.signatureHeaders));
     headers['content-type'] = message.contentType;
     headers['user-agent'] = this.options.userAgent;
 

@@ -173,7 +173,7 @@ function rounds(inputs: AcceptInput[]): number[][] {
  * instead of deadlocking. A key or eventId that already exists (committed by anyone) inserts nothing.
  */
 const INSERT = (rows: string) => `
-  WITH input (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified, key, key_expires_at, due_at, n) AS (
+  WITH input (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified, key, key_expires_at, due_at, n, only_endpoint) AS (
     VALUES ${rows}
   ), keys AS (
     INSERT INTO idempotency_key (app_id, key, message_id, expires_at)
@@ -189,8 +189,10 @@ const INSERT = (rows: string) => `
     SELECT i.id, i.app_id, e.id, 'pending', i.due_at, i.created_at, i.created_at
     FROM messages m JOIN input i ON i.id = m.id
     JOIN endpoint e ON e.app_id = i.app_id AND NOT e.disabled
-      AND (e.filter_types IS NULL OR e.filter_types ? i.event_type)
-      AND (e.channels IS NULL OR (i.channels IS NOT NULL AND e.channels ?| ARRAY(SELECT jsonb_array_elements_text(i.channels))))
+      AND (i.only_endpoint IS NULL OR e.id = i.only_endpoint)
+      AND (i.only_endpoint IS NOT NULL OR (
+        (e.filter_types IS NULL OR e.filter_types ? i.event_type)
+        AND (e.channels IS NULL OR (i.channels IS NOT NULL AND e.channels ?| ARRAY(SELECT jsonb_array_elements_text(i.channels))))))
     ORDER BY i.n, e.id
     RETURNING message_id
   )
@@ -199,7 +201,7 @@ const INSERT = (rows: string) => `
   UNION ALL SELECT 'delivery', message_id FROM deliveries
   UNION ALL SELECT 'notified', pg_notify($1, $2)::text FROM (SELECT 1 FROM deliveries LIMIT 1) AS created`;
 
-const CASTS = ['text', 'text', 'text', 'text', 'bytea', 'text', 'jsonb', 'jsonb', 'bigint', 'text', 'jsonb', 'boolean', 'text', 'bigint', 'bigint', 'int'];
+const CASTS = ['text', 'text', 'text', 'text', 'bytea', 'text', 'jsonb', 'jsonb', 'bigint', 'text', 'jsonb', 'boolean', 'text', 'bigint', 'bigint', 'int', 'text'];
 
 interface Written {
   freshKeys: Set<string>;
@@ -231,6 +233,7 @@ async function insert(client: Client, inputs: AcceptInput[], ids: string[], whic
       key === null ? null : input.now + input.idempotencyTtlMs,
       input.dueAt,
       n,
+      input.endpointId ?? null,
     );
     return `(${CASTS.map((cast, k) => `$${base + k + 1}::${cast}`).join(', ')})`;
   });

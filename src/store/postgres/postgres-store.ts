@@ -4,7 +4,7 @@ import { conflict, notFound } from '../../domain/errors.js';
 import { DEFAULT_HEALTH_POLICY, failingReason, parkedReason, summarizeHealth, type HealthChange, type HealthPolicy } from '../../domain/health.js';
 import { ID_PREFIX, newId } from '../../domain/ids.js';
 import { RATE_LOOKAHEAD_MS } from '../../domain/rate.js';
-import type { ApiKey, App, Attempt, ClaimedDelivery, Endpoint, EventType, Message, Source } from '../../domain/types.js';
+import type { ApiKey, App, Attempt, ClaimedDelivery, DeliveryStatus, Endpoint, EventType, Message, Source } from '../../domain/types.js';
 import { cursorQuery, toPage } from '../paging.js';
 import type {
   AcceptInput,
@@ -510,6 +510,39 @@ export class PostgresStore implements Store {
     const recovered = result.rowCount ?? 0;
     if (recovered > 0) await this.notify();
     return recovered;
+  }
+
+  async replayMissing(appId: string, endpointId: string, since: number, until: number, now: number): Promise<number> {
+    // Filters as they are now (the SQL form of endpointMatches); a disabled endpoint gets its deliveries too, sent once enabled.
+    const result = await this.query(
+      `INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, manual, created_at, updated_at)
+       SELECT m.id, m.app_id, e.id, 'pending', $5, true, $5, $5
+       FROM message m JOIN endpoint e ON e.app_id = m.app_id AND e.id = $2
+       WHERE m.app_id = $1 AND m.created_at >= $3 AND m.created_at < $4 AND m.payload IS NOT NULL
+         AND (e.filter_types IS NULL OR e.filter_types ? m.event_type)
+         AND (e.channels IS NULL OR (m.channels IS NOT NULL AND e.channels ?| ARRAY(SELECT jsonb_array_elements_text(m.channels))))
+       ORDER BY m.id
+       ON CONFLICT (message_id, endpoint_id) DO NOTHING`,
+      [appId, endpointId, since, until, now],
+    );
+    const replayed = result.rowCount ?? 0;
+    if (replayed > 0) await this.notify();
+    return replayed;
+  }
+
+  async endpointStats(appId: string, endpointId: string, range: { since?: number; until?: number }): Promise<Record<DeliveryStatus, number>> {
+    const result = await this.query<{ status: DeliveryStatus; n: string }>(
+      'SELECT status, count(*) AS n FROM delivery WHERE app_id = $1 AND endpoint_id = $2 AND created_at >= $3 AND created_at < $4 GROUP BY status',
+      [appId, endpointId, range.since ?? 0, range.until ?? Number.MAX_SAFE_INTEGER],
+    );
+    const stats: Record<DeliveryStatus, number> = { pending: 0, in_flight: 0, succeeded: 0, failed: 0 };
+    for (const row of result.rows) stats[row.status] = Number(row.n);
+    return stats;
+  }
+
+  async expungeAttemptContent(appId: string, messageId: string, attemptId: string): Promise<boolean> {
+    const result = await this.query("UPDATE attempt SET response_body = '' WHERE app_id = $1 AND message_id = $2 AND id = $3", [appId, messageId, attemptId]);
+    return (result.rowCount ?? 0) > 0;
   }
 
   // ---- dispatcher -----------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import { endpointMatches } from '../../domain/filter.js';
 import { DEFAULT_HEALTH_POLICY, mayChange, nextHealth, summarizeHealth, type HealthChange, type HealthPolicy } from '../../domain/health.js';
 import { RATE_LOOKAHEAD_MS } from '../../domain/rate.js';
 import { ID_PREFIX, newId } from '../../domain/ids.js';
-import type { ApiKey, App, Attempt, ClaimedDelivery, Endpoint, EventType, Message, Source } from '../../domain/types.js';
+import type { ApiKey, App, Attempt, ClaimedDelivery, DeliveryStatus, Endpoint, EventType, Message, Source } from '../../domain/types.js';
 import { cursorQuery, toPage } from '../paging.js';
 import type {
   AcceptInput,
@@ -517,7 +517,7 @@ export class SqliteStore implements Store {
     );
     let deliveries = 0;
     for (const endpoint of this.fanOutTargets(appId)) {
-      if (!endpointMatches(endpoint, input.eventType, input.channels)) continue;
+      if (input.endpointId !== undefined ? endpoint.id !== input.endpointId : !endpointMatches(endpoint, input.eventType, input.channels)) continue;
       this.stmt.insertDelivery.run(id, appId, endpoint.id, input.dueAt, now, now);
       deliveries++;
     }
@@ -625,6 +625,46 @@ export class SqliteStore implements Store {
       )
       .run(now, now, appId, endpointId, appId, since, until);
     return result.changes;
+  }
+
+  async replayMissing(appId: string, endpointId: string, since: number, until: number, now: number): Promise<number> {
+    const endpoint = await this.getEndpoint(appId, endpointId);
+    if (!endpoint) return 0;
+    const candidates = this.db
+      .prepare(
+        `SELECT m.id, m.event_type, m.channels FROM message m
+         WHERE m.app_id = ? AND m.created_at >= ? AND m.created_at < ? AND m.payload IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.message_id = m.id AND d.endpoint_id = ?)
+         ORDER BY m.id`,
+      )
+      .all(appId, since, until, endpoint.id) as { id: string; event_type: string; channels: string | null }[];
+    // Filters as they are now; a disabled endpoint gets its deliveries too, sent once it is enabled.
+    const filter = { ...endpoint, disabled: false };
+    const replay = this.db.prepare(
+      "INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, manual, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, 1, ?, ?) ON CONFLICT (message_id, endpoint_id) DO NOTHING",
+    );
+    return this.db.transaction(() => {
+      let replayed = 0;
+      for (const m of candidates) {
+        if (!endpointMatches(filter, m.event_type, m.channels === null ? null : (JSON.parse(m.channels) as string[]))) continue;
+        replayed += replay.run(m.id, appId, endpoint.id, now, now, now).changes;
+      }
+      return replayed;
+    })();
+  }
+
+  async endpointStats(appId: string, endpointId: string, range: { since?: number; until?: number }): Promise<Record<DeliveryStatus, number>> {
+    const rows = this.db
+      .prepare('SELECT status, count(*) AS n FROM delivery WHERE app_id = ? AND endpoint_id = ? AND created_at >= ? AND created_at < ? GROUP BY status')
+      .all(appId, endpointId, range.since ?? 0, range.until ?? Number.MAX_SAFE_INTEGER) as { status: DeliveryStatus; n: number }[];
+    const stats: Record<DeliveryStatus, number> = { pending: 0, in_flight: 0, succeeded: 0, failed: 0 };
+    for (const row of rows) stats[row.status] = row.n;
+    return stats;
+  }
+
+  async expungeAttemptContent(appId: string, messageId: string, attemptId: string): Promise<boolean> {
+    const result = this.db.prepare("UPDATE attempt SET response_body = '' WHERE app_id = ? AND message_id = ? AND id = ?").run(appId, messageId, attemptId);
+    return result.changes > 0;
   }
 
   // ---- dispatcher -----------------------------------------------------------------------------
