@@ -72,6 +72,7 @@ export const presentEndpoint = (e: Endpoint) => ({
   ordering: e.ordering,
   maxInFlight: e.maxInFlight,
   destination: e.destination ? redactDestination(DESTINATION_KINDS, e.destination) : null,
+  filter: e.filter,
   circuit: presentCircuit(e),
   metadata: e.metadata,
   createdAt: iso(e.createdAt),

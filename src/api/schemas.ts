@@ -99,6 +99,8 @@ const endpointFields = {
   maxInFlight: z.number().int().min(1).max(10_000).optional(),
   /** hookrelay extension: deliver somewhere other than `url` over HTTP, e.g. `{ type: 'temporal', … }`. */
   destination: z.object({ type: z.string().min(1).max(64) }).catchall(z.unknown()).nullish(),
+  /** hookrelay extension: a content filter on the payload and headers (docs/routing.md); checked by `compileFilter`. */
+  filter: z.record(z.string(), z.unknown()).nullish(),
 };
 
 const urlOrDestination = (e: { url?: string; destination?: unknown }) => e.url !== undefined || (e.destination !== undefined && e.destination !== null);
@@ -211,6 +213,7 @@ export const EndpointOut = z.object({
   ordering: z.enum(['parallel', 'fifo']),
   maxInFlight: z.number(),
   destination: z.record(z.string(), z.unknown()).nullable().describe('Settings of a non-HTTP destination, secrets left out'),
+  filter: z.record(z.string(), z.unknown()).nullable().describe('hookrelay extension: content filter on the payload and headers (docs/routing.md)'),
   circuit: z
     .object({
       state: z.enum(['closed', 'open', 'half-open']),

@@ -45,6 +45,8 @@ export interface EndpointInput {
   version: number;
   filterTypes: string[] | null;
   channels: string[] | null;
+  /** A validated content filter (domain/content-filter.ts `compileFilter` accepted it), or null. */
+  filter: Record<string, unknown> | null;
   headers: Record<string, string>;
   disabled: boolean;
   rateLimit: number | null;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { compileFilter, FilterProblem } from '../../domain/content-filter.js';
 import { invalid } from '../../domain/errors.js';
 import { DESTINATION_KINDS } from '../../pipeline/destinations/index.js';
 import { validateDestination } from '../../pipeline/destinations/kinds.js';
@@ -46,6 +47,7 @@ function toInput(body: Partial<Fields>, base: Endpoint | null, defaults: { maxIn
     version: body.version ?? base?.version ?? 1,
     filterTypes: pick('filterTypes', base?.filterTypes ?? null) ?? null,
     channels: pick('channels', base?.channels ?? null) ?? null,
+    filter: body.filter === undefined ? (base?.filter ?? null) : validFilter(body.filter),
     headers: headers ?? base?.headers ?? {},
     disabled: body.disabled ?? base?.disabled ?? false,
     rateLimit: body.throttleRate !== undefined ? body.throttleRate : body.rateLimit !== undefined ? body.rateLimit : (base?.rateLimit ?? null),
@@ -53,6 +55,18 @@ function toInput(body: Partial<Fields>, base: Endpoint | null, defaults: { maxIn
     maxInFlight: body.maxInFlight ?? base?.maxInFlight ?? defaults.maxInFlight,
     metadata: body.metadata ?? base?.metadata ?? {},
   };
+}
+
+/** A content filter as saved: null for none; anything `compileFilter` refuses is a 422 located inside `filter`. */
+function validFilter(filter: Record<string, unknown> | null): Record<string, unknown> | null {
+  if (filter === null) return null;
+  try {
+    compileFilter(filter);
+  } catch (error) {
+    if (error instanceof FilterProblem) throw invalid(['body', 'filter', ...error.path], error.msg);
+    throw error;
+  }
+  return filter;
 }
 
 /**
@@ -114,7 +128,7 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     const app = await appOf(ctx, request);
     const endpoint = await endpointOf(ctx, app, request);
     const body = parse(EndpointUpdate, request.body, 'body');
-    const replaced = { ...body, filterTypes: body.filterTypes ?? null, channels: body.channels ?? null, uid: body.uid ?? null };
+    const replaced = { ...body, filterTypes: body.filterTypes ?? null, channels: body.channels ?? null, filter: body.filter ?? null, uid: body.uid ?? null };
     return presentEndpoint(resumed(endpoint, await ctx.store.updateEndpoint(app.id, endpoint.id, refuseInternalTarget(ctx, toInput(replaced, endpoint, defaults), endpoint), ctx.now())));
   });
 

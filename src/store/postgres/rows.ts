@@ -42,6 +42,7 @@ export const toEndpoint = (r: any): Endpoint => ({
   version: r.version,
   filterTypes: r.filter_types,
   channels: r.channels,
+  filter: r.filter === null || r.filter === undefined ? null : JSON.parse(r.filter),
   headers: r.headers,
   disabled: r.disabled,
   disabledReason: r.disabled_reason,

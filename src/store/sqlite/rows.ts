@@ -44,6 +44,7 @@ export const toEndpoint = (r: any): Endpoint => ({
   version: r.version,
   filterTypes: json(r.filter_types),
   channels: json(r.channels),
+  filter: json(r.filter ?? null),
   headers: JSON.parse(r.headers),
   disabled: r.disabled === 1,
   disabledReason: r.disabled_reason,
