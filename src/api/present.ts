@@ -44,6 +44,7 @@ export const presentEventType = (e: EventType, withContent = true) => ({
   featureFlag: e.featureFlag,
   featureFlags: e.featureFlag === null ? null : [e.featureFlag],
   groupName: e.groupName,
+  validatePayloads: e.validatePayloads,
   createdAt: iso(e.createdAt),
   updatedAt: iso(e.updatedAt),
 });

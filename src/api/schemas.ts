@@ -41,6 +41,8 @@ export const EventTypeIn = z.strictObject({
   featureFlag: z.string().max(256).nullish(),
   featureFlags: z.array(z.string().max(256)).max(100).nullish(),
   groupName: z.string().max(256).nullish(),
+  /** hookrelay extension: API messages of this type must pass its latest schema (docs/routing.md). */
+  validatePayloads: z.boolean().optional(),
 });
 export const EventTypeUpdate = EventTypeIn.omit({ name: true });
 export const EventTypePatch = EventTypeUpdate.partial();
@@ -195,6 +197,7 @@ export const EventTypeOut = z.object({
   featureFlag: z.string().nullable(),
   featureFlags: z.array(z.string()).nullable(),
   groupName: z.string().nullable(),
+  validatePayloads: z.boolean().describe('hookrelay extension: API messages of this type must pass its latest schema'),
   createdAt: date,
   updatedAt: date,
 });

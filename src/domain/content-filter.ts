@@ -284,7 +284,7 @@ function regex(pattern: unknown, at: (string | number)[]): SharedRegex {
  * Parses a payload for matching only: the stored and delivered bytes are never touched. Not JSON (or not valid
  * UTF-8 JSON) gives `undefined`, on which every body condition sees missing fields.
  */
-export function parseForFilter(payload: Uint8Array | null): unknown {
+export function parsePayloadCopy(payload: Uint8Array | null): unknown {
   if (payload === null || payload.byteLength === 0) return undefined;
   try {
     return JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));

@@ -36,6 +36,8 @@ export interface EventType {
   featureFlag: string | null;
   groupName: string | null;
   schemas: Record<string, unknown> | null;
+  /** Whether messages created through the API must pass the latest schema (pipeline/payload-schemas.ts). */
+  validatePayloads: boolean;
   createdAt: number;
   updatedAt: number;
 }

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Source } from '../domain/types.js';
 import type { Intake } from '../pipeline/intake.js';
+import type { SchemaIssue } from '../pipeline/payload-schemas.js';
+import { parsePayloadCopy } from '../domain/content-filter.js';
 import type { Store } from '../store/store.js';
 import { RateLimiter } from './rate-limiter.js';
 import { compileSource, type CompiledSource } from './source-config.js';
@@ -28,6 +30,9 @@ export function eventTypeName(raw: string): string {
  * well-formed: one that is not short printable ASCII (e.g. NUL, which PostgreSQL refuses in text) is hashed.
  */
 const deliveryKey = (id: string) => (/^[\x21-\x7e]{1,256}$/.test(id) ? id : `id-sha256:${createHash('sha256').update(id).digest('hex')}`);
+
+/** The tag of a message stored although its payload fails its event type's schema (a source set to `mark`). */
+export const SCHEMA_INVALID_TAG = 'schema-invalid';
 
 const json = (status: number, body: unknown, headers?: Record<string, string>): IngestAnswer => ({
   status,
@@ -65,6 +70,12 @@ export class Ingest {
     return { source, compiled: entry.compiled };
   }
 
+  /** Where a request's payload fails its event type's schema; null when it passes, or the type has no schema. */
+  private async schemaIssue(eventType: string, body: Uint8Array): Promise<SchemaIssue | null> {
+    const known = await this.intake.schemas.eventType(eventType);
+    return known ? this.intake.schemas.validate(known, parsePayloadCopy(body)) : null;
+  }
+
   /** Before the body is read: null to go on, or the answer that ends the request (429). */
   admit(source: Source, compiled: CompiledSource, now: number): IngestAnswer | null {
     const rate = compiled.common.rateLimit;
@@ -83,6 +94,16 @@ export class Ingest {
     }
     if (verdict.kind === 'handshake') return { status: verdict.status, contentType: verdict.contentType, body: verdict.body };
 
+    const eventType = eventTypeName(verdict.eventType ?? source.type);
+    let tags: string[] | null = null;
+    if (compiled.common.schemaValidation !== 'off') {
+      const issue = await this.schemaIssue(eventType, request.body);
+      if (issue && compiled.common.schemaValidation === 'refuse') {
+        this.log.info({ sourceId: source.id, eventType, path: issue.path }, 'inbound request refused: payload fails its schema');
+        return json(422, { code: 'schema_mismatch', detail: `payload${issue.path.map((p) => `.${p}`).join('')}: ${issue.msg}` });
+      }
+      if (issue) tags = [SCHEMA_INVALID_TAG];
+    }
     const dedupeKey = verdict.deliveryId !== null ? deliveryKey(verdict.deliveryId) : `sha256:${createHash('sha256').update(request.body).digest('hex')}`;
     const kept: Record<string, string> = {};
     for (const name of ['content-type', ...compiled.provider.keepHeaders, ...compiled.common.keepHeaders]) {
@@ -92,12 +113,12 @@ export class Ingest {
     try {
       const result = await this.intake.accept({
         appId: source.appId,
-        eventType: eventTypeName(verdict.eventType ?? source.type),
+        eventType,
         eventId: null,
         payload: request.body,
         contentType: request.headers['content-type'] || 'application/octet-stream',
         channels: null,
-        tags: null,
+        tags,
         idempotencyKey: this.idempotencyPrefix + dedupeKey,
         idempotencyTtlMs: compiled.common.dedupeWindowSeconds * 1000,
         now,

@@ -15,6 +15,12 @@ export const commonSourceConfig = z.object({
   publicUrl: z.url().optional(),
   /** Extra request headers to keep on the message and forward, besides the provider's own. */
   keepHeaders: z.array(z.string().regex(/^[A-Za-z0-9-]+$/).transform((v) => v.toLowerCase())).max(50).default([]),
+  /**
+   * What a verified request whose payload fails its event type's JSON Schema becomes: `off` (not checked), `mark`
+   * (stored, delivered and tagged `schema-invalid`; the provider gets its 2xx) or `refuse` (422, nothing stored).
+   * @default "off"
+   */
+  schemaValidation: z.enum(['off', 'mark', 'refuse']).default('off'),
 });
 
 export type CommonSourceConfig = z.output<typeof commonSourceConfig>;

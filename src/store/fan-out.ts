@@ -1,4 +1,4 @@
-import { compileFilter, parseForFilter, type ContentFilter, type FilterSubject } from '../domain/content-filter.js';
+import { compileFilter, parsePayloadCopy, type ContentFilter, type FilterSubject } from '../domain/content-filter.js';
 import type { AcceptInput } from './store.js';
 
 /** An enabled endpoint as fan-out sees it: the filters `endpointMatches` checks, plus its compiled content filter. */
@@ -26,5 +26,5 @@ export function compileStoredFilter(text: string): ContentFilter {
 
 /** What content filters see of a message being accepted: a parsed copy of its payload and the source's kept headers. */
 export function filterSubject(input: Pick<AcceptInput, 'payload' | 'source'>): FilterSubject {
-  return { body: parseForFilter(input.payload), headers: input.source?.headers ?? {} };
+  return { body: parsePayloadCopy(input.payload), headers: input.source?.headers ?? {} };
 }

@@ -36,6 +36,7 @@ export interface EventTypeInput {
   featureFlag: string | null;
   groupName: string | null;
   schemas: Record<string, unknown> | null;
+  validatePayloads: boolean;
 }
 
 export interface EndpointInput {

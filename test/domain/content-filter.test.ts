@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compileFilter, FilterProblem, parseForFilter } from '../../src/domain/content-filter.js';
+import { compileFilter, FilterProblem, parsePayloadCopy } from '../../src/domain/content-filter.js';
 
 const order = {
   type: 'order.created',
@@ -103,7 +103,7 @@ describe('content filters: matching', () => {
     assert.equal(matches({ headers: { 'x-github-event': { $in: ['issues', 'pull_request'] } } }, order, headers), false);
     assert.equal(matches({ headers: { 'x-github-event': 'push' }, body: { type: 'order.created' } }, order, headers), true, 'both scopes must match');
     assert.equal(matches({ headers: { 'x-github-event': 'push' }, body: { type: 'other' } }, order, headers), false);
-    const body = parseForFilter(Buffer.from('not json'));
+    const body = parsePayloadCopy(Buffer.from('not json'));
     assert.equal(body, undefined);
     assert.equal(compileFilter({ body: { type: 'x' } })({ body, headers: {} }), false);
     assert.equal(compileFilter({ body: { type: { $exist: false } } })({ body, headers: {} }), true);
@@ -112,7 +112,7 @@ describe('content filters: matching', () => {
   it('reads big integers approximately (as doubles) and never changes the bytes it parses', () => {
     const bytes = Buffer.from('{"id":12345678901234567890,"n":1}');
     const copy = Buffer.from(bytes);
-    const body = parseForFilter(bytes);
+    const body = parsePayloadCopy(bytes);
     assert.deepEqual(bytes, copy);
     assert.equal(compileFilter({ body: { id: { $gt: 12345678901234567000 } } })({ body, headers: {} }), false, '…890 and …000 are the same double');
     assert.equal(compileFilter({ body: { id: { $gte: 12345678901234567000 } } })({ body, headers: {} }), true);

@@ -144,13 +144,16 @@ export function storeConformance(backend: string, open: () => Promise<StoreUnder
       });
 
       it('lists event types by name byte-wise, hides archived ones unless asked, and lets an archived name be created again', async (store) => {
-        const base = { description: 'd', archived: false, deprecated: false, featureFlag: null, groupName: null, schemas: null };
+        const base = { description: 'd', archived: false, deprecated: false, featureFlag: null, groupName: null, schemas: null, validatePayloads: false };
         for (const name of ['b.two', 'B.one', 'a.three']) await store.createEventType({ ...base, name }, T0);
         await rejectsWith(store.createEventType({ ...base, name: 'b.two' }, T0), 'conflict');
         const schemas = { '1': { type: 'object', properties: { z: { type: 'string' }, a: { type: 'number' } } } };
         const updated = await store.updateEventType({ ...base, name: 'a.three', archived: true, schemas }, T0 + 1);
         assert.deepEqual(updated.schemas, schemas);
         assert.deepEqual(Object.keys((updated.schemas as any)['1'].properties), ['z', 'a'], 'a schema keeps its key order');
+        assert.equal(updated.validatePayloads, false);
+        assert.equal((await store.updateEventType({ ...base, name: 'b.two', validatePayloads: true }, T0 + 1)).validatePayloads, true);
+        assert.equal((await store.getEventType('b.two'))!.validatePayloads, true);
         const visible = await store.listEventTypes({ limit: 50 }, false);
         assert.deepEqual(visible.data.map((e) => e.name), ['B.one', 'b.two']);
         const everything = await store.listEventTypes({ limit: 50 }, true);

@@ -24,6 +24,7 @@ export function messageRoutes(router: Router, ctx: ApiContext): void {
     const { with_content } = parse(WithContentQuery, request.query, 'query');
     // The payload as parsed, not as zod rebuilt it: zod's copy drops a "__proto__" key, and the payload is kept as sent.
     const payload = (request.body as { payload: unknown }).payload;
+    await ctx.intake.schemas.enforce(body.eventType, payload);
     const result = await ctx.intake.accept({
       appId: app.id,
       eventType: body.eventType,

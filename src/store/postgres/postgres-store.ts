@@ -174,13 +174,14 @@ export class PostgresStore implements Store {
 
   private async upsertEventType(input: EventTypeInput, now: number, onlyIf: string): Promise<EventType | null> {
     const row = await this.one(
-      `INSERT INTO event_type (name, description, archived, deprecated, feature_flag, group_name, schemas, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+      `INSERT INTO event_type (name, description, archived, deprecated, feature_flag, group_name, schemas, created_at, updated_at, validate_payloads)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
        ON CONFLICT (name) DO UPDATE SET description = excluded.description, archived = excluded.archived, deprecated = excluded.deprecated,
-         feature_flag = excluded.feature_flag, group_name = excluded.group_name, schemas = excluded.schemas, updated_at = excluded.updated_at
+         feature_flag = excluded.feature_flag, group_name = excluded.group_name, schemas = excluded.schemas,
+         validate_payloads = excluded.validate_payloads, updated_at = excluded.updated_at
        ${onlyIf}
        RETURNING *`,
-      [input.name, input.description, input.archived, input.deprecated, input.featureFlag, input.groupName, json(input.schemas), now],
+      [input.name, input.description, input.archived, input.deprecated, input.featureFlag, input.groupName, json(input.schemas), now, input.validatePayloads],
     );
     return row ? toEventType(row) : null;
   }

@@ -21,6 +21,7 @@ export const toEventType = (r: any): EventType => ({
   featureFlag: r.feature_flag,
   groupName: r.group_name,
   schemas: r.schemas,
+  validatePayloads: r.validate_payloads ?? false,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });

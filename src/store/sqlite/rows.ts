@@ -23,6 +23,7 @@ export const toEventType = (r: any): EventType => ({
   featureFlag: r.feature_flag,
   groupName: r.group_name,
   schemas: json(r.schemas),
+  validatePayloads: r.validate_payloads === 1,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });

@@ -157,10 +157,11 @@ export class SqliteStore implements Store {
     if (existing && !existing.archived) throw conflict(`an event type named ${JSON.stringify(input.name)} already exists`);
     this.db
       .prepare(
-        `INSERT INTO event_type (name, description, archived, deprecated, feature_flag, group_name, schemas, created_at, updated_at)
-         VALUES (@name, @description, @archived, @deprecated, @featureFlag, @groupName, @schemas, @now, @now)
+        `INSERT INTO event_type (name, description, archived, deprecated, feature_flag, group_name, schemas, validate_payloads, created_at, updated_at)
+         VALUES (@name, @description, @archived, @deprecated, @featureFlag, @groupName, @schemas, @validatePayloads, @now, @now)
          ON CONFLICT (name) DO UPDATE SET description = excluded.description, archived = excluded.archived, deprecated = excluded.deprecated,
-           feature_flag = excluded.feature_flag, group_name = excluded.group_name, schemas = excluded.schemas, updated_at = excluded.updated_at`,
+           feature_flag = excluded.feature_flag, group_name = excluded.group_name, schemas = excluded.schemas,
+           validate_payloads = excluded.validate_payloads, updated_at = excluded.updated_at`,
       )
       .run(this.eventTypeParams(input, now));
     return (await this.getEventType(input.name))!;
@@ -174,10 +175,11 @@ export class SqliteStore implements Store {
   async updateEventType(input: EventTypeInput, now: number): Promise<EventType> {
     this.db
       .prepare(
-        `INSERT INTO event_type (name, description, archived, deprecated, feature_flag, group_name, schemas, created_at, updated_at)
-         VALUES (@name, @description, @archived, @deprecated, @featureFlag, @groupName, @schemas, @now, @now)
+        `INSERT INTO event_type (name, description, archived, deprecated, feature_flag, group_name, schemas, validate_payloads, created_at, updated_at)
+         VALUES (@name, @description, @archived, @deprecated, @featureFlag, @groupName, @schemas, @validatePayloads, @now, @now)
          ON CONFLICT (name) DO UPDATE SET description = excluded.description, archived = excluded.archived, deprecated = excluded.deprecated,
-           feature_flag = excluded.feature_flag, group_name = excluded.group_name, schemas = excluded.schemas, updated_at = excluded.updated_at`,
+           feature_flag = excluded.feature_flag, group_name = excluded.group_name, schemas = excluded.schemas,
+           validate_payloads = excluded.validate_payloads, updated_at = excluded.updated_at`,
       )
       .run(this.eventTypeParams(input, now));
     return (await this.getEventType(input.name))!;
@@ -196,6 +198,7 @@ export class SqliteStore implements Store {
       featureFlag: input.featureFlag,
       groupName: input.groupName,
       schemas: jsonOrNull(input.schemas),
+      validatePayloads: input.validatePayloads ? 1 : 0,
       now,
     };
   }
