@@ -5,9 +5,17 @@ import type { Intake } from '../pipeline/intake.js';
 import type { SchemaIssue } from '../pipeline/payload-schemas.js';
 import { parsePayloadCopy } from '../domain/content-filter.js';
 import type { Store } from '../store/store.js';
+import { AddressList } from './address-list.js';
+import { clientAddress } from './client-address.js';
 import { RateLimiter } from './rate-limiter.js';
 import { compileSource, type CompiledSource } from './source-config.js';
 import type { InboundRequest } from './verifier.js';
+
+/** Who sent a request: the socket's peer address and the headers a trusted proxy may have added. */
+export interface Peer {
+  address: string | undefined;
+  headers: Record<string, string | string[] | undefined>;
+}
 
 export interface IngestAnswer {
   status: number;
@@ -55,6 +63,8 @@ export class Ingest {
     private readonly intake: Intake,
     private readonly log: Logger,
     private readonly idempotencyPrefix = 'inbound:',
+    /** Peers whose forwarding headers name the client (`--trusted-proxies`). */
+    private readonly trustedProxies = new AddressList([]),
   ) {}
 
   /** The source an ingest token names, with its verifier; null when the token is unknown. */
@@ -74,6 +84,18 @@ export class Ingest {
   private async schemaIssue(eventType: string, body: Uint8Array): Promise<SchemaIssue | null> {
     const known = await this.intake.schemas.eventType(eventType);
     return known ? this.intake.schemas.validate(known, parsePayloadCopy(body)) : null;
+  }
+
+  /**
+   * First of all, before the body is read: null to go on, or 403 for a client address the source does not allow
+   * (nothing is read or stored; logged like a failed verification).
+   */
+  screen(source: Source, compiled: CompiledSource, peer: Peer): IngestAnswer | null {
+    if (compiled.addresses === null) return null;
+    const client = clientAddress(peer.address, peer.headers, this.trustedProxies);
+    if (client !== null && compiled.addresses.has(client)) return null;
+    this.log.info({ sourceId: source.id, address: client, peer: peer.address }, 'inbound request refused: address not allowed');
+    return json(403, { code: 'forbidden', detail: `requests from ${client ?? 'an unknown address'} are not allowed by this source` });
   }
 
   /** Before the body is read: null to go on, or the answer that ends the request (429). */

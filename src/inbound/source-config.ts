@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { HookrelayError, type FieldIssue } from '../domain/errors.js';
+import { AddressList, addressEntryProblem } from './address-list.js';
+import { ipPresets } from './ip-presets/index.js';
 import { PROVIDERS } from './providers/index.js';
 import type { Provider, Verifier } from './verifier.js';
 
@@ -21,6 +23,22 @@ export const commonSourceConfig = z.object({
    * @default "off"
    */
   schemaValidation: z.enum(['off', 'mark', 'refuse']).default('off'),
+  /**
+   * Client addresses accepted, as CIDRs or single addresses; with `allowedIpPresets`, any other gets 403 before its
+   * body is read. Both empty: any address. See `--trusted-proxies` for the address of a client behind a proxy.
+   */
+  allowedIps: z
+    .array(z.string().superRefine((entry, ctx) => {
+      const problem = addressEntryProblem(entry);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }))
+    .max(1000)
+    .default([]),
+  /** Providers' published webhook ranges (src/inbound/ip-presets/presets.json): `github`, `stripe`. */
+  allowedIpPresets: z
+    .array(z.string().refine((name) => ipPresets().has(name), { message: `must be one of ${[...ipPresets().keys()].join(', ')}` }))
+    .max(20)
+    .default([]),
 });
 
 export type CommonSourceConfig = z.output<typeof commonSourceConfig>;
@@ -34,6 +52,8 @@ export interface CompiledSource {
   provider: Provider;
   verifier: Verifier;
   common: CommonSourceConfig;
+  /** The addresses requests may come from; null when any may. */
+  addresses: AddressList | null;
 }
 
 function issuesOf(error: z.ZodError, prefix: (string | number)[]): FieldIssue[] {
@@ -67,7 +87,13 @@ export function compileSource(type: string, config: Record<string, unknown>): Co
   const commonPart: Record<string, unknown> = {};
   const providerPart: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(config)) (COMMON_KEYS.includes(key) ? commonPart : providerPart)[key] = value;
-  return { provider, verifier: provider.create(provider.config.parse(providerPart)), common: commonSourceConfig.parse(commonPart) };
+  const common = commonSourceConfig.parse(commonPart);
+  return { provider, verifier: provider.create(provider.config.parse(providerPart)), common, addresses: allowedAddresses(common) };
+}
+
+function allowedAddresses(common: CommonSourceConfig): AddressList | null {
+  if (common.allowedIps.length === 0 && common.allowedIpPresets.length === 0) return null;
+  return new AddressList([...common.allowedIps, ...common.allowedIpPresets.flatMap((name) => ipPresets().get(name)!.ranges)]);
 }
 
 /** Config fields that hold secrets: never returned by the API. */
