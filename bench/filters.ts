@@ -47,14 +47,17 @@ const filterOf = (i: number) => ({
 });
 
 async function acceptRate(store: Store, appId: string, messages: number): Promise<number> {
-  const base = benchPayload(0);
-  const payload = Buffer.from(JSON.stringify({ ...base, data: { ...(base.data as object), attempt: 1, customer: { plan: 'pro', email: 'ada@example.com' } } }));
+  // A different address per message, so no regular expression answer is reused from an earlier message.
+  const payloadOf = (seq: number) => {
+    const base = benchPayload(seq);
+    return Buffer.from(JSON.stringify({ ...base, data: { ...(base.data as object), attempt: seq, customer: { plan: 'pro', email: `user${seq}@example.com` } } }));
+  };
   const start = now();
   for (let done = 0; done < messages; ) {
     const chunk = Math.min(64, messages - done);
     await Promise.all(
-      Array.from({ length: chunk }, () =>
-        store.accept({ appId, eventType: 'bench.event', eventId: null, payload, contentType: 'application/json', channels: null, tags: null, idempotencyKey: null, idempotencyTtlMs: 0, now: Date.now(), dueAt: Date.now() }),
+      Array.from({ length: chunk }, (_, k) =>
+        store.accept({ appId, eventType: 'bench.event', eventId: null, payload: payloadOf(done + k), contentType: 'application/json', channels: null, tags: null, idempotencyKey: null, idempotencyTtlMs: 0, now: Date.now(), dueAt: Date.now() }),
       ),
     );
     done += chunk;
