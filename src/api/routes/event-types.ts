@@ -25,9 +25,12 @@ function toInput(name: string, body: Body, base?: EventType): EventTypeInput {
   };
 }
 
-/** Schemas as saved: each version must compile (422 located inside `schemas` otherwise). */
-function checked(input: EventTypeInput): EventTypeInput {
-  if (input.schemas === null) return input;
+/**
+ * Schemas as saved: each version must compile (422 located inside `schemas` otherwise) when they are written or are
+ * to judge messages; schemas stored before this check existed do not block an unrelated change.
+ */
+function checked(input: EventTypeInput, body: Body): EventTypeInput {
+  if (input.schemas === null || (body.schemas === undefined && !input.validatePayloads)) return input;
   try {
     PayloadSchemas.check(input.schemas);
   } catch (error) {
@@ -50,7 +53,7 @@ export function eventTypeRoutes(router: Router, ctx: ApiContext): void {
   router.add({ method: 'POST', url: '/api/v1/event-type', summary: 'Create event type', tag, status: 201, body: EventTypeIn, response: EventTypeOut }, async (request) => {
     requireAdmin(principalOf(request));
     const body = parse(EventTypeIn, request.body, 'body');
-    const created = await ctx.store.createEventType(checked(toInput(body.name, body)), ctx.now());
+    const created = await ctx.store.createEventType(checked(toInput(body.name, body), body), ctx.now());
     ctx.intake.schemas.forget(created.name);
     return presentEventType(created);
   });
@@ -67,7 +70,7 @@ export function eventTypeRoutes(router: Router, ctx: ApiContext): void {
     requireAdmin(principalOf(request));
     const name = nameOf(request.params);
     const body = parse(EventTypeUpdate, request.body, 'body');
-    const updated = await ctx.store.updateEventType(checked(toInput(name, body)), ctx.now());
+    const updated = await ctx.store.updateEventType(checked(toInput(name, body), body), ctx.now());
     ctx.intake.schemas.forget(name);
     return presentEventType(updated);
   });
@@ -78,7 +81,7 @@ export function eventTypeRoutes(router: Router, ctx: ApiContext): void {
     const body = parse(EventTypePatch, request.body, 'body');
     const found = await ctx.store.getEventType(name);
     if (!found) throw notFound('event type', name);
-    const updated = await ctx.store.updateEventType(checked(toInput(name, body, found)), ctx.now());
+    const updated = await ctx.store.updateEventType(checked(toInput(name, body, found), body), ctx.now());
     ctx.intake.schemas.forget(name);
     return presentEventType(updated);
   });
