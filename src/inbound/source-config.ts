@@ -36,7 +36,10 @@ export const commonSourceConfig = z.object({
     .default([]),
   /** Providers' published webhook ranges (src/inbound/ip-presets/presets.json): `github`, `stripe`. */
   allowedIpPresets: z
-    .array(z.string().refine((name) => ipPresets().has(name), { message: `must be one of ${[...ipPresets().keys()].join(', ')}` }))
+    .array(z.string().superRefine((name, ctx) => {
+      // The presets are read on first use, not at import.
+      if (!ipPresets().has(name)) ctx.addIssue({ code: 'custom', message: `must be one of ${[...ipPresets().keys()].join(', ')}` });
+    }))
     .max(20)
     .default([]),
 });
