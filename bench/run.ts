@@ -7,6 +7,7 @@ import { PhaseProfiler } from './profile.js';
 import { countStoreCalls, startBenchRelay, statusCounts, unfinished, type BenchRelay, type StoreCounters } from './relay.js';
 import { now, rpcClient, summarize, type Call, type LatencySummary } from './shared.js';
 import { faultPhase } from './faults.js';
+import { filterFanOut } from './filters.js';
 import { ingestPhase } from './ingest.js';
 import { processesPhase } from './processes.js';
 import { storeOnly } from './store-only.js';
@@ -24,7 +25,8 @@ import { storeOnly } from './store-only.js';
  * BENCH_PROCESS_MESSAGES (messages per run of the processes phase: SQLite and PostgreSQL as real `hookrelay serve`
  * processes, default 10000; 0 skips it), BENCH_PROCESSES (PostgreSQL process counts, default 1,2,3), BENCH_PROFILE_DIR (write a .cpuprofile of this process per phase; summarize with dist/bench/profile-summary.js),
  * BENCH_FAULT_SECONDS (each run of the fault-isolation phase, default 8; 0 skips it), BENCH_FAULT_RATE (msgs/s to the
- * healthy app and to the faulty app, each fanning out to 25 endpoints; default 20).
+ * healthy app and to the faulty app, each fanning out to 25 endpoints; default 20), BENCH_FILTER_MESSAGES (messages
+ * of the content-filter fan-out phase, each to 100 endpoints with and without filters; default 4000; 0 skips it).
  */
 
 const int = (name: string, fallback: number) => {
@@ -42,6 +44,7 @@ const cfg = {
   latencyRates: (process.env.BENCH_LATENCY_RATES ?? '200,500,1000').split(',').map(Number),
   latencySeconds: int('BENCH_LATENCY_SECONDS', 5),
   storeOnly: int('BENCH_STORE_ONLY', 20_000),
+  filterMessages: int('BENCH_FILTER_MESSAGES', 4_000),
   ingestRequests: int('BENCH_INGEST_REQUESTS', 20_000),
   processMessages: int('BENCH_PROCESS_MESSAGES', 10_000),
   processCounts: (process.env.BENCH_PROCESSES ?? '1,2,3').split(',').map(Number),
@@ -203,6 +206,24 @@ async function main(): Promise<void> {
         });
       }
       rows.push({ metric: `store only: nextDueAt at a backlog of ${result.backlog}`, hookrelay: ms(result.nextDueAtMs), ceiling: '', ratio: '', target: '', notes: 'per call; the dispatcher calls it after every short claim' });
+    }
+
+    // 2a. Content filters at fan-out: 100 endpoints with a filter each against 100 without, in the store alone.
+    if (cfg.filterMessages > 0) {
+      const result = await filterFanOut(100, cfg.filterMessages, cfg.synchronous as 'FULL' | 'NORMAL');
+      for (const r of result.rows) {
+        const cost = r.plain / r.filtered;
+        console.log(`content filters (${r.store}): ${rate(r.plain)} msgs/s to ${r.endpoints} plain endpoints, ${rate(r.filtered)} msgs/s to ${r.endpoints} filtered ones (${cost.toFixed(2)}× the cost)`);
+        rows.push({
+          metric: `content filters (${r.store}): accept fanning out to ${r.endpoints} filtered endpoints (msgs/s)`,
+          hookrelay: `${rate(r.filtered)}/s`,
+          ceiling: `${rate(r.plain)}/s`,
+          ratio: `${cost.toFixed(2)}× cost`,
+          target: `≤ 2× ${cost <= 2 ? 'MET' : 'MISSED'}`,
+          notes: `ceiling column: the same ${r.endpoints} endpoints without filters; every filter matches (same deliveries written)`,
+        });
+      }
+      problems.push(...result.problems);
     }
 
     const acceptCall = (br: BenchRelay, appId: string, extra: Partial<AcceptCall>): Call =>

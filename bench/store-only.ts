@@ -27,7 +27,7 @@ export async function storeOnly(messages: number, synchronous: 'FULL' | 'NORMAL'
     await store.createEndpoint(
       app.id,
       // Cast: the input grows fields (e.g. destination) that a plain HTTP endpoint leaves null.
-      { uid: null, url: 'http://127.0.0.1:9/e', description: '', version: 1, filterTypes: null, channels: null, headers: {}, disabled: false, rateLimit: null, ordering: 'parallel', maxInFlight: 10_000, metadata: {}, destination: null } as EndpointInput,
+      { uid: null, url: 'http://127.0.0.1:9/e', description: '', version: 1, filterTypes: null, channels: null, filter: null, headers: {}, disabled: false, rateLimit: null, ordering: 'parallel', maxInFlight: 10_000, metadata: {}, destination: null } as EndpointInput,
       'whsec_' + Buffer.alloc(24, 7).toString('base64'),
       t,
     );

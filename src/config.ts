@@ -4,6 +4,7 @@ import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './api/http-limits.js';
 import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from './domain/health.js';
 import { DEFAULT_RETRY_POLICY, parseSchedule } from './domain/retry.js';
 import { AllowList } from './egress/allow-list.js';
+import { AddressList } from './inbound/address-list.js';
 import { checkDnsServers } from './egress/policy.js';
 import { parseKeyFile, parseMasterKey } from './secrets/box.js';
 import type { SignatureHeaderSet } from './signing/standard-webhooks.js';
@@ -47,6 +48,8 @@ export interface Settings {
   allowNetworks: readonly string[];
   /** DNS servers for delivery look-ups instead of the system resolver. @default none (getaddrinfo) */
   dnsServers: readonly string[];
+  /** Proxies (CIDRs, addresses) whose X-Forwarded-For / Forwarded headers name an ingest request's client. @default none */
+  trustedProxies: readonly string[];
   /**
    * The key secrets are encrypted with at rest (AES-256-GCM), and older keys still accepted for decryption during a
    * rotation. null: SQLite generates one beside the database; PostgreSQL refuses to start.
@@ -82,6 +85,7 @@ export const SETTING_SOURCES = {
   signatureHeaders: ['signature-headers', 'HOOKRELAY_SIGNATURE_HEADERS'],
   allowNetworks: ['allow-networks', 'HOOKRELAY_ALLOW_NETWORKS'],
   dnsServers: ['dns-servers', 'HOOKRELAY_DNS_SERVERS'],
+  trustedProxies: ['trusted-proxies', 'HOOKRELAY_TRUSTED_PROXIES'],
   masterKey: [null, 'HOOKRELAY_MASTER_KEY'],
   masterKeyFile: ['master-key-file', 'HOOKRELAY_MASTER_KEY_FILE'],
   previousMasterKeys: [null, 'HOOKRELAY_PREVIOUS_MASTER_KEYS'],
@@ -199,6 +203,7 @@ const schema = z
     signatureHeaders: z.enum(['both', 'webhook', 'svix']).default('both'),
     allowNetworks: list((entries) => new AllowList(entries)).default([]),
     dnsServers: list(checkDnsServers).default([]),
+    trustedProxies: list((entries) => new AddressList(entries)).default([]),
     masterKey: masterKeys.pipe(z.array(z.instanceof(Buffer)).length(1, 'must be one key (previous keys go in HOOKRELAY_PREVIOUS_MASTER_KEYS)')).optional(),
     masterKeyFile: keyFile.optional(),
     previousMasterKeys: masterKeys.optional(),
@@ -279,6 +284,7 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
     pruneIntervalMs: 60_000,
     allowNetworks: Object.freeze(s.allowNetworks),
     dnsServers: Object.freeze(s.dnsServers),
+    trustedProxies: Object.freeze(s.trustedProxies),
     masterKey: masterKeyOf(s),
     health: {
       threshold: s.circuitThreshold,

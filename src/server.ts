@@ -12,6 +12,7 @@ import { Ingest } from './inbound/ingest.js';
 import { HttpDestination } from './pipeline/destinations/http.js';
 import { Destinations } from './pipeline/destinations/index.js';
 import { Dispatcher } from './pipeline/dispatcher.js';
+import { AddressList } from './inbound/address-list.js';
 import { Intake } from './pipeline/intake.js';
 import { Retention } from './pipeline/retention.js';
 import { openSealedStore } from './secrets/open-sealed-store.js';
@@ -148,7 +149,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     {
       store,
       intake,
-      ingest: new Ingest(store, intake, log.child({ component: 'ingest' })),
+      ingest: new Ingest(store, intake, log.child({ component: 'ingest' }), undefined, new AddressList(settings.trustedProxies)),
       now: Date.now,
       endpointConcurrency: settings.endpointConcurrency,
       idempotencyTtlMs: settings.idempotencyTtlMs,

@@ -45,6 +45,7 @@ export const presentEventType = (e: EventType, withContent = true) => ({
   featureFlag: e.featureFlag,
   featureFlags: e.featureFlag === null ? null : [e.featureFlag],
   groupName: e.groupName,
+  validatePayloads: e.validatePayloads,
   createdAt: iso(e.createdAt),
   updatedAt: iso(e.updatedAt),
 });
@@ -74,6 +75,7 @@ export const presentEndpoint = (e: Endpoint) => ({
   ordering: e.ordering,
   maxInFlight: e.maxInFlight,
   destination: e.destination ? redactDestination(DESTINATION_KINDS, e.destination) : null,
+  filter: e.filter,
   circuit: presentCircuit(e),
   metadata: e.metadata,
   createdAt: iso(e.createdAt),

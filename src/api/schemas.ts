@@ -45,6 +45,8 @@ export const EventTypeIn = z.strictObject({
   featureFlag: z.string().max(256).nullish(),
   featureFlags: z.array(z.string().max(256)).max(100).nullish(),
   groupName: z.string().max(256).nullish(),
+  /** hookrelay extension: API messages of this type must pass its latest schema (docs/routing.md). */
+  validatePayloads: z.boolean().optional(),
 });
 export const EventTypeUpdate = EventTypeIn.omit({ name: true });
 export const EventTypePatch = EventTypeUpdate.partial();
@@ -105,6 +107,8 @@ const endpointFields = {
   maxInFlight: z.number().int().min(1).max(10_000).optional(),
   /** hookrelay extension: deliver somewhere other than `url` over HTTP, e.g. `{ type: 'temporal', … }`. */
   destination: z.object({ type: z.string().min(1).max(64) }).catchall(z.unknown()).nullish(),
+  /** hookrelay extension: a content filter on the payload and headers (docs/routing.md); checked by `compileFilter`. */
+  filter: z.record(z.string(), z.unknown()).nullish(),
 };
 
 const urlOrDestination = (e: { url?: string; destination?: unknown }) => e.url !== undefined || (e.destination !== undefined && e.destination !== null);
@@ -226,6 +230,7 @@ export const EventTypeOut = z.object({
   featureFlag: z.string().nullable(),
   featureFlags: z.array(z.string()).nullable(),
   groupName: z.string().nullable(),
+  validatePayloads: z.boolean().describe('hookrelay extension: API messages of this type must pass its latest schema'),
   createdAt: date,
   updatedAt: date,
 });
@@ -245,6 +250,7 @@ export const EndpointOut = z.object({
   ordering: z.enum(['parallel', 'fifo']),
   maxInFlight: z.number(),
   destination: z.record(z.string(), z.unknown()).nullable().describe('Settings of a non-HTTP destination, secrets left out'),
+  filter: z.record(z.string(), z.unknown()).nullable().describe('hookrelay extension: content filter on the payload and headers (docs/routing.md)'),
   circuit: z
     .object({
       state: z.enum(['closed', 'open', 'half-open']),

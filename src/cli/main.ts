@@ -57,6 +57,8 @@ Options (each also settable by environment variable):
                                                             loopback/private/link-local (default none), e.g. 127.0.0.0/8,::1/128
   --dns-servers <list>       HOOKRELAY_DNS_SERVERS          resolve delivery targets with these DNS servers (ip or ip:port)
                                                             instead of the system resolver
+  --trusted-proxies <list>   HOOKRELAY_TRUSTED_PROXIES      CIDRs/addresses of proxies whose X-Forwarded-For or Forwarded
+                                                            header names an ingest request's client (default none)
   --circuit-threshold <n>    HOOKRELAY_CIRCUIT_THRESHOLD    consecutive failed attempts that pause an endpoint
                                                             (default 5; 0 = no circuit breaker)
   --circuit-cooldown <d>     HOOKRELAY_CIRCUIT_COOLDOWN     first pause; doubles after each failed probe (default 30s)
@@ -99,6 +101,7 @@ const FLAGS = {
   'signature-headers': { type: 'string' },
   'allow-networks': { type: 'string' },
   'dns-servers': { type: 'string' },
+  'trusted-proxies': { type: 'string' },
   'master-key-file': { type: 'string' },
   'circuit-threshold': { type: 'string' },
   'circuit-cooldown': { type: 'string' },

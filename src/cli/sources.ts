@@ -11,7 +11,7 @@ export const SOURCE_USAGE = `Usage:
   hookrelay source get <id|uid>
   hookrelay source delete <id|uid>
   hookrelay source rotate-token <id|uid>
-  hookrelay source add-endpoint <id|uid> --url <url> | --destination <json>
+  hookrelay source add-endpoint <id|uid> --url <url> | --destination <json> [--filter <json>]
 
 ${CONNECTION_USAGE}`;
 
@@ -24,6 +24,7 @@ const OPTIONS = {
   secret: { type: 'string' },
   url: { type: 'string' },
   destination: { type: 'string' },
+  filter: { type: 'string' },
 } as const;
 
 export async function sourceCommand(args: string[], out: (text: string) => void): Promise<number> {
@@ -74,20 +75,24 @@ export async function sourceCommand(args: string[], out: (text: string) => void)
     case 'add-endpoint': {
       const id = needTarget();
       if (!values.url && !values.destination) throw new CliError(`hookrelay source add-endpoint needs --url or --destination\n${SOURCE_USAGE}`, 2);
-      let destination: unknown;
-      if (values.destination) {
-        try {
-          destination = JSON.parse(values.destination);
-        } catch (error) {
-          throw new CliError(`--destination is not valid JSON: ${(error as Error).message}`, 2);
-        }
-      }
-      const endpoint = await call('POST', `/ingest/api/v1/source/${id}/endpoint`, { url: values.url, destination });
+      const destination = jsonOption('destination', values.destination);
+      // A content filter (docs/routing.md): only the requests it matches are forwarded to this endpoint.
+      const filter = jsonOption('filter', values.filter);
+      const endpoint = await call('POST', `/ingest/api/v1/source/${id}/endpoint`, { url: values.url, destination, filter });
       const secret = await call('GET', `/ingest/api/v1/source/${id}/endpoint/${encodeURIComponent(endpoint.id)}/secret`);
       print({ ...endpoint, secret: secret.key });
       return 0;
     }
     default:
       throw new CliError(`unknown source action ${JSON.stringify(action ?? '')}\n${SOURCE_USAGE}`, 2);
+  }
+}
+
+function jsonOption(name: string, text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new CliError(`--${name} is not valid JSON: ${(error as Error).message}`, 2);
   }
 }

@@ -19,6 +19,7 @@ export const ERRORS = {
   uri_too_long: { status: 414, title: 'The request URL exceeds the configured limit.' },
   headers_too_large: { status: 431, title: 'The request has too many headers, or they are too large.' },
   validation: { status: 422, title: 'A field is missing, of the wrong type or out of range.' },
+  schema_mismatch: { status: 422, title: "An inbound request's payload does not match its event type's JSON Schema (a source set to refuse)." },
   unavailable: { status: 503, title: 'Storage could not accept the write; retry later.' },
   not_implemented: { status: 501, title: 'A route of the Svix API that hookrelay does not serve; the detail names the feature.' },
   internal: { status: 500, title: 'An unexpected server error (logged, never from user input).' },

@@ -3,7 +3,7 @@
  *
  * App       A tenant. Owns endpoints and messages. Addressed by `id` (app_…) or the operator's own `uid`.
  * EventType A named kind of event (`invoice.paid`) that endpoints may filter on. Global to the installation.
- * Endpoint  A destination of an app: URL, event-type filter, channels, signing secrets, custom headers,
+ * Endpoint  A destination of an app: URL, event-type filter, channels, content filter, signing secrets, custom headers,
  *           ordering (`parallel` or `fifo`) and a concurrency cap.
  * Message   An event accepted once and stored durably before the caller gets 2xx.
  * Delivery  One message on its way to one endpoint: pending → in_flight → succeeded | failed (parked).
@@ -36,6 +36,8 @@ export interface EventType {
   featureFlag: string | null;
   groupName: string | null;
   schemas: Record<string, unknown> | null;
+  /** Whether messages created through the API must pass the latest schema (pipeline/payload-schemas.ts). */
+  validatePayloads: boolean;
   createdAt: number;
   updatedAt: number;
 }
@@ -55,6 +57,8 @@ export interface Endpoint {
   version: number;
   filterTypes: string[] | null;
   channels: string[] | null;
+  /** A content filter on the payload and headers (domain/content-filter.ts, docs/routing.md); null for none. */
+  filter: Record<string, unknown> | null;
   headers: Record<string, string>;
   disabled: boolean;
   disabledReason: string | null;

@@ -2,10 +2,20 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Source } from '../domain/types.js';
 import type { Intake } from '../pipeline/intake.js';
+import type { SchemaIssue } from '../pipeline/payload-schemas.js';
+import { parsePayloadCopy } from '../domain/content-filter.js';
 import type { Store } from '../store/store.js';
+import { AddressList } from './address-list.js';
+import { clientAddress } from './client-address.js';
 import { RateLimiter } from './rate-limiter.js';
 import { compileSource, type CompiledSource } from './source-config.js';
 import type { InboundRequest } from './verifier.js';
+
+/** Who sent a request: the socket's peer address and the headers a trusted proxy may have added. */
+export interface Peer {
+  address: string | undefined;
+  headers: Record<string, string | string[] | undefined>;
+}
 
 export interface IngestAnswer {
   status: number;
@@ -29,6 +39,9 @@ export function eventTypeName(raw: string): string {
  */
 const deliveryKey = (id: string) => (/^[\x21-\x7e]{1,256}$/.test(id) ? id : `id-sha256:${createHash('sha256').update(id).digest('hex')}`);
 
+/** The tag of a message stored although its payload fails its event type's schema (a source set to `mark`). */
+export const SCHEMA_INVALID_TAG = 'schema-invalid';
+
 const json = (status: number, body: unknown, headers?: Record<string, string>): IngestAnswer => ({
   status,
   headers,
@@ -50,6 +63,8 @@ export class Ingest {
     private readonly intake: Intake,
     private readonly log: Logger,
     private readonly idempotencyPrefix = 'inbound:',
+    /** Peers whose forwarding headers name the client (`--trusted-proxies`). */
+    private readonly trustedProxies = new AddressList([]),
   ) {}
 
   /** The source an ingest token names, with its verifier; null when the token is unknown. */
@@ -63,6 +78,24 @@ export class Ingest {
       this.compiled.set(source.id, entry);
     }
     return { source, compiled: entry.compiled };
+  }
+
+  /** Where a request's payload fails its event type's schema; null when it passes, or the type has no schema. */
+  private async schemaIssue(eventType: string, body: Uint8Array): Promise<SchemaIssue | null> {
+    const known = await this.intake.schemas.eventType(eventType);
+    return known ? this.intake.schemas.validate(known, parsePayloadCopy(body)) : null;
+  }
+
+  /**
+   * First of all, before the body is read: null to go on, or 403 for a client address the source does not allow
+   * (nothing is read or stored; logged like a failed verification).
+   */
+  screen(source: Source, compiled: CompiledSource, peer: Peer): IngestAnswer | null {
+    if (compiled.addresses === null) return null;
+    const client = clientAddress(peer.address, peer.headers, this.trustedProxies);
+    if (client !== null && compiled.addresses.has(client)) return null;
+    this.log.info({ sourceId: source.id, address: client, peer: peer.address }, 'inbound request refused: address not allowed');
+    return json(403, { code: 'forbidden', detail: `requests from ${client ?? 'an unknown address'} are not allowed by this source` });
   }
 
   /** Before the body is read: null to go on, or the answer that ends the request (429). */
@@ -83,6 +116,16 @@ export class Ingest {
     }
     if (verdict.kind === 'handshake') return { status: verdict.status, contentType: verdict.contentType, body: verdict.body };
 
+    const eventType = eventTypeName(verdict.eventType ?? source.type);
+    let tags: string[] | null = null;
+    if (compiled.common.schemaValidation !== 'off') {
+      const issue = await this.schemaIssue(eventType, request.body);
+      if (issue && compiled.common.schemaValidation === 'refuse') {
+        this.log.info({ sourceId: source.id, eventType, path: issue.path }, 'inbound request refused: payload fails its schema');
+        return json(422, { code: 'schema_mismatch', detail: `payload${issue.path.map((p) => `.${p}`).join('')}: ${issue.msg}` });
+      }
+      if (issue) tags = [SCHEMA_INVALID_TAG];
+    }
     const dedupeKey = verdict.deliveryId !== null ? deliveryKey(verdict.deliveryId) : `sha256:${createHash('sha256').update(request.body).digest('hex')}`;
     const kept: Record<string, string> = {};
     for (const name of ['content-type', ...compiled.provider.keepHeaders, ...compiled.common.keepHeaders]) {
@@ -92,14 +135,14 @@ export class Ingest {
     try {
       const result = await this.intake.accept({
         appId: source.appId,
-        eventType: eventTypeName(verdict.eventType ?? source.type),
+        eventType,
         // The provider's own id for this webhook (or the body's hash), so a workflow id or a receiver can dedupe on it
         // beyond the source's dedupe window.
         eventId: dedupeKey,
         payload: request.body,
         contentType: request.headers['content-type'] || 'application/octet-stream',
         channels: null,
-        tags: null,
+        tags,
         idempotencyKey: this.idempotencyPrefix + dedupeKey,
         idempotencyTtlMs: compiled.common.dedupeWindowSeconds * 1000,
         now,

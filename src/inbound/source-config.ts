@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { HookrelayError, type FieldIssue } from '../domain/errors.js';
+import { AddressList, addressEntryProblem } from './address-list.js';
+import { ipPresets } from './ip-presets/index.js';
 import { PROVIDERS } from './providers/index.js';
 import type { Provider, Verifier } from './verifier.js';
 
@@ -15,6 +17,31 @@ export const commonSourceConfig = z.object({
   publicUrl: z.url().optional(),
   /** Extra request headers to keep on the message and forward, besides the provider's own. */
   keepHeaders: z.array(z.string().regex(/^[A-Za-z0-9-]+$/).transform((v) => v.toLowerCase())).max(50).default([]),
+  /**
+   * What a verified request whose payload fails its event type's JSON Schema becomes: `off` (not checked), `mark`
+   * (stored, delivered and tagged `schema-invalid`; the provider gets its 2xx) or `refuse` (422, nothing stored).
+   * @default "off"
+   */
+  schemaValidation: z.enum(['off', 'mark', 'refuse']).default('off'),
+  /**
+   * Client addresses accepted, as CIDRs or single addresses; with `allowedIpPresets`, any other gets 403 before its
+   * body is read. Both empty: any address. See `--trusted-proxies` for the address of a client behind a proxy.
+   */
+  allowedIps: z
+    .array(z.string().superRefine((entry, ctx) => {
+      const problem = addressEntryProblem(entry);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }))
+    .max(1000)
+    .default([]),
+  /** Providers' published webhook ranges (src/inbound/ip-presets/presets.json): `github`, `stripe`. */
+  allowedIpPresets: z
+    .array(z.string().superRefine((name, ctx) => {
+      // The presets are read on first use, not at import.
+      if (!ipPresets().has(name)) ctx.addIssue({ code: 'custom', message: `must be one of ${[...ipPresets().keys()].join(', ')}` });
+    }))
+    .max(20)
+    .default([]),
 });
 
 export type CommonSourceConfig = z.output<typeof commonSourceConfig>;
@@ -28,6 +55,8 @@ export interface CompiledSource {
   provider: Provider;
   verifier: Verifier;
   common: CommonSourceConfig;
+  /** The addresses requests may come from; null when any may. */
+  addresses: AddressList | null;
 }
 
 function issuesOf(error: z.ZodError, prefix: (string | number)[]): FieldIssue[] {
@@ -61,7 +90,13 @@ export function compileSource(type: string, config: Record<string, unknown>): Co
   const commonPart: Record<string, unknown> = {};
   const providerPart: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(config)) (COMMON_KEYS.includes(key) ? commonPart : providerPart)[key] = value;
-  return { provider, verifier: provider.create(provider.config.parse(providerPart)), common: commonSourceConfig.parse(commonPart) };
+  const common = commonSourceConfig.parse(commonPart);
+  return { provider, verifier: provider.create(provider.config.parse(providerPart)), common, addresses: allowedAddresses(common) };
+}
+
+function allowedAddresses(common: CommonSourceConfig): AddressList | null {
+  if (common.allowedIps.length === 0 && common.allowedIpPresets.length === 0) return null;
+  return new AddressList([...common.allowedIps, ...common.allowedIpPresets.flatMap((name) => ipPresets().get(name)!.ranges)]);
 }
 
 /** Config fields that hold secrets: never returned by the API. */

@@ -1,4 +1,5 @@
 import type { AcceptInput, AcceptResult, Store } from '../store/store.js';
+import { PayloadSchemas } from './payload-schemas.js';
 
 /**
  * The front door of the pipeline: a message is accepted (stored with its fan-out, durably) and the
@@ -6,11 +7,15 @@ import type { AcceptInput, AcceptResult, Store } from '../store/store.js';
  */
 export class Intake {
   private readonly listeners: (() => void)[] = [];
+  /** Event type schemas, for the API and the sources to check payloads against before accepting them. */
+  readonly schemas: PayloadSchemas;
 
   constructor(
     private readonly store: Store,
     private readonly firstAttemptDelayMs: number,
-  ) {}
+  ) {
+    this.schemas = new PayloadSchemas(store);
+  }
 
   onAccepted(listener: () => void): void {
     this.listeners.push(listener);

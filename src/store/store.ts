@@ -36,6 +36,7 @@ export interface EventTypeInput {
   featureFlag: string | null;
   groupName: string | null;
   schemas: Record<string, unknown> | null;
+  validatePayloads: boolean;
 }
 
 export interface EndpointInput {
@@ -45,6 +46,8 @@ export interface EndpointInput {
   version: number;
   filterTypes: string[] | null;
   channels: string[] | null;
+  /** A validated content filter (domain/content-filter.ts `compileFilter` accepted it), or null. */
+  filter: Record<string, unknown> | null;
   headers: Record<string, string>;
   disabled: boolean;
   rateLimit: number | null;

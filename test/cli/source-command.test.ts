@@ -34,6 +34,14 @@ describe('hookrelay source (CLI)', () => {
     const endpoint = await cli(['source', 'add-endpoint', 'repo-hooks', '--url', 'https://example.com/github'], env);
     assert.equal(endpoint.code, 0, endpoint.stderr);
     assert.match(JSON.parse(endpoint.stdout).secret, /^whsec_/);
+    // A content filter routes only pushes to main there (docs/routing.md); a bad one is explained, exit code 2.
+    const filter = { headers: { 'x-github-event': 'push' }, body: { ref: 'refs/heads/main' } };
+    const filtered = await cli(['source', 'add-endpoint', 'repo-hooks', '--url', 'https://example.com/ci', '--filter', JSON.stringify(filter)], env);
+    assert.equal(filtered.code, 0, filtered.stderr);
+    assert.deepEqual(JSON.parse(filtered.stdout).filter, filter);
+    const badFilter = await cli(['source', 'add-endpoint', 'repo-hooks', '--url', 'https://example.com/ci', '--filter', '{"body": {"ref": {"$startsWith": "refs/"}}}'], env);
+    assert.equal(badFilter.code, 2);
+    assert.match(badFilter.stderr, /body\.filter\.body\.ref\.\$startsWith.*unknown operator/);
 
     const rotated = await cli(['source', 'rotate-token', 'repo-hooks'], env);
     assert.equal(rotated.code, 0);
@@ -52,6 +60,7 @@ describe('hookrelay source (CLI)', () => {
       { args: ['source', 'create', '--type', 'nope', '--name', 'x'], says: /body\.type.*must be one of/ },
       { args: ['source', 'frobnicate'], says: /unknown source action/ },
       { args: ['source', 'get'], says: /needs a source id/ },
+      { args: ['source', 'add-endpoint', 'x', '--url', 'https://example.com', '--filter', '{nope'], says: /--filter is not valid JSON/ },
     ];
     for (const { args, says } of cases) {
       const result = await cli(args, env);

@@ -61,7 +61,7 @@ async function endpoint(relay: TestRelay, appId: string, url: string): Promise<s
 
 /** An endpoint stored as it is, past the API's check: one saved before the allow-list was tightened. */
 async function storedEndpoint(relay: TestRelay, appId: string, url: string): Promise<string> {
-  const input: EndpointInput = { uid: null, url, description: '', version: 1, filterTypes: null, channels: null, headers: {}, disabled: false, rateLimit: null, ordering: 'parallel', maxInFlight: 10, metadata: {}, destination: null };
+  const input: EndpointInput = { uid: null, url, description: '', version: 1, filterTypes: null, channels: null, filter: null, headers: {}, disabled: false, rateLimit: null, ordering: 'parallel', maxInFlight: 10, metadata: {}, destination: null };
   return (await relay.store.createEndpoint(appId, input, generateSecret(), Date.now())).id;
 }
 

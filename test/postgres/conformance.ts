@@ -32,6 +32,7 @@ export const endpointInput = (overrides: Partial<EndpointInput> = {}): EndpointI
   version: 1,
   filterTypes: null,
   channels: null,
+  filter: null,
   headers: {},
   disabled: false,
   rateLimit: null,
@@ -143,13 +144,16 @@ export function storeConformance(backend: string, open: () => Promise<StoreUnder
       });
 
       it('lists event types by name byte-wise, hides archived ones unless asked, and lets an archived name be created again', async (store) => {
-        const base = { description: 'd', archived: false, deprecated: false, featureFlag: null, groupName: null, schemas: null };
+        const base = { description: 'd', archived: false, deprecated: false, featureFlag: null, groupName: null, schemas: null, validatePayloads: false };
         for (const name of ['b.two', 'B.one', 'a.three']) await store.createEventType({ ...base, name }, T0);
         await rejectsWith(store.createEventType({ ...base, name: 'b.two' }, T0), 'conflict');
         const schemas = { '1': { type: 'object', properties: { z: { type: 'string' }, a: { type: 'number' } } } };
         const updated = await store.updateEventType({ ...base, name: 'a.three', archived: true, schemas }, T0 + 1);
         assert.deepEqual(updated.schemas, schemas);
         assert.deepEqual(Object.keys((updated.schemas as any)['1'].properties), ['z', 'a'], 'a schema keeps its key order');
+        assert.equal(updated.validatePayloads, false);
+        assert.equal((await store.updateEventType({ ...base, name: 'b.two', validatePayloads: true }, T0 + 1)).validatePayloads, true);
+        assert.equal((await store.getEventType('b.two'))!.validatePayloads, true);
         const visible = await store.listEventTypes({ limit: 50 }, false);
         assert.deepEqual(visible.data.map((e) => e.name), ['B.one', 'b.two']);
         const everything = await store.listEventTypes({ limit: 50 }, true);
@@ -231,6 +235,48 @@ export function storeConformance(backend: string, open: () => Promise<StoreUnder
         const views = await store.listDeliveriesByMessage(app.id, result.message.id, { limit: 50 });
         assert.deepEqual(views.data.map((v) => v.endpoint.id).sort(), [every.id, typed.id, channelled.id].sort());
         assert.ok(views.data.every((v) => v.delivery.status === 'pending' && v.lastAttemptAt === null));
+      });
+
+      it('fans out to endpoints with a content filter only when the payload or the kept headers match, without changing the bytes', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        const plain = await store.createEndpoint(app.id, endpointInput(), 's', T0);
+        const big = await store.createEndpoint(app.id, endpointInput({ filter: { body: { amount: { $gte: 1000 } } } }), 's', T0);
+        const eu = await store.createEndpoint(app.id, endpointInput({ filter: { body: { 'customer.region': { $in: ['eu', 'uk'] } } } }), 's', T0);
+        const pushes = await store.createEndpoint(app.id, endpointInput({ filter: { headers: { 'x-github-event': 'push' } } }), 's', T0);
+        // A content filter adds to the type filter: both must match.
+        const typedBig = await store.createEndpoint(app.id, endpointInput({ filterTypes: ['other'], filter: { body: { amount: { $gte: 1000 } } } }), 's', T0);
+        await store.createEndpoint(app.id, endpointInput({ disabled: true, filter: { body: { amount: { $gte: 0 } } } }), 's', T0);
+        assert.deepEqual((await store.getEndpoint(app.id, big.id))!.filter, { body: { amount: { $gte: 1000 } } });
+
+        const destinations = async (payload: string, source?: AcceptInput['source']) => {
+          const bytes = Buffer.from(payload);
+          const result = accepted(await store.accept(acceptInput(app.id, { payload: bytes, source })));
+          const stored = (await store.getMessage(app.id, result.message.id))!;
+          assert.deepEqual(Buffer.from(stored.payload!), bytes, 'the stored bytes are the bytes accepted');
+          const views = await store.listDeliveriesByMessage(app.id, result.message.id, { limit: 50 });
+          assert.equal(result.deliveries, views.data.length);
+          return views.data.map((v) => v.endpoint.id).sort();
+        };
+        assert.deepEqual(await destinations('{"amount": 1500, "customer": {"region": "eu"}, "id": 123456789012345678901234567890}'), [plain.id, big.id, eu.id].sort());
+        assert.deepEqual(await destinations('{"amount": 10, "customer": {"region": "us"}}'), [plain.id]);
+        assert.deepEqual(await destinations('not json at all'), [plain.id], 'a payload that is not JSON matches no body condition');
+        const source = await store.createSource({ name: 'gh', uid: null, type: 'none', config: {}, metadata: {} }, 'tok', T0);
+        assert.ok(source);
+        assert.deepEqual(
+          await destinations('{"amount": 5}', { id: source.id, headers: { 'x-github-event': 'push' }, verified: true }),
+          [plain.id, pushes.id].sort(),
+        );
+        // A message that matches no endpoint is still stored and listed.
+        await store.deleteEndpoint(app.id, plain.id);
+        const unmatched = accepted(await store.accept(acceptInput(app.id, { payload: Buffer.from('{"amount": 1}') })));
+        assert.equal(unmatched.deliveries, 0);
+        assert.equal((await store.getMessage(app.id, unmatched.message.id))!.id, unmatched.message.id);
+
+        // A changed filter routes the next message; a removed one lets everything through.
+        await store.updateEndpoint(app.id, big.id, endpointInput({ filter: { body: { amount: { $lt: 100 } } } }), T0 + 1);
+        await store.updateEndpoint(app.id, eu.id, endpointInput({ filter: null }), T0 + 1);
+        assert.deepEqual(await destinations('{"amount": 1}'), [big.id, eu.id].sort());
+        assert.ok(typedBig);
       });
 
       it('answers a live idempotency key with the original message, and a new message once it has expired', async (store) => {

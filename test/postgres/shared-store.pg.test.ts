@@ -222,4 +222,33 @@ describe('PostgreSQL store shared by several processes', { skip: skipWithoutPost
     await receiver.waitFor(20, 10_000);
     assert.deepEqual(new Set(receiver.received.map((r) => r.headers['webhook-id'])), new Set(sent.map((m) => m.id)));
   });
+
+  // Last: it leaves pending deliveries, which the claim tests above would otherwise pick up.
+  it('routes by content filters as they are at commit, when another process changed them after this one cached them', async () => {
+    const [accepting, editing] = await Promise.all([open(), open()]);
+    const app = await editing.createApp({ name: 'filters', uid: null, rateLimit: null, metadata: {} }, T0);
+    const routed = async (i: number) => {
+      const result = await accepting.accept(acceptInput(app.id, 'e', i));
+      assert.equal(result.kind, 'accepted');
+      const message = result.kind === 'accepted' ? result.message : null;
+      const views = await accepting.listDeliveriesByMessage(app.id, message!.id, { limit: 10 });
+      assert.equal(result.kind === 'accepted' && result.deliveries, views.data.length);
+      return views.data.map((v) => v.endpoint.id).sort();
+    };
+    // The accepting process has seen this app with no filtered endpoint.
+    const plain = await editing.createEndpoint(app.id, endpointInput(), 's', T0);
+    assert.deepEqual(await routed(1), [plain.id]);
+    // Another process adds one: the first accept after it already honours it.
+    const odd = await editing.createEndpoint(app.id, endpointInput({ filter: { body: { i: { $in: [3, 5] } } } }), 's', T0 + 1);
+    assert.deepEqual(await routed(2), [plain.id]);
+    assert.deepEqual(await routed(3), [plain.id, odd.id].sort());
+    // …changes it…
+    await editing.updateEndpoint(app.id, odd.id, endpointInput({ filter: { body: { i: { $gte: 6 } } } }), T0 + 2);
+    assert.deepEqual(await routed(5), [plain.id]);
+    assert.deepEqual(await routed(6), [plain.id, odd.id].sort());
+    // …and filters the endpoint that had none.
+    await editing.updateEndpoint(app.id, plain.id, endpointInput({ filter: { body: { i: 7 } } }), T0 + 3);
+    assert.deepEqual(await routed(8), [odd.id]);
+    assert.deepEqual(await routed(7), [plain.id, odd.id].sort());
+  });
 });

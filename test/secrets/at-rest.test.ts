@@ -234,7 +234,7 @@ describe('secrets at rest', () => {
     // What an older hookrelay left: the same rows, secrets in clear.
     const old = new SqliteStore({ path: db });
     const app = await old.createApp({ name: 'legacy', uid: null, rateLimit: null, metadata: {} }, Date.now());
-    const endpointInput = { uid: null, url: hooks.url, description: '', version: 1, filterTypes: null, channels: null, headers: {}, disabled: false, rateLimit: null, ordering: 'parallel' as const, maxInFlight: 8, metadata: {}, destination: null };
+    const endpointInput = { uid: null, url: hooks.url, description: '', version: 1, filterTypes: null, channels: null, filter: null, headers: {}, disabled: false, rateLimit: null, ordering: 'parallel' as const, maxInFlight: 8, metadata: {}, destination: null };
     const endpoint = await old.createEndpoint(app.id, endpointInput, S.endpointOld, Date.now());
     await old.rotateEndpointSecret(app.id, endpoint.id, S.endpointNew, Date.now() + 3_600_000, Date.now());
     await old.createEndpoint(

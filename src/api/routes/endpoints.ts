@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { compileFilter, FilterProblem } from '../../domain/content-filter.js';
 import { invalid, notFound } from '../../domain/errors.js';
 import { DESTINATION_KINDS } from '../../pipeline/destinations/index.js';
 import { validateDestination } from '../../pipeline/destinations/kinds.js';
@@ -47,6 +48,7 @@ function toInput(body: Partial<Fields>, base: Endpoint | null, defaults: { maxIn
     version: body.version ?? base?.version ?? 1,
     filterTypes: (filterTypes !== undefined ? filterTypes : (base?.filterTypes ?? null)) ?? null,
     channels: pick('channels', base?.channels ?? null) ?? null,
+    filter: body.filter === undefined ? (base?.filter ?? null) : validFilter(body.filter),
     headers: headers ?? base?.headers ?? {},
     disabled: body.disabled ?? base?.disabled ?? false,
     rateLimit: body.throttleRate !== undefined ? body.throttleRate : body.rateLimit !== undefined ? body.rateLimit : (base?.rateLimit ?? null),
@@ -54,6 +56,18 @@ function toInput(body: Partial<Fields>, base: Endpoint | null, defaults: { maxIn
     maxInFlight: body.maxInFlight ?? base?.maxInFlight ?? defaults.maxInFlight,
     metadata: body.metadata ?? base?.metadata ?? {},
   };
+}
+
+/** A content filter as saved: null for none; anything `compileFilter` refuses is a 422 located inside `filter`. */
+function validFilter(filter: Record<string, unknown> | null): Record<string, unknown> | null {
+  if (filter === null) return null;
+  try {
+    compileFilter(filter);
+  } catch (error) {
+    if (error instanceof FilterProblem) throw invalid(['body', 'filter', ...error.path], error.msg);
+    throw error;
+  }
+  return filter;
 }
 
 /**
@@ -119,7 +133,7 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     const existing = await ctx.store.getEndpoint(app.id, id);
     if (!existing && id.startsWith('ep_')) throw notFound('endpoint', id);
     const body = parse(EndpointUpdate, request.body, 'body');
-    const replaced = { ...body, eventTypes: undefined, filterTypes: body.eventTypes ?? body.filterTypes ?? null, channels: body.channels ?? null, uid: body.uid ?? null };
+    const replaced = { ...body, eventTypes: undefined, filterTypes: body.eventTypes ?? body.filterTypes ?? null, channels: body.channels ?? null, filter: body.filter ?? null, uid: body.uid ?? null };
     if (!existing) {
       reply.code(201);
       return presentEndpoint(await ctx.store.createEndpoint(app.id, refuseInternalTarget(ctx, toInput(replaced, null, defaults, {}), null), generateSecret(), ctx.now()));

@@ -1,4 +1,5 @@
-import { notFound } from '../../domain/errors.js';
+import { invalid, notFound } from '../../domain/errors.js';
+import { PayloadSchemas, SchemaProblem } from '../../pipeline/payload-schemas.js';
 import type { EventType } from '../../domain/types.js';
 import type { EventTypeInput } from '../../store/store.js';
 import { principalOf, requireAdmin } from '../auth.js';
@@ -20,7 +21,23 @@ function toInput(name: string, body: Body, base?: EventType): EventTypeInput {
     featureFlag,
     groupName: body.groupName !== undefined ? body.groupName : (base?.groupName ?? null),
     schemas: body.schemas !== undefined ? body.schemas : (base?.schemas ?? null),
+    validatePayloads: body.validatePayloads ?? base?.validatePayloads ?? false,
   };
+}
+
+/**
+ * Schemas as saved: each version must compile (422 located inside `schemas` otherwise) when they are written or are
+ * to judge messages; schemas stored before this check existed do not block an unrelated change.
+ */
+function checked(input: EventTypeInput, body: Body): EventTypeInput {
+  if (input.schemas === null || (body.schemas === undefined && !input.validatePayloads)) return input;
+  try {
+    PayloadSchemas.check(input.schemas);
+  } catch (error) {
+    if (error instanceof SchemaProblem) throw invalid(['body', 'schemas', ...error.path], error.msg);
+    throw error;
+  }
+  return input;
 }
 
 export function eventTypeRoutes(router: Router, ctx: ApiContext): void {
@@ -36,7 +53,9 @@ export function eventTypeRoutes(router: Router, ctx: ApiContext): void {
   router.add({ method: 'POST', url: '/api/v1/event-type', summary: 'Create event type', tag, status: 201, body: EventTypeIn, response: EventTypeOut }, async (request) => {
     requireAdmin(principalOf(request));
     const body = parse(EventTypeIn, request.body, 'body');
-    return presentEventType(await ctx.store.createEventType(toInput(body.name, body), ctx.now()));
+    const created = await ctx.store.createEventType(checked(toInput(body.name, body), body), ctx.now());
+    ctx.intake.schemas.forget(created.name);
+    return presentEventType(created);
   });
 
   router.add({ method: 'GET', url: '/api/v1/event-type/:event_type_name', summary: 'Get event type', tag, status: 200, response: EventTypeOut }, async (request) => {
@@ -51,7 +70,9 @@ export function eventTypeRoutes(router: Router, ctx: ApiContext): void {
     requireAdmin(principalOf(request));
     const name = nameOf(request.params);
     const body = parse(EventTypeUpdate, request.body, 'body');
-    return presentEventType(await ctx.store.updateEventType(toInput(name, body), ctx.now()));
+    const updated = await ctx.store.updateEventType(checked(toInput(name, body), body), ctx.now());
+    ctx.intake.schemas.forget(name);
+    return presentEventType(updated);
   });
 
   router.add({ method: 'PATCH', url: '/api/v1/event-type/:event_type_name', summary: 'Patch event type', tag, status: 200, body: EventTypePatch, response: EventTypeOut }, async (request) => {
@@ -60,7 +81,9 @@ export function eventTypeRoutes(router: Router, ctx: ApiContext): void {
     const body = parse(EventTypePatch, request.body, 'body');
     const found = await ctx.store.getEventType(name);
     if (!found) throw notFound('event type', name);
-    return presentEventType(await ctx.store.updateEventType(toInput(name, body, found), ctx.now()));
+    const updated = await ctx.store.updateEventType(checked(toInput(name, body, found), body), ctx.now());
+    ctx.intake.schemas.forget(name);
+    return presentEventType(updated);
   });
 
   router.add({ method: 'DELETE', url: '/api/v1/event-type/:event_type_name', summary: 'Delete event type', tag, status: 204, query: DeleteEventTypeQuery }, async (request) => {
@@ -71,5 +94,6 @@ export function eventTypeRoutes(router: Router, ctx: ApiContext): void {
     if (!found) throw notFound('event type', name);
     if (expunge) await ctx.store.deleteEventType(name);
     else await ctx.store.updateEventType({ ...toInput(name, {}, found), archived: true }, ctx.now());
+    ctx.intake.schemas.forget(name);
   });
 }

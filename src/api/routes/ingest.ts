@@ -64,7 +64,8 @@ export function ingestRoute(app: FastifyInstance, ingest: Ingest, now: () => num
       config: { public: true },
       handler: async (request, reply) => {
         const found = await ingest.source((request.params as { token: string }).token);
-        return reply.code(found ? 200 : 404).send();
+        const screened = found && ingest.screen(found.source, found.compiled, { address: request.raw.socket.remoteAddress, headers: request.headers });
+        return reply.code(screened ? screened.status : found ? 200 : 404).send();
       },
     });
 
@@ -78,6 +79,11 @@ export function ingestRoute(app: FastifyInstance, ingest: Ingest, now: () => num
       onRequest: async (request, reply) => {
         const found = await ingest.source((request.params as { token: string }).token);
         if (!found) throw new HookrelayError('not_found', 'no source has this ingest URL');
+        const screened = ingest.screen(found.source, found.compiled, { address: request.raw.socket.remoteAddress, headers: request.headers });
+        if (screened) {
+          reply.code(screened.status).type(screened.contentType);
+          return reply.send(screened.body);
+        }
         // Every body is read as bytes, whatever its type; Fastify would refuse a malformed content-type ("json", "") with
         // 415 before reading it, so the provider's value is set aside for verification and the stored message.
         const contentType = request.headers['content-type'];

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { conflict, HookrelayError, invalid } from '../../domain/errors.js';
+import { isJsonContentType } from '../../domain/json-text.js';
 import type { App } from '../../domain/types.js';
 import { mayAccess, principalOf, requireAdmin } from '../auth.js';
 import { idempotencyKeyOf } from '../idempotency.js';
@@ -72,6 +73,9 @@ export function messageRoutes(router: Router, ctx: ApiContext): void {
     const deliverAt = body.deliverAt ?? null;
     if (deliverAt !== null && deliverAt > now + MAX_DELIVER_AHEAD_MS) throw invalid(['body', 'deliverAt'], 'must be at most 24 hours ahead');
     const raw = rawPayloadOf(body.transformationsParams);
+    // Schema validation reads a parsed copy (zod's would drop a "__proto__" key); what is stored is the bytes sent.
+    const checked = raw === null ? (request.body as { payload: unknown }).payload : isJsonContentType(raw.contentType) ? JSON.parse(raw.bytes.toString('utf8')) : undefined;
+    if (checked !== undefined) await ctx.intake.schemas.enforce(body.eventType, checked);
     const result = await ctx.intake.accept({
       appId: app.id,
       eventType: body.eventType,

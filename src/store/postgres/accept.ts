@@ -1,9 +1,11 @@
 import type pg from 'pg';
+import { HookrelayError } from '../../domain/errors.js';
 import { ID_PREFIX, newId } from '../../domain/ids.js';
 import type { Message } from '../../domain/types.js';
 import type { AcceptInput, AcceptResult } from '../store.js';
 import { isUnavailable, translate } from './errors.js';
 import { checkout, inTransaction, type Client } from './pool.js';
+import { FilteredEndpoints } from './filtered-endpoints.js';
 import { json, toMessage } from './rows.js';
 
 interface Pending {
@@ -35,6 +37,7 @@ export class AcceptBatcher {
   private scheduled = false;
   private running = false;
   private idle: (() => void)[] = [];
+  private readonly filtered = new FilteredEndpoints();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -101,7 +104,7 @@ export class AcceptBatcher {
     }
     let outcomes: Outcome[] = [];
     try {
-      outcomes = await acceptAll(connection.client, inputs, this.options.notify);
+      outcomes = await acceptAll({ client: connection.client, notify: this.options.notify, filtered: this.filtered }, inputs);
       return outcomes;
     } catch (error) {
       outcomes = inputs.map(() => ({ ok: false, error }));
@@ -117,13 +120,20 @@ export class AcceptBatcher {
  * Accepts a batch with the results sequential accepts would have had. Accepts that share an idempotency key or an
  * eventId with an earlier one of the batch go into a later round, so the accepts of a round are independent.
  */
-async function acceptAll(client: Client, inputs: AcceptInput[], notify: AcceptBatcherOptions['notify']): Promise<Outcome[]> {
+/** What writing a batch needs besides its inputs. */
+interface Writer {
+  client: Client;
+  notify: AcceptBatcherOptions['notify'];
+  filtered: FilteredEndpoints;
+}
+
+async function acceptAll(writer: Writer, inputs: AcceptInput[]): Promise<Outcome[]> {
   const outcomes: Outcome[] = new Array(inputs.length);
   const all = rounds(inputs);
   for (let r = 0; r < all.length; r++) {
     const round = all[r];
     try {
-      const done = await acceptRound(client, round.map((i) => inputs[i]), notify);
+      const done = await acceptRound(writer, round.map((i) => inputs[i]));
       round.forEach((i, k) => (outcomes[i] = done[k]));
       continue;
     } catch (error) {
@@ -140,7 +150,7 @@ async function acceptAll(client: Client, inputs: AcceptInput[], notify: AcceptBa
     // The round's statement failed as a whole (and committed nothing): find the culprit by writing them one by one.
     for (const i of round) {
       try {
-        [outcomes[i]] = await acceptRound(client, [inputs[i]], notify);
+        [outcomes[i]] = await acceptRound(writer, [inputs[i]]);
       } catch (error) {
         outcomes[i] = { ok: false, error };
       }
@@ -169,20 +179,27 @@ function rounds(inputs: AcceptInput[]): number[][] {
  * was fresh (or that have none), fans each one out to the enabled endpoints of its app whose filter matches — the
  * SQL form of `endpointMatches` (domain/filter.ts), which the conformance suite holds both stores to — in accept
  * order (the FIFO order), and notifies the other processes when that created deliveries.
+ * Content filters are matched in the process beforehand (`FilteredEndpoints`): each input carries the versions
+ * (`id:updated_at`) of the filtered endpoints it passed, and $3 lists every version evaluated. An app with an enabled
+ * filtered endpoint whose version was not evaluated is `stale`: none of its inputs is written (no key, no message),
+ * and the caller evaluates them again with fresh filters. So every message is routed by filters as they are at commit.
  * Keys are written in key order and messages in eventId order, so two processes writing overlapping ones queue
  * instead of deadlocking. A key or eventId that already exists (committed by anyone) inserts nothing.
  */
 const INSERT = (rows: string) => `
-  WITH input (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified, key, key_expires_at, due_at, n, only_endpoint) AS (
+  WITH input (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified, key, key_expires_at, due_at, n, only_endpoint, matched) AS (
     VALUES ${rows}
+  ), stale AS (
+    SELECT DISTINCT e.app_id FROM endpoint e
+    WHERE e.app_id IN (SELECT app_id FROM input) AND e.filter IS NOT NULL AND NOT e.disabled AND NOT ((e.id || ':' || e.updated_at) = ANY($3::text[]))
   ), keys AS (
     INSERT INTO idempotency_key (app_id, key, message_id, expires_at)
-    SELECT app_id, key, id, key_expires_at FROM input WHERE key IS NOT NULL ORDER BY app_id, key
+    SELECT app_id, key, id, key_expires_at FROM input WHERE key IS NOT NULL AND app_id NOT IN (SELECT app_id FROM stale) ORDER BY app_id, key
     ON CONFLICT (app_id, key) DO NOTHING RETURNING message_id
   ), messages AS (
     INSERT INTO message (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified)
     SELECT id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified
-    FROM input WHERE key IS NULL OR id IN (SELECT message_id FROM keys) ORDER BY app_id, event_id
+    FROM input WHERE (key IS NULL OR id IN (SELECT message_id FROM keys)) AND app_id NOT IN (SELECT app_id FROM stale) ORDER BY app_id, event_id
     ON CONFLICT (app_id, event_id) WHERE event_id IS NOT NULL AND source_id IS NULL DO NOTHING RETURNING id
   ), deliveries AS (
     INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, created_at, updated_at)
@@ -192,25 +209,29 @@ const INSERT = (rows: string) => `
       AND (i.only_endpoint IS NULL OR e.id = i.only_endpoint)
       AND (i.only_endpoint IS NOT NULL OR (
         (e.filter_types IS NULL OR e.filter_types ? i.event_type)
-        AND (e.channels IS NULL OR (i.channels IS NOT NULL AND e.channels ?| ARRAY(SELECT jsonb_array_elements_text(i.channels))))))
+        AND (e.channels IS NULL OR (i.channels IS NOT NULL AND e.channels ?| ARRAY(SELECT jsonb_array_elements_text(i.channels))))
+        AND (e.filter IS NULL OR (e.id || ':' || e.updated_at) = ANY(i.matched))))
     ORDER BY i.n, e.id
     RETURNING message_id
   )
   SELECT 'key' AS kind, message_id AS id FROM keys
   UNION ALL SELECT 'message', id FROM messages
   UNION ALL SELECT 'delivery', message_id FROM deliveries
+  UNION ALL SELECT 'stale', app_id FROM stale
   UNION ALL SELECT 'notified', pg_notify($1, $2)::text FROM (SELECT 1 FROM deliveries LIMIT 1) AS created`;
 
-const CASTS = ['text', 'text', 'text', 'text', 'bytea', 'text', 'jsonb', 'jsonb', 'bigint', 'text', 'jsonb', 'boolean', 'text', 'bigint', 'bigint', 'int', 'text'];
+const CASTS = ['text', 'text', 'text', 'text', 'bytea', 'text', 'jsonb', 'jsonb', 'bigint', 'text', 'jsonb', 'boolean', 'text', 'bigint', 'bigint', 'int', 'text', 'text[]'];
 
 interface Written {
   freshKeys: Set<string>;
   inserted: Set<string>;
   deliveries: Map<string, number>;
+  /** Apps whose inputs were not written because this process's copy of their content filters was out of date. */
+  stale: Set<string>;
 }
 
-async function insert(client: Client, inputs: AcceptInput[], ids: string[], which: number[], withKeys: boolean, notify: AcceptBatcherOptions['notify']): Promise<Written> {
-  const values: unknown[] = [notify.channel, notify.payload];
+async function insert({ client, notify, filtered }: Writer, inputs: AcceptInput[], ids: string[], which: number[], withKeys: boolean): Promise<Written> {
+  const values: unknown[] = [notify.channel, notify.payload, filtered.evaluated(which.map((i) => inputs[i]))];
   const rows = which.map((i, n) => {
     const input = inputs[i];
     const source = input.source ?? null;
@@ -234,24 +255,43 @@ async function insert(client: Client, inputs: AcceptInput[], ids: string[], whic
       input.dueAt,
       n,
       input.endpointId ?? null,
+      filtered.matched(input),
     );
     return `(${CASTS.map((cast, k) => `$${base + k + 1}::${cast}`).join(', ')})`;
   });
-  const result = await client.query<{ kind: 'key' | 'message' | 'delivery' | 'notified'; id: string }>(INSERT(rows.join(', ')), values);
-  const written: Written = { freshKeys: new Set(), inserted: new Set(), deliveries: new Map() };
+  const result = await client.query<{ kind: 'key' | 'message' | 'delivery' | 'notified' | 'stale'; id: string }>(INSERT(rows.join(', ')), values);
+  const written: Written = { freshKeys: new Set(), inserted: new Set(), deliveries: new Map(), stale: new Set() };
   for (const row of result.rows) {
     if (row.kind === 'key') written.freshKeys.add(row.id);
     else if (row.kind === 'message') written.inserted.add(row.id);
     else if (row.kind === 'delivery') written.deliveries.set(row.id, (written.deliveries.get(row.id) ?? 0) + 1);
+    else if (row.kind === 'stale') written.stale.add(row.id);
   }
   return written;
 }
 
-async function acceptRound(client: Client, inputs: AcceptInput[], notify: AcceptBatcherOptions['notify']): Promise<Outcome[]> {
+/** How often a round is written again because filters changed under it, before its accepts fail (retryable). */
+const MAX_STALE_RETRIES = 5;
+
+async function acceptRound(writer: Writer, inputs: AcceptInput[], retries = 0): Promise<Outcome[]> {
+  const { client } = writer;
   const outcomes: (Outcome | undefined)[] = new Array(inputs.length);
   const ids = inputs.map((input) => newId(ID_PREFIX.message, input.now));
-  const all = inputs.map((_, i) => i);
-  const written = await insert(client, inputs, ids, all, true, notify);
+  let all = inputs.map((_, i) => i);
+  const written = await insert(writer, inputs, ids, all, true);
+  if (written.stale.size > 0) {
+    // Nothing of these apps' inputs was written: evaluate them again with the filters as they are now.
+    const again = all.filter((i) => written.stale.has(inputs[i].appId));
+    all = all.filter((i) => !written.stale.has(inputs[i].appId));
+    if (retries >= MAX_STALE_RETRIES) {
+      const error = new HookrelayError('unavailable', 'the endpoints of this application kept changing while the message was accepted; retry');
+      for (const i of again) outcomes[i] = { ok: false, error };
+    } else {
+      await writer.filtered.refresh(client, [...written.stale]);
+      const done = await acceptRound(writer, again.map((i) => inputs[i]), retries + 1);
+      again.forEach((i, k) => (outcomes[i] = done[k]));
+    }
+  }
   const accepted = (i: number): Outcome => ({ ok: true, value: { kind: 'accepted', message: messageOf(inputs[i], ids[i]), deliveries: written.deliveries.get(ids[i]) ?? 0 } });
   const conflict = (i: number): Outcome => ({ ok: true, value: { kind: 'event_id_conflict', eventId: inputs[i].eventId! } });
 
@@ -275,7 +315,10 @@ async function acceptRound(client: Client, inputs: AcceptInput[], notify: Accept
         const outcomesOfSeen = new Map<number, Outcome>();
         const takeOver = await resolveSeenKeys(client, inputs, ids, seen, outcomesOfSeen);
         if (takeOver.length > 0) {
-          const again = await insert(client, inputs, ids, takeOver, false, notify);
+          await writer.filtered.refresh(client, [...new Set(takeOver.map((i) => inputs[i].appId))]);
+          const again = await insert(writer, inputs, ids, takeOver, false);
+          // Filters changed between the refresh and the insert (a race of microseconds): fail these accepts, retryably.
+          if (again.stale.size > 0) throw new HookrelayError('unavailable', 'the endpoints of this application changed while the message was accepted; retry');
           const conflicting = takeOver.filter((i) => !again.inserted.has(ids[i]));
           for (const i of takeOver) {
             outcomesOfSeen.set(

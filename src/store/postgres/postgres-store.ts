@@ -187,13 +187,14 @@ export class PostgresStore implements Store {
 
   private async upsertEventType(input: EventTypeInput, now: number, onlyIf: string): Promise<EventType | null> {
     const row = await this.one(
-      `INSERT INTO event_type (name, description, archived, deprecated, feature_flag, group_name, schemas, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+      `INSERT INTO event_type (name, description, archived, deprecated, feature_flag, group_name, schemas, created_at, updated_at, validate_payloads)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
        ON CONFLICT (name) DO UPDATE SET description = excluded.description, archived = excluded.archived, deprecated = excluded.deprecated,
-         feature_flag = excluded.feature_flag, group_name = excluded.group_name, schemas = excluded.schemas, updated_at = excluded.updated_at
+         feature_flag = excluded.feature_flag, group_name = excluded.group_name, schemas = excluded.schemas,
+         validate_payloads = excluded.validate_payloads, updated_at = excluded.updated_at
        ${onlyIf}
        RETURNING *`,
-      [input.name, input.description, input.archived, input.deprecated, input.featureFlag, input.groupName, json(input.schemas), now],
+      [input.name, input.description, input.archived, input.deprecated, input.featureFlag, input.groupName, json(input.schemas), now, input.validatePayloads],
     );
     return row ? toEventType(row) : null;
   }
@@ -214,8 +215,8 @@ export class PostgresStore implements Store {
     const p = this.endpointParams(input);
     try {
       await this.query(
-        `INSERT INTO endpoint (id, app_id, uid, url, description, version, filter_types, channels, headers, disabled, rate_limit, ordering, max_in_flight, metadata, destination, secrets, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)`,
+        `INSERT INTO endpoint (id, app_id, uid, url, description, version, filter_types, channels, headers, disabled, rate_limit, ordering, max_in_flight, metadata, destination, filter, secrets, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18)`,
         [id, appId, ...p, json([{ key: secret, expiresAt: null }]), now],
       );
     } catch (error) {
@@ -235,7 +236,7 @@ export class PostgresStore implements Store {
       const result = await this.query(
         `UPDATE endpoint SET uid = $3, url = $4, description = $5, version = $6, filter_types = $7, channels = $8, headers = $9, disabled = $10,
            disabled_reason = CASE WHEN $10 THEN disabled_reason ELSE NULL END, ${resetHealthOnEnable('NOT $10')},
-           rate_limit = $11, ordering = $12, max_in_flight = $13, metadata = $14, destination = $15, updated_at = $16
+           rate_limit = $11, ordering = $12, max_in_flight = $13, metadata = $14, destination = $15, filter = $16, updated_at = $17
          WHERE app_id = $1 AND id = $2`,
         [appId, id, ...this.endpointParams(input), now],
       );
@@ -291,6 +292,7 @@ export class PostgresStore implements Store {
       input.maxInFlight,
       json(input.metadata),
       json(input.destination),
+      input.filter === null ? null : JSON.stringify(input.filter),
     ];
   }
 

@@ -21,6 +21,7 @@ export const toEventType = (r: any): EventType => ({
   featureFlag: r.feature_flag,
   groupName: r.group_name,
   schemas: r.schemas,
+  validatePayloads: r.validate_payloads ?? false,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -42,6 +43,7 @@ export const toEndpoint = (r: any): Endpoint => ({
   version: r.version,
   filterTypes: r.filter_types,
   channels: r.channels,
+  filter: r.filter === null || r.filter === undefined ? null : JSON.parse(r.filter),
   headers: r.headers,
   disabled: r.disabled,
   disabledReason: r.disabled_reason,

@@ -23,6 +23,7 @@ export const toEventType = (r: any): EventType => ({
   featureFlag: r.feature_flag,
   groupName: r.group_name,
   schemas: json(r.schemas),
+  validatePayloads: r.validate_payloads === 1,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -44,6 +45,7 @@ export const toEndpoint = (r: any): Endpoint => ({
   version: r.version,
   filterTypes: json(r.filter_types),
   channels: json(r.channels),
+  filter: json(r.filter ?? null),
   headers: JSON.parse(r.headers),
   disabled: r.disabled === 1,
   disabledReason: r.disabled_reason,

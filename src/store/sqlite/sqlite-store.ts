@@ -1,6 +1,8 @@
 import type Database from 'better-sqlite3';
 import { conflict, notFound } from '../../domain/errors.js';
 import { endpointMatches } from '../../domain/filter.js';
+import { type FilterSubject } from '../../domain/content-filter.js';
+import { compileStoredFilter, filterSubject, type FanOutTarget } from '../fan-out.js';
 import { DEFAULT_HEALTH_POLICY, mayChange, nextHealth, summarizeHealth, type HealthChange, type HealthPolicy } from '../../domain/health.js';
 import { RATE_LOOKAHEAD_MS } from '../../domain/rate.js';
 import { ID_PREFIX, newId } from '../../domain/ids.js';
@@ -53,7 +55,7 @@ export class SqliteStore implements Store {
   private readonly claimCursor = { endpointId: '' };
   private readonly synchronous: Synchronous;
   private readonly sourceCache = new Map<string, Source | null>();
-  private readonly fanOutCache = new Map<string, { id: string; filterTypes: string[] | null; channels: string[] | null; disabled: boolean }[]>();
+  private readonly fanOutCache = new Map<string, FanOutTarget[]>();
   private readonly pruneCursor = { createdAt: -1, id: '' };
   private readonly stmt;
 
@@ -178,10 +180,11 @@ export class SqliteStore implements Store {
     if (existing && !existing.archived) throw conflict(`an event type named ${JSON.stringify(input.name)} already exists`);
     this.db
       .prepare(
-        `INSERT INTO event_type (name, description, archived, deprecated, feature_flag, group_name, schemas, created_at, updated_at)
-         VALUES (@name, @description, @archived, @deprecated, @featureFlag, @groupName, @schemas, @now, @now)
+        `INSERT INTO event_type (name, description, archived, deprecated, feature_flag, group_name, schemas, validate_payloads, created_at, updated_at)
+         VALUES (@name, @description, @archived, @deprecated, @featureFlag, @groupName, @schemas, @validatePayloads, @now, @now)
          ON CONFLICT (name) DO UPDATE SET description = excluded.description, archived = excluded.archived, deprecated = excluded.deprecated,
-           feature_flag = excluded.feature_flag, group_name = excluded.group_name, schemas = excluded.schemas, updated_at = excluded.updated_at`,
+           feature_flag = excluded.feature_flag, group_name = excluded.group_name, schemas = excluded.schemas,
+           validate_payloads = excluded.validate_payloads, updated_at = excluded.updated_at`,
       )
       .run(this.eventTypeParams(input, now));
     return (await this.getEventType(input.name))!;
@@ -195,10 +198,11 @@ export class SqliteStore implements Store {
   async updateEventType(input: EventTypeInput, now: number): Promise<EventType> {
     this.db
       .prepare(
-        `INSERT INTO event_type (name, description, archived, deprecated, feature_flag, group_name, schemas, created_at, updated_at)
-         VALUES (@name, @description, @archived, @deprecated, @featureFlag, @groupName, @schemas, @now, @now)
+        `INSERT INTO event_type (name, description, archived, deprecated, feature_flag, group_name, schemas, validate_payloads, created_at, updated_at)
+         VALUES (@name, @description, @archived, @deprecated, @featureFlag, @groupName, @schemas, @validatePayloads, @now, @now)
          ON CONFLICT (name) DO UPDATE SET description = excluded.description, archived = excluded.archived, deprecated = excluded.deprecated,
-           feature_flag = excluded.feature_flag, group_name = excluded.group_name, schemas = excluded.schemas, updated_at = excluded.updated_at`,
+           feature_flag = excluded.feature_flag, group_name = excluded.group_name, schemas = excluded.schemas,
+           validate_payloads = excluded.validate_payloads, updated_at = excluded.updated_at`,
       )
       .run(this.eventTypeParams(input, now));
     return (await this.getEventType(input.name))!;
@@ -217,6 +221,7 @@ export class SqliteStore implements Store {
       featureFlag: input.featureFlag,
       groupName: input.groupName,
       schemas: jsonOrNull(input.schemas),
+      validatePayloads: input.validatePayloads ? 1 : 0,
       now,
     };
   }
@@ -233,8 +238,8 @@ export class SqliteStore implements Store {
     try {
       this.db
         .prepare(
-          `INSERT INTO endpoint (id, app_id, uid, url, description, version, filter_types, channels, headers, disabled, rate_limit, ordering, max_in_flight, metadata, destination, secrets, created_at, updated_at)
-           VALUES (@id, @appId, @uid, @url, @description, @version, @filterTypes, @channels, @headers, @disabled, @rateLimit, @ordering, @maxInFlight, @metadata, @destination, @secrets, @now, @now)`,
+          `INSERT INTO endpoint (id, app_id, uid, url, description, version, filter_types, channels, filter, headers, disabled, rate_limit, ordering, max_in_flight, metadata, destination, secrets, created_at, updated_at)
+           VALUES (@id, @appId, @uid, @url, @description, @version, @filterTypes, @channels, @filter, @headers, @disabled, @rateLimit, @ordering, @maxInFlight, @metadata, @destination, @secrets, @now, @now)`,
         )
         .run({ id, appId, ...this.endpointParams(input), secrets: JSON.stringify([{ key: secret, expiresAt: null }]), now });
     } catch (error) {
@@ -255,7 +260,7 @@ export class SqliteStore implements Store {
       const result = this.db
         .prepare(
           `UPDATE endpoint SET uid = @uid, url = @url, description = @description, version = @version, filter_types = @filterTypes,
-             channels = @channels, headers = @headers, disabled = @disabled,
+             channels = @channels, filter = @filter, headers = @headers, disabled = @disabled,
              disabled_reason = CASE WHEN @disabled = 0 THEN NULL ELSE disabled_reason END, ${resetHealthOnEnable('@disabled = 0')},
              rate_limit = @rateLimit, ordering = @ordering, max_in_flight = @maxInFlight, metadata = @metadata, destination = @destination, updated_at = @now
            WHERE app_id = @appId AND id = @id`,
@@ -302,6 +307,7 @@ export class SqliteStore implements Store {
       version: input.version,
       filterTypes: jsonOrNull(input.filterTypes),
       channels: jsonOrNull(input.channels),
+      filter: jsonOrNull(input.filter),
       headers: JSON.stringify(input.headers),
       disabled: input.disabled ? 1 : 0,
       rateLimit: input.rateLimit,
@@ -467,7 +473,7 @@ export class SqliteStore implements Store {
    * The enabled endpoints of an app with their parsed filters, cached: this process is the only writer of the
    * file, and every write to the endpoint table goes through `endpointsChanged`.
    */
-  private fanOutTargets(appId: string): { id: string; filterTypes: string[] | null; channels: string[] | null; disabled: boolean }[] {
+  private fanOutTargets(appId: string): FanOutTarget[] {
     let targets = this.fanOutCache.get(appId);
     if (!targets) {
       targets = (this.stmt.endpointsOfApp.all(appId) as any[]).map((row) => ({
@@ -475,6 +481,7 @@ export class SqliteStore implements Store {
         filterTypes: JSON.parse(row.filter_types) as string[] | null,
         channels: JSON.parse(row.channels) as string[] | null,
         disabled: false,
+        content: row.filter === null ? null : compileStoredFilter(row.filter),
       }));
       this.fanOutCache.set(appId, targets);
     }
@@ -516,8 +523,16 @@ export class SqliteStore implements Store {
       source === null ? null : source.verified ? 1 : 0,
     );
     let deliveries = 0;
+    // Parsed at most once per accept, and only when an endpoint with a content filter is otherwise a match.
+    let subject: FilterSubject | undefined;
     for (const endpoint of this.fanOutTargets(appId)) {
-      if (input.endpointId !== undefined ? endpoint.id !== input.endpointId : !endpointMatches(endpoint, input.eventType, input.channels)) continue;
+      if (input.endpointId !== undefined) {
+        // A delivery to one named endpoint (send-example), whatever its filters.
+        if (endpoint.id !== input.endpointId) continue;
+      } else {
+        if (!endpointMatches(endpoint, input.eventType, input.channels)) continue;
+        if (endpoint.content !== null && !endpoint.content((subject ??= filterSubject(input)))) continue;
+      }
       this.stmt.insertDelivery.run(id, appId, endpoint.id, input.dueAt, now, now);
       deliveries++;
     }
