@@ -16,7 +16,13 @@ export interface Settings {
   host: string;
   db: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** JSON lines (one object per line, ISO timestamps) or coloured one-line text for a terminal. @default 'json' */
+  logFormat: 'json' | 'pretty';
+  /** One log line per API request (method, route, status, duration; never bodies or tokens). @default false */
+  requestLog: boolean;
   adminToken: string | null;
+  /** A bearer token that may read `GET /metrics` and nothing else. @default none (the admin token only) */
+  metricsToken: string | null;
   tls: { cert: string; key: string } | null;
   /** Largest request body the API accepts, in bytes. @default 1048576 */
   maxPayloadBytes: number;
@@ -61,7 +67,10 @@ export const SETTING_SOURCES = {
   host: ['host', 'HOOKRELAY_HOST'],
   db: ['db', 'HOOKRELAY_DB'],
   logLevel: ['log-level', 'HOOKRELAY_LOG_LEVEL'],
+  logFormat: ['log-format', 'HOOKRELAY_LOG_FORMAT'],
+  requestLog: ['request-log', 'HOOKRELAY_REQUEST_LOG'],
   adminToken: [null, 'HOOKRELAY_ADMIN_TOKEN'],
+  metricsToken: [null, 'HOOKRELAY_METRICS_TOKEN'],
   tlsCert: ['tls-cert', 'HOOKRELAY_TLS_CERT'],
   tlsKey: ['tls-key', 'HOOKRELAY_TLS_KEY'],
   maxPayloadBytes: ['max-payload-bytes', 'HOOKRELAY_MAX_PAYLOAD_BYTES'],
@@ -167,7 +176,10 @@ const schema = z
     host: z.string().min(1).default('127.0.0.1'),
     db: z.string().min(1).default('./hookrelay.db'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    logFormat: z.enum(['json', 'pretty']).default('json'),
+    requestLog: z.enum(['on', 'off']).default('off'),
     adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+    metricsToken: z.string().regex(/^\S+$/, 'must not contain white space').min(16, 'must be at least 16 characters').optional(),
     tlsCert: pemFile.optional(),
     tlsKey: pemFile.optional(),
     maxPayloadBytes: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
@@ -254,7 +266,10 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
     host: s.host,
     db: s.db,
     logLevel: s.logLevel,
+    logFormat: s.logFormat,
+    requestLog: s.requestLog === 'on',
     adminToken: s.adminToken ?? null,
+    metricsToken: s.metricsToken ?? null,
     tls: s.tlsCert && s.tlsKey ? { cert: s.tlsCert, key: s.tlsKey } : null,
     maxPayloadBytes: s.maxPayloadBytes,
     sqliteSynchronous: s.sqliteSynchronous,

@@ -14,6 +14,9 @@ import { Destinations } from './pipeline/destinations/index.js';
 import { Dispatcher } from './pipeline/dispatcher.js';
 import { Intake } from './pipeline/intake.js';
 import { Retention } from './pipeline/retention.js';
+import { observeAll } from './pipeline/observer.js';
+import { AttemptLog } from './observability/attempt-log.js';
+import { Metrics } from './observability/metrics.js';
 import { openSealedStore } from './secrets/open-sealed-store.js';
 import { sqlitePath } from './store/open-store.js';
 import type { Store } from './store/store.js';
@@ -93,6 +96,8 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     egress,
   });
   const destination = new Destinations(http, undefined, { egress });
+  const metrics = new Metrics((now) => store.stats(now));
+  const observer = observeAll([metrics, new AttemptLog(log.child({ component: 'dispatcher' }))], (error) => log.error({ err: error }, 'a pipeline observer failed'));
   const dispatcher = new Dispatcher(
     store,
     destination,
@@ -104,17 +109,18 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       pollMs: settings.pollMs,
       retry,
       health: settings.health,
+      observer,
     },
     log.child({ component: 'dispatcher' }),
   );
-  const intake = new Intake(store, retry.scheduleMs[0] ?? 0);
+  const intake = new Intake(store, retry.scheduleMs[0] ?? 0, observer);
   intake.onAccepted(() => dispatcher.wake());
 
   const { app } = buildApi(
     {
       store,
       intake,
-      ingest: new Ingest(store, intake, log.child({ component: 'ingest' })),
+      ingest: new Ingest(store, intake, log.child({ component: 'ingest' }), observer),
       now: Date.now,
       endpointConcurrency: settings.endpointConcurrency,
       idempotencyTtlMs: settings.idempotencyTtlMs,
@@ -128,6 +134,8 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       version: VERSION,
       https: settings.tls,
       limits: settings.http,
+      metrics: { metrics, metricsToken: settings.metricsToken },
+      requestLog: settings.requestLog,
       readiness: async () => {
         try {
           await store.nextDueAt();

@@ -36,6 +36,10 @@ Options (each also settable by environment variable):
   --db <path|url>            HOOKRELAY_DB                   SQLite database file (default ./hookrelay.db), or a
                                                             postgres://user:password@host:5432/db URL (several processes)
   --log-level <level>        HOOKRELAY_LOG_LEVEL            fatal|error|warn|info|debug|trace|silent (default info)
+  --log-format <json|pretty> HOOKRELAY_LOG_FORMAT           json lines with ISO timestamps (default), or one readable
+                                                            line per record, coloured on a terminal
+  --request-log <on|off>     HOOKRELAY_REQUEST_LOG          one info line per API request: method, route, status,
+                                                            duration, caller (default off)
   --tls-cert <file>          HOOKRELAY_TLS_CERT             serve HTTPS with this PEM certificate (with --tls-key)
   --tls-key <file>           HOOKRELAY_TLS_KEY              PEM private key for --tls-cert
   --max-payload-bytes <n>    HOOKRELAY_MAX_PAYLOAD_BYTES    largest accepted request body (default 1048576)
@@ -70,6 +74,7 @@ Options (each also settable by environment variable):
   --max-url-bytes <n>        HOOKRELAY_MAX_URL_BYTES        request path and query (default 8192)
   --max-connections <n>      HOOKRELAY_MAX_CONNECTIONS      open client connections (default 10000)
                              HOOKRELAY_ADMIN_TOKEN          the operator's bearer token (generated on first start if unset)
+                             HOOKRELAY_METRICS_TOKEN        a bearer token that may read GET /metrics and nothing else
                              HOOKRELAY_MASTER_KEY           base64 of 32 bytes: encrypts secrets at rest (SQLite: generated
                                                             beside the database if unset; PostgreSQL: required)
   --master-key-file <file>   HOOKRELAY_MASTER_KEY_FILE      the master key in a file: current key first, previous keys after
@@ -81,6 +86,8 @@ const FLAGS = {
   host: { type: 'string' },
   db: { type: 'string' },
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
+  'request-log': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'max-payload-bytes': { type: 'string' },
@@ -126,7 +133,10 @@ function fail(message: string, code: number): number {
 
 async function serve(raw: RawSettings): Promise<number> {
   const settings = loadSettings(raw, process.env);
-  const log = createLogger(settings.logLevel);
+  // A closed stdout or stderr (EPIPE) must not stop the server: the log sink drops what it cannot write, and so do these.
+  process.stdout.on('error', () => undefined);
+  process.stderr.on('error', () => undefined);
+  const log = createLogger(settings.logLevel, undefined, settings.logFormat);
   const relay = await startHookrelay(settings, log);
   log.info({ url: relay.url, db: settings.db, synchronous: settings.sqliteSynchronous, version: VERSION }, 'hookrelay is serving');
   if (relay.adminTokenGenerated) {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Source } from '../domain/types.js';
 import type { Intake } from '../pipeline/intake.js';
+import type { PipelineObserver } from '../pipeline/observer.js';
 import type { Store } from '../store/store.js';
 import { RateLimiter } from './rate-limiter.js';
 import { compileSource, type CompiledSource } from './source-config.js';
@@ -49,6 +50,7 @@ export class Ingest {
     private readonly store: Store,
     private readonly intake: Intake,
     private readonly log: Logger,
+    private readonly observer: PipelineObserver = {},
     private readonly idempotencyPrefix = 'inbound:',
   ) {}
 
@@ -79,6 +81,7 @@ export class Ingest {
     const verdict = compiled.verifier.verify(request, now);
     if (verdict.kind === 'rejected') {
       this.log.info({ sourceId: source.id, reason: verdict.reason }, 'inbound request failed verification');
+      this.observer.verificationFailed?.(source.type);
       return json(401, { code: 'verification_failed', detail: verdict.reason });
     }
     if (verdict.kind === 'handshake') return { status: verdict.status, contentType: verdict.contentType, body: verdict.body };
@@ -102,7 +105,7 @@ export class Ingest {
         idempotencyTtlMs: compiled.common.dedupeWindowSeconds * 1000,
         now,
         source: { id: source.id, headers: kept, verified: source.type !== 'none' && source.type !== 'generic-webhook' },
-      });
+      }, source.type);
       if (result.kind !== 'event_id_conflict' && verdict.ack) {
         const headers = { 'x-hookrelay-message-id': result.message.id, 'x-hookrelay-duplicate': String(result.kind === 'duplicate') };
         return { status: verdict.ack.status, headers, contentType: verdict.ack.contentType, body: verdict.ack.body };

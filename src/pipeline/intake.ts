@@ -1,4 +1,5 @@
 import type { AcceptInput, AcceptResult, Store } from '../store/store.js';
+import type { PipelineObserver } from './observer.js';
 
 /**
  * The front door of the pipeline: a message is accepted (stored with its fan-out, durably) and the
@@ -10,14 +11,18 @@ export class Intake {
   constructor(
     private readonly store: Store,
     private readonly firstAttemptDelayMs: number,
+    private readonly observer: PipelineObserver = {},
   ) {}
 
   onAccepted(listener: () => void): void {
     this.listeners.push(listener);
   }
 
-  async accept(input: Omit<AcceptInput, 'dueAt'>): Promise<AcceptResult> {
+  /** `origin` names where the message came from, for the metrics: `api`, or the type of the source that received it. */
+  async accept(input: Omit<AcceptInput, 'dueAt'>, origin = 'api'): Promise<AcceptResult> {
+    const started = performance.now();
     const result = await this.store.accept({ ...input, dueAt: input.now + this.firstAttemptDelayMs });
+    this.observer.accepted?.(origin, result, performance.now() - started);
     if (result.kind === 'accepted' && result.deliveries > 0) for (const listener of this.listeners) listener();
     return result;
   }
