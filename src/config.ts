@@ -59,6 +59,8 @@ export interface Settings {
   health: HealthPolicy;
   /** What clients of the HTTP server may send, and how slowly (api/http-limits.ts). */
   http: HttpLimits;
+  /** A delivery's n-th failed attempt in a row sends the operational webhook `message.attempt.failing`; 0 = never. @default 4 */
+  operationalFailingAfter: number;
 }
 
 /** Where each setting can come from: [flag, environment variable]. */
@@ -101,6 +103,7 @@ export const SETTING_SOURCES = {
   maxHeaders: ['max-headers', 'HOOKRELAY_MAX_HEADERS'],
   maxUrlBytes: ['max-url-bytes', 'HOOKRELAY_MAX_URL_BYTES'],
   maxConnections: ['max-connections', 'HOOKRELAY_MAX_CONNECTIONS'],
+  operationalFailingAfter: ['operational-failing-after', 'HOOKRELAY_OPERATIONAL_FAILING_AFTER'],
 } as const;
 
 export type RawSettings = Partial<Record<keyof typeof SETTING_SOURCES, string>>;
@@ -220,6 +223,7 @@ const schema = z
     maxHeaders: int(8, 2000).default(DEFAULT_HTTP_LIMITS.maxHeaders),
     maxUrlBytes: int(256, 1024 * 1024).default(DEFAULT_HTTP_LIMITS.maxUrlBytes),
     maxConnections: int(1, 1_000_000).default(DEFAULT_HTTP_LIMITS.maxConnections),
+    operationalFailingAfter: int(0, 1000).default(4),
   })
   .refine((s) => Boolean(s.tlsCert) === Boolean(s.tlsKey), { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] })
   .refine((s) => !(s.masterKey && s.masterKeyFile), { message: 'set the master key either in HOOKRELAY_MASTER_KEY or in a file, not both', path: ['masterKeyFile'] })
@@ -304,5 +308,6 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
       maxUrlBytes: s.maxUrlBytes,
       maxConnections: s.maxConnections,
     },
+    operationalFailingAfter: s.operationalFailingAfter,
   });
 }

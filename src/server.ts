@@ -17,6 +17,8 @@ import { Retention } from './pipeline/retention.js';
 import { observeAll } from './pipeline/observer.js';
 import { AttemptLog } from './observability/attempt-log.js';
 import { Metrics } from './observability/metrics.js';
+import { OperationalWebhooks } from './operational/events.js';
+import { reportEndpointChanges } from './operational/report-endpoint-changes.js';
 import { openSealedStore } from './secrets/open-sealed-store.js';
 import { sqlitePath } from './store/open-store.js';
 import type { Store } from './store/store.js';
@@ -97,7 +99,13 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
   });
   const destination = new Destinations(http, undefined, { egress });
   const metrics = new Metrics((now) => store.stats(now));
-  const observer = observeAll([metrics, new AttemptLog(log.child({ component: 'dispatcher' }))], (error) => log.error({ err: error }, 'a pipeline observer failed'));
+  const intake = new Intake(store, retry.scheduleMs[0] ?? 0, metrics);
+  const operational = new OperationalWebhooks(store, intake, log.child({ component: 'operational' }), {
+    failingAfter: settings.operationalFailingAfter,
+    idempotencyTtlMs: settings.idempotencyTtlMs,
+    now: Date.now,
+  });
+  const observer = observeAll([metrics, new AttemptLog(log.child({ component: 'dispatcher' })), operational], (error) => log.error({ err: error }, 'a pipeline observer failed'));
   const dispatcher = new Dispatcher(
     store,
     destination,
@@ -113,19 +121,19 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     },
     log.child({ component: 'dispatcher' }),
   );
-  const intake = new Intake(store, retry.scheduleMs[0] ?? 0, observer);
   intake.onAccepted(() => dispatcher.wake());
 
   const { app } = buildApi(
     {
-      store,
+      store: reportEndpointChanges(store, operational),
       intake,
-      ingest: new Ingest(store, intake, log.child({ component: 'ingest' }), observer),
+      ingest: new Ingest(store, intake, log.child({ component: 'ingest' }), metrics),
       now: Date.now,
       endpointConcurrency: settings.endpointConcurrency,
       idempotencyTtlMs: settings.idempotencyTtlMs,
       wake: () => dispatcher.wake(),
       egress,
+      operational,
     },
     {
       adminToken: admin.token,
@@ -169,6 +177,8 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       await app.close();
       await retention.stop();
       await dispatcher.stop(settings.shutdownGraceMs);
+      // Events of the last recorded outcomes are accepted before the store closes.
+      await operational.flush();
       await destination.close();
       await store.close();
     })());

@@ -13,6 +13,7 @@ import { healthRoutes, type Readiness } from './routes/health.js';
 import { ingestRoute } from './routes/ingest.js';
 import { messageRoutes } from './routes/messages.js';
 import { metricsRoute, type MetricsAccess } from './routes/metrics.js';
+import { operationalWebhookRoutes } from '../operational/routes.js';
 import { sourceRoutes } from './routes/sources.js';
 import { registerIdempotency } from './idempotency.js';
 import {
@@ -164,6 +165,7 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   messageRoutes(router, ctx);
   attemptRoutes(router, ctx);
   sourceRoutes(router, ctx, keys);
+  operationalWebhookRoutes(router, ctx);
   ingestRoute(app, ctx.ingest, ctx.now);
   if (options.metrics) metricsRoute(app, { ...options.metrics, adminToken: options.adminToken });
   return { app, router };

@@ -73,6 +73,9 @@ Options (each also settable by environment variable):
   --max-headers <n>          HOOKRELAY_MAX_HEADERS          request headers (default 100)
   --max-url-bytes <n>        HOOKRELAY_MAX_URL_BYTES        request path and query (default 8192)
   --max-connections <n>      HOOKRELAY_MAX_CONNECTIONS      open client connections (default 10000)
+  --operational-failing-after <n> HOOKRELAY_OPERATIONAL_FAILING_AFTER
+                                                            send message.attempt.failing at a delivery's n-th failed
+                                                            attempt in a row (default 4; 0 = never)
                              HOOKRELAY_ADMIN_TOKEN          the operator's bearer token (generated on first start if unset)
                              HOOKRELAY_METRICS_TOKEN        a bearer token that may read GET /metrics and nothing else
                              HOOKRELAY_MASTER_KEY           base64 of 32 bytes: encrypts secrets at rest (SQLite: generated
@@ -115,6 +118,7 @@ const FLAGS = {
   'max-headers': { type: 'string' },
   'max-url-bytes': { type: 'string' },
   'max-connections': { type: 'string' },
+  'operational-failing-after': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
