@@ -177,7 +177,15 @@ const schema = z
   .object({
     port: int(0, 65535).default(8080),
     host: z.string().min(1).default('127.0.0.1'),
-    db: z.string().min(1).default('./hookrelay.db'),
+    db: z
+      .string()
+      .min(1)
+      .superRefine((db, ctx) => {
+        const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(db)?.[1];
+        if (scheme === undefined || /^(postgres|postgresql|sqlite|file)$/i.test(scheme)) return;
+        ctx.addIssue({ code: 'custom', message: `unknown database scheme "${scheme}://"; use a SQLite file path (or sqlite:<path>, file:<path>) or postgres://user:password@host:5432/database` });
+      })
+      .default('./hookrelay.db'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     logFormat: z.enum(['json', 'pretty']).default('json'),
     requestLog: z.enum(['on', 'off']).default('off'),

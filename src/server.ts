@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, basename } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -41,17 +41,21 @@ export function adminTokenFile(db: string): string | null {
   return join(dirname(path), `${basename(path).replace(/\.[^.]*$/, '')}.admin-token`);
 }
 
-function resolveAdminToken(settings: Settings, log: Logger): { token: string; generated: boolean; file: string | null } {
+/** The admin token; a generated one is kept in its file only once the server listens (`keepAdminToken`). */
+function resolveAdminToken(settings: Settings): { token: string; generated: boolean; file: string | null } {
   if (settings.adminToken) return { token: settings.adminToken, generated: false, file: null };
   const file = adminTokenFile(settings.db);
   if (file && existsSync(file)) return { token: readFileSync(file, 'utf8').trim(), generated: false, file };
-  const token = `hr_admin_${randomBytes(24).toString('base64url')}`;
-  if (file) {
-    writeFileSync(file, token + '\n', { mode: 0o600 });
-    chmodSync(file, 0o600);
+  return { token: `hr_admin_${randomBytes(24).toString('base64url')}`, generated: true, file };
+}
+
+function keepAdminToken(admin: { token: string; generated: boolean; file: string | null }, log: Logger): void {
+  if (!admin.generated) return;
+  if (admin.file) {
+    writeFileSync(admin.file, admin.token + '\n', { mode: 0o600 });
+    chmodSync(admin.file, 0o600);
   }
-  log.info({ file }, 'generated an admin token (set HOOKRELAY_ADMIN_TOKEN to choose your own)');
-  return { token, generated: true, file };
+  log.info({ file: admin.file }, 'generated an admin token (set HOOKRELAY_ADMIN_TOKEN to choose your own)');
 }
 
 /** Sources that accept unsigned requests are allowed only when asked for; say so at every start. */
@@ -76,7 +80,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     { synchronous: settings.sqliteSynchronous, onError: (error) => log.warn({ err: error }, 'database connection lost; reconnecting') },
     log,
   );
-  const admin = resolveAdminToken(settings, log);
+  const admin = resolveAdminToken(settings);
   // An SQLite database is owned by this one process: whatever was in flight when it last stopped is due again now.
   // A shared store must not: other processes hold live leases, and a dead process's leases simply expire.
   if (store.exclusive) {
@@ -158,9 +162,12 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
   try {
     await app.listen({ port: settings.port, host: settings.host });
   } catch (error) {
+    // A start that failed leaves no key behind: the next start generates them afresh (the token file is not written yet).
     await store.close();
+    if (store.unusedKeyFile) rmSync(store.unusedKeyFile, { force: true });
     throw error;
   }
+  keepAdminToken(admin, log);
   // An API-only process (--dispatch off) accepts into the shared store and leaves delivery to the others.
   if (settings.dispatch) dispatcher.start();
   else log.warn('this process accepts but does not deliver (--dispatch off); another hookrelay process must run the dispatcher');
