@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, join, basename } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApi } from './api/app.js';
@@ -20,7 +19,7 @@ import { Metrics } from './observability/metrics.js';
 import { OperationalWebhooks } from './operational/events.js';
 import { reportEndpointChanges } from './operational/report-endpoint-changes.js';
 import { openSealedStore } from './secrets/open-sealed-store.js';
-import { sqlitePath } from './store/open-store.js';
+import { adminTokenFile } from './admin-token-file.js';
 import type { Store } from './store/store.js';
 import { VERSION } from './version.js';
 
@@ -34,12 +33,7 @@ export interface Hookrelay {
   close(): Promise<void>;
 }
 
-/** Where an admin token generated on first start is kept, beside the database file. */
-export function adminTokenFile(db: string): string | null {
-  const path = sqlitePath(db);
-  if (path === null || path === ':memory:') return null;
-  return join(dirname(path), `${basename(path).replace(/\.[^.]*$/, '')}.admin-token`);
-}
+export { adminTokenFile } from './admin-token-file.js';
 
 /** The admin token; a generated one is kept in its file only once the server listens (`keepAdminToken`). */
 function resolveAdminToken(settings: Settings): { token: string; generated: boolean; file: string | null } {
