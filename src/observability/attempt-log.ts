@@ -14,6 +14,8 @@ export class AttemptLog implements PipelineObserver {
   constructor(private readonly log: Logger) {}
 
   attempted(claimed: ClaimedDelivery, { attempt, next }: AttemptOutcome, result: SendResult): void {
+    // Successes are logged at debug: at the default level, not even the fields are built.
+    if (attempt.succeeded && !this.log.isLevelEnabled('debug')) return;
     const fields = {
       messageId: attempt.messageId,
       endpointId: attempt.endpointId,

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { conflict } from '../domain/errors.js';
 import type { HealthChange } from '../domain/health.js';
 import type { App, ClaimedDelivery, Endpoint } from '../domain/types.js';
 import type { Intake } from '../pipeline/intake.js';
@@ -76,6 +77,10 @@ export class OperationalWebhooks implements PipelineObserver {
         app = await this.store.getApp(OPERATIONAL_APP_UID);
         if (!app) throw error;
       }
+    }
+    // Only the application made for the purpose: another one that took the uid must not receive every tenant's events.
+    if (app && app.metadata.hookrelay !== OPERATIONAL_APP_MARK.hookrelay) {
+      throw conflict(`the application uid ${OPERATIONAL_APP_UID} is reserved for operational webhooks; give application ${app.id} another uid`);
     }
     this.appId = app?.id ?? null;
     return app;

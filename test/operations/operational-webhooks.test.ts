@@ -174,3 +174,15 @@ describe('operational webhooks', () => {
     assert.equal(gone.body.code, 'not_found');
   });
 });
+
+describe('operational webhooks: the reserved application', () => {
+  it('is never an application that merely took its uid: such an app gets no operational endpoints and no events', async (t) => {
+    const relay = await startRelay();
+    t.after(() => relay.close());
+    const squatter = await relay.svix.application.create({ name: 'not the operator', uid: 'hookrelay-operational-webhooks' });
+    const refused = await relay.api('POST', '/api/v1/operational-webhook/endpoint', { url: 'https://ops.example.com/hook' });
+    assert.equal(refused.status, 409, refused.text);
+    assert.match(refused.body.detail, /reserved for operational webhooks/);
+    assert.deepEqual((await relay.svix.endpoint.list(squatter.id)).data, []);
+  });
+});
