@@ -3,12 +3,13 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { PACKAGE_JSON, runCli, tempDir } from './child.js';
+import { waitUntil } from '../helpers/wait.js';
+import { PACKAGE_JSON, runCli, startChild, tempDir } from './child.js';
 
 const ROOT = join(PACKAGE_JSON, '..');
 
 describe('the first hour', () => {
-  it('a start that fails (port in use) writes no admin token and no master key', async (t) => {
+  it('a start that fails (port in use) writes no admin token and no master key, so the next start shows the token it keeps', async (t) => {
     const tmp = tempDir();
     const blocker: Server = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
@@ -23,6 +24,13 @@ describe('the first hour', () => {
     assert.doesNotMatch(result.stderr, /Admin token/, 'a token that is never written must not be shown either');
     assert.equal(existsSync(join(tmp.dir, 'relay.admin-token')), false, 'the admin token file was written');
     assert.equal(existsSync(join(tmp.dir, 'relay.master-key')), false, 'the master key file was written');
+
+    // The next start is a first start: it generates the token, keeps it and shows it.
+    const child = await startChild({ db: join(tmp.dir, 'relay.db'), env: { HOOKRELAY_ADMIN_TOKEN: undefined } });
+    t.after(() => child.stop());
+    const banner = (await waitUntil('the admin token banner', () => /Admin token \(kept in (.+)\):\n {2}(\S+)\n/.exec(child.stderr()), 5_000))!;
+    assert.equal(banner[1], join(tmp.dir, 'relay.admin-token'));
+    assert.equal(readFileSync(banner[1], 'utf8').trim(), banner[2]);
   });
 
   it('refuses a database URL of an unknown kind, naming the accepted forms, and bad settings, writing nothing', async (t) => {
