@@ -140,6 +140,11 @@ describe('hookrelay app|endpoint|message|attempt, resend, recover, tail (CLI)', 
     assert.match(badTime.stderr, /--since must be an ISO 8601 time .* or a duration ago/);
     const which = await cli('attempt', 'list', 'acme');
     assert.match(which.stderr, /needs --endpoint or --message/);
+    for (const command of ['source', 'app-key']) {
+      const bogus = await cli(command, 'list', '--bogus');
+      assert.equal(bogus.code, 2);
+      assert.match(bogus.stderr, new RegExp(`^hookrelay: hookrelay ${command} has no option --bogus\n`));
+    }
     const serveFlag = await runCli(['serve', '--prot', '1'], { env: {} });
     assert.equal(serveFlag.code, 2);
     assert.match(serveFlag.stderr, /hookrelay serve has no option --prot/);
