@@ -161,7 +161,13 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     if (store.unusedKeyFile) rmSync(store.unusedKeyFile, { force: true });
     throw error;
   }
-  keepAdminToken(admin, log);
+  try {
+    keepAdminToken(admin, log);
+  } catch (error) {
+    await app.close();
+    await store.close();
+    throw error;
+  }
   // An API-only process (--dispatch off) accepts into the shared store and leaves delivery to the others.
   if (settings.dispatch) dispatcher.start();
   else log.warn('this process accepts but does not deliver (--dispatch off); another hookrelay process must run the dispatcher');
