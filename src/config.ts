@@ -18,7 +18,13 @@ export interface Settings {
   host: string;
   db: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** JSON lines (one object per line, ISO timestamps) or coloured one-line text for a terminal. @default 'json' */
+  logFormat: 'json' | 'pretty';
+  /** One log line per API request (method, route, status, duration; never bodies or tokens). @default false */
+  requestLog: boolean;
   adminToken: string | null;
+  /** A bearer token that may read `GET /metrics` and nothing else. @default none (the admin token only) */
+  metricsToken: string | null;
   tls: { cert: string; key: string } | null;
   /** Largest request body the API accepts, in bytes. @default 1048576 */
   maxPayloadBytes: number;
@@ -59,6 +65,8 @@ export interface Settings {
   health: HealthPolicy;
   /** What clients of the HTTP server may send, and how slowly (api/http-limits.ts). */
   http: HttpLimits;
+  /** A delivery's n-th failed attempt in a row sends the operational webhook `message.attempt.failing`; 0 = never. @default 4 */
+  operationalFailingAfter: number;
 }
 
 /** Where each setting can come from: [flag, environment variable]. */
@@ -67,7 +75,10 @@ export const SETTING_SOURCES = {
   host: ['host', 'HOOKRELAY_HOST'],
   db: ['db', 'HOOKRELAY_DB'],
   logLevel: ['log-level', 'HOOKRELAY_LOG_LEVEL'],
+  logFormat: ['log-format', 'HOOKRELAY_LOG_FORMAT'],
+  requestLog: ['request-log', 'HOOKRELAY_REQUEST_LOG'],
   adminToken: [null, 'HOOKRELAY_ADMIN_TOKEN'],
+  metricsToken: [null, 'HOOKRELAY_METRICS_TOKEN'],
   tlsCert: ['tls-cert', 'HOOKRELAY_TLS_CERT'],
   tlsKey: ['tls-key', 'HOOKRELAY_TLS_KEY'],
   maxPayloadBytes: ['max-payload-bytes', 'HOOKRELAY_MAX_PAYLOAD_BYTES'],
@@ -100,6 +111,7 @@ export const SETTING_SOURCES = {
   maxHeaders: ['max-headers', 'HOOKRELAY_MAX_HEADERS'],
   maxUrlBytes: ['max-url-bytes', 'HOOKRELAY_MAX_URL_BYTES'],
   maxConnections: ['max-connections', 'HOOKRELAY_MAX_CONNECTIONS'],
+  operationalFailingAfter: ['operational-failing-after', 'HOOKRELAY_OPERATIONAL_FAILING_AFTER'],
 } as const;
 
 export type RawSettings = Partial<Record<keyof typeof SETTING_SOURCES, string>>;
@@ -173,9 +185,20 @@ const schema = z
   .object({
     port: int(0, 65535).default(8080),
     host: z.string().min(1).default('127.0.0.1'),
-    db: z.string().min(1).default('./hookrelay.db'),
+    db: z
+      .string()
+      .min(1)
+      .superRefine((db, ctx) => {
+        const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(db)?.[1];
+        if (scheme === undefined || /^(postgres|postgresql|sqlite|file)$/i.test(scheme)) return;
+        ctx.addIssue({ code: 'custom', message: `unknown database scheme "${scheme}://"; use a SQLite file path (or sqlite:<path>, file:<path>) or postgres://user:password@host:5432/database` });
+      })
+      .default('./hookrelay.db'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    logFormat: z.enum(['json', 'pretty']).default('json'),
+    requestLog: z.enum(['on', 'off']).default('off'),
     adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+    metricsToken: z.string().regex(/^\S+$/, 'must not contain white space').min(16, 'must be at least 16 characters').optional(),
     tlsCert: pemFile.optional(),
     tlsKey: pemFile.optional(),
     maxPayloadBytes: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
@@ -218,6 +241,7 @@ const schema = z
     maxHeaders: int(8, 2000).default(DEFAULT_HTTP_LIMITS.maxHeaders),
     maxUrlBytes: int(256, 1024 * 1024).default(DEFAULT_HTTP_LIMITS.maxUrlBytes),
     maxConnections: int(1, 1_000_000).default(DEFAULT_HTTP_LIMITS.maxConnections),
+    operationalFailingAfter: int(0, 1000).default(4),
   })
   .refine((s) => Boolean(s.tlsCert) === Boolean(s.tlsKey), { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] })
   .refine((s) => !(s.masterKey && s.masterKeyFile), { message: 'set the master key either in HOOKRELAY_MASTER_KEY or in a file, not both', path: ['masterKeyFile'] })
@@ -264,7 +288,10 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
     host: s.host,
     db: s.db,
     logLevel: s.logLevel,
+    logFormat: s.logFormat,
+    requestLog: s.requestLog === 'on',
     adminToken: s.adminToken ?? null,
+    metricsToken: s.metricsToken ?? null,
     tls: s.tlsCert && s.tlsKey ? { cert: s.tlsCert, key: s.tlsKey } : null,
     maxPayloadBytes: s.maxPayloadBytes,
     sqliteSynchronous: s.sqliteSynchronous,
@@ -301,5 +328,6 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
       maxUrlBytes: s.maxUrlBytes,
       maxConnections: s.maxConnections,
     },
+    operationalFailingAfter: s.operationalFailingAfter,
   });
 }

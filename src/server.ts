@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, join, basename } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApi } from './api/app.js';
@@ -15,10 +14,16 @@ import { Dispatcher } from './pipeline/dispatcher.js';
 import { AddressList } from './inbound/address-list.js';
 import { Intake } from './pipeline/intake.js';
 import { Retention } from './pipeline/retention.js';
+import { observeAll } from './pipeline/observer.js';
+import { AttemptLog } from './observability/attempt-log.js';
+import { Metrics } from './observability/metrics.js';
+import { OperationalWebhooks } from './operational/events.js';
+import { reportEndpointChanges } from './operational/report-endpoint-changes.js';
 import { openSealedStore } from './secrets/open-sealed-store.js';
 import { masterKeyFile } from './secrets/master-key.js';
-import { sqlitePath } from './store/open-store.js';
+import { sqlitePath } from './store/location.js';
 import { DatabaseOpenError } from './store/sqlite/open.js';
+import { adminTokenFile } from './admin-token-file.js';
 import type { Store } from './store/store.js';
 import { VERSION } from './version.js';
 
@@ -32,24 +37,23 @@ export interface Hookrelay {
   close(): Promise<void>;
 }
 
-/** Where an admin token generated on first start is kept, beside the database file. */
-export function adminTokenFile(db: string): string | null {
-  const path = sqlitePath(db);
-  if (path === null || path === ':memory:') return null;
-  return join(dirname(path), `${basename(path).replace(/\.[^.]*$/, '')}.admin-token`);
-}
+export { adminTokenFile } from './admin-token-file.js';
 
-function resolveAdminToken(settings: Settings, log: Logger): { token: string; generated: boolean; file: string | null } {
+/** The admin token; a generated one is kept in its file only once the server listens (`keepAdminToken`). */
+function resolveAdminToken(settings: Settings): { token: string; generated: boolean; file: string | null } {
   if (settings.adminToken) return { token: settings.adminToken, generated: false, file: null };
   const file = adminTokenFile(settings.db);
   if (file && existsSync(file)) return { token: readFileSync(file, 'utf8').trim(), generated: false, file };
-  const token = `hr_admin_${randomBytes(24).toString('base64url')}`;
-  if (file) {
-    writeFileSync(file, token + '\n', { mode: 0o600 });
-    chmodSync(file, 0o600);
+  return { token: `hr_admin_${randomBytes(24).toString('base64url')}`, generated: true, file };
+}
+
+function keepAdminToken(admin: { token: string; generated: boolean; file: string | null }, log: Logger): void {
+  if (!admin.generated) return;
+  if (admin.file) {
+    writeFileSync(admin.file, admin.token + '\n', { mode: 0o600 });
+    chmodSync(admin.file, 0o600);
   }
-  log.info({ file }, 'generated an admin token (set HOOKRELAY_ADMIN_TOKEN to choose your own)');
-  return { token, generated: true, file };
+  log.info({ file: admin.file }, 'generated an admin token (set HOOKRELAY_ADMIN_TOKEN to choose your own)');
 }
 
 /** Sources that accept unsigned requests are allowed only when asked for; say so at every start. */
@@ -105,7 +109,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     { synchronous: settings.sqliteSynchronous, onError: (error) => log.warn({ err: error }, 'database connection lost; reconnecting') },
     log,
   );
-  const admin = resolveAdminToken(settings, log);
+  const admin = resolveAdminToken(settings);
   // An SQLite database is owned by this one process: whatever was in flight when it last stopped is due again now.
   // A shared store must not: other processes hold live leases, and a dead process's leases simply expire.
   if (store.exclusive) {
@@ -128,6 +132,14 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     egress,
   });
   const destination = new Destinations(http, undefined, { egress });
+  const metrics = new Metrics((now) => store.stats(now));
+  const intake = new Intake(store, retry.scheduleMs[0] ?? 0, metrics);
+  const operational = new OperationalWebhooks(store, intake, log.child({ component: 'operational' }), {
+    failingAfter: settings.operationalFailingAfter,
+    idempotencyTtlMs: settings.idempotencyTtlMs,
+    now: Date.now,
+  });
+  const observer = observeAll([metrics, new AttemptLog(log.child({ component: 'dispatcher' })), operational], (error) => log.error({ err: error }, 'a pipeline observer failed'));
   const dispatcher = new Dispatcher(
     store,
     destination,
@@ -139,22 +151,23 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       pollMs: settings.pollMs,
       retry,
       health: settings.health,
+      observer,
     },
     log.child({ component: 'dispatcher' }),
   );
-  const intake = new Intake(store, retry.scheduleMs[0] ?? 0);
   intake.onAccepted(() => dispatcher.wake());
 
   const { app } = buildApi(
     {
-      store,
+      store: reportEndpointChanges(store, operational),
       intake,
-      ingest: new Ingest(store, intake, log.child({ component: 'ingest' }), undefined, new AddressList(settings.trustedProxies)),
+      ingest: new Ingest(store, intake, log.child({ component: 'ingest' }), metrics, undefined, new AddressList(settings.trustedProxies)),
       now: Date.now,
       endpointConcurrency: settings.endpointConcurrency,
       idempotencyTtlMs: settings.idempotencyTtlMs,
       wake: () => dispatcher.wake(),
       egress,
+      operational,
     },
     {
       adminToken: admin.token,
@@ -163,6 +176,8 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       version: VERSION,
       https: settings.tls,
       limits: settings.http,
+      metrics: { metrics, metricsToken: settings.metricsToken },
+      requestLog: settings.requestLog,
       readiness: async () => {
         try {
           await store.nextDueAt();
@@ -179,6 +194,15 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
   try {
     await app.listen({ port: settings.port, host: settings.host });
   } catch (error) {
+    // A start that failed leaves no key behind: the next start generates them afresh (the token file is not written yet).
+    await store.close();
+    if (store.unusedKeyFile) rmSync(store.unusedKeyFile, { force: true });
+    throw error;
+  }
+  try {
+    keepAdminToken(admin, log);
+  } catch (error) {
+    await app.close();
     await store.close();
     throw error;
   }
@@ -200,6 +224,8 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       await app.close();
       await retention.stop();
       await dispatcher.stop(settings.shutdownGraceMs);
+      // Events of the last recorded outcomes are accepted before the store closes.
+      await operational.flush();
       await destination.close();
       await store.close();
     })());

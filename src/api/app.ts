@@ -14,6 +14,8 @@ import { eventTypeRoutes } from './routes/event-types.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { ingestRoute } from './routes/ingest.js';
 import { messageRoutes } from './routes/messages.js';
+import { metricsRoute, type MetricsAccess } from './routes/metrics.js';
+import { operationalWebhookRoutes } from '../operational/routes.js';
 import { sourceRoutes } from './routes/sources.js';
 import { registerIdempotency } from './idempotency.js';
 import {
@@ -40,6 +42,10 @@ export interface ApiOptions {
   https?: { cert: string; key: string } | null;
   /** Header, URL, connection and timeout limits of the HTTP server. */
   limits?: HttpLimits;
+  /** One log line per request (`--request-log on`). @default false */
+  requestLog?: boolean;
+  /** Serves `GET /metrics` to the admin token or the metrics token. */
+  metrics?: Omit<MetricsAccess, 'adminToken'>;
 }
 
 declare module 'fastify' {
@@ -113,6 +119,22 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
     if (!request.principal) throw new HookrelayError('unauthorized', 'missing or invalid bearer token (send "Authorization: Bearer <token>")');
   });
   app.addHook('onRequest', refuseNulInPath);
+  if (options.requestLog) {
+    // The route pattern, not the URL: an ingest URL carries its source's token, a query string anything.
+    app.addHook('onResponse', async (request, reply) => {
+      const principal = request.principal;
+      request.log.info(
+        {
+          method: request.method,
+          route: request.routeOptions.url ?? null,
+          status: reply.statusCode,
+          durationMs: Math.round(reply.elapsedTime * 10) / 10,
+          caller: principal === null ? null : principal.kind === 'admin' ? 'admin' : principal.appId,
+        },
+        'request',
+      );
+    });
+  }
 
   const noRoute = (request: FastifyRequest) => new HookrelayError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`);
   // Answered before the body is read (Fastify would read it first), like every other refusal.
@@ -154,7 +176,9 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   messageRoutes(router, ctx);
   attemptRoutes(router, ctx);
   sourceRoutes(router, ctx, keys);
+  operationalWebhookRoutes(router, ctx);
   ingestRoute(app, ctx.ingest, ctx.now);
+  if (options.metrics) metricsRoute(app, { ...options.metrics, adminToken: options.adminToken });
   unservedSvixRoutes(app);
   return { app, router };
 }

@@ -4,6 +4,7 @@ import type { App, Endpoint, Message } from '../domain/types.js';
 import type { EgressPolicy } from '../egress/policy.js';
 import type { Ingest } from '../inbound/ingest.js';
 import type { Intake } from '../pipeline/intake.js';
+import type { OperationalWebhooks } from '../operational/events.js';
 import type { Store } from '../store/store.js';
 import { mayAccess, principalOf } from './auth.js';
 
@@ -19,6 +20,8 @@ export interface ApiContext {
   wake: () => void;
   /** Refuses endpoint targets that are internal whatever DNS says (IP literals, localhost) when they are saved. */
   egress: EgressPolicy;
+  /** Operational webhooks: their endpoints' routes, and the reserved application they are messages of. */
+  operational: OperationalWebhooks;
 }
 
 type Params = Record<string, string>;

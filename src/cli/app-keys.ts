@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommand } from './args.js';
 import { apiClient, CliError, CONNECTION_OPTIONS, CONNECTION_USAGE } from './client.js';
 
 /** `hookrelay app-key …`: manage an application's API keys through a running server's API. */
@@ -17,13 +17,7 @@ const OPTIONS = {
 } as const;
 
 export async function appKeyCommand(args: string[], out: (text: string) => void): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: true });
-  } catch (error) {
-    throw new CliError(`${(error as Error).message}\n${APP_KEY_USAGE}`, 2);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommand('app-key', args, OPTIONS, APP_KEY_USAGE);
   const [action, app, keyId] = positionals;
   if (!['create', 'list', 'revoke'].includes(action ?? '')) throw new CliError(`unknown app-key action ${JSON.stringify(action ?? '')}\n${APP_KEY_USAGE}`, 2);
   if (!app) throw new CliError(`hookrelay app-key ${action} needs an application id or uid\n${APP_KEY_USAGE}`, 2);

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { adminTokenFile } from '../server.js';
+import { adminTokenFile } from '../admin-token-file.js';
 
 /** Talking to a running hookrelay's API from the CLI (`hookrelay source …`, `hookrelay app-key …`). */
 
@@ -32,18 +32,18 @@ function tokenOf(flag: string | undefined, db: string): string {
   throw new CliError(`no admin token: pass --token, set HOOKRELAY_ADMIN_TOKEN, or run next to the server's ${file ?? 'database'}`, 2);
 }
 
-export type Call = (method: string, path: string, body?: unknown) => Promise<any>;
+export type Call = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<any>;
 
 /** A function calling the API with the admin token; a 4xx answer becomes a CliError with exit code 2, anything else 1. */
 export function apiClient(values: { server?: string; token?: string; db?: string }): Call {
   const server = (values.server ?? process.env.HOOKRELAY_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
   const token = tokenOf(values.token, values.db ?? process.env.HOOKRELAY_DB ?? './hookrelay.db');
-  return async (method, path, body) => {
+  return async (method, path, body, extraHeaders) => {
     let response: Response;
     try {
       response = await fetch(server + path, {
         method,
-        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...extraHeaders },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (error) {

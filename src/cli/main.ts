@@ -1,19 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { ConfigError, loadSettings, type RawSettings } from '../config.js';
-import { createLogger } from '../log.js';
-import { DatabaseInUseError, DatabaseOpenError, openDatabase } from '../store/sqlite/open.js';
-import { sqlitePath } from '../store/open-store.js';
-import { isUnavailable } from '../store/postgres/errors.js';
-import { PostgresStore } from '../store/postgres/postgres-store.js';
-import { startHookrelay } from '../server.js';
-import { MasterKeyError } from '../secrets/box.js';
-import { SecretFields } from '../secrets/fields.js';
-import { resolveMasterKey } from '../secrets/master-key.js';
-import { resealSecrets } from '../secrets/reseal.js';
-import { openStore } from '../store/open-store.js';
-import { APP_KEY_USAGE, appKeyCommand } from './app-keys.js';
-import { CliError, SOURCE_USAGE, sourceCommand } from './sources.js';
+import type { RawSettings } from '../config.js';
 import { VERSION } from '../version.js';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
@@ -28,6 +15,12 @@ Usage:
                                 (the last step of a master key rotation; see docs/security.md)
   hookrelay source …            manage inbound sources of a running server ("hookrelay source help")
   hookrelay app-key …           manage an application's API keys on a running server ("hookrelay app-key help")
+  hookrelay app|endpoint|message|attempt list|get …
+                                inspect a running server; endpoint create|update|delete|secret|rotate-secret,
+                                message send ("hookrelay endpoint help" lists them all; --json everywhere)
+  hookrelay resend <app> <message> <endpoint>    deliver a message to an endpoint again
+  hookrelay recover <app> <endpoint> --since 2h  re-queue an endpoint's failed deliveries
+  hookrelay tail [--app <app>] [--endpoint <endpoint>]   follow new messages and attempt outcomes live
   hookrelay version             print the version
 
 Options (each also settable by environment variable):
@@ -36,6 +29,10 @@ Options (each also settable by environment variable):
   --db <path|url>            HOOKRELAY_DB                   SQLite database file (default ./hookrelay.db), or a
                                                             postgres://user:password@host:5432/db URL (several processes)
   --log-level <level>        HOOKRELAY_LOG_LEVEL            fatal|error|warn|info|debug|trace|silent (default info)
+  --log-format <json|pretty> HOOKRELAY_LOG_FORMAT           json lines with ISO timestamps (default), or one readable
+                                                            line per record, coloured on a terminal
+  --request-log <on|off>     HOOKRELAY_REQUEST_LOG          one info line per API request: method, route, status,
+                                                            duration, caller (default off)
   --tls-cert <file>          HOOKRELAY_TLS_CERT             serve HTTPS with this PEM certificate (with --tls-key)
   --tls-key <file>           HOOKRELAY_TLS_KEY              PEM private key for --tls-cert
   --max-payload-bytes <n>    HOOKRELAY_MAX_PAYLOAD_BYTES    largest accepted request body (default 1048576)
@@ -73,7 +70,11 @@ Options (each also settable by environment variable):
   --max-headers <n>          HOOKRELAY_MAX_HEADERS          request headers (default 100)
   --max-url-bytes <n>        HOOKRELAY_MAX_URL_BYTES        request path and query (default 8192)
   --max-connections <n>      HOOKRELAY_MAX_CONNECTIONS      open client connections (default 10000)
+  --operational-failing-after <n> HOOKRELAY_OPERATIONAL_FAILING_AFTER
+                                                            send message.attempt.failing at a delivery's n-th failed
+                                                            attempt in a row (default 4; 0 = never)
                              HOOKRELAY_ADMIN_TOKEN          the operator's bearer token (generated on first start if unset)
+                             HOOKRELAY_METRICS_TOKEN        a bearer token that may read GET /metrics and nothing else
                              HOOKRELAY_MASTER_KEY           base64 of 32 bytes: encrypts secrets at rest (SQLite: generated
                                                             beside the database if unset; PostgreSQL: required)
   --master-key-file <file>   HOOKRELAY_MASTER_KEY_FILE      the master key in a file: current key first, previous keys after
@@ -85,6 +86,8 @@ const FLAGS = {
   host: { type: 'string' },
   db: { type: 'string' },
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
+  'request-log': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'max-payload-bytes': { type: 'string' },
@@ -114,8 +117,36 @@ const FLAGS = {
   'max-headers': { type: 'string' },
   'max-url-bytes': { type: 'string' },
   'max-connections': { type: 'string' },
+  'operational-failing-after': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/** Commands that talk to a running server through its API, each loaded only when it runs. */
+type ClientCommand = () => Promise<{ usage: string; run: (args: string[], out: (text: string) => void) => Promise<number> }>;
+const resource = (name: string): ClientCommand => async () => {
+  const { RESOURCE_USAGE, resourceCommand } = await import('./resources.js');
+  return { usage: RESOURCE_USAGE, run: (args, out) => resourceCommand(name, args, out, (text) => process.stderr.write(text)) };
+};
+const CLIENT_COMMANDS: Record<string, ClientCommand | undefined> = {
+  source: async () => {
+    const { SOURCE_USAGE, sourceCommand } = await import('./sources.js');
+    return { usage: SOURCE_USAGE, run: sourceCommand };
+  },
+  'app-key': async () => {
+    const { APP_KEY_USAGE, appKeyCommand } = await import('./app-keys.js');
+    return { usage: APP_KEY_USAGE, run: appKeyCommand };
+  },
+  app: resource('app'),
+  endpoint: resource('endpoint'),
+  message: resource('message'),
+  attempt: resource('attempt'),
+  resend: resource('resend'),
+  recover: resource('recover'),
+  tail: async () => {
+    const { TAIL_USAGE, tailCommand } = await import('./tail.js');
+    return { usage: TAIL_USAGE, run: (args, out) => tailCommand(args, out) };
+  },
+};
 
 function toRaw(values: Record<string, unknown>): RawSettings {
   const raw: Record<string, string> = {};
@@ -130,63 +161,6 @@ function fail(message: string, code: number): number {
   return code;
 }
 
-async function serve(raw: RawSettings): Promise<number> {
-  const settings = loadSettings(raw, process.env);
-  const log = createLogger(settings.logLevel);
-  const relay = await startHookrelay(settings, log);
-  log.info({ url: relay.url, db: settings.db, synchronous: settings.sqliteSynchronous, version: VERSION }, 'hookrelay is serving');
-  if (relay.adminTokenGenerated) {
-    process.stderr.write(`\nAdmin token (kept in ${relay.adminTokenFile ?? 'memory only'}):\n  ${relay.adminToken}\n\n`);
-  }
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info({ signal }, 'shutting down: draining deliveries in flight');
-      relay.close().then(resolve, (error) => {
-        log.error({ err: error }, 'shutdown failed');
-        resolve();
-      });
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
-  log.info('stopped');
-  return EXIT.ok;
-}
-
-async function runMigrate(raw: RawSettings): Promise<number> {
-  const settings = loadSettings(raw, process.env);
-  const report = (migration: { applied: string[]; current: number }) =>
-    process.stdout.write(migration.applied.length ? `applied ${migration.applied.join(', ')}; schema version ${migration.current}\n` : `schema is up to date (version ${migration.current})\n`);
-  const path = sqlitePath(settings.db);
-  if (path === null) {
-    const store = await PostgresStore.open({ url: settings.db });
-    report(store.migration);
-    await store.close();
-    return EXIT.ok;
-  }
-  const { db, migration } = openDatabase(path, settings.sqliteSynchronous);
-  try {
-    report(migration);
-    return EXIT.ok;
-  } finally {
-    db.close();
-  }
-}
-
-/** Re-encrypts every stored secret under the current master key (while servers run, on PostgreSQL). */
-async function runReencrypt(raw: RawSettings): Promise<number> {
-  const settings = loadSettings(raw, process.env);
-  const master = resolveMasterKey(settings, createLogger('silent'), { generate: false });
-  const store = await openStore(settings.db, { synchronous: settings.sqliteSynchronous });
-  try {
-    const report = await resealSecrets(store, new SecretFields(master.box));
-    process.stdout.write(`looked at ${report.rows} rows; re-encrypted ${report.rewritten} under master key ${master.box.currentKeyId}; every stored secret now needs only that key\n`);
-    return EXIT.ok;
-  } finally {
-    await store.close();
-  }
-}
-
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
@@ -197,26 +171,17 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return EXIT.ok;
   }
-  if (command === 'source') {
-    if (rest[0] === undefined || rest[0] === 'help' || rest[0] === '--help') {
-      process.stdout.write(SOURCE_USAGE);
-      return rest[0] === undefined ? EXIT.usage : EXIT.ok;
-    }
+  const client = CLIENT_COMMANDS[command];
+  if (client) {
     try {
-      return await sourceCommand(rest, (text) => process.stdout.write(text));
+      const { usage, run } = await client();
+      if (rest[0] === undefined || rest[0] === 'help' || rest[0] === '--help') {
+        process.stdout.write(usage);
+        return rest[0] === undefined ? EXIT.usage : EXIT.ok;
+      }
+      return await run(rest, (text) => process.stdout.write(text));
     } catch (error) {
-      if (error instanceof CliError) return fail(error.message, error.exitCode);
-      return fail(`failed: ${(error as Error).message}`, EXIT.failure);
-    }
-  }
-  if (command === 'app-key') {
-    if (rest[0] === undefined || rest[0] === 'help' || rest[0] === '--help') {
-      process.stdout.write(APP_KEY_USAGE);
-      return rest[0] === undefined ? EXIT.usage : EXIT.ok;
-    }
-    try {
-      return await appKeyCommand(rest, (text) => process.stdout.write(text));
-    } catch (error) {
+      const { CliError } = await import('./client.js');
       if (error instanceof CliError) return fail(error.message, error.exitCode);
       return fail(`failed: ${(error as Error).message}`, EXIT.failure);
     }
@@ -225,43 +190,18 @@ export async function main(argv: string[]): Promise<number> {
   try {
     ({ values } = parseArgs({ args: rest, options: FLAGS, strict: true, allowPositionals: false }));
   } catch (error) {
-    return fail(`${(error as Error).message}\nRun "hookrelay help" for the options.`, EXIT.usage);
+    const { parseErrorText } = await import('./args.js');
+    return fail(`${parseErrorText(command, error)}\nRun "hookrelay help" for the options.`, EXIT.usage);
   }
   if (values.help) {
     process.stdout.write(USAGE);
     return EXIT.ok;
   }
-  try {
-    switch (command) {
-      case 'serve':
-        return await serve(toRaw(values));
-      case 'migrate':
-        return await runMigrate(toRaw(values));
-      case 'reencrypt':
-        return await runReencrypt(toRaw(values));
-      default:
-        return fail(`unknown command ${JSON.stringify(command)}\nRun "hookrelay help" for the commands.`, EXIT.usage);
-    }
-  } catch (error) {
-    if (error instanceof ConfigError) return fail(error.message, EXIT.usage);
-    if (error instanceof MasterKeyError) return fail(`cannot read the stored secrets: ${error.message}`, EXIT.usage);
-    if (error instanceof DatabaseInUseError || error instanceof DatabaseOpenError) return fail(error.message, EXIT.failure);
-    const err = error as NodeJS.ErrnoException;
-    if (err.code === 'EADDRINUSE') return fail(`cannot listen: address already in use (${err.message.replace(/^.*EADDRINUSE:?\s*/, '')}); choose another --port`, EXIT.failure);
-    if (err.code === 'EACCES' && err.syscall === 'listen') return fail(`cannot listen: permission denied (${err.message}); ports below 1024 need privileges: choose a port above 1023`, EXIT.failure);
-    // A file hookrelay reads or writes at start (database directory, token or key file): name it and the cause.
-    if (err.path && err.syscall) {
-      const cause = err.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '');
-      const who = err.code === 'EACCES' || err.code === 'EPERM' ? `; hookrelay runs as uid ${process.getuid?.() ?? '?'}` : '';
-      return fail(`cannot ${err.syscall} ${err.path}: ${cause} (${err.code})${who}`, EXIT.failure);
-    }
-    if (err.code === 'SQLITE_CANTOPEN') return fail(`cannot open the database: ${err.message}`, EXIT.failure);
-    if (isUnavailable(error)) {
-      const reason = err.message || (error instanceof AggregateError ? error.errors.map((e) => (e as Error).message).join('; ') : String(err.code));
-      return fail(`cannot reach the database: ${reason}`, EXIT.failure);
-    }
-    return fail(`failed: ${err.message}`, EXIT.failure);
+  if (command === 'serve' || command === 'migrate' || command === 'reencrypt') {
+    const { runServerCommand } = await import('./server-commands.js');
+    return runServerCommand(command, toRaw(values));
   }
+  return fail(`unknown command ${JSON.stringify(command)}\nRun "hookrelay help" for the commands.`, EXIT.usage);
 }
 
 main(process.argv.slice(2)).then(

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommand } from './args.js';
 import { apiClient, CliError, CONNECTION_OPTIONS, CONNECTION_USAGE } from './client.js';
 
 export { CliError } from './client.js';
@@ -28,13 +28,7 @@ const OPTIONS = {
 } as const;
 
 export async function sourceCommand(args: string[], out: (text: string) => void): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: true });
-  } catch (error) {
-    throw new CliError(`${(error as Error).message}\n${SOURCE_USAGE}`, 2);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommand('source', args, OPTIONS, SOURCE_USAGE);
   const [action, target] = positionals;
   const call = apiClient(values);
   const needTarget = () => {

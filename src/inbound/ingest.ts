@@ -4,6 +4,7 @@ import type { Source } from '../domain/types.js';
 import type { Intake } from '../pipeline/intake.js';
 import type { SchemaIssue } from '../pipeline/payload-schemas.js';
 import { parsePayloadCopy } from '../domain/content-filter.js';
+import type { PipelineObserver } from '../pipeline/observer.js';
 import type { Store } from '../store/store.js';
 import { AddressList } from './address-list.js';
 import { clientAddress } from './client-address.js';
@@ -62,6 +63,7 @@ export class Ingest {
     private readonly store: Store,
     private readonly intake: Intake,
     private readonly log: Logger,
+    private readonly observer: PipelineObserver = {},
     private readonly idempotencyPrefix = 'inbound:',
     /** Peers whose forwarding headers name the client (`--trusted-proxies`). */
     private readonly trustedProxies = new AddressList([]),
@@ -112,6 +114,7 @@ export class Ingest {
     const verdict = compiled.verifier.verify(request, now);
     if (verdict.kind === 'rejected') {
       this.log.info({ sourceId: source.id, reason: verdict.reason }, 'inbound request failed verification');
+      this.observer.verificationFailed?.(source.type);
       return json(401, { code: 'verification_failed', detail: verdict.reason });
     }
     if (verdict.kind === 'handshake') return { status: verdict.status, contentType: verdict.contentType, body: verdict.body };
@@ -147,7 +150,7 @@ export class Ingest {
         idempotencyTtlMs: compiled.common.dedupeWindowSeconds * 1000,
         now,
         source: { id: source.id, headers: kept, verified: source.type !== 'none' && source.type !== 'generic-webhook' },
-      });
+      }, source.type);
       if (result.kind !== 'event_id_conflict' && verdict.ack) {
         const headers = { 'x-hookrelay-message-id': result.message.id, 'x-hookrelay-duplicate': String(result.kind === 'duplicate') };
         return { status: verdict.ack.status, headers, contentType: verdict.ack.contentType, body: verdict.ack.body };

@@ -7,6 +7,7 @@ import { nextAttemptDelay, type RetryPolicy } from '../domain/retry.js';
 import type { Attempt, ClaimedDelivery } from '../domain/types.js';
 import type { AttemptOutcome, Store } from '../store/store.js';
 import type { Destination, SendResult } from './destinations/destination.js';
+import type { PipelineObserver } from './observer.js';
 
 const CLAIM_SPACING_MS = 5;
 /** Waiting to claim a full batch never delays due work longer than this (attempts stuck on dead endpoints keep the room small). */
@@ -29,6 +30,8 @@ export interface DispatcherOptions {
   /** Circuit breaker and auto-disable. */
   health?: HealthPolicy;
   now?: () => number;
+  /** Told of every attempt and every recorded batch (metrics, the attempt log, operational webhooks). */
+  observer?: PipelineObserver;
 }
 
 /**
@@ -252,7 +255,9 @@ export class Dispatcher {
     // Aborted by shutdown: the lease is released in stop(); the attempt does not count against the delivery.
     if (this.shutdown.signal.aborted && result.kind === 'retry') return;
     const finishedAt = this.now();
-    this.outcomes.push(this.outcome(claimed, result, startedAt, finishedAt));
+    const outcome = this.outcome(claimed, result, startedAt, finishedAt);
+    this.options.observer?.attempted?.(claimed, outcome, result);
+    this.outcomes.push(outcome);
     // Outcomes are written in batches: one commit (one fsync) for every attempt that finished within ~2 ms.
     if (this.outcomes.length >= OUTCOME_BATCH) void this.flushOutcomes();
     else if (!this.flushing) this.flushing = new Promise((resolve) => setTimeout(resolve, OUTCOME_DELAY_MS)).then(() => this.flushOutcomes());
@@ -303,11 +308,13 @@ export class Dispatcher {
 
   private async record(batch: AttemptOutcome[]): Promise<void> {
     try {
+      const started = performance.now();
       const changes = await this.store.complete(batch, this.options.health ?? DEFAULT_HEALTH_POLICY);
+      this.options.observer?.recorded?.(batch, changes, performance.now() - started);
       for (const outcome of batch) {
         if (outcome.next.kind === 'parked') this.log.info({ messageId: outcome.attempt.messageId, endpointId: outcome.attempt.endpointId }, 'delivery parked as failed');
       }
-      for (const change of changes) this.logHealth(change);
+      for (const change of changes) this.logHealth(change, batch);
     } catch (error) {
       // The attempts happened but could not be recorded; their leases expire and the deliveries are tried again.
       this.log.error({ err: error, attempts: batch.length }, 'recording attempts failed');
@@ -315,13 +322,17 @@ export class Dispatcher {
     this.wake();
   }
 
-  private logHealth({ endpointId, appId, opened, closed, disabled, consecutiveFailures, openUntil }: HealthChange): void {
+  private logHealth({ endpointId, appId, opened, closed, disabled, consecutiveFailures, openUntil }: HealthChange, batch: AttemptOutcome[]): void {
+    // The operator's first question is why: the last failed attempt of the endpoint in this batch says it.
+    let last: Attempt | undefined;
+    for (const { attempt } of batch) if (attempt.endpointId === endpointId && !attempt.succeeded) last = attempt;
+    const lastError = last ? { lastStatus: last.statusCode, lastError: last.error ?? `HTTP ${last.statusCode}` } : {};
     if (opened) {
       const until = new Date(openUntil!).toISOString();
-      this.log.warn({ endpointId, appId, consecutiveFailures, openUntil: until }, 'circuit opened: endpoint paused after consecutive failures');
+      this.log.warn({ endpointId, appId, consecutiveFailures, openUntil: until, ...lastError }, 'circuit opened: endpoint paused after consecutive failures');
     }
     if (closed) this.log.info({ endpointId, appId }, 'circuit closed: endpoint delivering again');
-    if (disabled) this.log.warn({ endpointId, appId, reason: disabled }, 'endpoint disabled');
+    if (disabled) this.log.warn({ endpointId, appId, reason: disabled, ...lastError }, 'endpoint disabled');
   }
 
   private renewLeases(): void {

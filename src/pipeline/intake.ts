@@ -1,4 +1,5 @@
 import type { AcceptInput, AcceptResult, Store } from '../store/store.js';
+import type { PipelineObserver } from './observer.js';
 import { PayloadSchemas } from './payload-schemas.js';
 
 /**
@@ -13,6 +14,7 @@ export class Intake {
   constructor(
     private readonly store: Store,
     private readonly firstAttemptDelayMs: number,
+    private readonly observer: PipelineObserver = {},
   ) {
     this.schemas = new PayloadSchemas(store);
   }
@@ -21,9 +23,14 @@ export class Intake {
     this.listeners.push(listener);
   }
 
-  /** `deliverAt` (ms) schedules the first attempt later than usual; an earlier time changes nothing. */
-  async accept({ deliverAt, ...input }: Omit<AcceptInput, 'dueAt'> & { deliverAt?: number | null }): Promise<AcceptResult> {
+  /**
+   * `deliverAt` (ms) schedules the first attempt later than usual; an earlier time changes nothing. `origin` names where
+   * the message came from, for the metrics: `api`, or the type of the source that received it.
+   */
+  async accept({ deliverAt, ...input }: Omit<AcceptInput, 'dueAt'> & { deliverAt?: number | null }, origin = 'api'): Promise<AcceptResult> {
+    const started = performance.now();
     const result = await this.store.accept({ ...input, dueAt: Math.max(input.now + this.firstAttemptDelayMs, deliverAt ?? 0) });
+    this.observer.accepted?.(origin, result, performance.now() - started);
     if (result.kind === 'accepted' && result.deliveries > 0) for (const listener of this.listeners) listener();
     return result;
   }

@@ -11,12 +11,17 @@ import { sealStore, type SealedStore } from './sealed-store.js';
  * Opens the store behind the encryption-at-rest layer, after bringing every stored secret under the current master key
  * (sealing plain ones from older databases). A key that cannot open what is stored stops the start with a MasterKeyError.
  */
-export async function openSealedStore(settings: Pick<Settings, 'db' | 'masterKey'>, options: OpenStoreOptions, log: Logger): Promise<SealedStore> {
+export async function openSealedStore(
+  settings: Pick<Settings, 'db' | 'masterKey'>,
+  options: OpenStoreOptions,
+  log: Logger,
+): Promise<SealedStore & { /** A key file this start generated and nothing was sealed with yet: safe to remove if the start fails. */ unusedKeyFile: string | null }> {
   const master = resolveMasterKey(settings, log);
   const store = await openStore(settings.db, options);
   const fields = new SecretFields(master.box);
+  let report: Awaited<ReturnType<typeof resealSecrets>>;
   try {
-    const report = await resealSecrets(store, fields);
+    report = await resealSecrets(store, fields);
     if (report.rewritten > 0) log.info({ rewritten: report.rewritten, masterKeyId: master.box.currentKeyId }, 'encrypted stored secrets under the current master key');
   } catch (error) {
     await store.close();
@@ -24,5 +29,6 @@ export async function openSealedStore(settings: Pick<Settings, 'db' | 'masterKey
     if (master.generated && master.from !== 'memory') rmSync(master.from, { force: true });
     throw error;
   }
-  return sealStore(store, fields);
+  const unusedKeyFile = master.generated && master.from !== 'memory' && report.rewritten === 0 ? master.from : null;
+  return Object.assign(sealStore(store, fields), { unusedKeyFile });
 }

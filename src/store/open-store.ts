@@ -4,14 +4,8 @@ import { guardStorage } from './sqlite/storage-guard.js';
 import type { Store } from './store.js';
 import type { Synchronous } from './sqlite/open.js';
 
-/** Whether a `--db` value names a PostgreSQL database (`postgres://…` or `postgresql://…`). */
-export const isPostgresUrl = (db: string) => /^postgres(ql)?:\/\//i.test(db);
-
-/** The SQLite file a `--db` value names: a path, `sqlite:path` or `file:path`. */
-export function sqlitePath(db: string): string | null {
-  if (isPostgresUrl(db)) return null;
-  return db.replace(/^(sqlite|file):(\/\/)?/i, '');
-}
+export { isPostgresUrl, sqlitePath } from './location.js';
+import { isPostgresUrl, sqlitePath } from './location.js';
 
 export interface OpenStoreOptions {
   synchronous: Synchronous;

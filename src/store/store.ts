@@ -250,6 +250,8 @@ export interface Store {
   releaseLeases(owner: string | null): Promise<number>;
   /** When the earliest pending delivery becomes due (not before its endpoint's circuit cool-down or rate-limit slot), or null when none is pending. */
   nextDueAt(): Promise<number | null>;
+  /** Backlog and endpoint counts for the metrics gauges, as of `now`. */
+  stats(now: number): Promise<PipelineStats>;
   /**
    * Calls `listener` when another process may have made work due (a shared store's notifications); returns a
    * function that stops it. A hint only: dispatchers poll anyway. Absent on single-process stores.
@@ -274,6 +276,24 @@ export interface Store {
   storageProblem?(): string | null;
 
   close(): Promise<void>;
+}
+
+/**
+ * What the operator's gauges show (`GET /metrics`), read when they are scraped, never per delivery. Each count walks
+ * an index (the partial indexes on pending and in-flight deliveries, the endpoint table), so a scrape costs one pass
+ * over the backlog and the endpoints, not over history.
+ */
+export interface PipelineStats {
+  /** Deliveries waiting for an attempt, due or scheduled later, on any endpoint. */
+  pending: number;
+  /** Of those, the ones due at `now` on enabled endpoints (an open circuit or a rate limit may still hold them). */
+  due: number;
+  /** Deliveries leased by a dispatcher (any process) and being attempted. */
+  inFlight: number;
+  /** When the longest-waiting of the due deliveries became due; null when none is. */
+  oldestDueAt: number | null;
+  /** Endpoints by state: enabled ones by circuit state (domain/health.ts), and disabled ones. */
+  endpoints: { closed: number; open: number; halfOpen: number; disabled: number };
 }
 
 export interface StoredResponse {

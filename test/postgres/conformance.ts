@@ -521,6 +521,32 @@ export function storeConformance(backend: string, open: () => Promise<StoreUnder
         assert.equal((await claimAt(store, T0 + 3_300)).length, 9, 'closed again: the cap applies, not the probe rule');
       });
 
+      it('counts the backlog (pending, due on enabled endpoints, oldest due, in flight) and endpoints by circuit state for the metrics', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        const a = await store.createEndpoint(app.id, endpointInput({ filterTypes: ['a'] }), 's', T0);
+        const b = await store.createEndpoint(app.id, endpointInput({ filterTypes: ['b'] }), 's', T0);
+        const empty = { pending: 0, due: 0, inFlight: 0, oldestDueAt: null, endpoints: { closed: 2, open: 0, halfOpen: 0, disabled: 0 } };
+        assert.deepEqual(await store.stats(T0), empty);
+        await store.accept(acceptInput(app.id, { eventType: 'a', dueAt: T0 }));
+        await store.accept(acceptInput(app.id, { eventType: 'a', dueAt: T0 + 10 }));
+        await store.accept(acceptInput(app.id, { eventType: 'b', dueAt: T0 + 100 }));
+        assert.deepEqual(await store.stats(T0 + 50), { ...empty, pending: 3, due: 2, oldestDueAt: T0 });
+
+        const [claimed] = await store.claim({ owner: 'o', now: T0 + 50, limit: 1, leaseMs: 60_000 });
+        assert.equal(claimed.endpoint.id, a.id);
+        assert.deepEqual(await store.stats(T0 + 50), { ...empty, pending: 2, due: 1, inFlight: 1, oldestDueAt: T0 + 10 });
+
+        // A disabled endpoint's deliveries stay pending but are not due: they would only make the oldest-due age grow.
+        await store.setEndpointDisabled(a.id, true, 'by hand', T0 + 60);
+        assert.deepEqual(await store.stats(T0 + 200), { pending: 2, due: 1, inFlight: 1, oldestDueAt: T0 + 100, endpoints: { closed: 1, open: 0, halfOpen: 0, disabled: 1 } });
+
+        const [onB] = await store.claim({ owner: 'o', now: T0 + 200, limit: 10, leaseMs: 60_000 });
+        await store.complete([retryLater('o', onB, T0 + 210)], { ...breaker, threshold: 1 });
+        const openUntil = (await store.getEndpoint(app.id, b.id))!.health.openUntil!;
+        assert.deepEqual((await store.stats(openUntil - 1)).endpoints, { closed: 0, open: 1, halfOpen: 0, disabled: 1 });
+        assert.deepEqual(await store.stats(openUntil), { pending: 2, due: 1, inFlight: 1, oldestDueAt: T0 + 220, endpoints: { closed: 0, open: 0, halfOpen: 1, disabled: 1 } });
+      });
+
       it('disables an endpoint that parked the configured number of messages since its last success, and re-enabling resets its health', async (store) => {
         const policy = { ...breaker, threshold: 0, disableAfterParked: 3 };
         const app = await store.createApp(appInput(null), T0);

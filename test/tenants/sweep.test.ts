@@ -96,6 +96,17 @@ const ROUTES: Record<string, Route> = {
   'DELETE /ingest/api/v1/source/{source_id}': { access: 'admin' },
   'POST /ingest/api/v1/source/{source_id}/token/rotate': { access: 'admin' },
   ...ENDPOINT_ROUTES('/ingest/api/v1/source/{source_id}', 'admin'),
+
+  // Operational webhooks are the operator's: events about every tenant go there.
+  'GET /api/v1/operational-webhook/endpoint': { access: 'admin' },
+  'POST /api/v1/operational-webhook/endpoint': { access: 'admin', body: { url: 'http://127.0.0.1:9/ops-new' } },
+  'GET /api/v1/operational-webhook/endpoint/{endpoint_id}': { access: 'admin' },
+  'PUT /api/v1/operational-webhook/endpoint/{endpoint_id}': { access: 'admin', body: { url: 'http://127.0.0.1:9/ops-replaced' } },
+  'DELETE /api/v1/operational-webhook/endpoint/{endpoint_id}': { access: 'admin' },
+  'GET /api/v1/operational-webhook/endpoint/{endpoint_id}/secret': { access: 'admin' },
+  'POST /api/v1/operational-webhook/endpoint/{endpoint_id}/secret/rotate': { access: 'admin', body: {} },
+  'GET /api/v1/operational-webhook/endpoint/{endpoint_id}/headers': { access: 'admin' },
+  'PUT /api/v1/operational-webhook/endpoint/{endpoint_id}/headers': { access: 'admin', body: { headers: { 'x-sweep': '1' } } },
 };
 
 const A_ENDPOINT_SECRET = 'whsec_' + Buffer.from('tenant-a-endpoint-secret-000001').toString('base64');
@@ -135,6 +146,8 @@ describe('tenant isolation: an API sweep with another tenant’s key', () => {
     a.source_app = source.appId;
     a.ingest_token = source.ingestUrl.split('/').pop();
     a.source_endpoint = (await admin('POST', `/ingest/api/v1/source/${a.source_id}/endpoint`, { url: receiver.url })).id;
+    // Port 9 (discard): its deliveries fail, so none reaches the receiver the sweep counts.
+    a.operational_endpoint = (await admin('POST', '/api/v1/operational-webhook/endpoint', { url: 'http://127.0.0.1:9/ops' })).id;
     const createdA = await admin('POST', `/api/v1/app/${a.app_id}/api-key`, { name: 'A' });
     a.key_id = createdA.id;
     aKey = createdA.key;
@@ -160,6 +173,7 @@ describe('tenant isolation: an API sweep with another tenant’s key', () => {
     path.replace(/\{([a-z_]+)\}/g, (_, name: string) => {
       if (name === 'app_id' && appId) return appId;
       if (name === 'endpoint_id' && path.startsWith('/ingest/')) return a.source_endpoint;
+      if (name === 'endpoint_id' && path.startsWith('/api/v1/operational-webhook/')) return a.operational_endpoint;
       const value = a[name];
       assert.ok(value, `the sweep has no value for {${name}} in ${path}: add one to the fixture`);
       return value;
@@ -190,6 +204,7 @@ describe('tenant isolation: an API sweep with another tenant’s key', () => {
       sources: await get('/ingest/api/v1/source'),
       sourceEndpoints: await get(`/ingest/api/v1/source/${a.source_id}/endpoint`),
       keys: await get(`/api/v1/app/${a.app_id}/api-key`),
+      operational: await get('/api/v1/operational-webhook/endpoint'),
       eventTypes: await get('/api/v1/event-type?include_archived=true'),
     };
   }

@@ -19,6 +19,7 @@ import type {
   MessageFilter,
   Page,
   PageRequest,
+  PipelineStats,
   PruneResult,
   SecretRow,
   SourceInput,
@@ -639,6 +640,17 @@ export class PostgresStore implements Store {
     return row ? row.due : null;
   }
 
+  async stats(now: number): Promise<PipelineStats> {
+    const row = await this.one(STATS, [now]);
+    return {
+      pending: row.pending,
+      due: row.due,
+      inFlight: row.in_flight,
+      oldestDueAt: row.oldest,
+      endpoints: { closed: row.closed, open: row.open, halfOpen: row.half_open, disabled: row.disabled },
+    };
+  }
+
   onWake(listener: () => void): () => void {
     return this.notifier.add(listener);
   }
@@ -809,6 +821,26 @@ const NEXT_DUE = `
   SELECT min(greatest(d.due, coalesce(e.circuit_open_until, 0), coalesce(e.next_send_at, 0) - ${RATE_LOOKAHEAD_MS})) AS due
   FROM walk JOIN endpoint e ON e.id = walk.endpoint_id AND NOT e.disabled
   CROSS JOIN LATERAL (SELECT next_attempt_at AS due FROM delivery WHERE status = 'pending' AND endpoint_id = e.id ORDER BY next_attempt_at LIMIT 1) d`;
+
+/** The gauges of `GET /metrics`: per endpoint from the pending index, the in-flight index, one pass over endpoints. */
+const STATS = `
+  WITH backlog AS (
+    SELECT endpoint_id, count(*) AS n, count(*) FILTER (WHERE next_attempt_at <= $1) AS due, min(next_attempt_at) AS oldest
+    FROM delivery WHERE status = 'pending' GROUP BY endpoint_id
+  )
+  SELECT
+    (SELECT coalesce(sum(b.n), 0)::int FROM backlog b) AS pending,
+    (SELECT coalesce(sum(b.due), 0)::int FROM backlog b JOIN endpoint e ON e.id = b.endpoint_id AND NOT e.disabled) AS due,
+    (SELECT min(b.oldest) FROM backlog b JOIN endpoint e ON e.id = b.endpoint_id AND NOT e.disabled WHERE b.due > 0) AS oldest,
+    (SELECT count(*)::int FROM delivery WHERE status = 'in_flight') AS in_flight,
+    e.closed, e.open, e.half_open, e.disabled
+  FROM (
+    SELECT count(*) FILTER (WHERE NOT disabled AND circuit_open_until IS NULL)::int AS closed,
+           count(*) FILTER (WHERE NOT disabled AND circuit_open_until > $1)::int AS open,
+           count(*) FILTER (WHERE NOT disabled AND circuit_open_until <= $1)::int AS half_open,
+           count(*) FILTER (WHERE disabled)::int AS disabled
+    FROM endpoint
+  ) e`;
 
 /** Re-enabling an endpoint starts its health afresh: counts, failing period and circuit. */
 function resetHealthOnEnable(enabling: string): string {

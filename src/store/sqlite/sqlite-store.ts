@@ -21,6 +21,7 @@ import type {
   MessageFilter,
   Page,
   PageRequest,
+  PipelineStats,
   PruneResult,
   SecretRow,
   SourceInput,
@@ -116,6 +117,20 @@ export class SqliteStore implements Store {
          WHERE id = @id`,
       ),
       renew: db.prepare("UPDATE delivery SET lease_until = ? WHERE id = ? AND status = 'in_flight' AND leased_by = ?"),
+      // Per endpoint from the pending index alone, then one endpoint row per endpoint with a backlog.
+      backlog: db.prepare(
+        `SELECT coalesce(sum(p.n), 0) AS pending, coalesce(sum(CASE WHEN e.disabled = 0 THEN p.due END), 0) AS due,
+                min(CASE WHEN e.disabled = 0 AND p.due > 0 THEN p.oldest END) AS oldest
+         FROM (SELECT endpoint_id, count(*) AS n, sum(next_attempt_at <= @now) AS due, min(next_attempt_at) AS oldest
+               FROM delivery WHERE status = 'pending' GROUP BY endpoint_id) p
+         JOIN endpoint e ON e.id = p.endpoint_id`,
+      ),
+      inFlightCount: db.prepare("SELECT count(*) AS n FROM delivery WHERE status = 'in_flight'"),
+      endpointStates: db.prepare(
+        `SELECT sum(disabled = 0 AND circuit_open_until IS NULL) AS closed, sum(disabled = 0 AND circuit_open_until > @now) AS open,
+                sum(disabled = 0 AND circuit_open_until <= @now) AS half_open, sum(disabled = 1) AS disabled
+         FROM endpoint`,
+      ),
       nextPendingEndpoint: db.prepare("SELECT min(endpoint_id) AS id FROM delivery WHERE status = 'pending' AND endpoint_id > ?"),
       // Due, and not held by an open circuit or the rate limit (a claim reserves slots one look-ahead early).
       dueOfEnabled: db.prepare(
@@ -770,6 +785,19 @@ export class SqliteStore implements Store {
       const row = this.stmt.dueOfEnabled.get(next) as { due: number } | undefined;
       if (row && (earliest === null || row.due < earliest)) earliest = row.due;
     }
+  }
+
+  async stats(now: number): Promise<PipelineStats> {
+    const backlog = this.stmt.backlog.get({ now }) as { pending: number; due: number; oldest: number | null };
+    const inFlight = (this.stmt.inFlightCount.get() as { n: number }).n;
+    const e = this.stmt.endpointStates.get({ now }) as { closed: number | null; open: number | null; half_open: number | null; disabled: number | null };
+    return {
+      pending: backlog.pending,
+      due: backlog.due,
+      inFlight,
+      oldestDueAt: backlog.oldest,
+      endpoints: { closed: e.closed ?? 0, open: e.open ?? 0, halfOpen: e.half_open ?? 0, disabled: e.disabled ?? 0 },
+    };
   }
 
   async prune(before: number, limit: number): Promise<PruneResult> {
