@@ -2,7 +2,9 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import type { Logger } from 'pino';
 import { ERRORS, HookrelayError } from '../domain/errors.js';
 import { ApiKeys } from './api-keys.js';
-import { Authenticator } from './auth.js';
+import { Authenticator, requireGranted } from './auth.js';
+import { PortalTokens } from './portal-tokens.js';
+import { portalAccessRoutes } from './routes/portal-access.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import type { ApiContext } from './context.js';
 import { applicationRoutes } from './routes/applications.js';
@@ -83,7 +85,8 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   app.server.maxHeadersCount = limits.maxHeaders + 1;
   app.server.maxConnections = limits.maxConnections;
   const keys = new ApiKeys(() => ctx.store, () => ctx.now());
-  const auth = new Authenticator(options.adminToken, keys);
+  const portalTokens = new PortalTokens(keys);
+  const auth = new Authenticator(options.adminToken, keys, portalTokens);
 
   app.decorateRequest('principal', null);
   app.removeAllContentTypeParsers();
@@ -101,6 +104,7 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
     if (request.routeOptions.config?.public) return;
     request.principal = await auth.authenticate(request.headers.authorization);
     if (!request.principal) throw new HookrelayError('unauthorized', 'missing or invalid bearer token (send "Authorization: Bearer <token>")');
+    requireGranted(request.principal, request.method, request.routeOptions.url);
   });
   app.addHook('onRequest', refuseNulInPath);
 
@@ -143,6 +147,7 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   messageRoutes(router, ctx);
   attemptRoutes(router, ctx);
   sourceRoutes(router, ctx, keys);
+  portalAccessRoutes(router, ctx, portalTokens);
   ingestRoute(app, ctx.ingest, ctx.now);
   return { app, router };
 }
