@@ -86,7 +86,7 @@ const endpointFields = {
   url: url.optional(),
   description: z.string().max(8192).optional(),
   disabled: z.boolean().optional(),
-  filterTypes: z.array(eventTypeName).min(1).max(1000).nullish(),
+  filterTypes: z.array(eventTypeName).max(1000).nullish().transform((types) => (types?.length === 0 ? null : types)), // [] (svix-react) means all event types
   channels: z.array(channel).min(1).max(10).nullish(),
   metadata: metadata.optional(),
   uid: uid('ep').nullish(),
