@@ -53,6 +53,8 @@ export interface Settings {
   health: HealthPolicy;
   /** What clients of the HTTP server may send, and how slowly (api/http-limits.ts). */
   http: HttpLimits;
+  /** Origins that may show the customer portal in an iframe (CSP frame-ancestors). @default none */
+  portalFrameAncestors: readonly string[];
 }
 
 /** Where each setting can come from: [flag, environment variable]. */
@@ -92,6 +94,7 @@ export const SETTING_SOURCES = {
   maxHeaders: ['max-headers', 'HOOKRELAY_MAX_HEADERS'],
   maxUrlBytes: ['max-url-bytes', 'HOOKRELAY_MAX_URL_BYTES'],
   maxConnections: ['max-connections', 'HOOKRELAY_MAX_CONNECTIONS'],
+  portalFrameAncestors: ['portal-frame-ancestors', 'HOOKRELAY_PORTAL_FRAME_ANCESTORS'],
 } as const;
 
 export type RawSettings = Partial<Record<keyof typeof SETTING_SOURCES, string>>;
@@ -161,6 +164,13 @@ const keyFile = z.string().transform((path, ctx) => {
   }
 });
 
+/** A CSP frame-ancestors source: `'self'`, or an http(s) origin whose host may start with `*.`. */
+const FRAME_ANCESTOR = /^(?:'self'|https?:\/\/(?:\*\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::\d{1,5})?)$/;
+const checkFrameAncestors = (entries: string[]) => {
+  const bad = entries.find((e) => !FRAME_ANCESTOR.test(e));
+  if (bad !== undefined) throw new Error(`${JSON.stringify(bad)} is not an origin such as https://app.example.com, https://*.example.com or 'self'`);
+};
+
 const schema = z
   .object({
     port: int(0, 65535).default(8080),
@@ -194,6 +204,7 @@ const schema = z
     dispatch: z.enum(['on', 'off']).default('on'),
     allowNetworks: list((entries) => new AllowList(entries)).default([]),
     dnsServers: list(checkDnsServers).default([]),
+    portalFrameAncestors: list(checkFrameAncestors).default([]),
     masterKey: masterKeys.pipe(z.array(z.instanceof(Buffer)).length(1, 'must be one key (previous keys go in HOOKRELAY_PREVIOUS_MASTER_KEYS)')).optional(),
     masterKeyFile: keyFile.optional(),
     previousMasterKeys: masterKeys.optional(),
@@ -289,5 +300,6 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
       maxUrlBytes: s.maxUrlBytes,
       maxConnections: s.maxConnections,
     },
+    portalFrameAncestors: Object.freeze(s.portalFrameAncestors),
   });
 }

@@ -128,6 +128,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       version: VERSION,
       https: settings.tls,
       limits: settings.http,
+      ui: { portalFrameAncestors: settings.portalFrameAncestors },
       readiness: async () => {
         try {
           await store.nextDueAt();

@@ -29,6 +29,7 @@ import {
 } from './http-limits.js';
 import { parseJsonBody } from './json-body.js';
 import { Router } from './router.js';
+import { uiRoutes, type UiOptions } from '../dashboard/serve.js';
 
 export interface ApiOptions {
   adminToken: string;
@@ -39,6 +40,8 @@ export interface ApiOptions {
   https?: { cert: string; key: string } | null;
   /** Header, URL, connection and timeout limits of the HTTP server. */
   limits?: HttpLimits;
+  /** The customer portal's pages (src/dashboard). */
+  ui?: UiOptions;
 }
 
 declare module 'fastify' {
@@ -149,5 +152,6 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   sourceRoutes(router, ctx, keys);
   portalAccessRoutes(router, ctx, portalTokens);
   ingestRoute(app, ctx.ingest, ctx.now);
+  uiRoutes(app, options.ui ?? { portalFrameAncestors: [] });
   return { app, router };
 }

@@ -69,6 +69,10 @@ Options (each also settable by environment variable):
   --max-headers <n>          HOOKRELAY_MAX_HEADERS          request headers (default 100)
   --max-url-bytes <n>        HOOKRELAY_MAX_URL_BYTES        request path and query (default 8192)
   --max-connections <n>      HOOKRELAY_MAX_CONNECTIONS      open client connections (default 10000)
+  --portal-frame-ancestors <list>
+                             HOOKRELAY_PORTAL_FRAME_ANCESTORS
+                                                            origins that may show the customer portal in an iframe,
+                                                            e.g. https://app.example.com (default none)
                              HOOKRELAY_ADMIN_TOKEN          the operator's bearer token (generated on first start if unset)
                              HOOKRELAY_MASTER_KEY           base64 of 32 bytes: encrypts secrets at rest (SQLite: generated
                                                             beside the database if unset; PostgreSQL: required)
@@ -96,6 +100,7 @@ const FLAGS = {
   dispatch: { type: 'string' },
   'allow-networks': { type: 'string' },
   'dns-servers': { type: 'string' },
+  'portal-frame-ancestors': { type: 'string' },
   'master-key-file': { type: 'string' },
   'circuit-threshold': { type: 'string' },
   'circuit-cooldown': { type: 'string' },

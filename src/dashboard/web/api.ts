@@ -1,0 +1,122 @@
+/**
+ * The one way the browser code talks to hookrelay: its public v1 API, with the portal token as a bearer token (the
+ * portal) or the HttpOnly session cookie plus the CSRF header (the dashboard). Errors keep the API's `{code, detail}`.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+export interface Page<T> {
+  data: T[];
+  iterator: string | null;
+  prevIterator: string | null;
+  done: boolean;
+}
+
+export type Auth = { bearer: string } | { csrf: string };
+
+export class Api {
+  constructor(private readonly auth: Auth) {}
+
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if ('bearer' in this.auth) headers.authorization = `Bearer ${this.auth.bearer}`;
+    else headers['x-hookrelay-csrf'] = this.auth.csrf;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
+    const text = await response.text();
+    const parsed = text ? safeJson(text) : null;
+    if (!response.ok) throw new ApiError(response.status, errorCode(parsed), errorDetail(response.status, parsed, text));
+    return parsed as T;
+  }
+
+  get = <T>(path: string) => this.call<T>('GET', path);
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function errorCode(body: unknown): string {
+  return typeof body === 'object' && body !== null && typeof (body as { code?: unknown }).code === 'string' ? (body as { code: string }).code : 'error';
+}
+
+function errorDetail(status: number, body: unknown, text: string): string {
+  if (typeof body === 'object' && body !== null) {
+    const detail = (body as { detail?: unknown }).detail;
+    if (typeof detail === 'string') return detail;
+    if (Array.isArray(detail)) return detail.map((d: { loc?: unknown[]; msg?: string }) => `${(d.loc ?? []).slice(1).join('.')}: ${d.msg}`).join('; ');
+  }
+  return `HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}`;
+}
+
+export const q = (params: Record<string, string | number | null | undefined>) => {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) if (value !== null && value !== undefined && value !== '') search.set(key, String(value));
+  const text = search.toString();
+  return text ? `?${text}` : '';
+};
+
+export const enc = encodeURIComponent;
+
+export interface Endpoint {
+  id: string;
+  uid: string | null;
+  url: string;
+  description: string;
+  filterTypes: string[] | null;
+  channels: string[] | null;
+  disabled: boolean;
+  disabledReason: string | null;
+  rateLimit: number | null;
+  circuit: { state: 'closed' | 'open' | 'half-open'; openUntil: string | null; consecutiveFailures: number; failingSince: string | null; parkedMessages: number };
+  createdAt: string;
+}
+
+export interface Message {
+  id: string;
+  eventType: string;
+  eventId: string | null;
+  payload: unknown;
+  channels: string[] | null;
+  tags: string[] | null;
+  timestamp: string;
+}
+
+export interface Attempt {
+  id: string;
+  msgId: string;
+  endpointId: string;
+  url: string;
+  response: string;
+  responseStatusCode: number;
+  responseDurationMs: number;
+  status: number;
+  statusText: string;
+  triggerType: number;
+  timestamp: string;
+  error?: string | null;
+}
+
+export interface EventType {
+  name: string;
+  description: string;
+  archived: boolean;
+}
+
+export interface Application {
+  id: string;
+  uid: string | null;
+  name: string;
+  metadata: Record<string, string>;
+}
