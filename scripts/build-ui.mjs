@@ -8,7 +8,7 @@ import { build } from 'esbuild';
 
 const SOURCE = 'src/dashboard/web';
 const OUT = 'dist/src/dashboard/static';
-const PAGES = ['portal'];
+const PAGES = ['dashboard', 'portal'];
 
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 const check = spawnSync(process.execPath, [tsc, '-p', `${SOURCE}/tsconfig.json`], { stdio: 'inherit' });

@@ -30,6 +30,7 @@ import {
 import { parseJsonBody } from './json-body.js';
 import { Router } from './router.js';
 import { uiRoutes, type UiOptions } from '../dashboard/serve.js';
+import { DashboardSessions } from '../dashboard/session.js';
 
 export interface ApiOptions {
   adminToken: string;
@@ -90,6 +91,7 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   const keys = new ApiKeys(() => ctx.store, () => ctx.now());
   const portalTokens = new PortalTokens(keys);
   const auth = new Authenticator(options.adminToken, keys, portalTokens);
+  const sessions = new DashboardSessions(options.adminToken, () => ctx.now(), Boolean(options.https));
 
   app.decorateRequest('principal', null);
   app.removeAllContentTypeParsers();
@@ -106,6 +108,8 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.config?.public) return;
     request.principal = await auth.authenticate(request.headers.authorization);
+    // The dashboard's session cookie counts only with its CSRF header, and never beside a bearer token.
+    if (!request.principal && !request.headers.authorization && sessions.authenticates(request)) request.principal = { kind: 'admin' };
     if (!request.principal) throw new HookrelayError('unauthorized', 'missing or invalid bearer token (send "Authorization: Bearer <token>")');
     requireGranted(request.principal, request.method, request.routeOptions.url);
   });
@@ -152,6 +156,6 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   sourceRoutes(router, ctx, keys);
   portalAccessRoutes(router, ctx, portalTokens);
   ingestRoute(app, ctx.ingest, ctx.now);
-  uiRoutes(app, options.ui ?? { portalFrameAncestors: [] });
+  uiRoutes(app, options.ui ?? { portalFrameAncestors: [] }, sessions);
   return { app, router };
 }

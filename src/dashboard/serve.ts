@@ -1,9 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { z } from 'zod';
 import { HookrelayError } from '../domain/errors.js';
+import { parse } from '../api/validation.js';
+import type { DashboardSessions } from './session.js';
 
 /**
- * Serves the customer portal (`/portal`) from the files `npm run build` compiles into ./static (scripts/build-ui.mjs):
+ * Serves the operator dashboard (`/ui`) and the customer portal (`/portal`) from the files `npm run build` compiles into ./static (scripts/build-ui.mjs):
  * same port, no CDN. The pages run only their own scripts (a strict Content-Security-Policy without 'unsafe-inline')
  * and call the public API only.
  */
@@ -14,7 +17,8 @@ export interface UiOptions {
 
 const STATIC = new URL('./static/', import.meta.url);
 const TYPES: Record<string, string> = { js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8', html: 'text/html; charset=utf-8' };
-const ASSETS = ['portal.js', 'ui.css'];
+const ASSETS = ['dashboard.js', 'portal.js', 'ui.css'];
+const SignIn = z.strictObject({ token: z.string().min(1).max(4096) });
 
 export function contentSecurityPolicy(frameAncestors: readonly string[]): string {
   return [
@@ -30,7 +34,7 @@ export function contentSecurityPolicy(frameAncestors: readonly string[]): string
   ].join('; ');
 }
 
-export function uiRoutes(app: FastifyInstance, options: UiOptions): void {
+export function uiRoutes(app: FastifyInstance, options: UiOptions, sessions: DashboardSessions): void {
   const files = new Map<string, Buffer>();
   const read = (name: string) => {
     let body = files.get(name);
@@ -52,6 +56,39 @@ export function uiRoutes(app: FastifyInstance, options: UiOptions): void {
       .send(read(name));
 
   const config = { public: true };
+  app.route({ method: 'GET', url: '/ui', config, handler: async (_request, reply) => send(reply, 'dashboard.html', []) });
+  // Sign-in and sign-out of the dashboard. The answers are JSON like the API's; the admin token travels in the body only.
+  app.route({
+    method: 'POST',
+    url: '/ui/session',
+    config,
+    handler: async (request, reply) => {
+      const { token } = parse(SignIn, request.body, 'body');
+      const session = sessions.signIn(token);
+      if (session === null) throw new HookrelayError('unauthorized', 'that is not the admin token');
+      reply.header('set-cookie', sessions.setCookie(session)).header('cache-control', 'no-store');
+      return reply.code(204).send();
+    },
+  });
+  app.route({
+    method: 'GET',
+    url: '/ui/session',
+    config,
+    handler: async (request, reply) => {
+      const csrf = sessions.csrfOf(request);
+      if (csrf === null) throw new HookrelayError('unauthorized', 'not signed in');
+      return reply.header('cache-control', 'no-store').send({ csrf });
+    },
+  });
+  app.route({
+    method: 'DELETE',
+    url: '/ui/session',
+    config,
+    handler: async (request, reply) => {
+      if (!sessions.authenticates(request)) throw new HookrelayError('unauthorized', 'not signed in');
+      return reply.code(204).header('set-cookie', sessions.clearCookie()).send();
+    },
+  });
   app.route({ method: 'GET', url: '/portal', config, handler: async (_request, reply) => send(reply, 'portal.html', options.portalFrameAncestors) });
   app.route({
     method: 'GET',
