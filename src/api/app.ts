@@ -5,6 +5,7 @@ import { ApiKeys } from './api-keys.js';
 import { Authenticator, requireGranted } from './auth.js';
 import { PortalTokens } from './portal-tokens.js';
 import { portalAccessRoutes } from './routes/portal-access.js';
+import { statsRoutes } from './routes/stats.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import type { ApiContext } from './context.js';
 import { applicationRoutes } from './routes/applications.js';
@@ -155,6 +156,7 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   attemptRoutes(router, ctx);
   sourceRoutes(router, ctx, keys);
   portalAccessRoutes(router, ctx, portalTokens);
+  statsRoutes(router, ctx);
   ingestRoute(app, ctx.ingest, ctx.now);
   uiRoutes(app, options.ui ?? { portalFrameAncestors: [] }, sessions);
   return { app, router };

@@ -63,6 +63,7 @@ const ROUTES: Record<string, Route> = {
 
   'POST /api/v1/auth/app-portal-access/{app_id}': { access: 'admin', body: { expiry: 3600 } },
   'POST /api/v1/auth/logout': { access: 'self' },
+  'GET /api/v1/stats/overview': { access: 'admin' },
 
   'GET /api/v1/app/{app_id}/api-key': { access: 'admin' },
   'POST /api/v1/app/{app_id}/api-key': { access: 'admin', body: { name: 'minted in the sweep' } },

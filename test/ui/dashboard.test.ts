@@ -28,7 +28,8 @@ describe('operator dashboard in Chromium', { skip: skipWithoutChromium() }, () =
   let failing = false;
 
   before(async () => {
-    relay = await startRelay();
+    // No circuit breaker: two messages' three failed attempts each would otherwise pause the endpoint before parking.
+    relay = await startRelay({ circuitThreshold: '0' });
     receiver = await startReceiver(() => (failing ? { status: 500, body: 'down for maintenance' } : { status: 200, body: '{"received":true}' }));
     browser = await launchBrowser();
     await relay.svix.eventType.create({ name: 'order.created', description: 'An order was placed' });
@@ -63,7 +64,7 @@ describe('operator dashboard in Chromium', { skip: skipWithoutChromium() }, () =
 
     await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Applications' }).waitFor();
+    await page.getByRole('heading', { name: 'Overview — last hour' }).waitFor();
     const cookies = await context.cookies();
     assert.equal(cookies.length, 1);
     assert.equal(cookies[0].name, 'hookrelay_session');
@@ -89,6 +90,7 @@ describe('operator dashboard in Chromium', { skip: skipWithoutChromium() }, () =
   });
 
   it('creates an application and an endpoint, shows the attempt with the receiver’s answer, and opens it', async () => {
+    await page.getByRole('button', { name: 'Applications' }).click();
     await page.getByLabel('Name', { exact: true }).fill('Shop');
     await page.getByLabel('UID (optional)').fill('shop');
     await screenshot(page, 'dashboard-applications');
@@ -117,34 +119,30 @@ describe('operator dashboard in Chromium', { skip: skipWithoutChromium() }, () =
     assert.ok(msg.id);
   });
 
-  it('resends a parked delivery, and rotates the endpoint’s secret', async () => {
+  it('resends parked deliveries in bulk, and rotates the endpoint’s secret', async () => {
     const app = await relay.svix.application.get('shop');
     failing = true;
-    const msg = await relay.svix.message.create(app.id, { eventType: 'order.created', payload: { order: 1002 } });
+    const parked: string[] = [];
+    for (const order of [1002, 1003]) parked.push((await relay.svix.message.create(app.id, { eventType: 'order.created', payload: { order } })).id);
     const [endpoint] = (await relay.svix.endpoint.list(app.id)).data;
+    const statusOf = async (msgId: string) => (await relay.svix.messageAttempt.listAttemptedDestinations(app.id, msgId)).data[0]?.status;
     // The test relay's schedule is three attempts (0, 100 ms, 200 ms); then the delivery is parked (status 2, fail).
-    await waitUntil('the delivery to be parked', async () => {
-      const { data } = await relay.svix.messageAttempt.listAttemptedDestinations(app.id, msg.id);
-      return data[0]?.status === 2 || null;
-    });
+    await waitUntil('both deliveries to be parked', async () => ((await statusOf(parked[0])) === 2 && (await statusOf(parked[1])) === 2) || null);
     failing = false;
-    await page.getByRole('link', { name: '← Message' }).click();
-    await page.getByRole('link', { name: '← Messages' }).click();
-    await page.getByLabel('Message id or event id').fill(msg.id);
-    await page.getByRole('button', { name: 'Open' }).click();
-    await page.getByText('fail', { exact: true }).waitFor();
-    await screenshot(page, 'dashboard-parked');
-    const before = receiver.received.length;
-    await page.getByRole('button', { name: 'Resend' }).click();
-    await page.getByRole('status').filter({ hasText: 'will be sent to' }).waitFor();
-    await receiver.waitFor(before + 1);
-    await waitUntil('the resent delivery to succeed', async () => {
-      const { data } = await relay.svix.messageAttempt.listAttemptedDestinations(app.id, msg.id);
-      return data[0]?.status === 0 || null;
-    });
 
     await page.getByRole('button', { name: 'Endpoints' }).click();
     await page.getByRole('link', { name: `${receiver.url}/shop` }).click();
+    await page.getByRole('heading', { name: 'Parked messages' }).waitFor();
+    for (const id of parked) await page.getByLabel(`Pick ${id}`).waitFor();
+    await page.getByRole('button', { name: 'Select all' }).click();
+    await screenshot(page, 'dashboard-parked');
+    const before = receiver.received.length;
+    await page.getByRole('button', { name: 'Resend selected (2)' }).click();
+    await page.getByRole('status').filter({ hasText: '2 parked message(s) will be sent again.' }).waitFor();
+    await receiver.waitFor(before + 2);
+    await waitUntil('the resent deliveries to succeed', async () => ((await statusOf(parked[0])) === 0 && (await statusOf(parked[1])) === 0) || null);
+    await page.getByText('No parked messages.').waitFor();
+
     const old = (await relay.svix.endpoint.getSecret(app.id, endpoint.id)).key;
     await page.getByRole('button', { name: 'Rotate secret' }).click();
     await page.getByRole('status').filter({ hasText: 'The secret was rotated.' }).waitFor();
@@ -152,6 +150,22 @@ describe('operator dashboard in Chromium', { skip: skipWithoutChromium() }, () =
     assert.notEqual(rotated, old);
     assert.equal(await page.getByLabel('Signing secret').textContent(), rotated);
     await screenshot(page, 'dashboard-endpoint');
+  });
+
+  it('draws the overview from stored data: messages and attempts per minute, failure rate, queue', async () => {
+    await page.getByRole('button', { name: 'Overview' }).click();
+    await page.getByRole('heading', { name: 'Overview — last hour' }).waitFor();
+    const tile = async (name: string) => (await page.locator('.tiles div').filter({ hasText: name }).locator('dd').textContent())!.trim();
+    assert.equal(await tile('Messages'), '3');
+    const attempts = Number(await tile('Attempts'));
+    assert.equal(attempts, 9); // 1, then 2 × 3 failed, then 2 resent
+    assert.match(await tile('Failure rate'), /^\d+\.\d %$/);
+    assert.equal(await tile('Queue (pending)'), '0');
+    assert.equal(await page.locator('figure.chart svg[role="img"]').count(), 3);
+    assert.ok((await page.locator('figure.chart rect.bar.failed').count()) > 0, 'no failed attempts drawn');
+    await screenshot(page, 'dashboard-overview');
+    await page.getByRole('button', { name: 'Applications' }).click();
+    await page.getByRole('link', { name: 'Shop' }).click();
   });
 
   it('mints a customer portal link for the application, and signs out', async () => {

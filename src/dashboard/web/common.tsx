@@ -63,7 +63,19 @@ export function AttemptStatus({ status, code }: { status: number; code: number }
 }
 
 /** A button that runs `action`, disables itself meanwhile, and reports the outcome next to itself. */
-export function ActionButton({ label, action, confirm: question, kind }: { label: string; action: () => Promise<unknown>; confirm?: string; kind?: 'danger' }) {
+export function ActionButton({
+  label,
+  action,
+  confirm: question,
+  kind,
+  disabled = false,
+}: {
+  label: string;
+  action: () => Promise<unknown>;
+  confirm?: string;
+  kind?: 'danger';
+  disabled?: boolean;
+}) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const run = async () => {
@@ -80,7 +92,7 @@ export function ActionButton({ label, action, confirm: question, kind }: { label
   };
   return (
     <span class="action">
-      <button type="button" class={kind} disabled={busy} onClick={run}>
+      <button type="button" class={kind} disabled={busy || disabled} onClick={run}>
         {label}
       </button>
       {error ? (

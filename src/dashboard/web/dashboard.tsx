@@ -3,12 +3,13 @@ import { useEffect, useState } from 'preact/hooks';
 import { Api, ApiError, enc, q, type Application, type EventType, type Page } from './api.js';
 import { AppView, useView } from './app-view.js';
 import { ActionButton, Alert, messageOf, Spinner, useLoad, usePager, When } from './common.js';
+import { OverviewPage } from './overview.js';
 
 /**
  * The operator dashboard at /ui. Signing in trades the admin token for an HttpOnly session cookie (POST /ui/session);
  * the page then calls the public API with that cookie and the session's CSRF header, never with the token.
  */
-type Section = { kind: 'apps' } | { kind: 'app'; app: Application } | { kind: 'event-types' } | { kind: 'sources' };
+type Section = { kind: 'overview' } | { kind: 'apps' } | { kind: 'app'; app: Application } | { kind: 'event-types' } | { kind: 'sources' };
 
 async function session(): Promise<string | null> {
   const response = await fetch('/ui/session', { credentials: 'same-origin' });
@@ -65,10 +66,10 @@ function SignIn({ onSignedIn }: { onSignedIn: (csrf: string) => void }) {
 }
 
 function Signed({ api, onSignedOut }: { api: Api; onSignedOut: () => void }) {
-  const [section, setSection] = useState<Section>({ kind: 'apps' });
+  const [section, setSection] = useState<Section>({ kind: 'overview' });
   const [view, go] = useView({ kind: 'endpoints' });
   const current = section.kind === 'app' ? 'apps' : section.kind;
-  const navButton = (kind: 'apps' | 'event-types' | 'sources', label: string) => (
+  const navButton = (kind: 'overview' | 'apps' | 'event-types' | 'sources', label: string) => (
     <button type="button" aria-current={current === kind ? 'page' : undefined} onClick={() => setSection({ kind } as Section)}>
       {label}
     </button>
@@ -87,10 +88,12 @@ function Signed({ api, onSignedOut }: { api: Api; onSignedOut: () => void }) {
       </header>
       <main>
         <nav class="tabs" aria-label="Sections">
+          {navButton('overview', 'Overview')}
           {navButton('apps', 'Applications')}
           {navButton('event-types', 'Event types')}
           {navButton('sources', 'Sources')}
         </nav>
+        {section.kind === 'overview' ? <OverviewPage api={api} /> : null}
         {section.kind === 'apps' ? (
           <Applications
             api={api}

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { enc, q, type Api, type Attempt, type Endpoint, type EventType, type Page } from './api.js';
+import { enc, q, type Api, type Attempt, type Endpoint, type EventType, type Message, type Page } from './api.js';
 import { ActionButton, Alert, AttemptStatus, Badge, Spinner, useLoad, usePager, When, type Can } from './common.js';
 import type { Go } from './app-view.js';
 
@@ -257,9 +257,79 @@ export function EndpointDetail({ api, base, id, go, can }: { api: Api; base: str
         </>
       ) : null}
 
+      {can('CreateAttempts') ? <ParkedMessages api={api} base={base} endpoint={e} onDone={(text) => setNotice(text)} /> : null}
+
       <h3>Recent attempts</h3>
       <AttemptTable api={api} path={`${base}/attempt/endpoint/${enc(e.id)}`} go={go} />
     </section>
+  );
+}
+
+type EndpointMessage = Message & { status: number; statusText: string };
+
+/** Messages whose delivery to this endpoint was parked (every retry failed): pick some and send them again. */
+function ParkedMessages({ api, base, endpoint, onDone }: { api: Api; base: string; endpoint: Endpoint; onDone: (text: string) => void }) {
+  const pager = usePager();
+  const path = `${base}/endpoint/${enc(endpoint.id)}/msg${q({ status: 2, limit: 50, with_content: 'false', iterator: pager.iterator })}`;
+  const page = useLoad(() => api.get<Page<EndpointMessage>>(path), [path]);
+  const [picked, setPicked] = useState<Set<string>>(new Set());
+  const rows = page.value?.data ?? [];
+  const toggle = (id: string) => {
+    const next = new Set(picked);
+    if (next.has(id)) next.delete(id);
+    else next.add(id);
+    setPicked(next);
+  };
+  return (
+    <>
+      <h3>Parked messages</h3>
+      <Alert error={page.error} />
+      {page.value && rows.length === 0 ? <p class="muted">No parked messages.</p> : null}
+      {rows.length > 0 ? (
+        <>
+          <div class="buttons">
+            <button type="button" onClick={() => setPicked(picked.size === rows.length ? new Set() : new Set(rows.map((m) => m.id)))}>
+              {picked.size === rows.length ? 'Select none' : 'Select all'}
+            </button>
+            <ActionButton
+              label={`Resend selected (${picked.size})`}
+              disabled={picked.size === 0}
+              action={async () => {
+                for (const id of picked) await api.call('POST', `${base}/msg/${enc(id)}/endpoint/${enc(endpoint.id)}/resend`);
+                onDone(`${picked.size} parked message(s) will be sent again.`);
+                setPicked(new Set());
+                page.reload();
+              }}
+            />
+          </div>
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Pick</th>
+                <th scope="col">Event type</th>
+                <th scope="col">Message id</th>
+                <th scope="col">Time</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((m) => (
+                <tr key={m.id}>
+                  <td>
+                    <input type="checkbox" aria-label={`Pick ${m.id}`} checked={picked.has(m.id)} onChange={() => toggle(m.id)} />
+                  </td>
+                  <td>{m.eventType}</td>
+                  <td class="mono small">{m.id}</td>
+                  <td class="small">
+                    <When iso={m.timestamp} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {page.value ? pager.controls(page.value.iterator, page.value.done) : null}
+        </>
+      ) : null}
+    </>
   );
 }
 

@@ -3,7 +3,7 @@ import { conflict, notFound } from '../../domain/errors.js';
 import { endpointMatches } from '../../domain/filter.js';
 import { DEFAULT_HEALTH_POLICY, mayChange, nextHealth, summarizeHealth, type HealthChange, type HealthPolicy } from '../../domain/health.js';
 import { RATE_LOOKAHEAD_MS } from '../../domain/rate.js';
-import { ID_PREFIX, newId } from '../../domain/ids.js';
+import { ID_PREFIX, idFloor, newId } from '../../domain/ids.js';
 import type { ApiKey, App, Attempt, ClaimedDelivery, Endpoint, EventType, Message, Source } from '../../domain/types.js';
 import { cursorQuery, toPage } from '../paging.js';
 import type {
@@ -17,6 +17,7 @@ import type {
   EndpointInput,
   EventTypeInput,
   MessageFilter,
+  OverviewStats,
   Page,
   PageRequest,
   PruneResult,
@@ -682,6 +683,18 @@ export class SqliteStore implements Store {
   }
 
   /** The earliest due time over enabled endpoints: one index seek per endpoint with pending work, whatever the backlog. */
+  async overview(since: number, until: number): Promise<OverviewStats> {
+    const messages = this.db
+      .prepare('SELECT created_at / 60000 * 60000 AS minute, count(*) AS count FROM message WHERE id >= ? AND id < ? GROUP BY 1 ORDER BY 1')
+      .all(idFloor(ID_PREFIX.message, since), idFloor(ID_PREFIX.message, until)) as { minute: number; count: number }[];
+    const attempts = this.db
+      .prepare('SELECT started_at / 60000 * 60000 AS minute, count(*) AS count, count(*) - sum(succeeded) AS failed FROM attempt WHERE started_at >= ? AND started_at < ? GROUP BY 1 ORDER BY 1')
+      .all(since, until) as { minute: number; count: number; failed: number }[];
+    const pending = (this.db.prepare("SELECT count(*) AS n FROM delivery WHERE status = 'pending'").get() as { n: number }).n;
+    const inFlight = (this.db.prepare("SELECT count(*) AS n FROM delivery WHERE status = 'in_flight'").get() as { n: number }).n;
+    return { messages, attempts, pending, inFlight };
+  }
+
   async nextDueAt(): Promise<number | null> {
     let earliest: number | null = null;
     let after = '';
