@@ -810,7 +810,12 @@ function messageFilterSql(filter: MessageFilter, alias: string, params: Params):
   if (filter.eventTypes?.length) sql += ` AND ${alias}.event_type = ANY(${params.add(filter.eventTypes)})`;
   if (filter.channel !== undefined) sql += ` AND ${alias}.channels @> jsonb_build_array(${params.add(filter.channel)}::text)`;
   if (filter.tag !== undefined) sql += ` AND ${alias}.tags @> jsonb_build_array(${params.add(filter.tag)}::text)`;
-  if (filter.before !== undefined) sql += ` AND ${alias}.created_at < ${params.add(filter.before)}`;
-  if (filter.after !== undefined) sql += ` AND ${alias}.created_at > ${params.add(filter.after)}`;
+  // Message ids begin with their creation time, so a time bound is also an id bound: the scan starts and stops at it.
+  if (filter.before !== undefined) {
+    sql += ` AND ${alias}.created_at < ${params.add(filter.before)} AND ${alias}.id < ${params.add(idFloor(ID_PREFIX.message, filter.before))}`;
+  }
+  if (filter.after !== undefined) {
+    sql += ` AND ${alias}.created_at > ${params.add(filter.after)} AND ${alias}.id >= ${params.add(idFloor(ID_PREFIX.message, filter.after + 1))}`;
+  }
   return sql;
 }
