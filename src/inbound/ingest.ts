@@ -5,6 +5,7 @@ import type { Intake } from '../pipeline/intake.js';
 import type { Store } from '../store/store.js';
 import { RateLimiter } from './rate-limiter.js';
 import { compileSource, type CompiledSource } from './source-config.js';
+import { VerificationFailures } from './verification-failures.js';
 import type { InboundRequest } from './verifier.js';
 
 export interface IngestAnswer {
@@ -44,6 +45,8 @@ const json = (status: number, body: unknown, headers?: Record<string, string>): 
 export class Ingest {
   private readonly compiled = new Map<string, { source: Source; version: string; compiled: CompiledSource }>();
   private readonly limiter = new RateLimiter();
+  /** Recent verification failures per source, for the dashboard (in memory, bounded). */
+  readonly failures = new VerificationFailures();
 
   constructor(
     private readonly store: Store,
@@ -79,6 +82,7 @@ export class Ingest {
     const verdict = compiled.verifier.verify(request, now);
     if (verdict.kind === 'rejected') {
       this.log.info({ sourceId: source.id, reason: verdict.reason }, 'inbound request failed verification');
+      this.failures.record(source.id, now, verdict.reason);
       return json(401, { code: 'verification_failed', detail: verdict.reason });
     }
     if (verdict.kind === 'handshake') return { status: verdict.status, contentType: verdict.contentType, body: verdict.body };

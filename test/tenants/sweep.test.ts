@@ -97,6 +97,7 @@ const ROUTES: Record<string, Route> = {
   'PUT /ingest/api/v1/source/{source_id}': { access: 'admin', body: { name: 'renamed', type: 'github', config: { secret: 'a-source-secret-xyz' } } },
   'DELETE /ingest/api/v1/source/{source_id}': { access: 'admin' },
   'POST /ingest/api/v1/source/{source_id}/token/rotate': { access: 'admin' },
+  'GET /ingest/api/v1/source/{source_id}/verification-failures': { access: 'admin' },
   ...ENDPOINT_ROUTES('/ingest/api/v1/source/{source_id}', 'admin'),
 };
 

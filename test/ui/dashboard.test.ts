@@ -168,13 +168,29 @@ describe('operator dashboard in Chromium', { skip: skipWithoutChromium() }, () =
     await page.getByRole('link', { name: 'Shop' }).click();
   });
 
-  it('mints a customer portal link for the application, and signs out', async () => {
+  it('mints a customer portal link, lists event types and a source’s refused requests with their reasons, and signs out', async () => {
     await page.getByRole('button', { name: 'Portal link' }).click();
     const link = (await page.getByLabel('Portal link').textContent())!;
     assert.match(link, new RegExp(`^${relay.url}/portal#token=hrp_`));
     await page.getByRole('button', { name: 'Event types' }).click();
     await page.getByRole('cell', { name: 'order.created' }).waitFor();
     await screenshot(page, 'dashboard-event-types');
+
+    const source = await relay.api('POST', '/ingest/api/v1/source', { name: 'repo', type: 'github', config: { secret: 'a-github-webhook-secret' } });
+    assert.equal(source.status, 201, source.text);
+    const refused = await fetch(source.body.ingestUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` },
+      body: '{"forged":"<b>x</b>"}',
+    });
+    assert.equal(refused.status, 401);
+    const { detail } = (await refused.json()) as { detail: string };
+    await page.getByRole('button', { name: 'Sources' }).click();
+    await page.getByRole('button', { name: 'Failures of repo' }).click();
+    await page.getByRole('cell', { name: detail, exact: true }).waitFor();
+    assert.match((await page.getByText('refused since this hookrelay process started').textContent())!, /^1 refused/);
+    await screenshot(page, 'dashboard-sources');
+
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('Admin token').waitFor();
     assert.deepEqual(await context.cookies(), []);

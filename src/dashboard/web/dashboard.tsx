@@ -241,6 +241,7 @@ interface Source {
 function Sources({ api }: { api: Api }) {
   const pager = usePager();
   const page = useLoad(() => api.get<Page<Source>>(`/ingest/api/v1/source${q({ limit: 50, iterator: pager.iterator })}`), [pager.iterator]);
+  const [open, setOpen] = useState<Source | null>(null);
   return (
     <section aria-labelledby="sources-title">
       <h2 id="sources-title">Sources</h2>
@@ -254,6 +255,7 @@ function Sources({ api }: { api: Api }) {
               <th scope="col">Provider</th>
               <th scope="col">Ingest URL</th>
               <th scope="col">Created</th>
+              <th scope="col">Refused requests</th>
             </tr>
           </thead>
           <tbody>
@@ -265,12 +267,55 @@ function Sources({ api }: { api: Api }) {
                 <td class="small">
                   <When iso={s.createdAt} />
                 </td>
+                <td>
+                  <button type="button" aria-pressed={open?.id === s.id} onClick={() => setOpen(open?.id === s.id ? null : s)}>
+                    {`Failures of ${s.name}`}
+                  </button>
+                </td>
               </tr>
             ))}
           </tbody>
         </table>
       ) : null}
       {page.value ? pager.controls(page.value.iterator, page.value.done) : null}
+      {open ? <SourceFailures key={open.id} api={api} source={open} /> : null}
+    </section>
+  );
+}
+
+/** Why recent requests to a source's ingest URL were refused (this process's memory of them). */
+function SourceFailures({ api, source }: { api: Api; source: Source }) {
+  const failures = useLoad(() => api.get<{ data: { at: string; reason: string }[]; total: number }>(`/ingest/api/v1/source/${enc(source.id)}/verification-failures`), [source.id]);
+  return (
+    <section aria-labelledby="failures-title">
+      <div class="heading">
+        <h3 id="failures-title">{`Verification failures of ${source.name}`}</h3>
+        <button type="button" onClick={failures.reload}>
+          Refresh
+        </button>
+      </div>
+      <Alert error={failures.error} />
+      {failures.value ? <p class="muted small">{`${failures.value.total} refused since this hookrelay process started; the last ${failures.value.data.length}:`}</p> : null}
+      {failures.value && failures.value.data.length > 0 ? (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Time</th>
+              <th scope="col">Reason</th>
+            </tr>
+          </thead>
+          <tbody>
+            {failures.value.data.map((f, i) => (
+              <tr key={`${f.at}-${i}`}>
+                <td class="small">
+                  <When iso={f.at} />
+                </td>
+                <td class="wrap">{f.reason}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
     </section>
   );
 }
