@@ -114,6 +114,9 @@ describe('operator dashboard in Chromium', { skip: skipWithoutChromium() }, () =
     const response = page.getByTestId('response');
     await response.waitFor();
     assert.equal(await response.textContent(), '{"received":true}');
+    assert.equal(await page.getByTestId('request').textContent(), '{"order":1001}');
+    await page.getByRole('button', { name: 'Indent' }).click();
+    assert.equal(await page.getByTestId('request').textContent(), '{\n  "order": 1001\n}');
     assert.match((await page.locator('dl.facts').textContent())!, new RegExp(`${receiver.url}/shop`));
     await screenshot(page, 'dashboard-attempt');
     assert.ok(msg.id);

@@ -25,6 +25,11 @@ export class Api {
   constructor(private readonly auth: Auth) {}
 
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return (await this.callWithText<T>(method, path, body)).value;
+  }
+
+  /** The parsed answer and its text as received (to show a field exactly as the API wrote it). */
+  async callWithText<T>(method: string, path: string, body?: unknown): Promise<{ value: T; text: string }> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if ('bearer' in this.auth) headers.authorization = `Bearer ${this.auth.bearer}`;
     else headers['x-hookrelay-csrf'] = this.auth.csrf;
@@ -33,7 +38,7 @@ export class Api {
     const text = await response.text();
     const parsed = text ? safeJson(text) : null;
     if (!response.ok) throw new ApiError(response.status, errorCode(parsed), errorDetail(response.status, parsed, text));
-    return parsed as T;
+    return { value: parsed as T, text };
   }
 
   get = <T>(path: string) => this.call<T>('GET', path);
@@ -58,6 +63,48 @@ function errorDetail(status: number, body: unknown, text: string): string {
     if (Array.isArray(detail)) return detail.map((d: { loc?: unknown[]; msg?: string }) => `${(d.loc ?? []).slice(1).join('.')}: ${d.msg}`).join('; ');
   }
   return `HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}`;
+}
+
+/**
+ * The text of a top-level field's value in a JSON object's text, exactly as written (null when absent): a message's
+ * payload is shown as the API returned it, not re-serialised. Scans strings (with escapes) and nesting only.
+ */
+export function rawField(text: string, key: string): string | null {
+  let depth = 0;
+  let i = 0;
+  const skipString = (at: number) => {
+    let j = at + 1;
+    while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+    return j + 1;
+  };
+  while (i < text.length) {
+    const c = text[i];
+    if (c === '"') {
+      const end = skipString(i);
+      if (depth === 1 && JSON.parse(text.slice(i, end)) === key && /^\s*:/.test(text.slice(end))) {
+        let start = text.indexOf(':', end) + 1;
+        while (/\s/.test(text[start])) start++;
+        let j = start;
+        let level = 0;
+        do {
+          const d = text[j];
+          if (d === '"') j = skipString(j);
+          else {
+            if (d === '{' || d === '[') level++;
+            else if (d === '}' || d === ']') level--;
+            j++;
+          }
+        } while (j < text.length && (level > 0 || !/[,}]/.test(text[j])));
+        return text.slice(start, j).trimEnd();
+      }
+      i = end;
+      continue;
+    }
+    if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') depth--;
+    i++;
+  }
+  return null;
 }
 
 export const q = (params: Record<string, string | number | null | undefined>) => {

@@ -124,5 +124,33 @@ export function usePager() {
   };
 }
 
-/** Text of a payload as the API returned it: JSON indented, anything else as it is. */
-export const payloadText = (payload: unknown) => (typeof payload === 'string' ? payload : JSON.stringify(payload, null, 2));
+/**
+ * A payload as the API returned it: `raw` is the field's JSON text exactly as in the answer (a JSON string payload is
+ * shown as its content). "Indent" reformats JSON for reading; the exact text stays one click away.
+ */
+export function PayloadView({ raw, testId }: { raw: string; testId: string }) {
+  const [indent, setIndent] = useState(false);
+  const text = raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
+  let indented: string | null = null;
+  if (!raw.startsWith('"')) {
+    try {
+      indented = JSON.stringify(JSON.parse(raw), null, 2);
+    } catch {
+      indented = null;
+    }
+  }
+  return (
+    <>
+      {indented !== null ? (
+        <div class="buttons">
+          <button type="button" aria-pressed={indent} onClick={() => setIndent(!indent)}>
+            {indent ? 'As received' : 'Indent'}
+          </button>
+        </div>
+      ) : null}
+      <pre class="payload" data-testid={testId} tabIndex={0}>
+        {indent && indented !== null ? indented : text}
+      </pre>
+    </>
+  );
+}

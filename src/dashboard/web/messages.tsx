@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
-import { enc, q, type Api, type Attempt, type Endpoint, type Message, type Page } from './api.js';
+import { enc, q, rawField, type Api, type Attempt, type Endpoint, type Message, type Page } from './api.js';
 import type { Go } from './app-view.js';
-import { ActionButton, Alert, AttemptStatus, Badge, payloadText, Spinner, useLoad, usePager, When, type Can } from './common.js';
+import { ActionButton, Alert, AttemptStatus, Badge, PayloadView, Spinner, useLoad, usePager, When, type Can } from './common.js';
 import { AttemptTable } from './endpoints.js';
 
 interface Filters {
@@ -111,8 +111,9 @@ type MessageEndpoint = Endpoint & { status: number; statusText: string; nextAtte
 
 export function MessageDetail({ api, base, id, go, can }: { api: Api; base: string; id: string; go: Go; can: Can }) {
   const path = `${base}/msg/${enc(id)}`;
-  const message = useLoad(() => api.get<Message>(path), [path]);
-  const m = message.value;
+  const message = useLoad(() => api.callWithText<Message>('GET', path), [path]);
+  const m = message.value?.value ?? null;
+  const raw = message.value ? rawField(message.value.text, 'payload') : null;
   const targets = useLoad(() => (m ? api.get<Page<MessageEndpoint>>(`${base}/msg/${enc(m.id)}/endpoint${q({ limit: 250 })}`) : Promise.resolve(null)), [m?.id]);
   const [notice, setNotice] = useState<string | null>(null);
   if (!m)
@@ -147,9 +148,7 @@ export function MessageDetail({ api, base, id, go, can }: { api: Api; base: stri
         </dd>
       </dl>
       <h3>Payload</h3>
-      <pre class="payload" data-testid="payload" tabIndex={0}>
-        {payloadText(m.payload)}
-      </pre>
+      <PayloadView raw={raw ?? JSON.stringify(m.payload)} testId="payload" />
       {notice ? (
         <p class="notice" role="status">
           {notice}
@@ -204,6 +203,8 @@ export function MessageDetail({ api, base, id, go, can }: { api: Api; base: stri
 /** One attempt: where it went, what the receiver answered (as text), how long it took, or why it failed. */
 export function AttemptDetail({ api, base, msgId, id, go }: { api: Api; base: string; msgId: string; id: string; go: Go }) {
   const attempt = useLoad(() => api.get<Attempt>(`${base}/msg/${enc(msgId)}/attempt/${enc(id)}`), [msgId, id]);
+  const message = useLoad(() => api.callWithText<Message>('GET', `${base}/msg/${enc(msgId)}`), [msgId]);
+  const body = message.value ? rawField(message.value.text, 'payload') : null;
   const a = attempt.value;
   if (!a) return <>{attempt.error ? <Alert error={attempt.error} /> : <Spinner when />}</>;
   return (
@@ -239,6 +240,9 @@ export function AttemptDetail({ api, base, msgId, id, go }: { api: Api; base: st
         <dt>Attempt id</dt>
         <dd class="mono">{a.id}</dd>
       </dl>
+      <h3>Request body</h3>
+      <p class="muted small">The message's payload, which every attempt sends unchanged.</p>
+      {body !== null ? <PayloadView raw={body} testId="request" /> : <Alert error={message.error} />}
       <h3>Response body</h3>
       <pre class="payload" data-testid="response" tabIndex={0}>
         {a.response}
