@@ -199,7 +199,7 @@ describe('customer portal in Chromium', { skip: skipWithoutChromium() }, () => {
     await context.close();
   });
 
-  it('a read-only link shows no buttons that would change anything', async () => {
+  it('a read-only link shows no buttons that would change anything; signing out revokes it', async () => {
     const context = await browser.browser.newContext();
     const { page } = await openPortal(context, { readOnly: true });
     await page.getByRole('link', { name: `${receiver.url}/acme` }).click();
@@ -208,6 +208,12 @@ describe('customer portal in Chromium', { skip: skipWithoutChromium() }, () => {
       assert.equal(await page.getByRole('button', { name, exact: true }).count(), 0, `${name} shown to a read-only link`);
     }
     await screenshot(page, 'portal-read-only');
+
+    const token = await page.evaluate(() => sessionStorage.getItem('hookrelay.portal.token'));
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByText('You are signed out.').waitFor();
+    assert.equal((await relay.api('GET', `/api/v1/app/${a.app}/endpoint`, undefined, { token })).status, 401, 'signing out did not revoke the token');
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('hookrelay.portal.token')), null);
     await context.close();
   });
 
