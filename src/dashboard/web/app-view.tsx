@@ -1,9 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
-import { enc, type Api, type Application } from './api.js';
-import type { Can } from './common.js';
+import { enc, type Api, type Application, type Endpoint } from './api.js';
+import { Alert, Spinner, useLoad, type Can } from './common.js';
 import { EndpointDetail, EndpointForm, EndpointList } from './endpoints.js';
 import { AttemptDetail, MessageDetail, MessageList } from './messages.js';
-import { useLoad, Alert, Spinner } from './common.js';
 
 export type View =
   | { kind: 'endpoints' }
@@ -47,7 +46,7 @@ export function AppView({ api, app, can, view, go }: { api: Api; app: Applicatio
 }
 
 function EditEndpoint({ api, base, id, go }: { api: Api; base: string; id: string; go: Go }) {
-  const endpoint = useLoad(() => api.get<import('./api.js').Endpoint>(`${base}/endpoint/${enc(id)}`), [id]);
+  const endpoint = useLoad(() => api.get<Endpoint>(`${base}/endpoint/${enc(id)}`), [id]);
   if (!endpoint.value) return <>{endpoint.error ? <Alert error={endpoint.error} /> : <Spinner when />}</>;
   return <EndpointForm api={api} base={base} go={go} existing={endpoint.value} />;
 }
