@@ -67,6 +67,8 @@ export interface Settings {
   http: HttpLimits;
   /** A delivery's n-th failed attempt in a row sends the operational webhook `message.attempt.failing`; 0 = never. @default 4 */
   operationalFailingAfter: number;
+  /** Origins that may show the customer portal in an iframe (CSP frame-ancestors). @default none */
+  portalFrameAncestors: readonly string[];
 }
 
 /** Where each setting can come from: [flag, environment variable]. */
@@ -112,6 +114,7 @@ export const SETTING_SOURCES = {
   maxUrlBytes: ['max-url-bytes', 'HOOKRELAY_MAX_URL_BYTES'],
   maxConnections: ['max-connections', 'HOOKRELAY_MAX_CONNECTIONS'],
   operationalFailingAfter: ['operational-failing-after', 'HOOKRELAY_OPERATIONAL_FAILING_AFTER'],
+  portalFrameAncestors: ['portal-frame-ancestors', 'HOOKRELAY_PORTAL_FRAME_ANCESTORS'],
 } as const;
 
 export type RawSettings = Partial<Record<keyof typeof SETTING_SOURCES, string>>;
@@ -181,6 +184,13 @@ const keyFile = z.string().transform((path, ctx) => {
   }
 });
 
+/** A CSP frame-ancestors source: `'self'`, or an http(s) origin whose host may start with `*.`. */
+const FRAME_ANCESTOR = /^(?:'self'|https?:\/\/(?:\*\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::\d{1,5})?)$/;
+const checkFrameAncestors = (entries: string[]) => {
+  const bad = entries.find((e) => !FRAME_ANCESTOR.test(e));
+  if (bad !== undefined) throw new Error(`${JSON.stringify(bad)} is not an origin such as https://app.example.com, https://*.example.com or 'self'`);
+};
+
 const schema = z
   .object({
     port: int(0, 65535).default(8080),
@@ -227,6 +237,7 @@ const schema = z
     allowNetworks: list((entries) => new AllowList(entries)).default([]),
     dnsServers: list(checkDnsServers).default([]),
     trustedProxies: list((entries) => new AddressList(entries)).default([]),
+    portalFrameAncestors: list(checkFrameAncestors).default([]),
     masterKey: masterKeys.pipe(z.array(z.instanceof(Buffer)).length(1, 'must be one key (previous keys go in HOOKRELAY_PREVIOUS_MASTER_KEYS)')).optional(),
     masterKeyFile: keyFile.optional(),
     previousMasterKeys: masterKeys.optional(),
@@ -329,5 +340,6 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
       maxConnections: s.maxConnections,
     },
     operationalFailingAfter: s.operationalFailingAfter,
+    portalFrameAncestors: Object.freeze(s.portalFrameAncestors),
   });
 }

@@ -178,6 +178,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       limits: settings.http,
       metrics: { metrics, metricsToken: settings.metricsToken },
       requestLog: settings.requestLog,
+      ui: { portalFrameAncestors: settings.portalFrameAncestors },
       readiness: async () => {
         try {
           await store.nextDueAt();

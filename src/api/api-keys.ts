@@ -28,12 +28,24 @@ export class ApiKeys {
   ) {}
 
   /** Creates a key of the app; the returned `key` is the only time anyone sees it. */
-  async create(appId: string, name: string | null, expiresAt: number | null): Promise<{ apiKey: ApiKey; key: string }> {
+  create(appId: string, name: string | null, expiresAt: number | null): Promise<{ apiKey: ApiKey; key: string }> {
+    return this.issue(appId, name, expiresAt, (id, secret) => ({ key: `hrk_${id}_${secret}`, prefix: `hrk_${id}_${secret.slice(0, 4)}` }));
+  }
+
+  /**
+   * Stores a new key row whose token `format` builds from its id and a fresh secret. The digest covers the whole
+   * token, so anything else `format` writes into it (a portal token's scope) cannot be altered without the key failing.
+   */
+  async issue(
+    appId: string,
+    name: string | null,
+    expiresAt: number | null,
+    format: (id: string, secret: string) => { key: string; prefix: string },
+  ): Promise<{ apiKey: ApiKey; key: string }> {
     const now = this.now();
     const id = newId(ID_PREFIX.apiKey, now);
-    const secret = randomBytes(32).toString('base64url');
-    const key = `hrk_${id}_${secret}`;
-    const apiKey = await this.store().createApiKey({ id, appId, name, prefix: `hrk_${id}_${secret.slice(0, 4)}`, hash: digest(key).toString('hex'), createdAt: now, expiresAt });
+    const { key, prefix } = format(id, randomBytes(32).toString('base64url'));
+    const apiKey = await this.store().createApiKey({ id, appId, name, prefix, hash: digest(key).toString('hex'), createdAt: now, expiresAt });
     return { apiKey, key };
   }
 
@@ -56,13 +68,18 @@ export class ApiKeys {
   async authenticate(token: string): Promise<string | null> {
     const match = FORMAT.exec(token);
     if (!match) return null;
-    const apiKey = await this.lookup(match[1]);
+    return (await this.verify(match[1], token))?.appId ?? null;
+  }
+
+  /** The live key row `id` if `token` is its token (digest compared in constant time, expiry checked), else null. */
+  async verify(id: string, token: string): Promise<ApiKey | null> {
+    const apiKey = await this.lookup(id);
     if (!apiKey) return null;
     const stored = Buffer.from(apiKey.hash, 'hex');
     const presented = digest(token);
     if (stored.length !== presented.length || !timingSafeEqual(stored, presented)) return null;
     if (apiKey.expiresAt !== null && apiKey.expiresAt <= this.now()) return null;
-    return apiKey.appId;
+    return apiKey;
   }
 
   /** One read per key id per `ttlMs`, shared by the requests that arrive meanwhile (unknown ids included). */

@@ -2,7 +2,10 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import type { Logger } from 'pino';
 import { ERRORS, HookrelayError } from '../domain/errors.js';
 import { ApiKeys } from './api-keys.js';
-import { Authenticator } from './auth.js';
+import { Authenticator, requireGranted } from './auth.js';
+import { PortalTokens } from './portal-tokens.js';
+import { portalAccessRoutes } from './routes/portal-access.js';
+import { statsRoutes } from './routes/stats.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import type { ApiContext } from './context.js';
 import { applicationRoutes } from './routes/applications.js';
@@ -32,6 +35,8 @@ import {
 import { parseJsonBody } from './json-body.js';
 import { serializeJson } from './raw-json.js';
 import { Router } from './router.js';
+import { uiRoutes, type UiOptions } from '../dashboard/serve.js';
+import { DashboardSessions } from '../dashboard/session.js';
 
 export interface ApiOptions {
   adminToken: string;
@@ -46,6 +51,8 @@ export interface ApiOptions {
   requestLog?: boolean;
   /** Serves `GET /metrics` to the admin token or the metrics token. */
   metrics?: Omit<MetricsAccess, 'adminToken'>;
+  /** The customer portal's pages (src/dashboard). */
+  ui?: UiOptions;
 }
 
 declare module 'fastify' {
@@ -96,7 +103,9 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   app.server.maxHeadersCount = limits.maxHeaders + 1;
   app.server.maxConnections = limits.maxConnections;
   const keys = new ApiKeys(() => ctx.store, () => ctx.now());
-  const auth = new Authenticator(options.adminToken, keys);
+  const portalTokens = new PortalTokens(keys);
+  const auth = new Authenticator(options.adminToken, keys, portalTokens);
+  const sessions = new DashboardSessions(options.adminToken, () => ctx.now(), Boolean(options.https));
 
   app.decorateRequest('principal', null);
   app.decorateRequest('rawBody', null);
@@ -116,7 +125,10 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.config?.public) return;
     request.principal = await auth.authenticate(request.headers.authorization);
+    // The dashboard's session cookie counts only with its CSRF header, and never beside a bearer token.
+    if (!request.principal && !request.headers.authorization && sessions.authenticates(request)) request.principal = { kind: 'admin' };
     if (!request.principal) throw new HookrelayError('unauthorized', 'missing or invalid bearer token (send "Authorization: Bearer <token>")');
+    requireGranted(request.principal, request.method, request.routeOptions.url);
   });
   app.addHook('onRequest', refuseNulInPath);
   if (options.requestLog) {
@@ -177,7 +189,10 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   attemptRoutes(router, ctx);
   sourceRoutes(router, ctx, keys);
   operationalWebhookRoutes(router, ctx);
+  portalAccessRoutes(router, ctx, portalTokens);
+  statsRoutes(router, ctx);
   ingestRoute(app, ctx.ingest, ctx.now);
+  uiRoutes(app, options.ui ?? { portalFrameAncestors: [] }, sessions);
   if (options.metrics) metricsRoute(app, { ...options.metrics, adminToken: options.adminToken });
   unservedSvixRoutes(app);
   return { app, router };

@@ -92,9 +92,9 @@ const endpointFields = {
   url: url.optional(),
   description: z.string().max(8192).optional(),
   disabled: z.boolean().optional(),
-  /** svix 2.x's name for `filterTypes`; either is accepted and both are returned. */
-  eventTypes: z.array(eventTypeName).min(1).max(1000).nullish(),
-  filterTypes: z.array(eventTypeName).min(1).max(1000).nullish(),
+  /** svix 2.x's name for `filterTypes`; either is accepted and both are returned. `[]` (what svix-react sends) means all. */
+  eventTypes: z.array(eventTypeName).max(1000).nullish().transform((types) => (types?.length === 0 ? null : types)),
+  filterTypes: z.array(eventTypeName).max(1000).nullish().transform((types) => (types?.length === 0 ? null : types)),
   channels: z.array(channel).min(1).max(10).nullish(),
   metadata: metadataIn.optional(),
   uid: uid('ep').nullish(),

@@ -73,6 +73,10 @@ Options (each also settable by environment variable):
   --operational-failing-after <n> HOOKRELAY_OPERATIONAL_FAILING_AFTER
                                                             send message.attempt.failing at a delivery's n-th failed
                                                             attempt in a row (default 4; 0 = never)
+  --portal-frame-ancestors <list>
+                             HOOKRELAY_PORTAL_FRAME_ANCESTORS
+                                                            origins that may show the customer portal in an iframe,
+                                                            e.g. https://app.example.com (default none)
                              HOOKRELAY_ADMIN_TOKEN          the operator's bearer token (generated on first start if unset)
                              HOOKRELAY_METRICS_TOKEN        a bearer token that may read GET /metrics and nothing else
                              HOOKRELAY_MASTER_KEY           base64 of 32 bytes: encrypts secrets at rest (SQLite: generated
@@ -105,6 +109,7 @@ const FLAGS = {
   'allow-networks': { type: 'string' },
   'dns-servers': { type: 'string' },
   'trusted-proxies': { type: 'string' },
+  'portal-frame-ancestors': { type: 'string' },
   'master-key-file': { type: 'string' },
   'circuit-threshold': { type: 'string' },
   'circuit-cooldown': { type: 'string' },

@@ -45,6 +45,11 @@ export function newId(prefix: string, now = Date.now()): string {
   return `${prefix}_${base62(now, 8)}${base62(counter % 238_328, 3)}${randomChars(RANDOM_CHARS)}`;
 }
 
+/** The smallest id of `prefix` made at `ms` or later: ids of a time range are an id range (an index range scan). */
+export function idFloor(prefix: string, ms: number): string {
+  return `${prefix}_${base62(ms, 8)}`;
+}
+
 export const ID_PREFIX = {
   app: 'app',
   endpoint: 'ep',

@@ -10,6 +10,7 @@ import { AddressList } from './address-list.js';
 import { clientAddress } from './client-address.js';
 import { RateLimiter } from './rate-limiter.js';
 import { compileSource, type CompiledSource } from './source-config.js';
+import { VerificationFailures } from './verification-failures.js';
 import type { InboundRequest } from './verifier.js';
 
 /** Who sent a request: the socket's peer address and the headers a trusted proxy may have added. */
@@ -58,6 +59,8 @@ const json = (status: number, body: unknown, headers?: Record<string, string>): 
 export class Ingest {
   private readonly compiled = new Map<string, { source: Source; version: string; compiled: CompiledSource }>();
   private readonly limiter = new RateLimiter();
+  /** Recent verification failures per source, for the dashboard (in memory, bounded). */
+  readonly failures = new VerificationFailures();
 
   constructor(
     private readonly store: Store,
@@ -115,6 +118,7 @@ export class Ingest {
     if (verdict.kind === 'rejected') {
       this.log.info({ sourceId: source.id, reason: verdict.reason }, 'inbound request failed verification');
       this.observer.verificationFailed?.(source.type);
+      this.failures.record(source.id, now, verdict.reason);
       return json(401, { code: 'verification_failed', detail: verdict.reason });
     }
     if (verdict.kind === 'handshake') return { status: verdict.status, contentType: verdict.contentType, body: verdict.body };

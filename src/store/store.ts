@@ -144,6 +144,17 @@ export type SecretRow =
   | { kind: 'endpoint'; id: string; secrets: SigningSecret[]; destination: DestinationConfig | null }
   | { kind: 'source'; id: string; config: Record<string, unknown> };
 
+/** What the operator's overview draws (GET /api/v1/stats/overview). Minutes are epoch ms at the minute's start. */
+export interface OverviewStats {
+  /** Messages accepted per minute, ascending; minutes without any are left out. */
+  messages: { minute: number; count: number }[];
+  /** Attempts made per minute and how many of them failed, ascending; minutes without any are left out. */
+  attempts: { minute: number; count: number; failed: number }[];
+  /** Deliveries waiting (due or scheduled) and being attempted now. */
+  pending: number;
+  inFlight: number;
+}
+
 export interface Store {
   readonly kind: string;
   /**
@@ -252,6 +263,11 @@ export interface Store {
   nextDueAt(): Promise<number | null>;
   /** Backlog and endpoint counts for the metrics gauges, as of `now`. */
   stats(now: number): Promise<PipelineStats>;
+  /**
+   * Counts for the overview over [since, until): messages through their time-ordered ids (a primary-key range),
+   * attempts through the attempt_started index, queue sizes through the partial pending / in-flight indexes.
+   */
+  overview(since: number, until: number): Promise<OverviewStats>;
   /**
    * Calls `listener` when another process may have made work due (a shared store's notifications); returns a
    * function that stops it. A hint only: dispatchers poll anyway. Absent on single-process stores.

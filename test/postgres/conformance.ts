@@ -358,6 +358,26 @@ export function storeConformance(backend: string, open: () => Promise<StoreUnder
       });
     });
 
+    describe('overview', () => {
+      it('counts messages and attempts per minute within the range, and the queue', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        await store.createEndpoint(app.id, endpointInput(), 's', T0);
+        for (const at of [T0 - 1, T0 + 1_000, T0 + 61_000, T0 + 62_000, T0 + 120_000]) accepted(await store.accept(acceptInput(app.id, { now: at, dueAt: at })));
+        const [one, two] = await store.claim({ owner: 'o', now: T0 + 63_000, limit: 2, leaseMs: 60_000 });
+        await store.complete([succeed('o', one, T0 + 63_000), park('o', two, T0 + 64_000)]);
+        await store.claim({ owner: 'o', now: T0 + 65_000, limit: 1, leaseMs: 60_000 });
+
+        const stats = await store.overview(T0, T0 + 120_000);
+        assert.deepEqual(stats.messages, [
+          { minute: T0, count: 1 },
+          { minute: T0 + 60_000, count: 2 },
+        ]);
+        assert.deepEqual(stats.attempts, [{ minute: T0 + 60_000, count: 2, failed: 1 }]);
+        assert.equal(stats.inFlight, 1);
+        assert.equal(stats.pending, 2, 'five deliveries, two finished, one in flight');
+      });
+    });
+
     describe('claims, outcomes and leases', () => {
       it('honours each endpoint cap and FIFO, skips disabled endpoints, and round-robins a full batch across endpoints', async (store) => {
         const app = await store.createApp(appInput(null), T0);

@@ -24,7 +24,9 @@ type Access =
   /** Scoped to `{app_id}`: the app's key may, another app's key gets 404. */
   | 'tenant'
   /** Operator only: every app key gets 403 (or 404 for another app's `{app_id}`). */
-  | 'admin';
+  | 'admin'
+  /** Acts on the calling portal token itself (logout): any other token gets 403. */
+  | 'self';
 
 interface Route {
   access: Access;
@@ -58,6 +60,10 @@ const ROUTES: Record<string, Route> = {
   'PUT /api/v1/app/{app_id}': { access: 'admin', body: { name: 'renamed', uid: 'tenant-a' } },
   'PATCH /api/v1/app/{app_id}': { access: 'admin', body: { name: 'patched' } },
   'DELETE /api/v1/app/{app_id}': { access: 'admin' },
+
+  'POST /api/v1/auth/app-portal-access/{app_id}': { access: 'admin', body: { expiry: 3600 } },
+  'POST /api/v1/auth/logout': { access: 'self' },
+  'GET /api/v1/stats/overview': { access: 'admin' },
 
   'GET /api/v1/app/{app_id}/api-key': { access: 'admin' },
   'POST /api/v1/app/{app_id}/api-key': { access: 'admin', body: { name: 'minted in the sweep' } },
@@ -95,6 +101,7 @@ const ROUTES: Record<string, Route> = {
   'PUT /ingest/api/v1/source/{source_id}': { access: 'admin', body: { name: 'renamed', type: 'github', config: { secret: 'a-source-secret-xyz' } } },
   'DELETE /ingest/api/v1/source/{source_id}': { access: 'admin' },
   'POST /ingest/api/v1/source/{source_id}/token/rotate': { access: 'admin' },
+  'GET /ingest/api/v1/source/{source_id}/verification-failures': { access: 'admin' },
   ...ENDPOINT_ROUTES('/ingest/api/v1/source/{source_id}', 'admin'),
 
   // Operational webhooks are the operator's: events about every tenant go there.
@@ -119,6 +126,7 @@ describe('tenant isolation: an API sweep with another tenant’s key', () => {
   const a: Record<string, string> = {};
   let aKey = '';
   let bKey = '';
+  let bPortal = '';
   let bApp = '';
   let operations: { method: string; path: string }[] = [];
 
@@ -154,6 +162,7 @@ describe('tenant isolation: an API sweep with another tenant’s key', () => {
 
     bApp = (await admin('POST', '/api/v1/app', { name: 'tenant B', uid: 'tenant-b' })).id;
     bKey = (await admin('POST', `/api/v1/app/${bApp}/api-key`, { name: 'B' })).key;
+    bPortal = (await admin('POST', `/api/v1/auth/app-portal-access/${bApp}`, {})).token;
 
     const document = (await relay.api('GET', '/api/v1/openapi.json', undefined, { token: null })).body;
     operations = Object.entries(document.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) =>
@@ -217,22 +226,34 @@ describe('tenant isolation: an API sweep with another tenant’s key', () => {
     assert.deepEqual(Object.keys(ROUTES).filter((key) => !documented.has(key)), [], 'the sweep lists routes the server does not serve');
   });
 
-  it('refuses B on every route that touches A, leaks nothing of A and changes nothing of A', async () => {
+  /**
+   * Every route with one of B's tokens. A portal token is also refused (403) on the routes its capabilities do not
+   * grant, before the route looks for A's resource, so it may see 403 where an app key sees 404.
+   */
+  async function sweepAs(token: string, kind: 'key' | 'portal') {
     const before = await snapshotOfA();
     const delivered = receiver.received.length;
     let calls = 0;
     for (const op of operations) {
       const route = routeOf(op);
-      const what = `${op.method} ${op.path} with B's key`;
+      const what = `${op.method} ${op.path} with B's ${kind}`;
+      if (route.access === 'self') {
+        // B's portal token would log itself out, which is its right (test/tenants/portal-access.test.ts).
+        if (kind === 'portal') continue;
+        const response = await relay.api(op.method, op.path, route.body, { token });
+        calls++;
+        assert.equal(response.status, 403, `${what}: ${response.text}`);
+        continue;
+      }
       if (route.access === 'public' || route.access === 'global-read') {
-        const response = await relay.api(op.method, fill(op.path), undefined, { token: bKey });
+        const response = await relay.api(op.method, fill(op.path), undefined, { token });
         calls++;
         assert.equal(response.status < 300, true, `${what}: ${response.status} ${response.text}`);
         assertNoLeak(response, '', what);
         continue;
       }
       if (route.access === 'own-list') {
-        const response = await relay.api(op.method, op.path, undefined, { token: bKey });
+        const response = await relay.api(op.method, op.path, undefined, { token });
         calls++;
         assert.equal(response.status, 200, `${what}: ${response.text}`);
         assert.deepEqual(response.body.data.map((app: { id: string }) => app.id), [bApp]);
@@ -245,17 +266,21 @@ describe('tenant isolation: an API sweep with another tenant’s key', () => {
       if (op.path.includes('{app_id}') && (route.access === 'admin' || /\{(?!app_id)[a-z_]+\}/.test(op.path))) variants.push(fill(op.path, bApp));
       if (!op.path.includes('{app_id}') && route.access === 'tenant') assert.fail(`${op.method} ${op.path} is tenant-scoped but has no {app_id}`);
       for (const path of [...new Set(variants)]) {
-        const response = await relay.api(op.method, path, route.body, { token: bKey });
+        const response = await relay.api(op.method, path, route.body, { token });
         calls++;
-        const expected = route.access === 'admin' ? [403, 404] : [404];
-        assert.ok(expected.includes(response.status), `${op.method} ${path} with B's key answered ${response.status}: ${response.text}`);
+        const expected = route.access === 'admin' || kind === 'portal' ? [403, 404] : [404];
+        assert.ok(expected.includes(response.status), `${op.method} ${path} with B's ${kind} answered ${response.status}: ${response.text}`);
         assertNoLeak(response, path + JSON.stringify(route.body ?? ''), `${op.method} ${path}`);
       }
     }
     assert.ok(calls > 100, `only ${calls} calls`);
     assert.deepEqual(await snapshotOfA(), before, 'B changed something of A (or of the operator’s global state)');
     assert.equal(receiver.received.length, delivered, 'B made something be delivered to A’s endpoint');
-  });
+  }
+
+  it('refuses B’s key on every route that touches A, leaks nothing of A and changes nothing of A', () => sweepAs(bKey, 'key'));
+
+  it('refuses B’s app portal token the same way', () => sweepAs(bPortal, 'portal'));
 
   it('the same calls with A’s own key (or, for operator routes, the admin token) succeed: the refusals were about tenancy', async () => {
     // Deletions last, deepest path first, then A's key, then A's app, so each call still finds what it names.

@@ -2,12 +2,16 @@ import { invalid, notFound } from '../../domain/errors.js';
 import { PayloadSchemas, SchemaProblem } from '../../pipeline/payload-schemas.js';
 import type { EventType } from '../../domain/types.js';
 import type { EventTypeInput } from '../../store/store.js';
-import { principalOf, requireAdmin } from '../auth.js';
+import { principalOf, requireAdmin, type Principal } from '../auth.js';
 import type { ApiContext } from '../context.js';
 import { presentEventType, presentPage } from '../present.js';
 import type { Router } from '../router.js';
 import { DeleteEventTypeQuery, EventTypeIn, EventTypeListQuery, EventTypeOut, EventTypePatch, EventTypeUpdate, eventTypeName, listOf } from '../schemas.js';
 import { parse } from '../validation.js';
+
+/** A portal token does not see event types behind a feature flag it was not given (as in Svix). */
+const visibleTo = (principal: Principal, e: EventType) =>
+  e.featureFlag === null || principal.kind !== 'app' || !principal.portal || principal.portal.scope.featureFlags.has(e.featureFlag);
 
 type Body = Partial<Omit<EventTypeInput, 'name'>> & { featureFlags?: string[] | null; description?: string };
 
@@ -46,8 +50,9 @@ export function eventTypeRoutes(router: Router, ctx: ApiContext): void {
 
   router.add({ method: 'GET', url: '/api/v1/event-type', summary: 'List event types', tag, status: 200, query: EventTypeListQuery, response: listOf(EventTypeOut) }, async (request) => {
     const query = parse(EventTypeListQuery, request.query, 'query');
+    const principal = principalOf(request);
     const page = await ctx.store.listEventTypes(query, query.include_archived ?? false);
-    return presentPage(page, (e) => presentEventType(e, query.with_content ?? true));
+    return presentPage({ ...page, data: page.data.filter((e) => visibleTo(principal, e)) }, (e) => presentEventType(e, query.with_content ?? true));
   });
 
   router.add({ method: 'POST', url: '/api/v1/event-type', summary: 'Create event type', tag, status: 201, body: EventTypeIn, response: EventTypeOut }, async (request) => {
@@ -59,10 +64,10 @@ export function eventTypeRoutes(router: Router, ctx: ApiContext): void {
   });
 
   router.add({ method: 'GET', url: '/api/v1/event-type/:event_type_name', summary: 'Get event type', tag, status: 200, response: EventTypeOut }, async (request) => {
-    principalOf(request);
+    const principal = principalOf(request);
     const name = nameOf(request.params);
     const found = await ctx.store.getEventType(name);
-    if (!found) throw notFound('event type', name);
+    if (!found || !visibleTo(principal, found)) throw notFound('event type', name);
     return presentEventType(found);
   });
 

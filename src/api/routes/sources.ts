@@ -108,6 +108,23 @@ export function sourceRoutes(router: Router, ctx: ApiContext, keys: ApiKeys): vo
     },
   );
 
+  // hookrelay extension: why recent requests to the ingest URL were refused (in memory, per process; see ingest.ts).
+  router.add(
+    {
+      method: 'GET',
+      url: `${base}/:source_id/verification-failures`,
+      summary: 'Recent verification failures',
+      tag,
+      status: 200,
+      response: z.object({ data: z.array(z.object({ at: z.string(), reason: z.string() })), total: z.number() }),
+    },
+    async (request) => {
+      const source = await sourceOf(ctx, request);
+      const { recent, total } = ctx.ingest.failures.of(source.id);
+      return { data: recent.map((f) => ({ at: new Date(f.at).toISOString(), reason: f.reason })), total };
+    },
+  );
+
   endpointRoutes(router, ctx, {
     base: `${base}/:source_id/endpoint`,
     tag: 'IngestEndpoint',

@@ -3,9 +3,7 @@
  * belongs to. docs/api.md shows the same table beside the routes hookrelay serves; a test keeps the two in step.
  */
 export const SVIX_UNSERVED: readonly (readonly ['GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', string, string])[] = [
-  ['POST', '/api/v1/auth/app-portal-access/{app_id}', 'Authentication: Get Consumer App Portal Access'],
   ['GET', '/api/v1/auth/whoami', 'Authentication: Whoami'],
-  ['POST', '/api/v1/auth/logout', 'Authentication: Logout'],
   ['POST', '/api/v1/auth/app/{app_id}/expire-all', 'Authentication: Expire All'],
   ['GET', '/api/v1/auth/org-group-admin-token', 'Authentication: List Org Group Tokens'],
   ['POST', '/api/v1/auth/org-group-admin-token', 'Authentication: Create Org Group Admin Token'],

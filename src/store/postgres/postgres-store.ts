@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { conflict, notFound } from '../../domain/errors.js';
 import { DEFAULT_HEALTH_POLICY, failingReason, parkedReason, summarizeHealth, type HealthChange, type HealthPolicy } from '../../domain/health.js';
-import { ID_PREFIX, newId } from '../../domain/ids.js';
+import { ID_PREFIX, idFloor, newId } from '../../domain/ids.js';
 import { RATE_LOOKAHEAD_MS } from '../../domain/rate.js';
 import type { ApiKey, App, Attempt, ClaimedDelivery, DeliveryStatus, Endpoint, EventType, Message, Source } from '../../domain/types.js';
 import { cursorQuery, toPage } from '../paging.js';
@@ -17,6 +17,7 @@ import type {
   EndpointInput,
   EventTypeInput,
   MessageFilter,
+  OverviewStats,
   Page,
   PageRequest,
   PipelineStats,
@@ -635,6 +636,27 @@ export class PostgresStore implements Store {
    * The earliest due time over enabled endpoints, counting circuit cool-downs and rate-limit slots: one index seek
    * per endpoint with pending work (a loose index scan), whatever the backlog.
    */
+  async overview(since: number, until: number): Promise<OverviewStats> {
+    const number = (rows: Record<string, unknown>[]) => rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Number(v)])));
+    const messages = await this.query(
+      'SELECT created_at / 60000 * 60000 AS minute, count(*) AS count FROM message WHERE id >= $1 AND id < $2 GROUP BY 1 ORDER BY 1',
+      [idFloor(ID_PREFIX.message, since), idFloor(ID_PREFIX.message, until)],
+    );
+    const attempts = await this.query(
+      'SELECT started_at / 60000 * 60000 AS minute, count(*) AS count, count(*) FILTER (WHERE NOT succeeded) AS failed FROM attempt WHERE started_at >= $1 AND started_at < $2 GROUP BY 1 ORDER BY 1',
+      [since, until],
+    );
+    const queue = await this.one(
+      "SELECT (SELECT count(*) FROM delivery WHERE status = 'pending') AS pending, (SELECT count(*) FROM delivery WHERE status = 'in_flight') AS in_flight",
+    );
+    return {
+      messages: number(messages.rows) as OverviewStats['messages'],
+      attempts: number(attempts.rows) as OverviewStats['attempts'],
+      pending: Number(queue.pending),
+      inFlight: Number(queue.in_flight),
+    };
+  }
+
   async nextDueAt(): Promise<number | null> {
     const row = await this.one(NEXT_DUE);
     return row ? row.due : null;
@@ -872,7 +894,12 @@ function messageFilterSql(filter: MessageFilter, alias: string, params: Params):
   if (filter.eventTypes?.length) sql += ` AND ${alias}.event_type = ANY(${params.add(filter.eventTypes)})`;
   if (filter.channel !== undefined) sql += ` AND ${alias}.channels @> jsonb_build_array(${params.add(filter.channel)}::text)`;
   if (filter.tag !== undefined) sql += ` AND ${alias}.tags @> jsonb_build_array(${params.add(filter.tag)}::text)`;
-  if (filter.before !== undefined) sql += ` AND ${alias}.created_at < ${params.add(filter.before)}`;
-  if (filter.after !== undefined) sql += ` AND ${alias}.created_at > ${params.add(filter.after)}`;
+  // Message ids begin with their creation time, so a time bound is also an id bound: the scan starts and stops at it.
+  if (filter.before !== undefined) {
+    sql += ` AND ${alias}.created_at < ${params.add(filter.before)} AND ${alias}.id < ${params.add(idFloor(ID_PREFIX.message, filter.before))}`;
+  }
+  if (filter.after !== undefined) {
+    sql += ` AND ${alias}.created_at > ${params.add(filter.after)} AND ${alias}.id >= ${params.add(idFloor(ID_PREFIX.message, filter.after + 1))}`;
+  }
   return sql;
 }

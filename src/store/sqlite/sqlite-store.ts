@@ -5,7 +5,7 @@ import { type FilterSubject } from '../../domain/content-filter.js';
 import { compileStoredFilter, filterSubject, type FanOutTarget } from '../fan-out.js';
 import { DEFAULT_HEALTH_POLICY, mayChange, nextHealth, summarizeHealth, type HealthChange, type HealthPolicy } from '../../domain/health.js';
 import { RATE_LOOKAHEAD_MS } from '../../domain/rate.js';
-import { ID_PREFIX, newId } from '../../domain/ids.js';
+import { ID_PREFIX, idFloor, newId } from '../../domain/ids.js';
 import type { ApiKey, App, Attempt, ClaimedDelivery, DeliveryStatus, Endpoint, EventType, Message, Source } from '../../domain/types.js';
 import { cursorQuery, toPage } from '../paging.js';
 import type {
@@ -19,6 +19,7 @@ import type {
   EndpointInput,
   EventTypeInput,
   MessageFilter,
+  OverviewStats,
   Page,
   PageRequest,
   PipelineStats,
@@ -775,6 +776,23 @@ export class SqliteStore implements Store {
   }
 
   /** The earliest due time over enabled endpoints: one index seek per endpoint with pending work, whatever the backlog. */
+  async overview(since: number, until: number): Promise<OverviewStats> {
+    // One count per minute over an id range reads the primary-key index only (a covering scan, no row lookups);
+    // grouping by created_at would read every row of the window.
+    const count = this.db.prepare('SELECT count(*) AS n FROM message WHERE id >= ? AND id < ?').pluck();
+    const messages: { minute: number; count: number }[] = [];
+    for (let minute = Math.floor(since / 60_000) * 60_000; minute < until; minute += 60_000) {
+      const n = count.get(idFloor(ID_PREFIX.message, Math.max(minute, since)), idFloor(ID_PREFIX.message, Math.min(minute + 60_000, until))) as number;
+      if (n > 0) messages.push({ minute, count: n });
+    }
+    const attempts = this.db
+      .prepare('SELECT started_at / 60000 * 60000 AS minute, count(*) AS count, count(*) - sum(succeeded) AS failed FROM attempt WHERE started_at >= ? AND started_at < ? GROUP BY 1 ORDER BY 1')
+      .all(since, until) as { minute: number; count: number; failed: number }[];
+    const pending = (this.db.prepare("SELECT count(*) AS n FROM delivery WHERE status = 'pending'").get() as { n: number }).n;
+    const inFlight = (this.db.prepare("SELECT count(*) AS n FROM delivery WHERE status = 'in_flight'").get() as { n: number }).n;
+    return { messages, attempts, pending, inFlight };
+  }
+
   async nextDueAt(): Promise<number | null> {
     let earliest: number | null = null;
     let after = '';
@@ -916,13 +934,14 @@ function messageFilterSql(filter: MessageFilter, alias: string): { sql: string; 
     sql += ` AND EXISTS (SELECT 1 FROM json_each(${alias}.tags) WHERE value = ?)`;
     params.push(filter.tag);
   }
+  // Message ids begin with their creation time, so a time bound is also an id bound: the scan starts and stops at it.
   if (filter.before !== undefined) {
-    sql += ` AND ${alias}.created_at < ?`;
-    params.push(filter.before);
+    sql += ` AND ${alias}.created_at < ? AND ${alias}.id < ?`;
+    params.push(filter.before, idFloor(ID_PREFIX.message, filter.before));
   }
   if (filter.after !== undefined) {
-    sql += ` AND ${alias}.created_at > ?`;
-    params.push(filter.after);
+    sql += ` AND ${alias}.created_at > ? AND ${alias}.id >= ?`;
+    params.push(filter.after, idFloor(ID_PREFIX.message, filter.after + 1));
   }
   return { sql, params };
 }
