@@ -87,7 +87,7 @@ const GRANTS: Record<Capability, readonly string[]> = {
   ViewEndpointSecret: [`GET ${ENDPOINT}/secret`],
   ManageEndpointSecret: [`GET ${ENDPOINT}/secret`, `POST ${ENDPOINT}/secret/rotate`],
   ManageTransformations: [],
-  CreateAttempts: [`POST ${ENDPOINT}/recover`, `POST ${APP}/msg/:msg_id/endpoint/:endpoint_id/resend`],
+  CreateAttempts: [`POST ${ENDPOINT}/recover`, `POST ${APP}/msg/:msg_id/endpoint/:endpoint_id/resend`, `POST ${ENDPOINT}/send-example`],
   ManageEndpoint: [
     `POST ${APP}/endpoint`,
     `PUT ${ENDPOINT}`,

@@ -112,7 +112,8 @@ async function assertSecretsWork(relay: Booted, fixture: Fixture, receiver: Rece
   const message = await relay.svix.message.create(fixture.appId, { eventType: 'at.rest', payload: { n: 1 } });
   const delivery = (await waitUntil('the delivery', () => receiver.received.find((r) => r.headers['webhook-id'] === message.id)))!;
   for (const secret of [S.endpointNew, S.endpointOld]) {
-    assert.deepEqual(new Webhook(secret).verify(delivery.body.toString(), headersOf(delivery)), { n: 1 }, `not signed with ${secret.slice(0, 12)}…`);
+    assert.doesNotThrow(() => new Webhook(secret).verify(delivery.body.toString(), headersOf(delivery)), `not signed with ${secret.slice(0, 12)}…`);
+    assert.deepEqual(JSON.parse(delivery.body.toString()), { n: 1 });
   }
   for (const [i, secret] of [S.source, S.sourceExtra, 'not-the-secret'].entries()) {
     const body = JSON.stringify({ action: 'opened', i, at: Date.now() });

@@ -131,6 +131,15 @@ describe('customer portal in Chromium', { skip: skipWithoutChromium() }, () => {
     await page.waitForFunction((key) => document.querySelector('[aria-label="Signing secret"]')?.textContent === key, after);
     await screenshot(page, 'portal-endpoint-detail');
 
+    // "Send a test event": the event type's example goes to this endpoint alone.
+    const received = receiver.received.length;
+    await page.getByLabel('Event type').selectOption('invoice.paid');
+    await page.getByRole('button', { name: 'Send test event' }).click();
+    await page.getByRole('status').filter({ hasText: 'test invoice.paid event' }).waitFor();
+    const arrived = await receiver.waitFor(received + 1);
+    assert.ok(arrived.at(-1)!.path.endsWith('/new'), arrived.at(-1)!.path);
+    assert.equal(arrived.length, received + 1, 'the test event went to another endpoint too');
+
     await page.getByRole('button', { name: 'Disable' }).click();
     await page.getByRole('button', { name: 'Enable' }).waitFor();
     assert.equal((await relay.svix1.endpoint.get(a.app, created.id)).disabled, true);
@@ -145,7 +154,7 @@ describe('customer portal in Chromium', { skip: skipWithoutChromium() }, () => {
     const context = await browser.browser.newContext({ viewport: { width: 1200, height: 900 } });
     const { page, errors } = await openPortal(context);
     await page.getByRole('button', { name: 'Messages' }).click();
-    await page.getByRole('link', { name: 'invoice.paid' }).click();
+    await page.getByRole('row', { name: new RegExp(a.msg) }).getByRole('link', { name: 'invoice.paid' }).click();
     const payload = page.getByTestId('payload');
     await payload.waitFor();
     const shown = (await payload.textContent())!;
@@ -248,7 +257,7 @@ describe('customer portal in Chromium', { skip: skipWithoutChromium() }, () => {
     assert.ok(await fits(), 'the endpoint list scrolls sideways on a phone');
     await screenshot(page, 'portal-phone-endpoints');
     await page.getByRole('button', { name: 'Messages' }).click();
-    await page.getByRole('link', { name: 'invoice.paid' }).click();
+    await page.getByRole('row', { name: new RegExp(a.msg) }).getByRole('link', { name: 'invoice.paid' }).click();
     await page.getByTestId('payload').waitFor();
     assert.ok(await fits(), 'the message page scrolls sideways on a phone');
     await screenshot(page, 'portal-phone-message');

@@ -257,6 +257,8 @@ export function EndpointDetail({ api, base, id, go, can }: { api: Api; base: str
         </>
       ) : null}
 
+      {can('CreateAttempts') ? <SendTestEvent api={api} path={path} endpoint={e} onDone={(text) => setNotice(text)} /> : null}
+
       {can('CreateAttempts') ? <ParkedMessages api={api} base={base} endpoint={e} onDone={(text) => setNotice(text)} /> : null}
 
       <h3>Recent attempts</h3>
@@ -377,6 +379,45 @@ export function AttemptTable({ api, path, go }: { api: Api; path: string; go: Go
         </table>
       ) : null}
       {page.value ? pager.controls(page.value.iterator, page.value.done) : null}
+    </>
+  );
+}
+
+/** Sends the example of an event type (from its schema, or `{}`) to this endpoint alone, through send-example. */
+function SendTestEvent({ api, path, endpoint, onDone }: { api: Api; path: string; endpoint: Endpoint; onDone: (text: string) => void }) {
+  const types = useLoad(() => api.get<Page<EventType>>(`/api/v1/event-type${q({ limit: 250, with_content: 'false' })}`), []);
+  const offered = (types.value?.data ?? []).filter((t) => !t.archived && (endpoint.filterTypes === null || endpoint.filterTypes.includes(t.name)));
+  const [chosen, setChosen] = useState('');
+  const eventType = chosen || offered[0]?.name || '';
+  return (
+    <>
+      <h3>Send a test event</h3>
+      <Alert error={types.error} />
+      {types.value && offered.length === 0 ? <p class="muted">No event types to send: none are defined for this endpoint.</p> : null}
+      {offered.length > 0 ? (
+        <form
+          class="inline-form"
+          onSubmit={async (event) => {
+            event.preventDefault();
+            try {
+              const message = await api.call<Message>('POST', `${path}/send-example`, { eventType });
+              onDone(`A test ${eventType} event (${message.id}) is on its way to this endpoint; its attempt appears below.`);
+            } catch (err) {
+              onDone(err instanceof Error ? err.message : String(err));
+            }
+          }}
+        >
+          <label for="test-event-type">Event type</label>
+          <select id="test-event-type" value={eventType} onChange={(ev) => setChosen(ev.currentTarget.value)}>
+            {offered.map((t) => (
+              <option key={t.name} value={t.name}>
+                {t.name}
+              </option>
+            ))}
+          </select>
+          <button type="submit">Send test event</button>
+        </form>
+      ) : null}
     </>
   );
 }
