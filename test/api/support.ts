@@ -29,6 +29,17 @@ export function verify(secret: string, request: Received): unknown {
 
 export const messageIdOf = (request: Received) => request.headers['webhook-id'] as string;
 
+/** The HTTP status an SDK call (either major) ended with: 200 for any success, else its ApiException's code. */
+export async function sdkStatus(call: Promise<unknown>): Promise<number> {
+  try {
+    await call;
+    return 200;
+  } catch (error) {
+    assert.ok(error instanceof ApiException || error instanceof ApiException1, String(error));
+    return error.code;
+  }
+}
+
 /** Awaits the rejection of an SDK call and checks it is an ApiException with `status`; returns the parsed error body. */
 export async function rejectsWith(call: Promise<unknown>, status: number): Promise<any> {
   let result: unknown;

@@ -1,10 +1,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freePort } from './ports.js';
 
 /**
  * A PostgreSQL for tests. With DATABASE_URL (a role that may CREATE DATABASE) the tests use that server; otherwise
@@ -77,16 +77,6 @@ export function skipWithoutPostgres(needOwnCluster = false): false | string {
   return `PostgreSQL not available: ${missing}`;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Runs a server binary as the `postgres` user when this process is root (initdb and postgres refuse root). */
 function runAs(bin: string, args: string[]): void {

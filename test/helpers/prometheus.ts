@@ -1,9 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitUntil } from './wait.js';
+import { freePort } from './ports.js';
 
 /**
  * A real Prometheus server (Debian's `prometheus` package, installed by scripts/ci/prometheus.sh) started on loopback
@@ -30,16 +30,6 @@ export interface TestPrometheus {
   close(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export async function startPrometheus(target: { url: string; token: string }): Promise<TestPrometheus> {
   const dir = mkdtempSync(join(tmpdir(), 'hookrelay-prometheus-'));

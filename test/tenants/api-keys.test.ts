@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { ApiException, Svix } from 'svix';
+import { Svix } from 'svix';
 import { Webhook } from 'svix1';
 import { API_KEY_CACHE_MS } from '../../src/api/api-keys.js';
 import type { SealedStore } from '../../src/secrets/sealed-store.js';
@@ -10,18 +10,11 @@ import { freshDatabase, skipWithoutPostgres, type TestDatabase } from '../helper
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { startRelay, startRelayOn, TEST_MASTER_KEY, type TestRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
+import { sdkStatus } from '../api/support.js';
 
 const KEY_FORMAT = /^hrk_(key_[0-9A-Za-z]{25})_[A-Za-z0-9_-]{43}$/;
 
-async function status(call: Promise<unknown>): Promise<number> {
-  try {
-    await call;
-    return 200;
-  } catch (error) {
-    assert.ok(error instanceof ApiException, String(error));
-    return error.code;
-  }
-}
+const status = sdkStatus;
 
 describe('per-application API keys', () => {
   let relay: TestRelay;

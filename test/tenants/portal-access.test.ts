@@ -1,20 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ApiException, AppPortalCapability, Svix } from 'svix1';
+import { AppPortalCapability, Svix } from 'svix1';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
+import { sdkStatus } from '../api/support.js';
 
 /** The HTTP status a svix SDK call ended with (200 for any success). */
-async function status(call: Promise<unknown>): Promise<number> {
-  try {
-    await call;
-    return 200;
-  } catch (error) {
-    assert.ok(error instanceof ApiException, String(error));
-    return error.code;
-  }
-}
+const status = sdkStatus;
 
 describe('app portal access tokens (svix SDK)', () => {
   let relay: TestRelay;
