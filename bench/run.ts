@@ -244,8 +244,11 @@ async function main(): Promise<void> {
 
         counters.reset();
         await profiler.start();
+        const acceptCpu0 = process.cpuUsage();
         const accepted = await loadgen.call<AcceptResult>(acceptCall(br, app.id, { count: messages }));
+        const acceptCpu = process.cpuUsage(acceptCpu0);
         await profiler.stop(`accept-${label}`);
+        const cpuPerAccept = (acceptCpu.user + acceptCpu.system) / Math.max(1, accepted.ok);
         const acceptSeconds = (accepted.finishedAt - accepted.startedAt) / 1000;
         const acceptCounters = counters.read();
         const acceptRate = accepted.ok / acceptSeconds;
@@ -258,6 +261,14 @@ async function main(): Promise<void> {
           ratio: '',
           target: '',
           notes: `${accepted.ok} msgs, ${cfg.acceptConcurrency} in flight, ${lat(accepted.latencyMs)}${accepted.failed ? `, ${accepted.failed} FAILED` : ''}`,
+        });
+        rows.push({
+          metric: `hookrelay CPU per accepted message, ${endpoints} endpoint${endpoints > 1 ? 's' : ''}`,
+          hookrelay: `${cpuPerAccept.toFixed(1)} µs`,
+          ceiling: '',
+          ratio: '',
+          target: '',
+          notes: `user ${(acceptCpu.user / 1000).toFixed(0)} ms + system ${(acceptCpu.system / 1000).toFixed(0)} ms of this process (HTTP, validation, group commit; the clients run in another)`,
         });
         const early = await receiver.call<{ count: number }>({ kind: 'stats' });
         if (early.count > 0) problems.push(`${label}: ${early.count} deliveries arrived while the dispatcher was held`);

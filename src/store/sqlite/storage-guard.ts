@@ -77,19 +77,24 @@ const USABLE_WHEN_LOST = /^(get|list|scan|claim$|complete$|renewLeases$|releaseL
  */
 export function guardStorage<S extends object>(store: S, problems: StorageProblems): S {
   const translate = (error: unknown): unknown => (isStorageError(error) ? unavailable(`the database cannot be written now: ${describeStorageError(error)}`) : error);
+  // One wrapper per method, made on first use: every store call goes through here.
+  const wrapped = new Map<string, (...args: unknown[]) => unknown>();
+  const wrap = (name: string, method: (...args: unknown[]) => unknown) => (...args: unknown[]) => {
+    if (problems.lost !== null && !USABLE_WHEN_LOST.test(name)) return Promise.reject(unavailable(`${problems.lost}; restart hookrelay once the file is restored`));
+    try {
+      const result = method.apply(store, args);
+      return result instanceof Promise ? result.catch((error) => Promise.reject(translate(error))) : result;
+    } catch (error) {
+      throw translate(error);
+    }
+  };
   return new Proxy(store, {
     get(target, name, receiver) {
       const value = Reflect.get(target, name, receiver);
       if (typeof value !== 'function' || typeof name !== 'string') return value;
-      return (...args: unknown[]) => {
-        if (problems.lost !== null && !USABLE_WHEN_LOST.test(name)) return Promise.reject(unavailable(`${problems.lost}; restart hookrelay once the file is restored`));
-        try {
-          const result = value.apply(target, args);
-          return result instanceof Promise ? result.catch((error) => Promise.reject(translate(error))) : result;
-        } catch (error) {
-          throw translate(error);
-        }
-      };
+      let fn = wrapped.get(name);
+      if (!fn) wrapped.set(name, (fn = wrap(name, value as (...args: unknown[]) => unknown)));
+      return fn;
     },
   });
 }
