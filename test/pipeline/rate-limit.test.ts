@@ -16,16 +16,16 @@ import { attemptedMessages, createApp, createEndpoint, send, sendMany } from './
 const JITTER_MS = 40;
 
 /** Every pair of arrivals, not only neighbours: no window of time holds more than the rate allows. */
-function assertSpaced(received: Received[], rate: number): void {
+function assertSpaced(received: Received[], rate: number, jitterMs = JITTER_MS): void {
   const at = received.map((r) => r.at).sort((a, b) => a - b);
   const interval = 1000 / rate;
   for (let i = 0; i < at.length; i++) {
     for (let j = i + 1; j < at.length; j++) {
-      const least = (j - i) * interval - JITTER_MS;
+      const least = (j - i) * interval - jitterMs;
       assert.ok(at[j] - at[i] >= least, `arrivals ${i} and ${j} came ${at[j] - at[i]} ms apart; at ${rate}/s they must be at least ${least} ms apart`);
     }
   }
-  assert.ok(at[at.length - 1] - at[0] >= ((at.length - 1) * 1000) / rate - JITTER_MS, 'N messages at rate r take at least (N-1)/r');
+  assert.ok(at[at.length - 1] - at[0] >= ((at.length - 1) * 1000) / rate - jitterMs, 'N messages at rate r take at least (N-1)/r');
 }
 
 /** Accepts messages while the dispatcher is held (nothing is in flight, so stopping loses nothing), then lets it drain them. */
@@ -141,6 +141,8 @@ describe('per-endpoint rate limit', () => {
     first.dispatcher.start();
     second.dispatcher.start();
     await receiver.waitFor(18, 15_000);
-    assertSpaced(receiver.received, 10);
+    // Each process paces its own sends from when it actually started them; where the budget passes from one process to
+    // the other, a late start of the first is not made up (docs/architecture.md, rate limit): allow one more hiccup.
+    assertSpaced(receiver.received, 10, 2 * JITTER_MS);
   });
 });
