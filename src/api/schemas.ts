@@ -103,6 +103,8 @@ const endpointFields = {
   rateLimit: rate.optional(),
   /** hookrelay extension: `fifo` delivers one message at a time, in accept order. */
   ordering: z.enum(['parallel', 'fifo']).optional(),
+  /** hookrelay extension: `ed25519` signs with a key pair hookrelay generates (`v1a,`); `hmac` (the default) with a shared secret (`v1,`). */
+  signing: z.enum(['hmac', 'ed25519']).optional(),
   /** hookrelay extension: attempts in flight to this endpoint at once. */
   maxInFlight: z.number().int().min(1).max(10_000).optional(),
   /** hookrelay extension: deliver somewhere other than `url` over HTTP, e.g. `{ type: 'temporal', … }`. */
@@ -249,6 +251,8 @@ export const EndpointOut = z.object({
   rateLimit: z.number().nullable(),
   ordering: z.enum(['parallel', 'fifo']),
   maxInFlight: z.number(),
+  signing: z.enum(['hmac', 'ed25519']).describe('hookrelay extension: hmac signs v1, with the shared secret; ed25519 signs v1a, with a key pair'),
+  publicKey: z.string().nullable().describe('hookrelay extension: the whpk_ key that verifies an ed25519 endpoint\'s current signatures; null for hmac'),
   destination: z.record(z.string(), z.unknown()).nullable().describe('Settings of a non-HTTP destination, secrets left out'),
   filter: z.record(z.string(), z.unknown()).nullable().describe('hookrelay extension: content filter on the payload and headers (docs/routing.md)'),
   circuit: z

@@ -3,7 +3,7 @@ import { Agent, buildConnector, errors, type Dispatcher } from 'undici';
 import { EgressPolicy, EgressRefusedError } from '../../egress/policy.js';
 import { parseRetryAfter } from '../../domain/retry.js';
 import type { ClaimedDelivery } from '../../domain/types.js';
-import { secretKey, signatureHeaders, type SignatureHeaderSet } from '../../signing/standard-webhooks.js';
+import { signatureHeaders, signingKey, type SignatureHeaderSet, type SigningKey } from '../../signing/standard-webhooks.js';
 import type { Destination, SendResult } from './destination.js';
 
 export interface HttpDestinationOptions {
@@ -40,7 +40,7 @@ export class HttpDestination implements Destination {
   private readonly inFlight = new Set<HttpAttempt>();
   private readonly watched = new WeakSet<AbortSignal>();
   private readonly targets = new Map<string, { origin: string; path: string } | null>();
-  private readonly keys = new Map<string, Buffer | null>();
+  private readonly keys = new Map<string, SigningKey | null>();
   private sweeper: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: HttpDestinationOptions) {
@@ -59,7 +59,7 @@ export class HttpDestination implements Destination {
     if (!target) return Promise.resolve({ kind: 'fatal', statusCode: 0, responseBody: '', error: `invalid endpoint URL ${JSON.stringify(endpoint.url)}` });
     if (signal.aborted) return Promise.resolve(retry('aborted by shutdown'));
     const now = this.now();
-    const keys: Buffer[] = [];
+    const keys: SigningKey[] = [];
     for (const s of endpoint.secrets) {
       if (s.expiresAt !== null && s.expiresAt <= now) continue;
       const key = this.key(s.key);
@@ -108,11 +108,11 @@ export class HttpDestination implements Destination {
     return target;
   }
 
-  /** A secret's HMAC key, decoded once per secret. */
-  private key(secret: string): Buffer | null {
+  /** A secret's key (HMAC, or an Ed25519 private key), decoded once per secret. */
+  private key(secret: string): SigningKey | null {
     let key = this.keys.get(secret);
     if (key === undefined) {
-      key = secretKey(secret);
+      key = signingKey(secret);
       if (this.keys.size >= 10_000) this.keys.clear();
       this.keys.set(secret, key);
     }
