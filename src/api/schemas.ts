@@ -132,6 +132,8 @@ export const EndpointSecretRotateIn = z.strictObject({
   gracePeriodSeconds: z.number().int().min(0).max(7 * 86_400).nullish(),
 });
 export const EndpointHeadersIn = z.strictObject({ headers });
+/** A public JWK; checked member by member by `registrableKey` (pipeline/encryption.ts), which says exactly what is wrong. */
+export const EncryptionKeyIn = z.record(z.string(), z.unknown());
 export const EndpointHeadersPatchIn = z.strictObject({ headers, deleteHeaders: z.array(z.string().max(256)).max(100).optional() });
 
 const isoDate = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
@@ -269,6 +271,14 @@ export const EndpointOut = z.object({
   updatedAt: date,
 });
 export const EndpointSecretOut = z.object({ key: z.string() });
+export const EncryptionKeyOut = z.object({
+  kid: z.string(),
+  alg: z.enum(['RSA-OAEP-256', 'ECDH-ES+A256KW']).describe('JWE key management algorithm used with this key'),
+  enc: z.literal('A256GCM'),
+  jwk: z.record(z.string(), z.string()).describe('the public JWK as stored (public members only)'),
+  current: z.boolean().describe('whether deliveries are encrypted to this key now (the newest one)'),
+  createdAt: date,
+});
 export const EndpointHeadersOut = z.object({ headers: z.record(z.string(), z.string()), sensitive: z.array(z.string()) });
 export const MessageOut = z.object({
   id: z.string(),

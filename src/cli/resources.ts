@@ -21,6 +21,11 @@ export const RESOURCE_USAGE = `Usage:
   hookrelay endpoint secret <app> <endpoint>                the signing secret (whsec_…), or an ed25519 endpoint's
                                                             public key (whpk_…)
   hookrelay endpoint rotate-secret <app> <endpoint>         a new signing secret; the old one signs for another day
+  hookrelay endpoint encryption-keys <app> <endpoint>       public keys deliveries are encrypted to (newest first)
+  hookrelay endpoint add-encryption-key <app> <endpoint> --jwk-file <file>
+                                  register a public JWK (RSA >= 2048, EC P-256 or X25519, with a kid); deliveries
+                                  are then encrypted to it as a JWE
+  hookrelay endpoint delete-encryption-key <app> <endpoint> <kid>
   hookrelay message list <app> [--event-types <a,b>]
   hookrelay message get <app> <message>
   hookrelay message send <app> --event-type <type> (--data <json> | --data-file <file>) [--event-id <id>]
@@ -54,6 +59,7 @@ const OPTIONS = {
   'idempotency-key': { type: 'string' },
   data: { type: 'string' },
   'data-file': { type: 'string' },
+  'jwk-file': { type: 'string' },
   endpoint: { type: 'string' },
   message: { type: 'string' },
   since: { type: 'string' },
@@ -211,6 +217,35 @@ export async function resourceCommand(resource: string, args: string[], out: Out
       await call('POST', `${base}/rotate`, {});
       const secret = await call('GET', base);
       show(secret, () => out(`${secret.key}\n(the previous ${secret.key.startsWith('whpk_') ? 'key' : 'secret'} keeps signing for 24 hours)\n`));
+      return 0;
+    }
+    case 'endpoint encryption-keys': {
+      const keys = await call('GET', `/api/v1/app/${need(0, 'application id or uid')}/endpoint/${need(1, 'endpoint id or uid')}/encryption-key`);
+      showList(keys.data, [
+        { title: 'kid', value: (k) => k.kid },
+        { title: 'alg', value: (k) => k.alg },
+        { title: 'current', value: (k) => k.current },
+        { title: 'created', value: (k) => k.createdAt },
+      ]);
+      return 0;
+    }
+    case 'endpoint add-encryption-key': {
+      const path = `/api/v1/app/${need(0, 'application id or uid')}/endpoint/${need(1, 'endpoint id or uid')}/encryption-key`;
+      const file = required(command, values['jwk-file'], '--jwk-file', RESOURCE_USAGE);
+      let jwk: unknown;
+      try {
+        jwk = JSON.parse(readFileSync(file, 'utf8'));
+      } catch (error) {
+        throw new CliError(`cannot read a JWK from --jwk-file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 2);
+      }
+      const key = await call('POST', path, jwk);
+      show(key, () => printRecord(out, { added: key.kid, alg: key.alg, current: key.current }));
+      return 0;
+    }
+    case 'endpoint delete-encryption-key': {
+      const kid = need(2, 'key id (kid)');
+      await call('DELETE', `/api/v1/app/${need(0, 'application id or uid')}/endpoint/${need(1, 'endpoint id or uid')}/encryption-key/${kid}`);
+      show({ deleted: ids[2] }, () => out(`deleted ${ids[2]}\n`));
       return 0;
     }
     case 'message list': {

@@ -29,6 +29,7 @@ import {
   RecoverOut,
 } from '../schemas.js';
 import { parse } from '../validation.js';
+import { encryptionKeyRoutes } from './encryption-keys.js';
 
 const DAY_MS = 86_400_000;
 const withPrefix = (secret: string) => (secret.startsWith('whsec_') ? secret : `whsec_${secret}`);
@@ -251,4 +252,6 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     if (recovered > 0) ctx.wake();
     return { id: `rcvr_${endpoint.id}_${now}`, status: 'finished', task: 'endpoint.recover', updatedAt: new Date(now).toISOString(), recovered };
   });
+
+  encryptionKeyRoutes(router, ctx, scope);
 }
