@@ -130,6 +130,26 @@ describe('Ed25519 (v1a) endpoint signatures', { skip: !IN_CI && missing ? (conso
     assert.deepEqual(pythonVerifies(request, [patched.body.publicKey]), [true]);
   });
 
+  it('PUT creates an ed25519 endpoint under a new uid, and switches an existing one back to HMAC with the overlap', async () => {
+    const put = await relay.api('PUT', `/api/v1/app/${appId}/endpoint/put-made`, { url: `${receiver.url}/put`, uid: 'put-made', signing: 'ed25519', filterTypes: ['put.test'] });
+    assert.equal(put.status, 201, put.text);
+    assert.equal(put.body.signing, 'ed25519');
+    const replaced = await relay.api('PUT', `/api/v1/app/${appId}/endpoint/put-made`, { url: `${receiver.url}/put`, uid: 'put-made', signing: 'hmac', filterTypes: ['put.test'] });
+    assert.equal(replaced.status, 200, replaced.text);
+    assert.equal(replaced.body.signing, 'hmac');
+    assert.equal(replaced.body.publicKey, null);
+    const { key: hmacSecret } = await relay.svix.endpoint.getSecret(appId, 'put-made');
+    assert.match(hmacSecret, /^whsec_/);
+    // A PUT that leaves signing out keeps the scheme (no rotation).
+    const again = await relay.api('PUT', `/api/v1/app/${appId}/endpoint/put-made`, { url: `${receiver.url}/put`, uid: 'put-made', filterTypes: ['put.test'] });
+    assert.equal(again.body.signing, 'hmac');
+    assert.equal((await relay.svix.endpoint.getSecret(appId, 'put-made')).key, hmacSecret);
+
+    const request = await delivered(await send(relay, appId, { put: true }, 'put.test'), '/put');
+    assert.deepEqual(verifySignature(request, hmacSecret), { put: true });
+    assert.equal(nodeVerifies(request, put.body.publicKey), true, 'the previous Ed25519 key keeps signing for the overlap');
+  });
+
   it('refuses a private key from outside, with a 422 naming the field', async () => {
     const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
     const create = await relay.api('POST', `/api/v1/app/${appId}/endpoint`, { url: receiver.url, signing: 'ed25519', secret });
