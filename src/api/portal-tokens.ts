@@ -75,6 +75,7 @@ const GRANTS: Record<Capability, readonly string[]> = {
     `GET ${APP}/endpoint`,
     `GET ${ENDPOINT}`,
     `GET ${ENDPOINT}/headers`,
+    `GET ${ENDPOINT}/encryption-key`,
     `GET ${ENDPOINT}/msg`,
     `GET ${APP}/msg`,
     `GET ${APP}/msg/:msg_id`,
@@ -97,6 +98,8 @@ const GRANTS: Record<Capability, readonly string[]> = {
     `POST ${ENDPOINT}/secret/rotate`,
     `PUT ${ENDPOINT}/headers`,
     `PATCH ${ENDPOINT}/headers`,
+    `POST ${ENDPOINT}/encryption-key`,
+    `DELETE ${ENDPOINT}/encryption-key/:kid`,
   ],
 };
 

@@ -4,11 +4,22 @@ import type { Attempt, DeliveryStatus, Endpoint, EventType, Message, App } from 
 import { DESTINATION_KINDS } from '../pipeline/destinations/index.js';
 import { redactDestination } from '../pipeline/destinations/kinds.js';
 import type { DeliveryView, Page } from '../store/store.js';
+import { publicKeyOf, schemeOf, type SigningScheme } from '../signing/standard-webhooks.js';
 import { RawJson } from './raw-json.js';
 
 /** Domain objects → the JSON shapes of the v1 API. */
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The current signing secret: the one without an expiry (older ones sign only until theirs). */
+export const currentSecret = (e: Endpoint): string => e.secrets.find((s) => s.expiresAt === null)!.key;
+
+/** How an endpoint signs, and for a key pair the public half that verifies it; the private key is never shown. */
+function signingOf(e: Endpoint): { signing: SigningScheme; publicKey: string | null } {
+  const secret = currentSecret(e);
+  const signing = schemeOf(secret);
+  return { signing, publicKey: signing === 'ed25519' ? publicKeyOf(secret) : null };
+}
 
 export const MESSAGE_STATUS = { success: 0, pending: 1, fail: 2, sending: 3 } as const;
 
@@ -74,6 +85,7 @@ export const presentEndpoint = (e: Endpoint) => ({
   rateLimit: e.rateLimit,
   ordering: e.ordering,
   maxInFlight: e.maxInFlight,
+  ...signingOf(e),
   destination: e.destination ? redactDestination(DESTINATION_KINDS, e.destination) : null,
   filter: e.filter,
   circuit: presentCircuit(e),

@@ -103,6 +103,8 @@ const endpointFields = {
   rateLimit: rate.optional(),
   /** hookrelay extension: `fifo` delivers one message at a time, in accept order. */
   ordering: z.enum(['parallel', 'fifo']).optional(),
+  /** hookrelay extension: `ed25519` signs with a key pair hookrelay generates (`v1a,`); `hmac` (the default) with a shared secret (`v1,`). */
+  signing: z.enum(['hmac', 'ed25519']).optional(),
   /** hookrelay extension: attempts in flight to this endpoint at once. */
   maxInFlight: z.number().int().min(1).max(10_000).optional(),
   /** hookrelay extension: deliver somewhere other than `url` over HTTP, e.g. `{ type: 'temporal', … }`. */
@@ -130,6 +132,8 @@ export const EndpointSecretRotateIn = z.strictObject({
   gracePeriodSeconds: z.number().int().min(0).max(7 * 86_400).nullish(),
 });
 export const EndpointHeadersIn = z.strictObject({ headers });
+/** A public JWK; checked member by member by `registrableKey` (pipeline/encryption.ts), which says exactly what is wrong. */
+export const EncryptionKeyIn = z.record(z.string(), z.unknown());
 export const EndpointHeadersPatchIn = z.strictObject({ headers, deleteHeaders: z.array(z.string().max(256)).max(100).optional() });
 
 const isoDate = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
@@ -249,6 +253,8 @@ export const EndpointOut = z.object({
   rateLimit: z.number().nullable(),
   ordering: z.enum(['parallel', 'fifo']),
   maxInFlight: z.number(),
+  signing: z.enum(['hmac', 'ed25519']).describe('hookrelay extension: hmac signs v1, with the shared secret; ed25519 signs v1a, with a key pair'),
+  publicKey: z.string().nullable().describe('hookrelay extension: the whpk_ key that verifies an ed25519 endpoint\'s current signatures; null for hmac'),
   destination: z.record(z.string(), z.unknown()).nullable().describe('Settings of a non-HTTP destination, secrets left out'),
   filter: z.record(z.string(), z.unknown()).nullable().describe('hookrelay extension: content filter on the payload and headers (docs/routing.md)'),
   circuit: z
@@ -265,6 +271,14 @@ export const EndpointOut = z.object({
   updatedAt: date,
 });
 export const EndpointSecretOut = z.object({ key: z.string() });
+export const EncryptionKeyOut = z.object({
+  kid: z.string(),
+  alg: z.enum(['RSA-OAEP-256', 'ECDH-ES+A256KW']).describe('JWE key management algorithm used with this key'),
+  enc: z.literal('A256GCM'),
+  jwk: z.record(z.string(), z.string()).describe('the public JWK as stored (public members only)'),
+  current: z.boolean().describe('whether deliveries are encrypted to this key now (the newest one)'),
+  createdAt: date,
+});
 export const EndpointHeadersOut = z.object({ headers: z.record(z.string(), z.string()), sensitive: z.array(z.string()) });
 export const MessageOut = z.object({
   id: z.string(),

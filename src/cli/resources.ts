@@ -14,12 +14,18 @@ export const RESOURCE_USAGE = `Usage:
   hookrelay endpoint list <app>
   hookrelay endpoint get <app> <endpoint>
   hookrelay endpoint create <app> --url <url> [--description <text>] [--uid <uid>] [--filter-types <a,b>]
-                                  [--secret <whsec_…>] [--disabled]
+                                  [--secret <whsec_…> | --signing ed25519] [--disabled]
   hookrelay endpoint update <app> <endpoint> [--url <url>] [--description <text>] [--filter-types <a,b>]
-                                  [--disabled true|false]
+                                  [--disabled true|false] [--signing hmac|ed25519]
   hookrelay endpoint delete <app> <endpoint>
-  hookrelay endpoint secret <app> <endpoint>                the signing secret (whsec_…)
+  hookrelay endpoint secret <app> <endpoint>                the signing secret (whsec_…), or an ed25519 endpoint's
+                                                            public key (whpk_…)
   hookrelay endpoint rotate-secret <app> <endpoint>         a new signing secret; the old one signs for another day
+  hookrelay endpoint encryption-keys <app> <endpoint>       public keys deliveries are encrypted to (newest first)
+  hookrelay endpoint add-encryption-key <app> <endpoint> --jwk-file <file>
+                                  register a public JWK (RSA >= 2048, EC P-256 or X25519, with a kid); deliveries
+                                  are then encrypted to it as a JWE
+  hookrelay endpoint delete-encryption-key <app> <endpoint> <kid>
   hookrelay message list <app> [--event-types <a,b>]
   hookrelay message get <app> <message>
   hookrelay message send <app> --event-type <type> (--data <json> | --data-file <file>) [--event-id <id>]
@@ -45,6 +51,7 @@ const OPTIONS = {
   uid: { type: 'string' },
   'filter-types': { type: 'string' },
   secret: { type: 'string' },
+  signing: { type: 'string' },
   disabled: { type: 'string' },
   'event-type': { type: 'string' },
   'event-types': { type: 'string' },
@@ -52,6 +59,7 @@ const OPTIONS = {
   'idempotency-key': { type: 'string' },
   data: { type: 'string' },
   'data-file': { type: 'string' },
+  'jwk-file': { type: 'string' },
   endpoint: { type: 'string' },
   message: { type: 'string' },
   since: { type: 'string' },
@@ -168,7 +176,7 @@ export async function resourceCommand(resource: string, args: string[], out: Out
       return 0;
     case 'endpoint get': {
       const e = await call('GET', `/api/v1/app/${need(0, 'application id or uid')}/endpoint/${need(1, 'endpoint id or uid')}`);
-      show(e, () => printRecord(out, { id: e.id, uid: e.uid, url: e.url, description: e.description, filterTypes: e.filterTypes, disabled: e.disabled, disabledReason: e.disabledReason, circuit: e.circuit?.state, created: e.createdAt, updated: e.updatedAt }));
+      show(e, () => printRecord(out, { id: e.id, uid: e.uid, url: e.url, description: e.description, filterTypes: e.filterTypes, disabled: e.disabled, disabledReason: e.disabledReason, circuit: e.circuit?.state, signing: e.signing, ...(e.publicKey ? { publicKey: e.publicKey } : {}), created: e.createdAt, updated: e.updatedAt }));
       return 0;
     }
     case 'endpoint create': {
@@ -179,17 +187,18 @@ export async function resourceCommand(resource: string, args: string[], out: Out
         uid: values.uid,
         filterTypes: list(values['filter-types']),
         secret: values.secret,
+        signing: values.signing,
         disabled: booleanArg('--disabled', values.disabled),
       };
       const e = await call('POST', `/api/v1/app/${app}/endpoint`, body);
-      show(e, () => printRecord(out, { created: e.id, uid: e.uid, url: e.url }));
+      show(e, () => printRecord(out, { created: e.id, uid: e.uid, url: e.url, ...(e.publicKey ? { publicKey: e.publicKey } : {}) }));
       return 0;
     }
     case 'endpoint update': {
-      const body = { url: values.url, description: values.description, filterTypes: list(values['filter-types']), disabled: booleanArg('--disabled', values.disabled) };
-      if (Object.values(body).every((v) => v === undefined)) throw new CliError(`hookrelay endpoint update: give at least one of --url, --description, --filter-types, --disabled\n\n${RESOURCE_USAGE}`, 2);
+      const body = { url: values.url, description: values.description, filterTypes: list(values['filter-types']), disabled: booleanArg('--disabled', values.disabled), signing: values.signing };
+      if (Object.values(body).every((v) => v === undefined)) throw new CliError(`hookrelay endpoint update: give at least one of --url, --description, --filter-types, --disabled, --signing\n\n${RESOURCE_USAGE}`, 2);
       const e = await call('PATCH', `/api/v1/app/${need(0, 'application id or uid')}/endpoint/${need(1, 'endpoint id or uid')}`, body);
-      show(e, () => printRecord(out, { updated: e.id, url: e.url, filterTypes: e.filterTypes, disabled: e.disabled }));
+      show(e, () => printRecord(out, { updated: e.id, url: e.url, filterTypes: e.filterTypes, disabled: e.disabled, signing: e.signing, ...(e.publicKey ? { publicKey: e.publicKey } : {}) }));
       return 0;
     }
     case 'endpoint delete': {
@@ -207,7 +216,36 @@ export async function resourceCommand(resource: string, args: string[], out: Out
       const base = `/api/v1/app/${need(0, 'application id or uid')}/endpoint/${need(1, 'endpoint id or uid')}/secret`;
       await call('POST', `${base}/rotate`, {});
       const secret = await call('GET', base);
-      show(secret, () => out(`${secret.key}\n(the previous secret keeps signing for 24 hours)\n`));
+      show(secret, () => out(`${secret.key}\n(the previous ${secret.key.startsWith('whpk_') ? 'key' : 'secret'} keeps signing for 24 hours)\n`));
+      return 0;
+    }
+    case 'endpoint encryption-keys': {
+      const keys = await call('GET', `/api/v1/app/${need(0, 'application id or uid')}/endpoint/${need(1, 'endpoint id or uid')}/encryption-key`);
+      showList(keys.data, [
+        { title: 'kid', value: (k) => k.kid },
+        { title: 'alg', value: (k) => k.alg },
+        { title: 'current', value: (k) => k.current },
+        { title: 'created', value: (k) => k.createdAt },
+      ]);
+      return 0;
+    }
+    case 'endpoint add-encryption-key': {
+      const path = `/api/v1/app/${need(0, 'application id or uid')}/endpoint/${need(1, 'endpoint id or uid')}/encryption-key`;
+      const file = required(command, values['jwk-file'], '--jwk-file', RESOURCE_USAGE);
+      let jwk: unknown;
+      try {
+        jwk = JSON.parse(readFileSync(file, 'utf8'));
+      } catch (error) {
+        throw new CliError(`cannot read a JWK from --jwk-file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 2);
+      }
+      const key = await call('POST', path, jwk);
+      show(key, () => printRecord(out, { added: key.kid, alg: key.alg, current: key.current }));
+      return 0;
+    }
+    case 'endpoint delete-encryption-key': {
+      const kid = need(2, 'key id (kid)');
+      await call('DELETE', `/api/v1/app/${need(0, 'application id or uid')}/endpoint/${need(1, 'endpoint id or uid')}/encryption-key/${kid}`);
+      show({ deleted: ids[2] }, () => out(`deleted ${ids[2]}\n`));
       return 0;
     }
     case 'message list': {

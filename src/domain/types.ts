@@ -48,6 +48,18 @@ export interface SigningSecret {
   expiresAt: number | null;
 }
 
+/**
+ * A public key the endpoint's owner registered so that deliveries are encrypted to it (JWE). hookrelay never holds
+ * the private half. `alg` is the JWE key management algorithm its type calls for.
+ */
+export interface EncryptionKey {
+  kid: string;
+  alg: 'RSA-OAEP-256' | 'ECDH-ES+A256KW';
+  /** The public JWK, its public members only (`kty`, `kid`, `n`/`e` or `crv`/`x`/`y`). */
+  jwk: Record<string, string>;
+  createdAt: number;
+}
+
 export interface Endpoint {
   id: string;
   appId: string;
@@ -67,6 +79,8 @@ export interface Endpoint {
   maxInFlight: number;
   metadata: Record<string, string>;
   secrets: SigningSecret[];
+  /** Public keys to encrypt payloads to, oldest first; deliveries use the newest. Empty: payloads go in clear. */
+  encryptionKeys: EncryptionKey[];
   /** Where deliveries go when not to `url` over HTTP (a Temporal workflow, …); null for HTTP. */
   destination: DestinationConfig | null;
   /** Circuit breaker and auto-disable counters, kept by the dispatcher (domain/health.ts). */

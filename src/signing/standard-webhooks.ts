@@ -1,6 +1,58 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, createPrivateKey, createPublicKey, randomBytes, sign as edSign, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 const PREFIX = 'whsec_';
+/** Standard Webhooks' asymmetric key serialisations: base64 of the 32-byte Ed25519 seed / public key. */
+const PRIVATE_PREFIX = 'whsk_';
+const PUBLIC_PREFIX = 'whpk_';
+/** PKCS #8 DER of an Ed25519 private key (RFC 8410) up to the seed, so Node can import a bare seed. */
+const ED25519_PKCS8_HEAD = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/** How an endpoint signs: `hmac` (`v1,`, a shared `whsec_` secret) or `ed25519` (`v1a,`, a `whsk_`/`whpk_` key pair). */
+export type SigningScheme = 'hmac' | 'ed25519';
+
+/** The scheme of a stored signing secret, read from its prefix. */
+export function schemeOf(secret: string): SigningScheme {
+  return secret.startsWith(PRIVATE_PREFIX) ? 'ed25519' : 'hmac';
+}
+
+/** A new `whsk_` private key: a random 32-byte Ed25519 seed. */
+export function generateSigningKey(): string {
+  return PRIVATE_PREFIX + randomBytes(32).toString('base64');
+}
+
+/** A new signing secret of the scheme. */
+export function generateFor(scheme: SigningScheme): string {
+  return scheme === 'ed25519' ? generateSigningKey() : generateSecret();
+}
+
+/** The Ed25519 private key of a `whsk_` secret; null when it is not base64 of a 32-byte seed. */
+export function ed25519Key(secret: string): KeyObject | null {
+  if (!secret.startsWith(PRIVATE_PREFIX)) return null;
+  const body = secret.slice(PRIVATE_PREFIX.length);
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(body)) return null;
+  return createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_HEAD, Buffer.from(body, 'base64')]), format: 'der', type: 'pkcs8' });
+}
+
+/** The `whpk_` public key that verifies what a `whsk_` secret signs. */
+export function publicKeyOf(secret: string): string {
+  const key = ed25519Key(secret);
+  if (!key) throw new Error('not a whsk_ signing key');
+  const { x } = createPublicKey(key).export({ format: 'jwk' });
+  return PUBLIC_PREFIX + Buffer.from(x!, 'base64url').toString('base64');
+}
+
+/** What an API answer may show of a signing secret: an HMAC secret itself, an Ed25519 key pair's public half only. */
+export function shownSecret(secret: string): string {
+  return schemeOf(secret) === 'ed25519' ? publicKeyOf(secret) : secret;
+}
+
+/** A decoded signing key: an HMAC key (Buffer) signs `v1,`; an Ed25519 private key signs `v1a,`. */
+export type SigningKey = Buffer | KeyObject;
+
+/** The key of any stored signing secret (`whsec_…` or `whsk_…`); null when it is malformed. */
+export function signingKey(secret: string): SigningKey | null {
+  return secret.startsWith(PRIVATE_PREFIX) ? ed25519Key(secret) : secretKey(secret);
+}
 
 /** A new `whsec_` secret: 24 random bytes, as the svix server generates. */
 export function generateSecret(): string {
@@ -21,8 +73,13 @@ function signedContent(id: string, timestampSec: number, payload: Uint8Array): B
   return Buffer.concat([head, payload]);
 }
 
-export function sign(key: Buffer, id: string, timestampSec: number, payload: Uint8Array): string {
-  return 'v1,' + createHmac('sha256', key).update(signedContent(id, timestampSec, payload)).digest('base64');
+export function sign(key: SigningKey, id: string, timestampSec: number, payload: Uint8Array): string {
+  return signContent(key, signedContent(id, timestampSec, payload));
+}
+
+function signContent(key: SigningKey, content: Buffer): string {
+  if (Buffer.isBuffer(key)) return 'v1,' + createHmac('sha256', key).update(content).digest('base64');
+  return 'v1a,' + edSign(null, content, key).toString('base64');
 }
 
 /**
@@ -31,10 +88,13 @@ export function sign(key: Buffer, id: string, timestampSec: number, payload: Uin
  */
 export type SignatureHeaderSet = 'both' | 'webhook' | 'svix';
 
-/** The signature headers for one message, with one `v1,` signature per valid key (rotation overlap). */
-export function signatureHeaders(keys: Buffer[], id: string, timestampSec: number, payload: Uint8Array, set: SignatureHeaderSet = 'both'): Record<string, string> {
+/**
+ * The signature headers for one message, with one signature per valid key (rotation overlap): `v1,` for an HMAC key,
+ * `v1a,` for an Ed25519 one, space-separated in one header as the spec lists them.
+ */
+export function signatureHeaders(keys: SigningKey[], id: string, timestampSec: number, payload: Uint8Array, set: SignatureHeaderSet = 'both'): Record<string, string> {
   const content = signedContent(id, timestampSec, payload);
-  const signature = keys.map((key) => 'v1,' + createHmac('sha256', key).update(content).digest('base64')).join(' ');
+  const signature = keys.map((key) => signContent(key, content)).join(' ');
   const headers: Record<string, string> = {};
   for (const prefix of set === 'both' ? ['webhook', 'svix'] : [set]) {
     headers[`${prefix}-id`] = id;

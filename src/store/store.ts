@@ -1,5 +1,5 @@
 import type { HealthChange, HealthPolicy } from '../domain/health.js';
-import type { ApiKey, App, Attempt, ClaimedDelivery, Delivery, DeliveryStatus, DestinationConfig, Endpoint, EventType, Message, Ordering, SigningSecret, Source } from '../domain/types.js';
+import type { ApiKey, App, Attempt, ClaimedDelivery, Delivery, DeliveryStatus, DestinationConfig, EncryptionKey, Endpoint, EventType, Message, Ordering, SigningSecret, Source } from '../domain/types.js';
 
 /**
  * The storage contract. Every backend implements it and passes the same conformance suite.
@@ -184,6 +184,13 @@ export interface Store {
   deleteEndpoint(appId: string, id: string): Promise<void>;
   /** Makes `secret` current; the previous current secret keeps signing until `previousExpiresAt`. */
   rotateEndpointSecret(appId: string, id: string, secret: string, previousExpiresAt: number, now: number): Promise<Endpoint>;
+  /**
+   * Appends a payload encryption key, unless the endpoint already has one with its `kid` (`duplicate`) or has `max`
+   * keys (`full`). Atomic per endpoint, so keys added at once by several clients are all kept or refused.
+   */
+  addEndpointEncryptionKey(appId: string, id: string, key: EncryptionKey, max: number, now: number): Promise<'added' | 'duplicate' | 'full'>;
+  /** Removes the key with this `kid`; false when the endpoint has none. */
+  deleteEndpointEncryptionKey(appId: string, id: string, kid: string, now: number): Promise<boolean>;
   /** Enabling a disabled endpoint also resets its health (counts, failing period, circuit), as `updateEndpoint` does. */
   setEndpointDisabled(id: string, disabled: boolean, reason: string | null, now: number): Promise<void>;
   /** Enabled endpoints with a non-HTTP destination, across apps (for readiness checks). */

@@ -48,6 +48,33 @@ describe('hookrelay app|endpoint|message|attempt, resend, recover, tail (CLI)', 
     assert.match(record.stdout, /^name\s+Acme$/m);
   });
 
+  it('creates an ed25519 endpoint and manages its encryption keys', async () => {
+    const created = await json('endpoint', 'create', 'acme', '--url', `${receiver.url}/sealed`, '--uid', 'sealed', '--signing', 'ed25519', '--filter-types', 'never.sent');
+    assert.equal(created.signing, 'ed25519');
+    assert.match(created.publicKey, /^whpk_/);
+    assert.equal((await cli('endpoint', 'secret', 'acme', 'sealed')).stdout.trim(), created.publicKey);
+    assert.equal((await json('endpoint', 'update', 'acme', 'sealed', '--signing', 'hmac')).signing, 'hmac');
+
+    const dir = mkdtempSync(join(tmpdir(), 'hookrelay-jwk-'));
+    try {
+      const jwkFile = join(dir, 'key.json');
+      // RFC 7515 appendix A.3's example P-256 point, as a public encryption key.
+      writeFileSync(jwkFile, JSON.stringify({ kty: 'EC', crv: 'P-256', kid: 'k1', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }));
+      const added = await json('endpoint', 'add-encryption-key', 'acme', 'sealed', '--jwk-file', jwkFile);
+      assert.deepEqual([added.kid, added.alg, added.current], ['k1', 'ECDH-ES+A256KW', true]);
+      const table = await cli('endpoint', 'encryption-keys', 'acme', 'sealed');
+      assert.match(table.stdout, /^k1\s+ECDH-ES\+A256KW\s+/m);
+      writeFileSync(jwkFile, JSON.stringify({ kty: 'EC', crv: 'P-384', kid: 'k2', x: 'AQ', y: 'AQ' }));
+      const refused = await cli('endpoint', 'add-encryption-key', 'acme', 'sealed', '--jwk-file', jwkFile);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /P-256/);
+      assert.equal((await cli('endpoint', 'delete-encryption-key', 'acme', 'sealed', 'k1')).code, 0);
+      assert.deepEqual(await json('endpoint', 'encryption-keys', 'acme', 'sealed'), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('creates, updates, shows the secret of, rotates and deletes an endpoint', async () => {
     const created = await json('endpoint', 'create', 'acme', '--url', `${receiver.url}/main`, '--uid', 'main', '--filter-types', 'invoice.paid,invoice.void', '--description', 'main');
     assert.equal(created.uid, 'main');

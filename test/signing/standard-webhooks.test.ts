@@ -2,7 +2,20 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { Webhook as SvixWebhook } from 'svix1';
-import { constantTimeEqual, generateSecret, secretKey, sign, signatureHeaders } from '../../src/signing/standard-webhooks.js';
+import { createPublicKey, verify } from 'node:crypto';
+import {
+  constantTimeEqual,
+  ed25519Key,
+  generateSecret,
+  generateSigningKey,
+  publicKeyOf,
+  schemeOf,
+  secretKey,
+  shownSecret,
+  sign,
+  signatureHeaders,
+  signingKey,
+} from '../../src/signing/standard-webhooks.js';
 
 // Conformance vectors published with the Standard Webhooks reference libraries (JS/Python/Go and Rust suites).
 const VECTORS = [
@@ -21,6 +34,74 @@ const VECTORS = [
     signature: 'v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=',
   },
 ];
+
+// The asymmetric (`v1a`, Ed25519) vector published with the Standard Webhooks reference library (Go,
+// TestAsymmetricWebhookSign): the key is base64 of the 32-byte seed "TESTSIGNINGKEYDONOTUSETHISFORANY".
+const V1A_VECTOR = {
+  key: 'whsk_VEVTVFNJR05JTkdLRVlET05PVFVTRVRISVNGT1JBTlk=',
+  id: 'msg_p5jXN8AQM9LWM0D4loKWxJek',
+  timestamp: 1614265330,
+  payload: '{"test": 2432232314}',
+  signature: 'v1a,tQ9V2XOqn7jL/DQenEFpqIugdBVtiMmER5mhSkXBNwM0mkATuDe6KYYUuxqtaiHeYGb7KaaBRdM5WqyeFiL8Ag==',
+};
+
+/** Node's own Ed25519 verifier, fed the raw 32-byte `whpk_` key as a JWK (nothing of hookrelay's signing code). */
+function verifiesWith(publicKey: string, content: string, signature: string): boolean {
+  assert.match(publicKey, /^whpk_/);
+  assert.match(signature, /^v1a,/);
+  const x = Buffer.from(publicKey.slice(5), 'base64');
+  assert.equal(x.length, 32);
+  const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: x.toString('base64url') }, format: 'jwk' });
+  return verify(null, Buffer.from(content), key, Buffer.from(signature.slice(4), 'base64'));
+}
+
+describe('Standard Webhooks asymmetric signing (v1a, Ed25519)', () => {
+  it('reproduces the published v1a vector', () => {
+    assert.equal(sign(signingKey(V1A_VECTOR.key)!, V1A_VECTOR.id, V1A_VECTOR.timestamp, Buffer.from(V1A_VECTOR.payload)), V1A_VECTOR.signature);
+  });
+
+  it('publishes a whpk_ key under which Node verifies the vector, and which fails for another body', () => {
+    const publicKey = publicKeyOf(V1A_VECTOR.key);
+    const content = `${V1A_VECTOR.id}.${V1A_VECTOR.timestamp}.${V1A_VECTOR.payload}`;
+    assert.equal(verifiesWith(publicKey, content, V1A_VECTOR.signature), true);
+    assert.equal(verifiesWith(publicKey, content.replace('2432232314', '2432232315'), V1A_VECTOR.signature), false);
+  });
+
+  it('generates fresh 32-byte seeds, tells the schemes apart, and shows only the public half', () => {
+    const [a, b] = [generateSigningKey(), generateSigningKey()];
+    assert.notEqual(a, b);
+    assert.match(a, /^whsk_[A-Za-z0-9+/]{43}=$/);
+    assert.equal(schemeOf(a), 'ed25519');
+    assert.equal(schemeOf(generateSecret()), 'hmac');
+    assert.equal(shownSecret(a), publicKeyOf(a));
+    assert.notEqual(publicKeyOf(a), publicKeyOf(b));
+    const hmac = generateSecret();
+    assert.equal(shownSecret(hmac), hmac);
+    assert.equal(ed25519Key('whsk_c2hvcnQ='), null);
+    assert.equal(ed25519Key(hmac), null);
+  });
+
+  it('signs over the exact bytes, including bytes that are not UTF-8', () => {
+    const key = generateSigningKey();
+    const payload = Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]);
+    const signature = sign(signingKey(key)!, 'msg_bytes', 1700000000, payload);
+    const x = Buffer.from(publicKeyOf(key).slice(5), 'base64').toString('base64url');
+    const pub = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' });
+    assert.equal(verify(null, Buffer.concat([Buffer.from('msg_bytes.1700000000.'), payload]), pub, Buffer.from(signature.slice(4), 'base64')), true);
+  });
+
+  it('lists v1 and v1a signatures side by side during a move from HMAC to Ed25519', () => {
+    const [hmac, ed] = [generateSecret(), generateSigningKey()];
+    const payload = '{"moving":true}';
+    const now = Math.floor(Date.now() / 1000);
+    const headers = signatureHeaders([signingKey(ed)!, signingKey(hmac)!], 'msg_move', now, Buffer.from(payload));
+    const [v1a, v1] = headers['webhook-signature'].split(' ');
+    assert.equal(verifiesWith(publicKeyOf(ed), `msg_move.${now}.${payload}`, v1a), true);
+    assert.match(v1, /^v1,/);
+    assert.deepEqual(new SvixWebhook(hmac).verify(payload, headers), { moving: true });
+    assert.equal(headers['svix-signature'], headers['webhook-signature']);
+  });
+});
 
 describe('Standard Webhooks signing', () => {
   for (const [i, v] of VECTORS.entries()) {

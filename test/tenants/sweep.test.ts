@@ -33,6 +33,9 @@ interface Route {
   body?: unknown;
 }
 
+/** A public P-256 key (RFC 7515 appendix A.3's example point), registered on A's endpoints as an encryption key. */
+const SWEEP_JWK = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' };
+
 const ENDPOINT_ROUTES = (prefix: string, access: Access): Record<string, Route> => ({
   [`GET ${prefix}/endpoint`]: { access },
   [`POST ${prefix}/endpoint`]: { access, body: { url: 'http://127.0.0.1:9/new', description: 'made in the sweep' } },
@@ -46,6 +49,9 @@ const ENDPOINT_ROUTES = (prefix: string, access: Access): Record<string, Route> 
   [`PUT ${prefix}/endpoint/{endpoint_id}/headers`]: { access, body: { headers: { 'x-sweep': '1' } } },
   [`PATCH ${prefix}/endpoint/{endpoint_id}/headers`]: { access, body: { headers: { 'x-sweep': '2' } } },
   [`POST ${prefix}/endpoint/{endpoint_id}/recover`]: { access, body: { since: new Date(Date.now() - 3_600_000).toISOString() } },
+  [`GET ${prefix}/endpoint/{endpoint_id}/encryption-key`]: { access },
+  [`POST ${prefix}/endpoint/{endpoint_id}/encryption-key`]: { access, body: { ...SWEEP_JWK, kid: 'added-in-the-sweep' } },
+  [`DELETE ${prefix}/endpoint/{endpoint_id}/encryption-key/{kid}`]: { access },
 });
 
 const ROUTES: Record<string, Route> = {
@@ -155,6 +161,10 @@ describe('tenant isolation: an API sweep with another tenant’s key', () => {
     a.ingest_token = source.ingestUrl.split('/').pop();
     a.source_endpoint = (await admin('POST', `/ingest/api/v1/source/${a.source_id}/endpoint`, { url: receiver.url })).id;
     // Port 9 (discard): its deliveries fail, so none reaches the receiver the sweep counts.
+    a.kid = 'a-key';
+    for (const path of [`/api/v1/app/${a.app_id}/endpoint/${a.endpoint_id}`, `/ingest/api/v1/source/${a.source_id}/endpoint/${a.source_endpoint}`]) {
+      await admin('POST', `${path}/encryption-key`, { ...SWEEP_JWK, kid: a.kid });
+    }
     a.operational_endpoint = (await admin('POST', '/api/v1/operational-webhook/endpoint', { url: 'http://127.0.0.1:9/ops' })).id;
     const createdA = await admin('POST', `/api/v1/app/${a.app_id}/api-key`, { name: 'A' });
     a.key_id = createdA.id;
@@ -208,6 +218,7 @@ describe('tenant isolation: an API sweep with another tenant’s key', () => {
       endpoints: await get(`/api/v1/app/${a.app_id}/endpoint`),
       secrets: await Promise.all(endpoints.map((id) => get(`/api/v1/app/${id === a.endpoint_id ? a.app_id : a.source_app}/endpoint/${id}/secret`))),
       headers: await get(`/api/v1/app/${a.app_id}/endpoint/${a.endpoint_id}/headers`),
+      encryptionKeys: await get(`/api/v1/app/${a.app_id}/endpoint/${a.endpoint_id}/encryption-key`),
       messages: await get(`/api/v1/app/${a.app_id}/msg`),
       attempts: await get(`/api/v1/app/${a.app_id}/attempt/msg/${a.msg_id}`),
       sources: await get('/ingest/api/v1/source'),

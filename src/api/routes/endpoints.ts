@@ -4,13 +4,13 @@ import { invalid, notFound } from '../../domain/errors.js';
 import { DESTINATION_KINDS } from '../../pipeline/destinations/index.js';
 import { validateDestination } from '../../pipeline/destinations/kinds.js';
 import type { Endpoint } from '../../domain/types.js';
-import { generateSecret } from '../../signing/standard-webhooks.js';
+import { generateFor, schemeOf, shownSecret, type SigningScheme } from '../../signing/standard-webhooks.js';
 import type { EndpointInput } from '../../store/store.js';
 import { principalOf } from '../auth.js';
 import type { FastifyRequest } from 'fastify';
 import type { App } from '../../domain/types.js';
 import { appOf, endpointOf, type ApiContext } from '../context.js';
-import { presentEndpoint, presentPage } from '../present.js';
+import { currentSecret, presentEndpoint, presentPage } from '../present.js';
 import type { Router } from '../router.js';
 import {
   EndpointHeadersIn,
@@ -29,11 +29,21 @@ import {
   RecoverOut,
 } from '../schemas.js';
 import { parse } from '../validation.js';
+import { encryptionKeyRoutes } from './encryption-keys.js';
 
 const DAY_MS = 86_400_000;
 const withPrefix = (secret: string) => (secret.startsWith('whsec_') ? secret : `whsec_${secret}`);
 
 type Fields = z.output<typeof EndpointPatch>;
+
+/**
+ * The first signing secret of a new endpoint: the one given (HMAC only), else a new one of the scheme asked for.
+ * An Ed25519 key pair is always generated here, so its private half is never sent over the API in either direction.
+ */
+function firstSecret(body: { secret?: string | null; signing?: SigningScheme }): string {
+  if (body.signing === 'ed25519' && body.secret) throw invalid(['body', 'secret'], 'an ed25519 endpoint signs with a key pair hookrelay generates; leave secret out');
+  return body.secret ? withPrefix(body.secret) : generateFor(body.signing ?? 'hmac');
+}
 
 function toInput(body: Partial<Fields>, base: Endpoint | null, defaults: { maxInFlight: number }, headers?: Record<string, string>): EndpointInput {
   const pick = <K extends keyof Fields, V>(key: K, fallback: V) => (body[key] !== undefined ? body[key] : fallback);
@@ -108,6 +118,22 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     return after;
   };
 
+  /**
+   * Changing `signing` is a rotation to a new key of the other scheme; the old key keeps signing for a day (the same
+   * overlap as a rotation), so receivers can move from the shared secret to the public key without losing a message.
+   */
+  const switchScheme = async (endpoint: Endpoint, signing: SigningScheme | undefined, now: number): Promise<Endpoint | null> => {
+    if (signing === undefined || signing === schemeOf(currentSecret(endpoint))) return null;
+    return ctx.store.rotateEndpointSecret(endpoint.appId, endpoint.id, generateFor(signing), now + DAY_MS, now);
+  };
+
+  /** Refuses a scheme change that could not rotate, before anything else of the request is saved. */
+  const checkSwitch = (endpoint: Endpoint, signing: SigningScheme | undefined) => {
+    if (signing !== undefined && signing !== schemeOf(currentSecret(endpoint)) && endpoint.secrets.length > 10) {
+      throw invalid(['body', 'signing'], 'too many unexpired old secrets (at most 10); wait for one to expire');
+    }
+  };
+
   router.add({ method: 'GET', url: base, summary: 'List endpoints', tag, status: 200, query: PageQuery, response: listOf(EndpointOut) }, async (request) => {
     const app = await appOf(ctx, request);
     return presentPage(await ctx.store.listEndpoints(app.id, parse(PageQuery, request.query, 'query')), presentEndpoint);
@@ -116,7 +142,7 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
   router.add({ method: 'POST', url: base, summary: 'Create endpoint', tag, status: 201, body: EndpointIn, response: EndpointOut }, async (request) => {
     const app = await appOf(ctx, request);
     const body = parse(EndpointIn, request.body, 'body');
-    const secret = body.secret ? withPrefix(body.secret) : generateSecret();
+    const secret = firstSecret(body);
     return presentEndpoint(await ctx.store.createEndpoint(app.id, refuseInternalTarget(ctx, toInput(body, null, defaults, body.headers ?? {}), null), secret, ctx.now()));
   });
 
@@ -136,9 +162,12 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     const replaced = { ...body, eventTypes: undefined, filterTypes: body.eventTypes ?? body.filterTypes ?? null, channels: body.channels ?? null, filter: body.filter ?? null, uid: body.uid ?? null };
     if (!existing) {
       reply.code(201);
-      return presentEndpoint(await ctx.store.createEndpoint(app.id, refuseInternalTarget(ctx, toInput(replaced, null, defaults, {}), null), generateSecret(), ctx.now()));
+      return presentEndpoint(await ctx.store.createEndpoint(app.id, refuseInternalTarget(ctx, toInput(replaced, null, defaults, {}), null), generateFor(body.signing ?? 'hmac'), ctx.now()));
     }
-    return presentEndpoint(resumed(existing, await ctx.store.updateEndpoint(app.id, existing.id, refuseInternalTarget(ctx, toInput(replaced, existing, defaults), existing), ctx.now())));
+    const now = ctx.now();
+    checkSwitch(existing, body.signing);
+    const updated = await ctx.store.updateEndpoint(app.id, existing.id, refuseInternalTarget(ctx, toInput(replaced, existing, defaults), existing), now);
+    return presentEndpoint(resumed(existing, (await switchScheme(existing, body.signing, now)) ?? updated));
   });
 
   router.add({ method: 'PATCH', url: `${base}/:endpoint_id`, summary: 'Patch endpoint', tag, status: 200, body: EndpointPatch, response: EndpointOut }, async (request) => {
@@ -147,8 +176,16 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     const { secret, ...body } = parse(EndpointPatch, request.body, 'body');
     const now = ctx.now();
     // Validate (the destination, the target) and update (a uid may conflict) before rotating, so that a refused patch rotates nothing.
-    const updated = await ctx.store.updateEndpoint(app.id, endpoint.id, refuseInternalTarget(ctx, toInput(body, endpoint, defaults), endpoint), now);
-    if (secret !== undefined) await ctx.store.rotateEndpointSecret(app.id, endpoint.id, secret ? withPrefix(secret) : generateSecret(), now, now);
+    if (body.signing === 'ed25519' && secret) throw invalid(['body', 'secret'], 'an ed25519 endpoint signs with a key pair hookrelay generates; leave secret out');
+    if (secret === undefined) checkSwitch(endpoint, body.signing);
+    let updated = await ctx.store.updateEndpoint(app.id, endpoint.id, refuseInternalTarget(ctx, toInput(body, endpoint, defaults), endpoint), now);
+    if (secret !== undefined) {
+      // Svix's meaning: the old secret stops signing at once. A given secret is an HMAC one; none means a new one of the scheme.
+      const scheme = secret ? 'hmac' : (body.signing ?? schemeOf(currentSecret(endpoint)));
+      updated = await ctx.store.rotateEndpointSecret(app.id, endpoint.id, secret ? withPrefix(secret) : generateFor(scheme), now, now);
+    } else {
+      updated = (await switchScheme(endpoint, body.signing, now)) ?? updated;
+    }
     return presentEndpoint(resumed(endpoint, updated));
   });
 
@@ -161,7 +198,7 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
   router.add({ method: 'GET', url: `${base}/:endpoint_id/secret`, summary: 'Get endpoint secret', tag, status: 200, response: EndpointSecretOut }, async (request) => {
     const app = await appOf(ctx, request);
     const endpoint = await endpointOf(ctx, app, request);
-    return { key: endpoint.secrets.find((s) => s.expiresAt === null)!.key };
+    return { key: shownSecret(currentSecret(endpoint)) };
   });
 
   // 200 with the new secret: the svix 2.x Python SDK reads it (EndpointSecretOut); the JavaScript SDKs ignore the body.
@@ -172,9 +209,11 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     const now = ctx.now();
     const grace = body.gracePeriodSeconds === null || body.gracePeriodSeconds === undefined ? DAY_MS : body.gracePeriodSeconds * 1000;
     if (endpoint.secrets.length > 10) throw invalid(['body'], 'too many unexpired old secrets (at most 10); wait for one to expire');
-    const key = body.key ? withPrefix(body.key) : generateSecret();
+    const scheme = schemeOf(currentSecret(endpoint));
+    if (scheme === 'ed25519' && body.key) throw invalid(['body', 'key'], 'an ed25519 endpoint signs with a key pair hookrelay generates; leave key out (the answer is the new public key)');
+    const key = body.key ? withPrefix(body.key) : generateFor(scheme);
     await ctx.store.rotateEndpointSecret(app.id, endpoint.id, key, now + grace, now);
-    return { key };
+    return { key: shownSecret(key) };
   });
 
   router.add({ method: 'GET', url: `${base}/:endpoint_id/headers`, summary: 'Get endpoint headers', tag, status: 200, response: EndpointHeadersOut }, async (request) => {
@@ -213,4 +252,6 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     if (recovered > 0) ctx.wake();
     return { id: `rcvr_${endpoint.id}_${now}`, status: 'finished', task: 'endpoint.recover', updatedAt: new Date(now).toISOString(), recovered };
   });
+
+  encryptionKeyRoutes(router, ctx, scope);
 }

@@ -3,7 +3,8 @@ import { Agent, buildConnector, errors, type Dispatcher } from 'undici';
 import { EgressPolicy, EgressRefusedError } from '../../egress/policy.js';
 import { parseRetryAfter } from '../../domain/retry.js';
 import type { ClaimedDelivery } from '../../domain/types.js';
-import { secretKey, signatureHeaders, type SignatureHeaderSet } from '../../signing/standard-webhooks.js';
+import { signatureHeaders, signingKey, type SignatureHeaderSet, type SigningKey } from '../../signing/standard-webhooks.js';
+import { currentEncryptionKey, JOSE_CONTENT_TYPE, PayloadEncryptor } from '../encryption.js';
 import type { Destination, SendResult } from './destination.js';
 
 export interface HttpDestinationOptions {
@@ -40,7 +41,8 @@ export class HttpDestination implements Destination {
   private readonly inFlight = new Set<HttpAttempt>();
   private readonly watched = new WeakSet<AbortSignal>();
   private readonly targets = new Map<string, { origin: string; path: string } | null>();
-  private readonly keys = new Map<string, Buffer | null>();
+  private readonly keys = new Map<string, SigningKey | null>();
+  private readonly encryptor = new PayloadEncryptor();
   private sweeper: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: HttpDestinationOptions) {
@@ -54,18 +56,30 @@ export class HttpDestination implements Destination {
     this.now = options.now ?? Date.now;
   }
 
-  send({ message, endpoint }: ClaimedDelivery, signal: AbortSignal): Promise<SendResult> {
+  send(delivery: ClaimedDelivery, signal: AbortSignal): Promise<SendResult> {
+    const { message, endpoint } = delivery;
     const target = this.target(endpoint.url);
     if (!target) return Promise.resolve({ kind: 'fatal', statusCode: 0, responseBody: '', error: `invalid endpoint URL ${JSON.stringify(endpoint.url)}` });
     if (signal.aborted) return Promise.resolve(retry('aborted by shutdown'));
+    const payload = message.payload ?? EMPTY_OBJECT;
+    const key = currentEncryptionKey(endpoint.encryptionKeys);
+    if (!key) return this.post(delivery, target, payload, message.contentType, signal);
+    // Encrypted to the owner's newest key: the body is the JWE, and the signature covers the JWE bytes sent.
+    return this.encryptor.encrypt(key, payload, message.contentType).then(
+      (jwe) => this.post(delivery, target, jwe, JOSE_CONTENT_TYPE, signal),
+      (error: Error) => ({ kind: 'fatal', statusCode: 0, responseBody: '', error: `payload encryption to key ${JSON.stringify(key.kid)} failed: ${error.message}` }),
+    );
+  }
+
+  private post({ message, endpoint }: ClaimedDelivery, target: { origin: string; path: string }, payload: Uint8Array, contentType: string, signal: AbortSignal): Promise<SendResult> {
+    if (signal.aborted) return Promise.resolve(retry('aborted by shutdown'));
     const now = this.now();
-    const keys: Buffer[] = [];
+    const keys: SigningKey[] = [];
     for (const s of endpoint.secrets) {
       if (s.expiresAt !== null && s.expiresAt <= now) continue;
       const key = this.key(s.key);
       if (key) keys.push(key);
     }
-    const payload = message.payload ?? EMPTY_OBJECT;
     const headers: Record<string, string> = {};
     for (const name in endpoint.headers) if (!RESERVED.has(name.toLowerCase())) headers[name] = endpoint.headers[name];
     if (message.sourceId) {
@@ -77,7 +91,7 @@ export class HttpDestination implements Destination {
       headers['x-hookrelay-verified'] = String(message.verified === true);
     }
     Object.assign(headers, signatureHeaders(keys, message.id, Math.floor(now / 1000), payload, this.options.signatureHeaders));
-    headers['content-type'] = message.contentType;
+    headers['content-type'] = contentType;
     headers['user-agent'] = this.options.userAgent;
 
     this.watch(signal);
@@ -108,11 +122,11 @@ export class HttpDestination implements Destination {
     return target;
   }
 
-  /** A secret's HMAC key, decoded once per secret. */
-  private key(secret: string): Buffer | null {
+  /** A secret's key (HMAC, or an Ed25519 private key), decoded once per secret. */
+  private key(secret: string): SigningKey | null {
     let key = this.keys.get(secret);
     if (key === undefined) {
-      key = secretKey(secret);
+      key = signingKey(secret);
       if (this.keys.size >= 10_000) this.keys.clear();
       this.keys.set(secret, key);
     }

@@ -4,7 +4,7 @@ import { conflict, notFound } from '../../domain/errors.js';
 import { DEFAULT_HEALTH_POLICY, failingReason, parkedReason, summarizeHealth, type HealthChange, type HealthPolicy } from '../../domain/health.js';
 import { ID_PREFIX, idFloor, newId } from '../../domain/ids.js';
 import { RATE_LOOKAHEAD_MS } from '../../domain/rate.js';
-import type { ApiKey, App, Attempt, ClaimedDelivery, DeliveryStatus, Endpoint, EventType, Message, Source } from '../../domain/types.js';
+import type { ApiKey, App, Attempt, ClaimedDelivery, DeliveryStatus, EncryptionKey, Endpoint, EventType, Message, Source } from '../../domain/types.js';
 import { cursorQuery, toPage } from '../paging.js';
 import type {
   AcceptInput,
@@ -267,6 +267,31 @@ export class PostgresStore implements Store {
       return (await client.query('UPDATE endpoint SET secrets = $1, updated_at = $2 WHERE id = $3 RETURNING *', [json(secrets), now, current.id])).rows[0];
     });
     return toEndpoint(row);
+  }
+
+  async addEndpointEncryptionKey(appId: string, id: string, key: EncryptionKey, max: number, now: number): Promise<'added' | 'duplicate' | 'full'> {
+    // Under the row lock, so two keys added at once by different processes are both counted and kept.
+    return this.tx(async (client) => {
+      const row = (await client.query('SELECT id, encryption_keys FROM endpoint WHERE app_id = $1 AND id = $2 FOR UPDATE', [appId, id])).rows[0];
+      if (!row) throw notFound('endpoint', id);
+      const keys = row.encryption_keys as EncryptionKey[];
+      if (keys.some((k) => k.kid === key.kid)) return 'duplicate';
+      if (keys.length >= max) return 'full';
+      await client.query('UPDATE endpoint SET encryption_keys = $1, updated_at = $2 WHERE id = $3', [json([...keys, key]), now, row.id]);
+      return 'added';
+    });
+  }
+
+  async deleteEndpointEncryptionKey(appId: string, id: string, kid: string, now: number): Promise<boolean> {
+    return this.tx(async (client) => {
+      const row = (await client.query('SELECT id, encryption_keys FROM endpoint WHERE app_id = $1 AND id = $2 FOR UPDATE', [appId, id])).rows[0];
+      if (!row) throw notFound('endpoint', id);
+      const keys = row.encryption_keys as EncryptionKey[];
+      const kept = keys.filter((k) => k.kid !== kid);
+      if (kept.length === keys.length) return false;
+      await client.query('UPDATE endpoint SET encryption_keys = $1, updated_at = $2 WHERE id = $3', [json(kept), now, row.id]);
+      return true;
+    });
   }
 
   async listDestinationEndpoints(): Promise<Endpoint[]> {
@@ -873,7 +898,7 @@ function resetHealthOnEnable(enabling: string): string {
 }
 
 const MESSAGE_COLUMNS = ['id', 'app_id', 'event_type', 'event_id', 'payload', 'content_type', 'channels', 'tags', 'created_at', 'source_id', 'headers', 'verified'];
-const ENDPOINT_COLUMNS = ['id', 'app_id', 'uid', 'url', 'description', 'version', 'filter_types', 'channels', 'headers', 'disabled', 'disabled_reason', 'rate_limit', 'ordering', 'max_in_flight', 'metadata', 'secrets', 'destination', 'created_at', 'updated_at',
+const ENDPOINT_COLUMNS = ['id', 'app_id', 'uid', 'url', 'description', 'version', 'filter_types', 'channels', 'headers', 'disabled', 'disabled_reason', 'rate_limit', 'ordering', 'max_in_flight', 'metadata', 'secrets', 'encryption_keys', 'destination', 'created_at', 'updated_at',
   'failure_streak', 'failing_since', 'parked_streak', 'circuit_open_until', 'circuit_trips', 'next_send_at'];
 
 const DELIVERY_VIEW = `SELECT d.*, ${MESSAGE_COLUMNS.map((c) => `m.${c} AS "m:${c}"`).join(', ')}, ${ENDPOINT_COLUMNS.map((c) => `e.${c} AS "e:${c}"`).join(', ')},

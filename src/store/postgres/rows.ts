@@ -52,6 +52,7 @@ export const toEndpoint = (r: any): Endpoint => ({
   maxInFlight: r.max_in_flight,
   metadata: r.metadata,
   secrets: r.secrets,
+  encryptionKeys: r.encryption_keys ?? [],
   destination: r.destination ?? null,
   health: toHealth(r),
   nextSendAt: r.next_send_at ?? null,

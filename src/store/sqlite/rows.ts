@@ -54,6 +54,7 @@ export const toEndpoint = (r: any): Endpoint => ({
   maxInFlight: r.max_in_flight,
   metadata: JSON.parse(r.metadata),
   secrets: JSON.parse(r.secrets),
+  encryptionKeys: r.encryption_keys ? JSON.parse(r.encryption_keys) : [],
   destination: json(r.destination ?? null),
   health: toHealth(r),
   nextSendAt: r.next_send_at ?? null,

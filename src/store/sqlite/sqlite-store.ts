@@ -6,7 +6,7 @@ import { compileStoredFilter, filterSubject, type FanOutTarget } from '../fan-ou
 import { DEFAULT_HEALTH_POLICY, mayChange, nextHealth, summarizeHealth, type HealthChange, type HealthPolicy } from '../../domain/health.js';
 import { RATE_LOOKAHEAD_MS } from '../../domain/rate.js';
 import { ID_PREFIX, idFloor, newId } from '../../domain/ids.js';
-import type { ApiKey, App, Attempt, ClaimedDelivery, DeliveryStatus, Endpoint, EventType, Message, Source } from '../../domain/types.js';
+import type { ApiKey, App, Attempt, ClaimedDelivery, DeliveryStatus, EncryptionKey, Endpoint, EventType, Message, Source } from '../../domain/types.js';
 import { cursorQuery, toPage } from '../paging.js';
 import type {
   AcceptInput,
@@ -304,6 +304,27 @@ export class SqliteStore implements Store {
     const secrets = [{ key: secret, expiresAt: null }, ...kept];
     this.db.prepare('UPDATE endpoint SET secrets = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(secrets), now, endpoint.id);
     return (await this.getEndpoint(appId, id))!;
+  }
+
+  async addEndpointEncryptionKey(appId: string, id: string, key: EncryptionKey, max: number, now: number): Promise<'added' | 'duplicate' | 'full'> {
+    // One process writes this database and better-sqlite3 is synchronous: nothing interleaves between read and write.
+    const row = this.db.prepare('SELECT id, encryption_keys FROM endpoint WHERE app_id = ? AND id = ?').get(appId, id) as { id: string; encryption_keys: string } | undefined;
+    if (!row) throw notFound('endpoint', id);
+    const keys = JSON.parse(row.encryption_keys) as EncryptionKey[];
+    if (keys.some((k) => k.kid === key.kid)) return 'duplicate';
+    if (keys.length >= max) return 'full';
+    this.db.prepare('UPDATE endpoint SET encryption_keys = ?, updated_at = ? WHERE id = ?').run(JSON.stringify([...keys, key]), now, row.id);
+    return 'added';
+  }
+
+  async deleteEndpointEncryptionKey(appId: string, id: string, kid: string, now: number): Promise<boolean> {
+    const row = this.db.prepare('SELECT id, encryption_keys FROM endpoint WHERE app_id = ? AND id = ?').get(appId, id) as { id: string; encryption_keys: string } | undefined;
+    if (!row) throw notFound('endpoint', id);
+    const keys = JSON.parse(row.encryption_keys) as EncryptionKey[];
+    const kept = keys.filter((k) => k.kid !== kid);
+    if (kept.length === keys.length) return false;
+    this.db.prepare('UPDATE endpoint SET encryption_keys = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(kept), now, row.id);
+    return true;
   }
 
   async listDestinationEndpoints(): Promise<Endpoint[]> {
