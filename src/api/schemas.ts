@@ -12,6 +12,9 @@ export const uid = (reservedPrefix: string) =>
     .regex(NAME, 'may contain only letters, digits, "-", "_" and "."')
     .refine((v) => !v.startsWith(`${reservedPrefix}_`), `must not start with "${reservedPrefix}_" (reserved for ids)`);
 
+/** The uid a PUT on a missing resource creates it under (Svix's upsert): the path's id, when that can be a uid. */
+export const uidFromPath = (id: string, reservedPrefix: string): string | null => (uid(reservedPrefix).safeParse(id).success ? id : null);
+
 export const eventTypeName = z.string().min(1).max(256).regex(NAME, 'may contain only letters, digits, "-", "_" and "."');
 /** Svix's patterns: a channel may also hold ":" and "+" (`project:123`), a tag "/", "\\" and "#". */
 const channel = z.string().min(1).max(128).regex(/^[a-zA-Z0-9\-_.:+]+$/, 'may contain only letters, digits, "-", "_", ".", ":" and "+"');

@@ -167,6 +167,16 @@ describe('svix 2.x SDK against hookrelay', () => {
     const ep = await relay.svix.endpoint.upsert(app.id, 'upsert-ep', { url: receiver.url, uid: 'upsert-ep' });
     assert.equal((await relay.svix.endpoint.get(app.id, 'upsert-ep')).id, ep.id);
     assert.equal((await relay.svix.endpoint.upsert(app.id, 'upsert-ep', { url: receiver.url + '?v=2', uid: 'upsert-ep' })).id, ep.id);
+
+    // Without a uid in the body the path's id becomes the uid: the same PUT again updates what the first one created.
+    const bare = await relay.svix.application.upsert('upsert-bare', { name: 'No uid in the body' });
+    assert.equal(bare.uid, 'upsert-bare');
+    assert.equal((await relay.svix.application.upsert('upsert-bare', { name: 'Again' })).id, bare.id);
+    const bareEp = await relay.svix.endpoint.upsert(bare.id, 'bare-ep', { url: receiver.url });
+    assert.equal(bareEp.uid, 'bare-ep');
+    assert.equal((await relay.svix.endpoint.upsert(bare.id, 'bare-ep', { url: receiver.url + '?v=2' })).id, bareEp.id);
+    assert.equal((await relay.svix.endpoint.list(bare.id)).data.length, 1);
+    await rejectsWith(relay.svix.application.upsert('app_doesnotexist0000000000', { name: 'x' }), 404);
   });
 
   it('serves endpoint stats, send-example, replay-missing and attempt content expunge', async () => {

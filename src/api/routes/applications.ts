@@ -1,10 +1,11 @@
+import { notFound } from '../../domain/errors.js';
 import type { AppInput } from '../../store/store.js';
 import type { ApiKeys } from '../api-keys.js';
 import { principalOf, requireAdmin } from '../auth.js';
 import { appOf, type ApiContext } from '../context.js';
 import { presentApp, presentPage } from '../present.js';
 import type { Router } from '../router.js';
-import { ApplicationIn, ApplicationOut, ApplicationPatch, CreateAppQuery, listOf, PageQuery } from '../schemas.js';
+import { ApplicationIn, ApplicationOut, ApplicationPatch, CreateAppQuery, listOf, PageQuery, uidFromPath } from '../schemas.js';
 import { parse } from '../validation.js';
 
 const toInput = (body: { name: string; uid?: string | null; metadata?: Record<string, string>; throttleRate?: number | null; rateLimit?: number | null }): AppInput => ({
@@ -50,13 +51,17 @@ export function applicationRoutes(router: Router, ctx: ApiContext, keys: ApiKeys
   // As Svix's, PUT creates the application (201) when the path names none; its uid is the body's.
   router.add({ method: 'PUT', url: '/api/v1/app/:app_id', summary: 'Update application', tag, status: 200, body: ApplicationIn, response: ApplicationOut }, async (request, reply) => {
     const principal = principalOf(request);
-    const existing = await ctx.store.getApp((request.params as { app_id: string }).app_id);
+    const path = (request.params as { app_id: string }).app_id;
+    const existing = await ctx.store.getApp(path);
     if (existing) await appOf(ctx, request);
     requireAdmin(principal);
     const body = parse(ApplicationIn, request.body, 'body');
     if (!existing) {
+      // Created under the path's uid, so that the same PUT again updates it instead of making another.
+      const pathUid = uidFromPath(path, 'app');
+      if (pathUid === null) throw notFound('application', path);
       reply.code(201);
-      return presentApp(await ctx.store.createApp(toInput(body), ctx.now()));
+      return presentApp(await ctx.store.createApp(toInput({ ...body, uid: body.uid ?? pathUid }), ctx.now()));
     }
     return presentApp(await ctx.store.updateApp(existing.id, toInput(body), ctx.now()));
   });

@@ -27,6 +27,7 @@ import {
   PageQuery,
   RecoverIn,
   RecoverOut,
+  uidFromPath,
 } from '../schemas.js';
 import { parse } from '../validation.js';
 import { encryptionKeyRoutes } from './encryption-keys.js';
@@ -161,8 +162,11 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     const body = parse(EndpointUpdate, request.body, 'body');
     const replaced = { ...body, eventTypes: undefined, filterTypes: body.eventTypes ?? body.filterTypes ?? null, channels: body.channels ?? null, filter: body.filter ?? null, uid: body.uid ?? null };
     if (!existing) {
+      // Created under the path's uid, so that the same PUT again updates it instead of making another.
+      const pathUid = uidFromPath(id, 'ep');
+      if (pathUid === null) throw notFound('endpoint', id);
       reply.code(201);
-      return presentEndpoint(await ctx.store.createEndpoint(app.id, refuseInternalTarget(ctx, toInput(replaced, null, defaults, {}), null), generateFor(body.signing ?? 'hmac'), ctx.now()));
+      return presentEndpoint(await ctx.store.createEndpoint(app.id, refuseInternalTarget(ctx, toInput({ ...replaced, uid: body.uid ?? pathUid }, null, defaults, {}), null), generateFor(body.signing ?? 'hmac'), ctx.now()));
     }
     const now = ctx.now();
     checkSwitch(existing, body.signing);
