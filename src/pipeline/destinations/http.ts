@@ -54,7 +54,7 @@ export class HttpDestination implements Destination {
     this.now = options.now ?? Date.now;
   }
 
-  send({ message, endpoint }: ClaimedDelivery, signal: AbortSignal): Promise<SendResult> {
+  send({ message, endpoint, method }: ClaimedDelivery, signal: AbortSignal): Promise<SendResult> {
     const target = this.target(endpoint.url);
     if (!target) return Promise.resolve({ kind: 'fatal', statusCode: 0, responseBody: '', error: `invalid endpoint URL ${JSON.stringify(endpoint.url)}` });
     if (signal.aborted) return Promise.resolve(retry('aborted by shutdown'));
@@ -88,7 +88,7 @@ export class HttpDestination implements Destination {
       }, this.now);
       this.inFlight.add(attempt);
       this.sweeper ??= setInterval(() => this.sweep(), DEADLINE_SWEEP_MS);
-      this.agent.dispatch({ origin: target.origin, path: target.path, method: 'POST', headers, body: payload }, attempt);
+      this.agent.dispatch({ origin: target.origin, path: target.path, method: method ?? 'POST', headers, body: payload }, attempt);
     });
   }
 
