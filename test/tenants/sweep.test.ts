@@ -46,6 +46,8 @@ const ENDPOINT_ROUTES = (prefix: string, access: Access): Record<string, Route> 
   [`PUT ${prefix}/endpoint/{endpoint_id}/headers`]: { access, body: { headers: { 'x-sweep': '1' } } },
   [`PATCH ${prefix}/endpoint/{endpoint_id}/headers`]: { access, body: { headers: { 'x-sweep': '2' } } },
   [`POST ${prefix}/endpoint/{endpoint_id}/recover`]: { access, body: { since: new Date(Date.now() - 3_600_000).toISOString() } },
+  [`GET ${prefix}/endpoint/{endpoint_id}/transformation`]: { access },
+  [`PATCH ${prefix}/endpoint/{endpoint_id}/transformation`]: { access, body: { code: 'function handler(w) { return w; }', enabled: false } },
 });
 
 const ROUTES: Record<string, Route> = {
@@ -77,6 +79,7 @@ const ROUTES: Record<string, Route> = {
   'DELETE /api/v1/event-type/{event_type_name}': { access: 'admin' },
 
   ...ENDPOINT_ROUTES('/api/v1/app/{app_id}', 'tenant'),
+  'POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation/simulate': { access: 'tenant', body: { code: 'function handler(w) { return w; }', eventType: 'sweep.event', payload: {} } },
 
   'GET /api/v1/app/{app_id}/msg': { access: 'tenant' },
   'POST /api/v1/app/{app_id}/msg': { access: 'tenant', body: { eventType: 'sweep.event', payload: { n: 2 } } },
