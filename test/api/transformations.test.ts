@@ -93,6 +93,9 @@ describe('endpoint transformations', () => {
     assert.equal(request.headers['content-type'], 'application/json');
     assert.deepEqual(verify(secret, request), { text: 'Invoice in_1 paid', team: 'billing' });
     assert.equal(receiver.received.filter((r) => messageIdOf(r) === msg.id).length, 0);
+    // The attempt shows where it went.
+    const [attempt] = (await waitUntil('the attempt', async () => ((await attemptsOf(id, msg.id)).length > 0 ? attemptsOf(id, msg.id) : null)))!;
+    assert.equal(attempt.url, `${other.url}?type=invoice.paid`);
   });
 
   it('sends the stored bytes unchanged when the handler leaves the payload alone', async () => {

@@ -38,7 +38,7 @@ export class TransformingDestination implements Destination {
         return { kind: 'success', statusCode: 0, responseBody: 'canceled by the endpoint transformation: not sent' };
       case 'send': {
         const { webhook } = outcome;
-        return this.inner.send(
+        const result = await this.inner.send(
           {
             ...claimed,
             method: webhook.method,
@@ -47,6 +47,7 @@ export class TransformingDestination implements Destination {
           },
           signal,
         );
+        return { ...result, url: webhook.url };
       }
     }
   }
