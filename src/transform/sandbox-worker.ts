@@ -17,8 +17,14 @@ export interface RunRequest {
   stackBytes: number;
 }
 
-/** `value` is the handler's return value as JSON text (`undefined` when it returned nothing JSON can hold). */
-export type RunReply = { id: number; ok: true; value?: string } | { id: number; ok: false; error: string };
+/**
+ * `value` is the handler's return value as JSON text (`undefined` when it returned nothing JSON can hold).
+ * `retire`: the run hit a limit or failed oddly; this thread ends instead of running again (see `run`).
+ */
+export type RunReply = { id: number; ok: true; value?: string } | { id: number; ok: false; error: string; retire?: boolean };
+
+/** Exceptions user code throws in the ordinary way; anything else (InternalError, a thrown non-Error) retires the thread. */
+const ORDINARY = new Set(['Error', 'TypeError', 'RangeError', 'ReferenceError', 'SyntaxError', 'EvalError', 'URIError', 'AggregateError']);
 
 // Kept from before the user's code runs, so a handler that replaces JSON only spoils its own result.
 const RUNNER = `(function () {
@@ -29,8 +35,12 @@ const RUNNER = `(function () {
 // The variant package's types describe its CommonJS build; the ESM import is the variant itself.
 const quickjs = await newQuickJSWASMModuleFromVariant(variant as unknown as QuickJSSyncVariant);
 
-function describe(context: QuickJSContext, handle: QuickJSHandle): string {
+function describe(context: QuickJSContext, handle: QuickJSHandle): { text: string; ordinary: boolean } {
   const error = context.dump(handle) as unknown;
+  return { text: describeError(error), ordinary: !!error && typeof error === 'object' && ORDINARY.has(String((error as { name?: unknown }).name)) };
+}
+
+function describeError(error: unknown): string {
   if (error && typeof error === 'object' && 'message' in error) {
     const { name, message, stack } = error as { name?: string; message?: string; stack?: string };
     const where = typeof stack === 'string' ? stack.split('\n').find((line) => line.trim().startsWith('at '))?.trim() : undefined;
@@ -52,10 +62,16 @@ function run(request: RunRequest): RunReply {
   let interrupted = false;
   runtime.setInterruptHandler(() => (interrupted = Date.now() > deadline));
   const context = runtime.newContext();
+  // A run that hit a limit (time, memory, stack) or failed in an odd way is not cleaned up: its runtime is left as it
+  // is and the thread ends (the host starts another). Disposing a QuickJS runtime after such a failure has been seen
+  // to fail a WebAssembly assertion; a fresh thread is the state that is known to be good.
+  let retire = false;
   const fail = (handle: QuickJSHandle): RunReply => {
-    const error = interrupted ? `timed out: the transformation ran longer than ${request.timeoutMs} ms` : describe(context, handle);
-    handle.dispose();
-    return { id, ok: false, error: /out of memory/i.test(error) ? `out of memory: the transformation used more than ${request.memoryBytes / 1048576} MiB (${error})` : error };
+    const { text, ordinary } = describe(context, handle);
+    retire = interrupted || !ordinary;
+    const error = interrupted ? `timed out: the transformation ran longer than ${request.timeoutMs} ms` : text;
+    if (!retire) handle.dispose();
+    return { id, ok: false, retire, error: /out of memory/i.test(error) ? `out of memory: the transformation used more than ${request.memoryBytes / 1048576} MiB (${error})` : error };
   };
   try {
     const runner = context.evalCode(RUNNER, 'runner.js');
@@ -86,9 +102,16 @@ function run(request: RunRequest): RunReply {
     const value = context.typeof(result.value) === 'string' ? context.getString(result.value) : undefined;
     result.value.dispose();
     return { id, ok: true, value };
+  } catch (error) {
+    // The engine itself failed (a host RangeError out of the middle of QuickJS when V8's stack ran out first, an
+    // aborted WebAssembly instance): nothing of this runtime is touched again.
+    retire = true;
+    return { id, ok: false, retire, error: `sandbox failure: ${(error as Error).message}` };
   } finally {
-    context.dispose();
-    runtime.dispose();
+    if (!retire) {
+      context.dispose();
+      runtime.dispose();
+    }
   }
 }
 
@@ -97,10 +120,11 @@ parentPort!.on('message', (request: RunRequest) => {
   try {
     reply = run(request);
   } catch (error) {
-    // The engine itself failed (not the user's code): answer, then end this thread; the host starts a fresh one.
-    parentPort!.postMessage({ id: request.id, ok: false, error: `sandbox failure: ${(error as Error).message}` } satisfies RunReply);
+    // Cleaning up failed (not the user's code): answer, then end this thread; the host starts a fresh one.
+    parentPort!.postMessage({ id: request.id, ok: false, retire: true, error: `sandbox failure: ${(error as Error).message}` } satisfies RunReply);
     process.exit(1);
   }
   parentPort!.postMessage(reply);
+  if (!reply.ok && reply.retire) process.exit(0);
 });
 parentPort!.postMessage({ ready: true });

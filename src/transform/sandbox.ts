@@ -38,6 +38,8 @@ export class Sandbox {
   private closed = false;
   /** Threads replaced after a crash or a hang (for tests and logs). */
   replaced = 0;
+  /** Threads that ended themselves after a run hit a limit. */
+  retired = 0;
 
   constructor(readonly limits: SandboxLimits = DEFAULT_SANDBOX_LIMITS) {}
 
@@ -64,7 +66,7 @@ export class Sandbox {
       let thread = this.idle.pop();
       if (!thread) {
         if (this.threads.size >= this.limits.threads) return;
-        thread = new SandboxThread(this.limits, (dead) => this.lost(dead));
+        thread = new SandboxThread(this.limits, (dead, unexpected) => this.lost(dead, unexpected));
         this.threads.add(thread);
       }
       const job = this.queue.shift()!;
@@ -75,12 +77,13 @@ export class Sandbox {
     }
   }
 
-  private lost(thread: SandboxThread): void {
+  private lost(thread: SandboxThread, unexpected: boolean): void {
     this.threads.delete(thread);
     const at = this.idle.indexOf(thread);
     if (at >= 0) this.idle.splice(at, 1);
     if (!this.closed) {
-      this.replaced++;
+      if (unexpected) this.replaced++;
+      else this.retired++;
       this.pump();
     }
   }
@@ -101,7 +104,7 @@ class SandboxThread {
 
   constructor(
     private readonly limits: SandboxLimits,
-    private readonly onLost: (thread: SandboxThread) => void,
+    private readonly onLost: (thread: SandboxThread, unexpected: boolean) => void,
   ) {
     // The thread's V8 stack (4 MiB) is well above the engine's own limit, and its JavaScript heap is small: the
     // transformation's memory lives in the WebAssembly instance, capped per run by QuickJS.
@@ -141,6 +144,14 @@ class SandboxThread {
 
   private answered(reply: RunReply | { ready: true }): void {
     if (!('id' in reply) || this.current?.id !== reply.id) return;
+    if (!reply.ok && reply.retire) {
+      // The thread is ending itself after a run that hit a limit: no further run may be given to it.
+      this.alive = false;
+      this.finish({ ok: false, error: reply.error });
+      this.onLost(this, false);
+      void this.worker.terminate();
+      return;
+    }
     this.finish(reply.ok ? { ok: true, value: reply.value } : { ok: false, error: reply.error });
   }
 
@@ -157,14 +168,14 @@ class SandboxThread {
     if (!this.alive) return;
     this.alive = false;
     this.finish({ ok: false, error: reason });
-    this.onLost(this);
+    this.onLost(this, true);
   }
 
   async end(reason: string): Promise<void> {
     if (!this.alive) return;
     this.alive = false;
     this.finish({ ok: false, error: reason });
-    this.onLost(this);
+    this.onLost(this, true);
     await this.worker.terminate();
   }
 }

@@ -20,8 +20,9 @@ describe('transformation sandbox', () => {
     assert.deepEqual(result, { ok: true, value: '{"payload":{"n":42}}' });
   });
 
-  it('ends loops, recursion and memory bombs inside the engine, and the same thread serves the next run', async () => {
-    const sandbox = open({ timeoutMs: 200, threads: 1 });
+  it('ends loops, recursion and memory bombs inside the engine, retires that thread and serves the next run on a fresh one', async () => {
+    // 4 MiB of heap: the memory bomb reaches it within milliseconds, long before the 200 ms time limit.
+    const sandbox = open({ timeoutMs: 200, memoryBytes: 4 * 1048576, threads: 1 });
     const cases: [string, RegExp][] = [
       ['function handler() { for (;;) {} }', /^timed out: the transformation ran longer than 200 ms$/],
       ['function handler() { const f = (n) => f(n + 1) + 1; return f(0); }', /stack overflow/],
@@ -34,6 +35,7 @@ describe('transformation sandbox', () => {
       assert.match((result as { error: string }).error, expected, code);
     }
     assert.equal(sandbox.replaced, 0, 'the engine stopped every run itself');
+    assert.equal(sandbox.retired, cases.length, 'each thread that hit a limit ended without disposing that runtime');
     assert.deepEqual(await sandbox.run(identity, '{"a":1}'), { ok: true, value: '{"a":1}' });
   });
 
@@ -45,6 +47,18 @@ describe('transformation sandbox', () => {
     assert.deepEqual(slow, { ok: false, error: 'timed out: the sandbox did not answer within 50 ms and was replaced' });
     assert.equal(sandbox.replaced, 1);
     assert.deepEqual(await sandbox.run(identity, '{"after":true}'), { ok: true, value: '{"after":true}' });
+  });
+
+  it('survives the engine failing under it: recursion past the thread stack ends that thread only', async () => {
+    // With QuickJS's stack limit (3 MiB) close to the thread's own (4 MiB), endless recursion can overflow V8's stack
+    // inside the engine: a RangeError out of the middle of QuickJS, after which disposing the runtime fails a
+    // WebAssembly assertion (JS_FreeRuntime: list_empty(&rt->gc_obj_list)) and aborts the instance. Whatever the engine
+    // does, it happens on a sandbox thread that is then retired: this process and the next run go on.
+    const sandbox = open({ stackBytes: 3 * 1048576, threads: 1 });
+    const crashed = await sandbox.run('function handler() { const f = (n) => f(n + 1) + 1; return f(0); }', '{}');
+    assert.equal(crashed.ok, false);
+    assert.equal(sandbox.retired + sandbox.replaced, 1, 'the thread that ran it is gone');
+    assert.deepEqual(await sandbox.run(identity, '{"still":"here"}'), { ok: true, value: '{"still":"here"}' });
   });
 
   it('queues runs beyond its threads and answers every one', async () => {
