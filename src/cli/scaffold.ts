@@ -5,7 +5,7 @@ import { parseErrorText } from './args.js';
 import { apiClient, CliError, CONNECTION_OPTIONS, CONNECTION_USAGE, type Call } from './client.js';
 
 export const SCAFFOLD_USAGE = `Usage:
-  hookrelay scaffold receiver --framework express|fastify|lambda [--app <app>] [--out <dir>] [--name <package>] [--force]
+  hookrelay scaffold receiver --framework express|fastify|lambda [--app <app>] [--out <dir>] [--name <package>] [--update]
 
 Generates a TypeScript webhook receiver project: signatures checked with the official standardwebhooks library (raw
 body, timestamp tolerance), idempotency on webhook-id, a fast 2xx with the work queued, one handler per event type
@@ -16,7 +16,9 @@ The event types are read from the running server; with --app, only those the app
   --app <app>         the application (id or uid) the receiver is for
   --out <dir>         where to write the project (default ./<framework>-webhook-receiver); must be empty or absent
   --name <package>    the project's package name (default: the directory's name)
-  --force             write into a directory that is not empty (files of the same name are replaced)
+  --update            in an existing project: rewrite the generated files (src/types/, src/events.ts,
+                      src/handlers/index.ts, test/samples.ts) and add handlers for new event types; every other
+                      file, your handlers included, is kept
 
 ${CONNECTION_USAGE}`;
 
@@ -26,7 +28,7 @@ const OPTIONS = {
   app: { type: 'string' },
   out: { type: 'string' },
   name: { type: 'string' },
-  force: { type: 'boolean' },
+  update: { type: 'boolean' },
 } as const;
 
 interface EventTypeOut {
@@ -35,6 +37,9 @@ interface EventTypeOut {
   archived: boolean;
   schemas: Record<string, unknown> | null;
 }
+
+/** Files the scaffold owns: rewritten by --update. Everything else is the project's once written. */
+const isGenerated = (path: string) => path.startsWith('src/types/') || path === 'src/events.ts' || path === 'src/handlers/index.ts' || path === 'test/samples.ts';
 
 async function listAll<T>(call: Call, path: string): Promise<T[]> {
   const rows: T[] = [];
@@ -73,7 +78,9 @@ export async function scaffoldCommand(args: string[], out: (text: string) => voi
   const framework = values.framework as string | undefined;
   if (!framework || !(FRAMEWORKS as readonly string[]).includes(framework)) throw new CliError(`scaffold receiver: --framework must be one of ${FRAMEWORKS.join(', ')}`, 2);
   const dir = resolve((values.out as string | undefined) ?? `${framework}-webhook-receiver`);
-  if (existsSync(dir) && readdirSync(dir).length > 0 && !values.force) throw new CliError(`scaffold receiver: ${dir} is not empty (pass --force to write into it anyway)`, 2);
+  const update = values.update === true;
+  if (update && !existsSync(join(dir, 'src/events.ts'))) throw new CliError(`scaffold receiver --update: ${dir} holds no generated receiver (no src/events.ts)`, 2);
+  if (!update && existsSync(dir) && readdirSync(dir).length > 0) throw new CliError(`scaffold receiver: ${dir} is not empty (pass --update to refresh a generated project)`, 2);
   const name = (values.name as string | undefined) ?? basename(dir).toLowerCase().replace(/[^a-z0-9._-]+/g, '-');
   if (!/^(?:@[a-z0-9-~][a-z0-9-._~]*\/)?[a-z0-9-~][a-z0-9-._~]*$/.test(name)) throw new CliError(`scaffold receiver: ${JSON.stringify(name)} is not a valid npm package name (pass --name)`, 2);
 
@@ -84,13 +91,19 @@ export async function scaffoldCommand(args: string[], out: (text: string) => voi
   const { scaffoldEvents } = await import('../scaffold/event-types.js');
   const events = await scaffoldEvents(eventTypes);
   const files = receiverFiles({ framework: framework as (typeof FRAMEWORKS)[number], name, app: app ?? null, events });
+  const kept: string[] = [];
   for (const [path, content] of Object.entries(files)) {
     const target = join(dir, path);
+    if (update && !isGenerated(path) && existsSync(target)) {
+      kept.push(path);
+      continue;
+    }
     mkdirSync(dirname(target), { recursive: true });
     writeFileSync(target, content);
   }
   const examples = events.reduce((n, e) => n + e.examples.length, 0);
   out(`wrote a ${framework} receiver to ${dir}: ${events.length} event type(s) (${events.map((e) => e.name).join(', ')}), ${examples} sample payload(s) for its tests\n`);
+  if (update) out(`kept ${kept.length} existing file(s) that are yours (handlers, app, tests, configuration)\n`);
   out(`next: cd ${dir} && npm install && npm test\n`);
   return 0;
 }

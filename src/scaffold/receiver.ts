@@ -88,8 +88,9 @@ ${run}
 - **Fast 2xx**: the request is answered with 204 as soon as it is verified; the work is queued (\`src/queue.ts\`, in
   process). Swap in a durable queue when losing queued work on a crash matters.${framework === 'lambda' ? ' On Lambda the queue is drained before the handler returns, since the runtime freezes afterwards; hand events to SQS instead for a faster answer.' : ''}
 - **Handlers**: one file per event type in \`src/handlers/\`, typed with TypeScript generated from the event type's
-  JSON Schema (\`src/types/\`, by \`json-schema-to-typescript\`). Edit the handlers; regenerate the types when a schema
-  changes.
+  JSON Schema (\`src/types/\`, by \`json-schema-to-typescript\`). Edit the handlers; when event types or schemas change,
+  \`npx hookrelay scaffold receiver --framework ${framework} --out . --update\` rewrites the generated files and adds
+  handlers for new event types, keeping yours.
 - **Event type**: read from the \`x-hookrelay-event-type\` header (messages from hookrelay sources) or from the
   payload's \`type\` or \`eventType\` field.
 

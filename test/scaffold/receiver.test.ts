@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
@@ -91,10 +91,22 @@ describe('hookrelay scaffold receiver', () => {
     assert.ok(existsSync(join(temp.dir, 'narrow/src/handlers/invoice-paid.ts')));
     assert.ok(!existsSync(join(temp.dir, 'narrow/src/handlers/user-created.ts')));
 
+    // --update after a new event type: generated files rewritten, new handler added, edited handler kept.
+    const handlerFile = join(dir, 'src/handlers/invoice-paid.ts');
+    writeFileSync(handlerFile, readFileSync(handlerFile, 'utf8').replace('context.log(', '/* edited */ context.log('));
+    await relay.svix.eventType.create({ name: 'order.shipped', description: 'Shipped.', schemas: { '1': { type: 'object', properties: { carrier: { type: 'string' } } } } });
+    const updated = await runCli(['scaffold', 'receiver', '--framework', 'express', '--out', dir, '--update', ...connection()]);
+    assert.equal(updated.code, 0, updated.stderr);
+    assert.match(readFileSync(handlerFile, 'utf8'), /\/\* edited \*\//);
+    assert.match(readFileSync(join(dir, 'src/events.ts'), 'utf8'), /'order\.shipped'/);
+    assert.ok(existsSync(join(dir, 'src/handlers/order-shipped.ts')));
+    await relay.api('DELETE', '/api/v1/event-type/order.shipped?expunge=true');
+
     // Refusals: no framework, an unknown one, a directory that is not empty.
     assert.equal((await runCli(['scaffold', 'receiver', ...connection()])).code, 2);
     assert.match((await runCli(['scaffold', 'receiver', '--framework', 'koa', ...connection()])).stderr, /--framework must be one of express, fastify, lambda/);
     assert.match((await runCli(['scaffold', 'receiver', '--framework', 'express', '--out', dir, ...connection()])).stderr, /is not empty/);
+    assert.match((await runCli(['scaffold', 'receiver', '--framework', 'express', '--out', join(temp.dir, 'nothing'), '--update', ...connection()])).stderr, /holds no generated receiver/);
   });
 
   for (const framework of ['express', 'fastify', 'lambda'] as const) {
