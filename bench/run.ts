@@ -8,6 +8,7 @@ import { countStoreCalls, startBenchRelay, statusCounts, unfinished, type BenchR
 import { now, rpcClient, summarize, type Call, type LatencySummary } from './shared.js';
 import { faultPhase } from './faults.js';
 import { filterFanOut } from './filters.js';
+import { transformPhase } from './transforms.js';
 import { ingestPhase } from './ingest.js';
 import { processesPhase } from './processes.js';
 import { storeOnly } from './store-only.js';
@@ -26,7 +27,8 @@ import { storeOnly } from './store-only.js';
  * processes, default 10000; 0 skips it), BENCH_PROCESSES (PostgreSQL process counts, default 1,2,3), BENCH_PROFILE_DIR (write a .cpuprofile of this process per phase; summarize with dist/bench/profile-summary.js),
  * BENCH_FAULT_SECONDS (each run of the fault-isolation phase, default 8; 0 skips it), BENCH_FAULT_RATE (msgs/s to the
  * healthy app and to the faulty app, each fanning out to 25 endpoints; default 20), BENCH_FILTER_MESSAGES (messages
- * of the content-filter fan-out phase, each to 100 endpoints with and without filters; default 4000; 0 skips it).
+ * of the content-filter fan-out phase, each to 100 endpoints with and without filters; default 4000; 0 skips it),
+ * BENCH_TRANSFORM_MESSAGES (deliveries to one endpoint without and with a transformation; default 3000; 0 skips it).
  */
 
 const int = (name: string, fallback: number) => {
@@ -45,6 +47,7 @@ const cfg = {
   latencySeconds: int('BENCH_LATENCY_SECONDS', 5),
   storeOnly: int('BENCH_STORE_ONLY', 20_000),
   filterMessages: int('BENCH_FILTER_MESSAGES', 4_000),
+  transformMessages: int('BENCH_TRANSFORM_MESSAGES', 3_000),
   ingestRequests: int('BENCH_INGEST_REQUESTS', 20_000),
   processMessages: int('BENCH_PROCESS_MESSAGES', 10_000),
   processCounts: (process.env.BENCH_PROCESSES ?? '1,2,3').split(',').map(Number),
@@ -228,6 +231,33 @@ async function main(): Promise<void> {
 
     const acceptCall = (br: BenchRelay, appId: string, extra: Partial<AcceptCall>): Call =>
       ({ kind: 'accept', url: br.url, token: br.token, appId, concurrency: cfg.acceptConcurrency, timeoutMs: cfg.phaseTimeoutMs, ...extra }) as unknown as Call;
+
+    // 2d. Transformations: deliveries/s to one endpoint without, then with, a JavaScript transformation.
+    if (cfg.transformMessages > 0) {
+      const result = await transformPhase({
+        messages: cfg.transformMessages,
+        receiverUrl,
+        receiver: receiver.call,
+        loadgen: loadgen.call,
+        acceptCall: (br, appId, extra) => acceptCall(br, appId, extra),
+        flags: relayFlags,
+        timeoutMs: cfg.phaseTimeoutMs,
+      });
+      const plain = result.rows.find((r) => r.label === 'plain');
+      const transformed = result.rows.find((r) => r.label === 'transformed');
+      for (const r of result.rows) console.log(`transformations (${r.label}): ${r.deliveries} deliveries at ${rate(r.perSecond)}/s`);
+      if (plain && transformed) {
+        rows.push({
+          metric: 'transformed deliveries, 1 endpoint (deliveries/s)',
+          hookrelay: `${rate(transformed.perSecond)}/s`,
+          ceiling: `${rate(plain.perSecond)}/s`,
+          ratio: `${(transformed.perSecond / plain.perSecond).toFixed(2)}×`,
+          target: '',
+          notes: 'ceiling column: the same endpoint without a transformation; a fresh QuickJS runtime per delivery, 2 sandbox threads',
+        });
+      }
+      problems.push(...result.problems);
+    }
 
     /** Accepts a backlog with the dispatcher held, then starts it and times the drain as the receiver sees it. */
     const drain = async (label: string, endpoints: number, messages: number, then?: (br: BenchRelay, appId: string, counters: ReturnType<typeof countStoreCalls>) => Promise<void>) => {

@@ -10,6 +10,8 @@ import { EgressPolicy } from './egress/policy.js';
 import { Ingest } from './inbound/ingest.js';
 import { HttpDestination } from './pipeline/destinations/http.js';
 import { Destinations } from './pipeline/destinations/index.js';
+import { TransformingDestination } from './pipeline/destinations/transforming.js';
+import { Sandbox } from './transform/sandbox.js';
 import { Dispatcher } from './pipeline/dispatcher.js';
 import { AddressList } from './inbound/address-list.js';
 import { Intake } from './pipeline/intake.js';
@@ -131,7 +133,9 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     signatureHeaders: settings.signatureHeaders,
     egress,
   });
-  const destination = new Destinations(http, undefined, { egress });
+  // Endpoint transformations run on worker threads in QuickJS/WebAssembly, never in this thread (src/transform/).
+  const sandbox = new Sandbox();
+  const destination = new TransformingDestination(new Destinations(http, undefined, { egress }), sandbox);
   const metrics = new Metrics((now) => store.stats(now));
   const intake = new Intake(store, retry.scheduleMs[0] ?? 0, metrics);
   const operational = new OperationalWebhooks(store, intake, log.child({ component: 'operational' }), {
@@ -167,6 +171,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       idempotencyTtlMs: settings.idempotencyTtlMs,
       wake: () => dispatcher.wake(),
       egress,
+      sandbox,
       operational,
     },
     {
@@ -228,6 +233,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       // Events of the last recorded outcomes are accepted before the store closes.
       await operational.flush();
       await destination.close();
+      await sandbox.close();
       await store.close();
     })());
 

@@ -11,6 +11,7 @@ import type { ApiContext } from './context.js';
 import { applicationRoutes } from './routes/applications.js';
 import { attemptRoutes } from './routes/attempts.js';
 import { endpointRoutes } from './routes/endpoints.js';
+import { transformationRoutes, transformationSimulateRoute } from './routes/transformations.js';
 import { endpointTaskRoutes } from './routes/endpoint-tasks.js';
 import { unservedSvixRoutes } from './routes/unserved.js';
 import { eventTypeRoutes } from './routes/event-types.js';
@@ -184,6 +185,8 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   apiKeyRoutes(router, ctx, keys);
   eventTypeRoutes(router, ctx);
   endpointRoutes(router, ctx);
+  transformationRoutes(router, ctx);
+  transformationSimulateRoute(router, ctx);
   endpointTaskRoutes(router, ctx);
   messageRoutes(router, ctx);
   attemptRoutes(router, ctx);

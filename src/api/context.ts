@@ -6,6 +6,7 @@ import type { Ingest } from '../inbound/ingest.js';
 import type { Intake } from '../pipeline/intake.js';
 import type { OperationalWebhooks } from '../operational/events.js';
 import type { Store } from '../store/store.js';
+import type { Sandbox } from '../transform/sandbox.js';
 import { mayAccess, principalOf } from './auth.js';
 
 /** What route handlers need from the rest of hookrelay. */
@@ -22,6 +23,8 @@ export interface ApiContext {
   egress: EgressPolicy;
   /** Operational webhooks: their endpoints' routes, and the reserved application they are messages of. */
   operational: OperationalWebhooks;
+  /** Runs endpoint transformations: checks code at save, and the simulate route. */
+  sandbox: Sandbox;
 }
 
 type Params = Record<string, string>;

@@ -8,7 +8,7 @@ import type { ApiKeys } from './api-keys.js';
  * flags — travels inside the token in base64url JSON; the digest covers it, so a changed scope is a wrong key.
  */
 
-/** Svix's capability names. `ViewBase` is always required; `ManageTransformations` grants nothing (no transformations here). */
+/** Svix's capability names. `ViewBase` is always required. */
 export const CAPABILITIES = ['ViewBase', 'ViewEndpointSecret', 'ManageEndpointSecret', 'ManageTransformations', 'CreateAttempts', 'ManageEndpoint'] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
@@ -87,7 +87,7 @@ const GRANTS: Record<Capability, readonly string[]> = {
   ],
   ViewEndpointSecret: [`GET ${ENDPOINT}/secret`],
   ManageEndpointSecret: [`GET ${ENDPOINT}/secret`, `POST ${ENDPOINT}/secret/rotate`],
-  ManageTransformations: [],
+  ManageTransformations: [`GET ${ENDPOINT}/transformation`, `PATCH ${ENDPOINT}/transformation`, `POST ${ENDPOINT}/transformation/simulate`],
   CreateAttempts: [`POST ${ENDPOINT}/recover`, `POST ${APP}/msg/:msg_id/endpoint/:endpoint_id/resend`, `POST ${ENDPOINT}/send-example`],
   ManageEndpoint: [
     `POST ${APP}/endpoint`,

@@ -21,6 +21,8 @@ Usage:
   hookrelay resend <app> <message> <endpoint>    deliver a message to an endpoint again
   hookrelay recover <app> <endpoint> --since 2h  re-queue an endpoint's failed deliveries
   hookrelay tail [--app <app>] [--endpoint <endpoint>]   follow new messages and attempt outcomes live
+  hookrelay scaffold receiver --framework express|fastify|lambda [--app <app>] [--out <dir>]
+                                generate a webhook receiver project for this server's event types
   hookrelay version             print the version
 
 Options (each also settable by environment variable):
@@ -147,6 +149,10 @@ const CLIENT_COMMANDS: Record<string, ClientCommand | undefined> = {
   attempt: resource('attempt'),
   resend: resource('resend'),
   recover: resource('recover'),
+  scaffold: async () => {
+    const { SCAFFOLD_USAGE, scaffoldCommand } = await import('./scaffold.js');
+    return { usage: SCAFFOLD_USAGE, run: scaffoldCommand };
+  },
   tail: async () => {
     const { TAIL_USAGE, tailCommand } = await import('./tail.js');
     return { usage: TAIL_USAGE, run: (args, out) => tailCommand(args, out) };

@@ -26,6 +26,10 @@ export const RESOURCE_USAGE = `Usage:
                                   register a public JWK (RSA >= 2048, EC P-256 or X25519, with a kid); deliveries
                                   are then encrypted to it as a JWE
   hookrelay endpoint delete-encryption-key <app> <endpoint> <kid>
+  hookrelay endpoint transformation <app> <endpoint> [--code-file <file.js>] [--enabled true|false] [--remove]
+                                  show, set, enable/disable or remove the endpoint's transformation
+  hookrelay endpoint simulate <app> <endpoint> --code-file <file.js> --event-type <type> (--data <json> | --data-file <file>)
+                                  run a transformation on a sample payload; nothing is saved or sent
   hookrelay message list <app> [--event-types <a,b>]
   hookrelay message get <app> <message>
   hookrelay message send <app> --event-type <type> (--data <json> | --data-file <file>) [--event-id <id>]
@@ -64,6 +68,9 @@ const OPTIONS = {
   message: { type: 'string' },
   since: { type: 'string' },
   until: { type: 'string' },
+  'code-file': { type: 'string' },
+  enabled: { type: 'string' },
+  remove: { type: 'boolean' },
 } as const;
 
 type Values = ReturnType<typeof parseCommand<typeof OPTIONS>>['values'];
@@ -105,6 +112,15 @@ function booleanArg(flag: string, text: string | undefined): boolean | undefined
   if (text === 'true' || text === '') return true;
   if (text === 'false') return false;
   throw new CliError(`${flag} must be true or false, not ${JSON.stringify(text)}`, 2);
+}
+
+function codeOf(values: Values): string | undefined {
+  if (values['code-file'] === undefined) return undefined;
+  try {
+    return readFileSync(values['code-file'], 'utf8');
+  } catch (error) {
+    throw new CliError(`cannot read --code-file ${values['code-file']}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 2);
+  }
 }
 
 function payloadOf(values: Values): unknown {
@@ -210,6 +226,26 @@ export async function resourceCommand(resource: string, args: string[], out: Out
     case 'endpoint secret': {
       const secret = await call('GET', `/api/v1/app/${need(0, 'application id or uid')}/endpoint/${need(1, 'endpoint id or uid')}/secret`);
       show(secret, () => out(`${secret.key}\n`));
+      return 0;
+    }
+    case 'endpoint transformation': {
+      const base = `/api/v1/app/${need(0, 'application id or uid')}/endpoint/${need(1, 'endpoint id or uid')}/transformation`;
+      const code = codeOf(values);
+      const enabled = booleanArg('--enabled', values.enabled);
+      if (values.remove && code !== undefined) throw new CliError('hookrelay endpoint transformation: give --code-file or --remove, not both', 2);
+      if (values.remove || code !== undefined || enabled !== undefined) {
+        await call('PATCH', base, { ...(values.remove ? { code: null, enabled: false } : {}), ...(code !== undefined ? { code } : {}), ...(enabled !== undefined ? { enabled } : {}) });
+      }
+      const t = await call('GET', base);
+      show(t, () => out(`enabled: ${t.enabled ? 'yes' : 'no'}; updated: ${t.updatedAt ?? 'never'}\n${t.code ?? '(no code)'}\n`));
+      return 0;
+    }
+    case 'endpoint simulate': {
+      const base = `/api/v1/app/${need(0, 'application id or uid')}/endpoint/${need(1, 'endpoint id or uid')}/transformation/simulate`;
+      const code = codeOf(values);
+      if (code === undefined) throw new CliError(`hookrelay endpoint simulate: --code-file is required\n\n${RESOURCE_USAGE}`, 2);
+      const result = await call('POST', base, { code, eventType: required(command, values['event-type'], '--event-type', RESOURCE_USAGE), payload: payloadOf(values) });
+      show(result, () => out(result.cancel ? 'canceled: nothing would be sent\n' : `${result.method} ${result.url}\n${Object.entries(result.headers ?? {}).map(([k, v]) => `${k}: ${v}\n`).join('')}\n${result.payload}\n`));
       return 0;
     }
     case 'endpoint rotate-secret': {

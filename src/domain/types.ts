@@ -71,6 +71,8 @@ export interface Endpoint {
   channels: string[] | null;
   /** A content filter on the payload and headers (domain/content-filter.ts, docs/routing.md); null for none. */
   filter: Record<string, unknown> | null;
+  /** JavaScript run on each delivery before it is sent (src/transform/, docs/routing.md); null when never set. */
+  transformation: EndpointTransformation | null;
   headers: Record<string, string>;
   disabled: boolean;
   disabledReason: string | null;
@@ -177,6 +179,15 @@ export interface Attempt {
   trigger: AttemptTrigger;
 }
 
+export interface EndpointTransformation {
+  /** Defines `function handler(webhook)`; null when removed. */
+  code: string | null;
+  /** Only an enabled transformation with code runs. */
+  enabled: boolean;
+  /** When code or enabled last changed (epoch ms). */
+  updatedAt: number;
+}
+
 /** What the dispatcher needs to send one delivery, read in one claim. */
 export interface ClaimedDelivery {
   delivery: Delivery;
@@ -184,4 +195,6 @@ export interface ClaimedDelivery {
   endpoint: Endpoint;
   /** A rate-limited endpoint's reserved slot: the send starts no earlier than this. */
   notBefore?: number;
+  /** The HTTP method, when a transformation chose one. @default 'POST' */
+  method?: string;
 }

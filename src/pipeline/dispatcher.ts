@@ -270,7 +270,7 @@ export class Dispatcher {
       messageId: delivery.messageId,
       endpointId: delivery.endpointId,
       appId: delivery.appId,
-      url: endpoint.url,
+      url: result.url ?? endpoint.url,
       startedAt,
       durationMs: finishedAt - startedAt,
       statusCode: result.statusCode,

@@ -1,5 +1,5 @@
 import type { HealthChange, HealthPolicy } from '../domain/health.js';
-import type { ApiKey, App, Attempt, ClaimedDelivery, Delivery, DeliveryStatus, DestinationConfig, EncryptionKey, Endpoint, EventType, Message, Ordering, SigningSecret, Source } from '../domain/types.js';
+import type { ApiKey, App, Attempt, ClaimedDelivery, Delivery, DeliveryStatus, DestinationConfig, EncryptionKey, Endpoint, EndpointTransformation, EventType, Message, Ordering, SigningSecret, Source } from '../domain/types.js';
 
 /**
  * The storage contract. Every backend implements it and passes the same conformance suite.
@@ -48,6 +48,8 @@ export interface EndpointInput {
   channels: string[] | null;
   /** A validated content filter (domain/content-filter.ts `compileFilter` accepted it), or null. */
   filter: Record<string, unknown> | null;
+  /** Checked in the sandbox at save (its code defines `handler`); null or absent for none. */
+  transformation?: EndpointTransformation | null;
   headers: Record<string, string>;
   disabled: boolean;
   rateLimit: number | null;

@@ -212,12 +212,11 @@ describe('svix 2.x SDK against hookrelay', () => {
   it('answers the Svix routes it does not serve with 501 not_implemented naming the feature', async () => {
     const app = await relay.svix.application.create({ name: 'unserved' });
     const ep = await relay.svix.endpoint.create(app.id, { url: receiver.url });
-    await rejectsWith(relay.svix.endpoint.transformationPartialUpdate(app.id, ep.id, { enabled: true }), 501);
-    const { status, body } = await relay.api('PATCH', `/api/v1/app/${app.id}/endpoint/${ep.id}/transformation`, { enabled: true });
+    const { status, body } = await relay.api('PATCH', `/api/v1/app/${app.id}/destination/dest_x/transformation`, { enabled: true });
     assert.equal(status, 501);
     assert.equal(body.code, 'not_implemented');
     assert.match(body.detail, /Transformation/);
-    const unauthenticated = await relay.api('GET', `/api/v1/app/${app.id}/endpoint/${ep.id}/transformation`, undefined, { token: null });
+    const unauthenticated = await relay.api('GET', `/api/v1/app/${app.id}/destination/dest_x/transformation`, undefined, { token: null });
     assert.equal(unauthenticated.status, 401, 'authentication comes first');
     for (const [method, path, feature] of SVIX_UNSERVED) {
       const url = path.replace(/\{app_id\}/g, app.id).replace(/\{endpoint_id\}/g, ep.id).replace(/\{[a-z_]+\}/g, 'x');

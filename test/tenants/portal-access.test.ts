@@ -104,6 +104,14 @@ describe('app portal access tokens (svix SDK)', () => {
     const replayer = sdk((await relay.svix1.authentication.appPortalAccess(appA, { capabilities: [AppPortalCapability.ViewBase, AppPortalCapability.CreateAttempts] })).token);
     assert.equal(await status(replayer.endpoint.recover(appA, endpoint.id, { since: new Date(Date.now() - 60_000) })), 200);
     assert.equal(await status(replayer.endpoint.delete(appA, endpoint.id)), 403);
+
+    // Transformations: ManageTransformations only.
+    const code = { code: 'function handler(w) { return w; }', enabled: true };
+    assert.equal(await status(readOnly.endpoint.transformationPartialUpdate(appA, endpoint.id, code)), 403);
+    assert.equal((await relay.api('GET', `/api/v1/app/${appA}/endpoint/${endpoint.id}/transformation`, undefined, { token: (await relay.svix1.authentication.appPortalAccess(appA, { readOnly: true })).token })).status, 403);
+    const transformer = sdk((await relay.svix1.authentication.appPortalAccess(appA, { capabilities: [AppPortalCapability.ViewBase, AppPortalCapability.ManageTransformations] })).token);
+    assert.equal(await status(transformer.endpoint.transformationPartialUpdate(appA, endpoint.id, code)), 200, "resolved");
+    assert.equal(await status(transformer.endpoint.delete(appA, endpoint.id)), 403);
   });
 
   it('cannot be widened by editing the scope inside the token', async () => {

@@ -52,6 +52,8 @@ const ENDPOINT_ROUTES = (prefix: string, access: Access): Record<string, Route> 
   [`GET ${prefix}/endpoint/{endpoint_id}/encryption-key`]: { access },
   [`POST ${prefix}/endpoint/{endpoint_id}/encryption-key`]: { access, body: { ...SWEEP_JWK, kid: 'added-in-the-sweep' } },
   [`DELETE ${prefix}/endpoint/{endpoint_id}/encryption-key/{kid}`]: { access },
+  [`GET ${prefix}/endpoint/{endpoint_id}/transformation`]: { access },
+  [`PATCH ${prefix}/endpoint/{endpoint_id}/transformation`]: { access, body: { code: 'function handler(w) { return w; }', enabled: false } },
 });
 
 const ROUTES: Record<string, Route> = {
@@ -83,6 +85,7 @@ const ROUTES: Record<string, Route> = {
   'DELETE /api/v1/event-type/{event_type_name}': { access: 'admin' },
 
   ...ENDPOINT_ROUTES('/api/v1/app/{app_id}', 'tenant'),
+  'POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation/simulate': { access: 'tenant', body: { code: 'function handler(w) { return w; }', eventType: 'sweep.event', payload: {} } },
 
   'GET /api/v1/app/{app_id}/msg': { access: 'tenant' },
   'POST /api/v1/app/{app_id}/msg': { access: 'tenant', body: { eventType: 'sweep.event', payload: { n: 2 } } },

@@ -60,6 +60,7 @@ function toInput(body: Partial<Fields>, base: Endpoint | null, defaults: { maxIn
     filterTypes: (filterTypes !== undefined ? filterTypes : (base?.filterTypes ?? null)) ?? null,
     channels: pick('channels', base?.channels ?? null) ?? null,
     filter: body.filter === undefined ? (base?.filter ?? null) : validFilter(body.filter),
+    transformation: base?.transformation ?? null,
     headers: headers ?? base?.headers ?? {},
     disabled: body.disabled ?? base?.disabled ?? false,
     rateLimit: body.throttleRate !== undefined ? body.throttleRate : body.rateLimit !== undefined ? body.rateLimit : (base?.rateLimit ?? null),

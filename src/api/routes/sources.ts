@@ -11,7 +11,8 @@ import { presentPage } from '../present.js';
 import type { Router } from '../router.js';
 import { listOf, metadata, metadataIn, PageQuery, uid } from '../schemas.js';
 import { parse } from '../validation.js';
-import { endpointRoutes } from './endpoints.js';
+import { endpointRoutes, type EndpointScope } from './endpoints.js';
+import { transformationRoutes } from './transformations.js';
 
 const IngestSourceIn = z.strictObject({
   name: z.string().min(1).max(256),
@@ -125,7 +126,7 @@ export function sourceRoutes(router: Router, ctx: ApiContext, keys: ApiKeys): vo
     },
   );
 
-  endpointRoutes(router, ctx, {
+  const sourceEndpoints: EndpointScope = {
     base: `${base}/:source_id/endpoint`,
     tag: 'IngestEndpoint',
     appOf: async (c, request): Promise<App> => {
@@ -134,5 +135,7 @@ export function sourceRoutes(router: Router, ctx: ApiContext, keys: ApiKeys): vo
       if (!app) throw notFound('source', source.id);
       return app;
     },
-  });
+  };
+  endpointRoutes(router, ctx, sourceEndpoints);
+  transformationRoutes(router, ctx, sourceEndpoints);
 }

@@ -34,9 +34,6 @@ export const SVIX_UNSERVED: readonly (readonly ['GET' | 'POST' | 'PUT' | 'PATCH'
   ['GET', '/api/v1/app/{app_id}/stats/attempts', 'Application: Get App Attempts Stats'],
   ['GET', '/api/v1/app/{app_id}/endpoint/{endpoint_id}/connector', 'Endpoint: Get Endpoint Connector'],
   ['POST', '/api/v1/app/{app_id}/endpoint/{endpoint_id}/cancel-msgs', 'Endpoint: Cancel Msgs'],
-  ['GET', '/api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation', 'Endpoint: Get Endpoint Transformation'],
-  ['PATCH', '/api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation', 'Endpoint: Patch Endpoint Transformation'],
-  ['POST', '/api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation/simulate', 'Endpoint: Simulate Transformation'],
   ['POST', '/api/v1/app/{app_id}/endpoint/{endpoint_id}/bulk-replay', 'Endpoint: Bulk Replay Messages'],
   ['GET', '/api/v1/app/{app_id}/endpoint/{endpoint_id}/oauth', 'Endpoint: Get Endpoint Oauth Config'],
   ['PUT', '/api/v1/app/{app_id}/endpoint/{endpoint_id}/oauth', 'Endpoint: Set Endpoint Oauth Config'],
@@ -188,6 +185,4 @@ export const SVIX_UNSERVED: readonly (readonly ['GET' | 'POST' | 'PUT' | 'PATCH'
   ['PATCH', '/ingest/api/v1/source/{source_id}', 'Ingest Source: Patch Ingest Source'],
   ['POST', '/ingest/api/v1/source/{source_id}/dashboard', 'Ingest Source: Ingest Source Consumer Portal Access'],
   ['GET', '/ingest/api/v1/source/{source_id}/log', 'Ingest Logs: List Logs'],
-  ['GET', '/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/transformation', 'Ingest Endpoint: Get Ingest Endpoint Transformation'],
-  ['PATCH', '/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/transformation', 'Ingest Endpoint: Patch Ingest Endpoint Transformation'],
 ];

@@ -1,11 +1,14 @@
 import type { ClaimedDelivery, Endpoint } from '../../domain/types.js';
 
-/** What one try of a delivery came to. Expected outcomes are values; the dispatcher maps them onto the retry policy. */
-export type SendResult =
+/**
+ * What one try of a delivery came to. Expected outcomes are values; the dispatcher maps them onto the retry policy.
+ * `url`: where the attempt went when not to the endpoint's URL (a transformation changed it).
+ */
+export type SendResult = { url?: string } & (
   | { kind: 'success'; statusCode: number; responseBody: string }
   | { kind: 'retry'; statusCode: number; responseBody: string; error: string | null; retryAfterMs: number | null }
   | { kind: 'gone'; statusCode: number; responseBody: string }
-  | { kind: 'fatal'; statusCode: number; responseBody: string; error: string };
+  | { kind: 'fatal'; statusCode: number; responseBody: string; error: string });
 
 export interface Destination {
   send(claimed: ClaimedDelivery, signal: AbortSignal): Promise<SendResult>;

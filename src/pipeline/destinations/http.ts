@@ -71,7 +71,7 @@ export class HttpDestination implements Destination {
     );
   }
 
-  private post({ message, endpoint }: ClaimedDelivery, target: { origin: string; path: string }, payload: Uint8Array, contentType: string, signal: AbortSignal): Promise<SendResult> {
+  private post({ message, endpoint, method }: ClaimedDelivery, target: { origin: string; path: string }, payload: Uint8Array, contentType: string, signal: AbortSignal): Promise<SendResult> {
     if (signal.aborted) return Promise.resolve(retry('aborted by shutdown'));
     const now = this.now();
     const keys: SigningKey[] = [];
@@ -102,7 +102,7 @@ export class HttpDestination implements Destination {
       }, this.now);
       this.inFlight.add(attempt);
       this.sweeper ??= setInterval(() => this.sweep(), DEADLINE_SWEEP_MS);
-      this.agent.dispatch({ origin: target.origin, path: target.path, method: 'POST', headers, body: payload }, attempt);
+      this.agent.dispatch({ origin: target.origin, path: target.path, method: method ?? 'POST', headers, body: payload }, attempt);
     });
   }
 

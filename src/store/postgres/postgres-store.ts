@@ -217,8 +217,8 @@ export class PostgresStore implements Store {
     const p = this.endpointParams(input);
     try {
       await this.query(
-        `INSERT INTO endpoint (id, app_id, uid, url, description, version, filter_types, channels, headers, disabled, rate_limit, ordering, max_in_flight, metadata, destination, filter, secrets, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18)`,
+        `INSERT INTO endpoint (id, app_id, uid, url, description, version, filter_types, channels, headers, disabled, rate_limit, ordering, max_in_flight, metadata, destination, filter, transformation, secrets, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)`,
         [id, appId, ...p, json([{ key: secret, expiresAt: null }]), now],
       );
     } catch (error) {
@@ -238,7 +238,7 @@ export class PostgresStore implements Store {
       const result = await this.query(
         `UPDATE endpoint SET uid = $3, url = $4, description = $5, version = $6, filter_types = $7, channels = $8, headers = $9, disabled = $10,
            disabled_reason = CASE WHEN $10 THEN disabled_reason ELSE NULL END, ${resetHealthOnEnable('NOT $10')},
-           rate_limit = $11, ordering = $12, max_in_flight = $13, metadata = $14, destination = $15, filter = $16, updated_at = $17
+           rate_limit = $11, ordering = $12, max_in_flight = $13, metadata = $14, destination = $15, filter = $16, transformation = $17, updated_at = $18
          WHERE app_id = $1 AND id = $2`,
         [appId, id, ...this.endpointParams(input), now],
       );
@@ -320,6 +320,7 @@ export class PostgresStore implements Store {
       json(input.metadata),
       json(input.destination),
       input.filter === null ? null : JSON.stringify(input.filter),
+      input.transformation == null ? null : JSON.stringify(input.transformation),
     ];
   }
 

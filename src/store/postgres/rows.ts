@@ -44,6 +44,7 @@ export const toEndpoint = (r: any): Endpoint => ({
   filterTypes: r.filter_types,
   channels: r.channels,
   filter: r.filter === null || r.filter === undefined ? null : JSON.parse(r.filter),
+  transformation: r.transformation === null || r.transformation === undefined ? null : JSON.parse(r.transformation),
   headers: r.headers,
   disabled: r.disabled,
   disabledReason: r.disabled_reason,

@@ -46,6 +46,7 @@ export const toEndpoint = (r: any): Endpoint => ({
   filterTypes: json(r.filter_types),
   channels: json(r.channels),
   filter: json(r.filter ?? null),
+  transformation: json(r.transformation ?? null),
   headers: JSON.parse(r.headers),
   disabled: r.disabled === 1,
   disabledReason: r.disabled_reason,

@@ -254,8 +254,8 @@ export class SqliteStore implements Store {
     try {
       this.db
         .prepare(
-          `INSERT INTO endpoint (id, app_id, uid, url, description, version, filter_types, channels, filter, headers, disabled, rate_limit, ordering, max_in_flight, metadata, destination, secrets, created_at, updated_at)
-           VALUES (@id, @appId, @uid, @url, @description, @version, @filterTypes, @channels, @filter, @headers, @disabled, @rateLimit, @ordering, @maxInFlight, @metadata, @destination, @secrets, @now, @now)`,
+          `INSERT INTO endpoint (id, app_id, uid, url, description, version, filter_types, channels, filter, transformation, headers, disabled, rate_limit, ordering, max_in_flight, metadata, destination, secrets, created_at, updated_at)
+           VALUES (@id, @appId, @uid, @url, @description, @version, @filterTypes, @channels, @filter, @transformation, @headers, @disabled, @rateLimit, @ordering, @maxInFlight, @metadata, @destination, @secrets, @now, @now)`,
         )
         .run({ id, appId, ...this.endpointParams(input), secrets: JSON.stringify([{ key: secret, expiresAt: null }]), now });
     } catch (error) {
@@ -276,7 +276,7 @@ export class SqliteStore implements Store {
       const result = this.db
         .prepare(
           `UPDATE endpoint SET uid = @uid, url = @url, description = @description, version = @version, filter_types = @filterTypes,
-             channels = @channels, filter = @filter, headers = @headers, disabled = @disabled,
+             channels = @channels, filter = @filter, transformation = @transformation, headers = @headers, disabled = @disabled,
              disabled_reason = CASE WHEN @disabled = 0 THEN NULL ELSE disabled_reason END, ${resetHealthOnEnable('@disabled = 0')},
              rate_limit = @rateLimit, ordering = @ordering, max_in_flight = @maxInFlight, metadata = @metadata, destination = @destination, updated_at = @now
            WHERE app_id = @appId AND id = @id`,
@@ -345,6 +345,7 @@ export class SqliteStore implements Store {
       filterTypes: jsonOrNull(input.filterTypes),
       channels: jsonOrNull(input.channels),
       filter: jsonOrNull(input.filter),
+      transformation: jsonOrNull(input.transformation),
       headers: JSON.stringify(input.headers),
       disabled: input.disabled ? 1 : 0,
       rateLimit: input.rateLimit,

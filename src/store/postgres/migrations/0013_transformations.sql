@@ -1,0 +1,4 @@
+-- Endpoint transformations (src/transform/, docs/routing.md): {"code", "enabled", "updatedAt"} as JSON text, NULL
+-- when never set. Read with the endpoint at claim; nothing here is queried by content. Health updates do not touch
+-- it, so they stay HOT.
+ALTER TABLE endpoint ADD COLUMN transformation text;
