@@ -3,6 +3,8 @@ import type { EgressPolicy } from '../../egress/policy.js';
 import type { Destination, SendResult } from './destination.js';
 import type { DestinationKind } from './kinds.js';
 // destination kinds: imports
+import { natsDestinationKind } from './nats.js';
+import { redisDestinationKind } from './redis.js';
 import { temporalDestinationKind } from './temporal.js';
 
 /** Every non-HTTP destination kind, by type. */
@@ -11,6 +13,8 @@ export const DESTINATION_KINDS: ReadonlyMap<string, DestinationKind> = new Map(
     [
       // destination kinds: list
       temporalDestinationKind,
+      redisDestinationKind,
+      natsDestinationKind,
     ] as DestinationKind[]
   ).map((kind) => [kind.type, kind]),
 );

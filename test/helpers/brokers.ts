@@ -1,0 +1,123 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * Real brokers for tests: each started on loopback, on a free port, with its data in a temp dir, by the test file that
+ * needs it, and stopped by it. Installed by scripts/ci/<broker>.sh. Under CI=true a missing broker fails the suite;
+ * on a developer machine without one the suite is skipped, saying why.
+ */
+
+export const IN_CI = process.env.CI === 'true';
+
+/** For `describe(name, { skip: brokerSkip(…) })`: false when the binary is there; the reason (or a failure in CI) otherwise. */
+export function brokerSkip(binary: string, script: string): false | string {
+  if (findBinary(binary)) return false;
+  const missing = `${binary} was not found on PATH (run scripts/ci/${script})`;
+  if (IN_CI) throw new Error(`CI=true and ${missing}`);
+  console.warn(`# SKIPPING: ${missing}`);
+  return missing;
+}
+
+export function findBinary(binary: string): string | null {
+  const found = spawnSync('sh', ['-c', `command -v ${binary} || ls /usr/sbin/${binary} /usr/bin/${binary} 2>/dev/null | head -n 1`], { encoding: 'utf8' }).stdout.trim();
+  return found.split('\n')[0] || null;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const portOpen = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+
+export interface TestBroker {
+  /** `127.0.0.1:port` */
+  address: string;
+  port: number;
+  dir: string;
+  /** Kills the server (SIGKILL: what a crash looks like to clients); its data stays in `dir`. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and data. */
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Runs `command args(port, dir)` until `ready(port)` holds (30 s at most), and controls it. */
+export async function startBroker(name: string, command: string, args: (port: number, dir: string) => string[], ready: (port: number) => Promise<boolean> = portOpen): Promise<TestBroker> {
+  const dir = mkdtempSync(join(tmpdir(), `hookrelay-${name}-`));
+  const port = await freePort();
+  let child: ChildProcess | null = null;
+  let exited: Promise<void> = Promise.resolve();
+
+  const start = async () => {
+    const proc = spawn(command, args(port, dir), { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = proc;
+    let output = '';
+    const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000));
+    proc.stdout!.on('data', keep);
+    proc.stderr!.on('data', keep);
+    let gone = false;
+    exited = new Promise((resolve) => proc.once('exit', () => ((gone = true), resolve())));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (gone) throw new Error(`${name} exited before it was ready:\n${output}`);
+      if (await ready(port).catch(() => false)) return;
+      if (Date.now() > deadline) {
+        proc.kill('SIGKILL');
+        throw new Error(`${name} on 127.0.0.1:${port} not ready after 30 s:\n${output}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+
+  const stop = async () => {
+    const proc = child;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    child = null;
+    proc.kill('SIGKILL');
+    await exited;
+  };
+
+  await start();
+  return {
+    address: `127.0.0.1:${port}`,
+    port,
+    dir,
+    start,
+    stop,
+    close: async () => {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** redis-server with an append-only file fsynced on every write, so a killed server keeps what it acknowledged. */
+export function startRedis(options: { password?: string } = {}): Promise<TestBroker> {
+  return startBroker('redis-server', findBinary('redis-server')!, (port, dir) => [
+    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always',
+    ...(options.password ? ['--requirepass', options.password] : []),
+  ]);
+}
+
+/** nats-server with JetStream (file storage in the temp dir). */
+export function startNats(options: { user?: string; password?: string } = {}): Promise<TestBroker> {
+  return startBroker('nats-server', findBinary('nats-server')!, (port, dir) => [
+    '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir,
+    ...(options.user ? ['--user', options.user, '--pass', options.password ?? ''] : []),
+  ]);
+}
