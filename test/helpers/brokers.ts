@@ -1,8 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /**
  * Real brokers for tests: each started on loopback, on a free port, with its data in a temp dir, by the test file that
@@ -57,9 +58,16 @@ export interface TestBroker {
 }
 
 /** Runs `command args(port, dir)` until `ready(port)` holds (30 s at most), and controls it. */
-export async function startBroker(name: string, command: string, args: (port: number, dir: string) => string[], ready: (port: number) => Promise<boolean> = portOpen): Promise<TestBroker> {
+export async function startBroker(
+  name: string,
+  command: string,
+  args: (port: number, dir: string) => string[],
+  ready: (port: number) => Promise<boolean> = portOpen,
+  prepare?: (port: number, dir: string) => Promise<void>,
+): Promise<TestBroker> {
   const dir = mkdtempSync(join(tmpdir(), `hookrelay-${name}-`));
   const port = await freePort();
+  await prepare?.(port, dir);
   let child: ChildProcess | null = null;
   let exited: Promise<void> = Promise.resolve();
 
@@ -120,4 +128,56 @@ export function startNats(options: { user?: string; password?: string } = {}): P
     '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir,
     ...(options.user ? ['--user', options.user, '--pass', options.password ?? ''] : []),
   ]);
+}
+
+/** The Kafka jars scripts/ci/kafka.sh copies (HOOKRELAY_KAFKA_LIBS overrides), newest version first; null when none. */
+export function findKafkaLibs(): string | null {
+  if (process.env.HOOKRELAY_KAFKA_LIBS) return existsSync(process.env.HOOKRELAY_KAFKA_LIBS) ? process.env.HOOKRELAY_KAFKA_LIBS : null;
+  // dist/test/helpers → the repository
+  const cache = fileURLToPath(new URL('../../../.ci/cache/kafka', import.meta.url));
+  if (!existsSync(cache)) return null;
+  const versions = readdirSync(cache)
+    .filter((v) => existsSync(join(cache, v, 'complete')))
+    .sort((a, b) => b.localeCompare(a, 'en', { numeric: true }));
+  return versions.length ? join(cache, versions[0], 'libs') : null;
+}
+
+export function kafkaSkip(): false | string {
+  if (findKafkaLibs() && findBinary('java')) return false;
+  const missing = 'no Kafka jars or no java (run scripts/ci/kafka.sh, or set HOOKRELAY_KAFKA_LIBS to a directory of the Kafka jars)';
+  if (IN_CI) throw new Error(`CI=true and ${missing}`);
+  console.warn(`# SKIPPING: ${missing}`);
+  return missing;
+}
+
+/**
+ * A single-node Kafka broker in KRaft mode (broker and controller in one JVM), its log dirs formatted in the temp dir.
+ * Topics are not created on first use unless `autoCreateTopics`.
+ */
+export async function startKafka(options: { autoCreateTopics?: boolean } = {}): Promise<TestBroker> {
+  const libs = findKafkaLibs()!;
+  const classpath = `${libs}/*`;
+  const controllerPort = await freePort();
+  const prepare = async (port: number, dir: string) => {
+    const properties = [
+      'process.roles=broker,controller',
+      'node.id=1',
+      `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
+      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+      'controller.listener.names=CONTROLLER',
+      'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+      `log.dirs=${join(dir, 'data')}`,
+      'num.partitions=1',
+      'offsets.topic.replication.factor=1',
+      'transaction.state.log.replication.factor=1',
+      'transaction.state.log.min.isr=1',
+      'group.initial.rebalance.delay.ms=0',
+      `auto.create.topics.enable=${options.autoCreateTopics === true}`,
+    ];
+    writeFileSync(join(dir, 'server.properties'), properties.join('\n') + '\n');
+    const format = spawnSync('java', ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', 'hookrelaytestcluster0A', '-c', join(dir, 'server.properties')], { encoding: 'utf8' });
+    if (format.status !== 0) throw new Error(`kafka storage format failed:\n${format.stdout}${format.stderr}`);
+  };
+  return startBroker('kafka', 'java', (_port, dir) => ['-Xmx512m', '-cp', classpath, 'kafka.Kafka', join(dir, 'server.properties')], portOpen, prepare);
 }

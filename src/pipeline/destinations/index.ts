@@ -3,6 +3,7 @@ import type { EgressPolicy } from '../../egress/policy.js';
 import type { Destination, SendResult } from './destination.js';
 import type { DestinationKind } from './kinds.js';
 // destination kinds: imports
+import { kafkaDestinationKind } from './kafka.js';
 import { natsDestinationKind } from './nats.js';
 import { redisDestinationKind } from './redis.js';
 import { temporalDestinationKind } from './temporal.js';
@@ -15,6 +16,7 @@ export const DESTINATION_KINDS: ReadonlyMap<string, DestinationKind> = new Map(
       temporalDestinationKind,
       redisDestinationKind,
       natsDestinationKind,
+      kafkaDestinationKind,
     ] as DestinationKind[]
   ).map((kind) => [kind.type, kind]),
 );
