@@ -64,6 +64,7 @@ export async function startBroker(
   args: (port: number, dir: string) => string[],
   ready: (port: number) => Promise<boolean> = portOpen,
   prepare?: (port: number, dir: string) => Promise<void>,
+  spawnOptions: { env?: NodeJS.ProcessEnv; group?: boolean; afterStop?: () => void } = {},
 ): Promise<TestBroker> {
   const dir = mkdtempSync(join(tmpdir(), `hookrelay-${name}-`));
   const port = await freePort();
@@ -72,7 +73,8 @@ export async function startBroker(
   let exited: Promise<void> = Promise.resolve();
 
   const start = async () => {
-    const proc = spawn(command, args(port, dir), { stdio: ['ignore', 'pipe', 'pipe'] });
+    // `group`: the command is a wrapper script; its process group is killed, the server with it.
+    const proc = spawn(command, args(port, dir), { stdio: ['ignore', 'pipe', 'pipe'], env: spawnOptions.env ?? process.env, detached: spawnOptions.group === true });
     child = proc;
     let output = '';
     const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000));
@@ -96,7 +98,8 @@ export async function startBroker(
     const proc = child;
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     child = null;
-    proc.kill('SIGKILL');
+    if (spawnOptions.group) process.kill(-proc.pid!, 'SIGKILL');
+    else proc.kill('SIGKILL');
     await exited;
   };
 
@@ -109,6 +112,7 @@ export async function startBroker(
     stop,
     close: async () => {
       await stop();
+      spawnOptions.afterStop?.();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -181,3 +185,39 @@ export async function startKafka(options: { autoCreateTopics?: boolean } = {}): 
   };
   return startBroker('kafka', 'java', (_port, dir) => ['-Xmx512m', '-cp', classpath, 'kafka.Kafka', join(dir, 'server.properties')], portOpen, prepare);
 }
+
+/**
+ * rabbitmq-server (Debian's, run directly rather than through its `su rabbitmq` wrapper) as a throwaway node: its own
+ * node name, Erlang distribution and epmd ports, cookie (HOME) and Mnesia dir in the temp dir; `guest` may log in
+ * from loopback. Its epmd is stopped on close.
+ */
+export async function startRabbitmq(): Promise<TestBroker> {
+  const [distPort, epmdPort] = [await freePort(), await freePort()];
+  let env: NodeJS.ProcessEnv = {};
+  const prepare = async (port: number, dir: string) => {
+    writeFileSync(join(dir, 'rabbitmq.conf'), `loopback_users = none\nlisteners.tcp.1 = 127.0.0.1:${port}\n`);
+    writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
+    env = {
+      ...process.env,
+      HOME: dir,
+      RABBITMQ_NODENAME: `hookrelay${port}@localhost`,
+      RABBITMQ_DIST_PORT: String(distPort),
+      ERL_EPMD_PORT: String(epmdPort),
+      RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
+      RABBITMQ_LOG_BASE: join(dir, 'log'),
+      RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq'),
+      RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
+      RABBITMQ_PID_FILE: join(dir, 'rabbitmq.pid'),
+    };
+  };
+  const envOf = () => env;
+  return startBroker('rabbitmq-server', RABBITMQ_SERVER, () => [], portOpen, prepare, {
+    get env() {
+      return envOf();
+    },
+    group: true,
+    afterStop: () => void spawnSync('epmd', ['-port', String(epmdPort), '-kill']),
+  });
+}
+
+export const RABBITMQ_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';

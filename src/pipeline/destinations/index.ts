@@ -5,6 +5,7 @@ import type { DestinationKind } from './kinds.js';
 // destination kinds: imports
 import { kafkaDestinationKind } from './kafka.js';
 import { natsDestinationKind } from './nats.js';
+import { rabbitmqDestinationKind } from './rabbitmq.js';
 import { redisDestinationKind } from './redis.js';
 import { temporalDestinationKind } from './temporal.js';
 
@@ -17,6 +18,7 @@ export const DESTINATION_KINDS: ReadonlyMap<string, DestinationKind> = new Map(
       redisDestinationKind,
       natsDestinationKind,
       kafkaDestinationKind,
+      rabbitmqDestinationKind,
     ] as DestinationKind[]
   ).map((kind) => [kind.type, kind]),
 );
