@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { brokerSkip, startRedis, type TestBroker } from '../helpers/brokers.js';
-import { startRelay, type TestRelay } from '../helpers/relay.js';
+import { startRelay, testStoreKind, type TestRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const PASSWORD = 'redis-pass-' + randomUUID();
@@ -84,6 +86,13 @@ describe('redis destination (real redis-server)', { skip: brokerSkip('redis-serv
     const listed = await relay.api('GET', `/api/v1/app/${app.id}/endpoint`);
     for (const shown of [created.text, fetched.text, listed.text]) {
       assert.ok(!shown.includes(PASSWORD) && !shown.includes(clientKey), `a secret came back: ${shown}`);
+    }
+    // Sealed at rest: neither the database file nor its WAL holds them in clear.
+    if (testStoreKind() === 'sqlite') {
+      for (const file of readdirSync(relay.dir)) {
+        const bytes = readFileSync(join(relay.dir, file));
+        for (const secret of [PASSWORD, clientKey]) assert.ok(!bytes.includes(secret), `${file} holds a secret in clear`);
+      }
     }
     assert.equal((await relay.api('DELETE', `/api/v1/app/${app.id}/endpoint/${created.body.id}`)).status, 204);
   });
