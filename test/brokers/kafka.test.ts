@@ -13,7 +13,7 @@ describe('kafka destination (real single-node KRaft broker)', { skip: kafkaSkip(
   let admin: Admin;
 
   before(async () => {
-    [kafka, relay] = await Promise.all([startKafka(), startRelay({ retrySchedule: '0,200ms,300ms,500ms,1s,1s,2s,2s,2s,2s,2s,2s' })]);
+    [kafka, relay] = await Promise.all([startKafka(), startRelay({ retrySchedule: '0,200ms,300ms,500ms,1s,1s,2s,2s,2s,2s,2s,2s', circuitCooldown: '1s', circuitMaxCooldown: '2s' })]);
     client = new Kafka({ clientId: 'hookrelay-test', brokers: [kafka.address], logLevel: logLevel.NOTHING, retry: { retries: 10 } });
     admin = client.admin();
     await admin.connect();

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect, type JetStreamManager, type NatsConnection } from 'nats';
 import { brokerSkip, startNats, type TestBroker } from '../helpers/brokers.js';
@@ -22,7 +26,7 @@ describe('nats destination (real nats-server with JetStream)', { skip: brokerSki
 
   before(async () => {
     nats = await startNats({ user: USER, password: PASSWORD });
-    relay = await startRelay({ retrySchedule: '0,200ms,300ms,500ms,1s,1s,2s,2s,2s,2s' });
+    relay = await startRelay({ retrySchedule: '0,200ms,300ms,500ms,1s,1s,2s,2s,2s,2s', circuitCooldown: '1s', circuitMaxCooldown: '2s' });
     await connectReader();
   });
   after(async () => {
@@ -165,5 +169,31 @@ describe('nats destination (real nats-server with JetStream)', { skip: brokerSki
     }, 30_000);
     const got = (await stored(name)).map((m) => m.header.get('Nats-Msg-Id'));
     assert.deepEqual(got.slice(1).sort(), [...ids].sort());
+  });
+
+  it('over TLS, dials the checked address but verifies the certificate against the name in the address', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hookrelay-nats-tls-'));
+    const [certFile, keyFile] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const secure = await startNats({ tls: { certFile, keyFile } });
+    try {
+      const caCert = readFileSync(certFile, 'utf8');
+      const admin = await connect({ servers: `localhost:${secure.port}`, tls: { ca: caCert } });
+      await (await admin.jetstreamManager()).streams.add({ name: 'SECURE', subjects: ['secure.>'] });
+      await admin.close();
+
+      const app = await relay.svix.application.create({ name: 'nats-tls' });
+      const trusted = await endpoint(app.id, { destination: { type: 'nats', address: `localhost:${secure.port}`, subject: 'secure.{eventType}', tls: { caCert }, timeoutMs: 2000 } });
+      const untrusted = await endpoint(app.id, { destination: { type: 'nats', address: `localhost:${secure.port}`, subject: 'secure.{eventType}', tls: true, timeoutMs: 2000 } });
+      const msg = await relay.svix.message.create(app.id, { eventType: 'tls', payload: { secure: true } });
+      const list = await succeeded(app.id, msg.id, trusted);
+      assert.equal(JSON.parse(list.find((a) => a.status === 0)!.response).stream, 'SECURE');
+      await waitUntil('a failed attempt without the CA', async () => (await attempts(app.id, msg.id, untrusted)).some((a) => a.status === 2), 10_000);
+      assert.match((await attempts(app.id, msg.id, untrusted)).find((a) => a.status === 2)!.response, /certificate/i);
+    } finally {
+      await secure.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -21,7 +21,7 @@ describe('rabbitmq destination (real rabbitmq-server)', { skip: brokerSkip('rabb
 
   before(async () => {
     // Retries long enough to outlast a restart (a RabbitMQ node takes several seconds to boot).
-    [rabbit, relay] = await Promise.all([startRabbitmq(), startRelay({ retrySchedule: '0,200ms,300ms,500ms,1s,1s,2s,2s,3s,3s,3s,3s,3s,3s,3s,3s,3s,3s,3s,3s' })]);
+    [rabbit, relay] = await Promise.all([startRabbitmq(), startRelay({ retrySchedule: '0,200ms,300ms,500ms,1s,1s,2s,2s,3s,3s,3s,3s,3s,3s,3s,3s,3s,3s,3s,3s', circuitCooldown: '1s', circuitMaxCooldown: '2s' })]);
     await connectReader();
   });
   after(async () => {

@@ -21,7 +21,7 @@ describe('redis destination (real redis-server)', { skip: brokerSkip('redis-serv
   before(async () => {
     redis = await startRedis({ password: PASSWORD });
     // Retries long enough to outlast a server restart.
-    relay = await startRelay({ retrySchedule: '0,200ms,300ms,500ms,1s,1s,2s,2s,2s,2s' });
+    relay = await startRelay({ retrySchedule: '0,200ms,300ms,500ms,1s,1s,2s,2s,2s,2s', circuitCooldown: '1s', circuitMaxCooldown: '2s' });
     reader = new Redis({ host: '127.0.0.1', port: redis.port, password: PASSWORD, lazyConnect: true, maxRetriesPerRequest: 1 });
     reader.on('error', () => undefined);
     await reader.connect();

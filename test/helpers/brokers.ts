@@ -127,10 +127,11 @@ export function startRedis(options: { password?: string } = {}): Promise<TestBro
 }
 
 /** nats-server with JetStream (file storage in the temp dir). */
-export function startNats(options: { user?: string; password?: string } = {}): Promise<TestBroker> {
+export function startNats(options: { user?: string; password?: string; tls?: { certFile: string; keyFile: string } } = {}): Promise<TestBroker> {
   return startBroker('nats-server', findBinary('nats-server')!, (port, dir) => [
     '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir,
     ...(options.user ? ['--user', options.user, '--pass', options.password ?? ''] : []),
+    ...(options.tls ? ['--tls', '--tlscert', options.tls.certFile, '--tlskey', options.tls.keyFile] : []),
   ]);
 }
 

@@ -1,4 +1,4 @@
-import { connect, headers as natsHeaders, type JetStreamClient, type NatsConnection } from 'nats';
+import { connect, headers as natsHeaders, type JetStreamClient, type NatsConnection, type TlsOptions } from 'nats';
 import { z } from 'zod';
 import type { ClaimedDelivery, Endpoint } from '../../domain/types.js';
 import { EgressPolicy, EgressRefusedError } from '../../egress/policy.js';
@@ -25,6 +25,8 @@ import type { Destination, SendResult } from './destination.js';
 import { defineDestinationKind } from './kinds.js';
 import { renderTemplate } from './temporal.js';
 
+const pem = (what: string) => z.string().includes('-----BEGIN', { message: `${what} must be PEM` }).max(65_536);
+
 /** A publish subject: dot-separated tokens, none empty, no spaces or wildcards (placeholders count as one token). */
 const isSubject = (value: string) => /^[^\s*>]+$/.test(value) && !value.split('.').includes('');
 
@@ -46,6 +48,19 @@ const config = z
     user: z.string().min(1).max(256).optional(),
     password: z.string().min(1).max(4096).optional(),
     token: z.string().min(1).max(4096).optional(),
+    tls: z
+      .union([
+        z.boolean(),
+        z
+          .strictObject({
+            serverName: z.string().min(1).max(255).optional(),
+            caCert: pem('caCert').optional(),
+            clientCert: pem('clientCert').optional(),
+            clientKey: pem('clientKey').optional(),
+          })
+          .refine((t) => (t.clientCert === undefined) === (t.clientKey === undefined), { message: 'clientCert and clientKey go together (mTLS)', path: ['clientKey'] }),
+      ])
+      .optional(),
     /** Bound on one publish, connecting and the PubAck included. */
     timeoutMs: z.number().int().min(100).max(60_000).default(10_000),
   })
@@ -57,7 +72,7 @@ export type NatsConfig = z.output<typeof config>;
 export const natsDestinationKind = defineDestinationKind({
   type: 'nats',
   config,
-  secretFields: ['password', 'token'],
+  secretFields: ['password', 'token', 'tls.clientKey'],
   describe: (c) => `nats://${c.address}/${c.subject}`,
   hosts: (c) => [{ field: 'address', host: hostOf(c.address) }],
   open: ({ egress }) => new NatsDestination(egress),
@@ -146,7 +161,9 @@ export class NatsDestination implements Destination {
    * the egress policy); a closed connection is dialled again by the next delivery.
    */
   private async connect(c: NatsConfig): Promise<NatsPooled> {
-    const address = await pinnedAddress(this.egress, hostOf(c.address));
+    const host = hostOf(c.address);
+    const address = await pinnedAddress(this.egress, host);
+    const t = c.tls === undefined || c.tls === false ? null : c.tls === true ? {} : c.tls;
     const server = address.includes(':') ? `[${address}]:${portOf(c.address)}` : `${address}:${portOf(c.address)}`;
     const nc = await connect({
       servers: server,
@@ -156,6 +173,8 @@ export class NatsDestination implements Destination {
       reconnect: false,
       ignoreClusterUpdates: true,
       timeout: c.timeoutMs,
+      // nats.js lays these over its own TLS options: the name, not the pinned address, is the server name checked.
+      tls: t ? ({ servername: t.serverName ?? host, ca: t.caCert, cert: t.clientCert, key: t.clientKey } as TlsOptions) : undefined,
       name: 'hookrelay',
       noEcho: true,
     });
