@@ -87,7 +87,8 @@ export async function startBroker(
       if (gone) throw new Error(`${name} exited before it was ready:\n${output}`);
       if (await ready(port).catch(() => false)) return;
       if (Date.now() > deadline) {
-        proc.kill('SIGKILL');
+        if (spawnOptions.group) process.kill(-proc.pid!, 'SIGKILL');
+        else proc.kill('SIGKILL');
         throw new Error(`${name} on 127.0.0.1:${port} not ready after 30 s:\n${output}`);
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -194,8 +195,20 @@ export async function startKafka(options: { autoCreateTopics?: boolean } = {}): 
  */
 export async function startRabbitmq(): Promise<TestBroker> {
   const [distPort, epmdPort] = [await freePort(), await freePort()];
+  // Its own epmd, in the foreground, so that it is this process's child and goes with the node (the one Erlang
+  // starts by itself is a daemon that outlives the test).
+  const epmd = spawn('epmd', ['-port', String(epmdPort), '-address', '127.0.0.1'], { stdio: 'ignore' });
+  const epmdExited = new Promise((resolve) => epmd.once('exit', resolve));
+  const stopEpmd = () => {
+    if (epmd.exitCode === null && epmd.signalCode === null) epmd.kill('SIGKILL');
+  };
   let env: NodeJS.ProcessEnv = {};
   const prepare = async (port: number, dir: string) => {
+    const deadline = Date.now() + 10_000;
+    while (!(await portOpen(epmdPort))) {
+      if (epmd.exitCode !== null || Date.now() > deadline) throw new Error(`epmd did not listen on 127.0.0.1:${epmdPort}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     writeFileSync(join(dir, 'rabbitmq.conf'), `loopback_users = none\nlisteners.tcp.1 = 127.0.0.1:${port}\n`);
     writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
     env = {
@@ -211,14 +224,19 @@ export async function startRabbitmq(): Promise<TestBroker> {
       RABBITMQ_PID_FILE: join(dir, 'rabbitmq.pid'),
     };
   };
-  const envOf = () => env;
-  return startBroker('rabbitmq-server', RABBITMQ_SERVER, () => [], portOpen, prepare, {
-    get env() {
-      return envOf();
-    },
-    group: true,
-    afterStop: () => void spawnSync('epmd', ['-port', String(epmdPort), '-kill']),
-  });
+  try {
+    return await startBroker('rabbitmq-server', RABBITMQ_SERVER, () => [], portOpen, prepare, {
+      get env() {
+        return env;
+      },
+      group: true,
+      afterStop: stopEpmd,
+    });
+  } catch (error) {
+    stopEpmd();
+    await epmdExited;
+    throw error;
+  }
 }
 
 export const RABBITMQ_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
