@@ -87,6 +87,19 @@ describe('kafka destination (real single-node KRaft broker)', { skip: kafkaSkip(
     assert.equal((await relay.api('DELETE', `/api/v1/app/${app.id}/endpoint/${created.body.id}`)).status, 204);
   });
 
+  it('refuses a broker address the egress policy does not allow, naming the list entry, when the endpoint is saved', async () => {
+    const strict = await startRelay({ allowNetworks: '' });
+    try {
+      const app = await strict.svix.application.create({ name: 'kafka-egress' });
+      const refused = await strict.api('POST', `/api/v1/app/${app.id}/endpoint`, { destination: destination({ brokers: ['kafka.example.com:9092', kafka.address] }) });
+      assert.equal(refused.status, 422, refused.text);
+      assert.deepEqual(refused.body.detail[0].loc, ['body', 'destination', 'brokers', 1]);
+      assert.match(refused.body.detail[0].msg, /refused: 127\.0\.0\.1 is a loopback address/);
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('produces one record per message: key = app id, hookrelay headers as record headers, the exact payload bytes', async () => {
     const app = await relay.svix.application.create({ name: 'kafka-exact' });
     const name = await topic();
