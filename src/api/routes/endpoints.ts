@@ -91,7 +91,8 @@ function refuseInternalTarget(ctx: ApiContext, input: EndpointInput, base: Endpo
     if (base && JSON.stringify(base.destination) === JSON.stringify(input.destination)) return input;
     for (const { field, host } of DESTINATION_KINDS.get(input.destination.type)?.hosts?.(input.destination) ?? []) {
       const refusal = ctx.egress.refuseHost(host);
-      if (refusal) throw invalid(['body', 'destination', field], refusal);
+      // `brokers.1` names the second entry of a list setting.
+      if (refusal) throw invalid(['body', 'destination', ...field.split('.').map((part) => (/^\d+$/.test(part) ? Number(part) : part))], refusal);
     }
     return input;
   }

@@ -3,6 +3,10 @@ import type { EgressPolicy } from '../../egress/policy.js';
 import type { Destination, SendResult } from './destination.js';
 import type { DestinationKind } from './kinds.js';
 // destination kinds: imports
+import { kafkaDestinationKind } from './kafka.js';
+import { natsDestinationKind } from './nats.js';
+import { rabbitmqDestinationKind } from './rabbitmq.js';
+import { redisDestinationKind } from './redis.js';
 import { temporalDestinationKind } from './temporal.js';
 
 /** Every non-HTTP destination kind, by type. */
@@ -11,6 +15,10 @@ export const DESTINATION_KINDS: ReadonlyMap<string, DestinationKind> = new Map(
     [
       // destination kinds: list
       temporalDestinationKind,
+      redisDestinationKind,
+      natsDestinationKind,
+      kafkaDestinationKind,
+      rabbitmqDestinationKind,
     ] as DestinationKind[]
   ).map((kind) => [kind.type, kind]),
 );

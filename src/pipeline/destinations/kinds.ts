@@ -15,7 +15,7 @@ export interface DestinationKind<S extends z.ZodType = z.ZodType> {
   secretFields: string[];
   /** A URL-like name for the endpoint's `url`, e.g. `temporal://host:7233/default/OrderWorkflow`. */
   describe(config: z.output<S>): string;
-  /** Hosts the destination dials, by setting name, so that internal targets are refused when the endpoint is saved. */
+  /** Hosts the destination dials, by setting name (`brokers.1` for a list entry), so that internal targets are refused when the endpoint is saved. */
   hosts?(config: z.output<S>): { field: string; host: string }[];
   /** `egress` decides which addresses the destination may connect to. */
   open(options: { now?: () => number; egress?: EgressPolicy }): Destination;

@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { isJsonContentType, nestsWithinLimit } from '../../domain/json-text.js';
 import type { ClaimedDelivery, Endpoint, Message } from '../../domain/types.js';
 import { canonicalHost, EgressPolicy, EgressRefusedError } from '../../egress/policy.js';
+import { deliveryHeaders } from './broker.js';
 import type { Destination, SendResult } from './destination.js';
 import { defineDestinationKind } from './kinds.js';
 import { AesGcmPayloadCodec, CodecError, parseHexKey } from './temporal-codec.js';
@@ -110,14 +111,7 @@ export interface WebhookArgument {
  * as a base64 string of its exact bytes.
  */
 export function webhookArgumentJson(message: Message, endpoint: Endpoint): string {
-  const headers: Record<string, string> = { ...lowerCased(endpoint.headers) };
-  if (message.sourceId) Object.assign(headers, message.headers ?? {});
-  Object.assign(headers, { 'content-type': message.contentType, 'webhook-id': message.id, 'x-hookrelay-event-type': message.eventType });
-  if (message.sourceId) {
-    headers['x-hookrelay-source'] = message.sourceId;
-    headers['x-hookrelay-verified'] = String(message.verified === true);
-  }
-  return `{"headers":${JSON.stringify(headers)},"data":${dataJson(message)}}`;
+  return `{"headers":${JSON.stringify(deliveryHeaders(message, endpoint))},"data":${dataJson(message)}}`;
 }
 
 function dataJson(message: Message): string {
@@ -167,8 +161,6 @@ export function renderTemplate(value: string, message: Message): string | { miss
 }
 
 const missingHeader = (field: string, header: string) => `${field}: the message has no header ${header} (a source keeps the provider headers listed in its keepHeaders)`;
-
-const lowerCased = (headers: Record<string, string>) => Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
 
 interface Pool {
   connection: Connection;

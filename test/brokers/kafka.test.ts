@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Kafka, logLevel, type Admin, type KafkaMessage } from 'kafkajs';
+import { kafkaSkip, startKafka, type TestBroker } from '../helpers/brokers.js';
+import { startRelay, type TestRelay } from '../helpers/relay.js';
+import { waitUntil } from '../helpers/wait.js';
+
+describe('kafka destination (real single-node KRaft broker)', { skip: kafkaSkip() }, () => {
+  let kafka: TestBroker;
+  let relay: TestRelay;
+  let client: Kafka;
+  let admin: Admin;
+
+  before(async () => {
+    [kafka, relay] = await Promise.all([startKafka(), startRelay({ retrySchedule: '0,200ms,300ms,500ms,1s,1s,2s,2s,2s,2s,2s,2s', circuitCooldown: '1s', circuitMaxCooldown: '2s' })]);
+    client = new Kafka({ clientId: 'hookrelay-test', brokers: [kafka.address], logLevel: logLevel.NOTHING, retry: { retries: 10 } });
+    admin = client.admin();
+    await admin.connect();
+  });
+  after(async () => {
+    await admin?.disconnect().catch(() => undefined);
+    await relay?.close();
+    await kafka?.close();
+  });
+
+  const destination = (extra: Record<string, unknown> = {}) => ({ type: 'kafka', brokers: [kafka.address], topic: 'webhooks', timeoutMs: 3000, ...extra });
+
+  async function endpoint(appId: string, body: Record<string, unknown>): Promise<string> {
+    const response = await relay.api('POST', `/api/v1/app/${appId}/endpoint`, body);
+    assert.equal(response.status, 201, response.text);
+    return response.body.id;
+  }
+
+  async function attempts(appId: string, msgId: string, endpointId: string) {
+    const page = await relay.svix.messageAttempt.listByMsg(appId, msgId, { endpointId, limit: 250 });
+    return [...page.data].sort((a, b) => a.timestamp.getTime() - b.timestamp.getTime() || a.id.localeCompare(b.id));
+  }
+
+  const delivered = (appId: string, ids: string[], endpointId: string) =>
+    waitUntil(`${ids.length} message(s) delivered to ${endpointId}`, async () => {
+      for (const id of ids) if (!(await attempts(appId, id, endpointId)).some((a) => a.status === 0)) return false;
+      return true;
+    }, 60_000);
+
+  async function topic(): Promise<string> {
+    const name = 'hr-' + randomUUID();
+    await admin.createTopics({ topics: [{ topic: name, numPartitions: 1 }], waitForLeaders: true });
+    return name;
+  }
+
+  /** Every record of the topic, read by a fresh consumer group from the beginning. */
+  async function records(name: string, count: number): Promise<KafkaMessage[]> {
+    const consumer = client.consumer({ groupId: 'test-' + randomUUID() });
+    const got: KafkaMessage[] = [];
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topic: name, fromBeginning: true });
+      await consumer.run({ eachMessage: async ({ message }) => void got.push(message) });
+      await waitUntil(`${count} record(s) on ${name}`, () => got.length >= count, 30_000);
+    } finally {
+      await consumer.disconnect();
+    }
+    return got;
+  }
+
+  it('validates the destination (422 naming the field), names the endpoint kafka://…, and never returns the SASL password or TLS key', async () => {
+    const app = await relay.svix.application.create({ name: 'kafka-config' });
+    const bad = await relay.api('POST', `/api/v1/app/${app.id}/endpoint`, { destination: destination({ topic: 'orders/{eventType}' }) });
+    assert.equal(bad.status, 422, bad.text);
+    assert.deepEqual(bad.body.detail[0].loc, ['body', 'destination', 'topic']);
+    const badBroker = await relay.api('POST', `/api/v1/app/${app.id}/endpoint`, { destination: destination({ brokers: [kafka.address, 'nope'] }) });
+    assert.equal(badBroker.status, 422, badBroker.text);
+    assert.deepEqual(badBroker.body.detail[0].loc, ['body', 'destination', 'brokers', 1]);
+
+    const password = 'sasl-' + randomUUID();
+    const clientKey = '-----BEGIN PRIVATE KEY-----\nsecret-' + randomUUID() + '\n-----END PRIVATE KEY-----';
+    const created = await relay.api('POST', `/api/v1/app/${app.id}/endpoint`, {
+      destination: destination({ sasl: { mechanism: 'scram-sha-512', username: 'hookrelay', password }, ssl: { clientCert: '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----', clientKey } }),
+    });
+    assert.equal(created.status, 201, created.text);
+    assert.equal(created.body.url, `kafka://${kafka.address}/webhooks`);
+    assert.equal(created.body.destination.key, '{appId}');
+    assert.equal(created.body.destination.sasl.username, 'hookrelay');
+    const listed = await relay.api('GET', `/api/v1/app/${app.id}/endpoint`);
+    for (const shown of [created.text, listed.text]) assert.ok(!shown.includes(password) && !shown.includes(clientKey), `a secret came back: ${shown}`);
+    assert.equal((await relay.api('DELETE', `/api/v1/app/${app.id}/endpoint/${created.body.id}`)).status, 204);
+  });
+
+  it('refuses a broker address the egress policy does not allow, naming the list entry, when the endpoint is saved', async () => {
+    const strict = await startRelay({ allowNetworks: '' });
+    try {
+      const app = await strict.svix.application.create({ name: 'kafka-egress' });
+      const refused = await strict.api('POST', `/api/v1/app/${app.id}/endpoint`, { destination: destination({ brokers: ['kafka.example.com:9092', kafka.address] }) });
+      assert.equal(refused.status, 422, refused.text);
+      assert.deepEqual(refused.body.detail[0].loc, ['body', 'destination', 'brokers', 1]);
+      assert.match(refused.body.detail[0].msg, /refused: 127\.0\.0\.1 is a loopback address/);
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('produces one record per message: key = app id, hookrelay headers as record headers, the exact payload bytes', async () => {
+    const app = await relay.svix.application.create({ name: 'kafka-exact' });
+    const name = await topic();
+    const ep = await endpoint(app.id, { destination: destination({ topic: name }), headers: { 'X-Tenant': 'acme' } });
+    const payload = '{ "total":1.0,\n  "id": 820982911946154508, "note":"naïve café ☃ 𝄞" }';
+    const created = await relay.api('POST', `/api/v1/app/${app.id}/msg`, undefined, { rawBody: `{"eventType":"order.created","payload":${payload}}`, headers: { 'content-type': 'application/json' } });
+    assert.equal(created.status, 202, created.text);
+    const msgId = created.body.id;
+    await delivered(app.id, [msgId], ep);
+
+    const [record] = await records(name, 1);
+    assert.equal(record.key!.toString(), app.id);
+    assert.ok(record.value!.equals(Buffer.from(payload)), `payload bytes differ: ${record.value}`);
+    const headers = Object.fromEntries(Object.entries(record.headers ?? {}).map(([k, v]) => [k, String(v)]));
+    assert.deepEqual(headers, { 'x-tenant': 'acme', 'content-type': 'application/json', 'webhook-id': msgId, 'x-hookrelay-event-type': 'order.created' });
+    const success = (await attempts(app.id, msgId, ep)).find((a) => a.status === 0)!;
+    assert.deepEqual(JSON.parse(success.response), { topic: name, partition: 0, offset: record.offset });
+  });
+
+  it('a topic that does not exist is a failed attempt naming it, delivered once the topic is created', async () => {
+    const app = await relay.svix.application.create({ name: 'kafka-unknown' });
+    const name = 'hr-missing-' + randomUUID();
+    const ep = await endpoint(app.id, { destination: destination({ topic: name, key: '{eventType}' }) });
+    const msg = await relay.svix.message.create(app.id, { eventType: 'late.topic', payload: { ok: true } });
+    await waitUntil('a failed attempt', async () => (await attempts(app.id, msg.id, ep)).some((a) => a.status === 2), 20_000);
+    const failed = (await attempts(app.id, msg.id, ep)).find((a) => a.status === 2)!;
+    assert.match(failed.response, /topic/i, failed.response);
+    await admin.createTopics({ topics: [{ topic: name, numPartitions: 1 }], waitForLeaders: true });
+    await delivered(app.id, [msg.id], ep);
+    const [record] = await records(name, 1);
+    assert.equal(record.key!.toString(), 'late.topic');
+  });
+
+  it('retries while the broker is down and delivers once it is back, each message once', async () => {
+    const app = await relay.svix.application.create({ name: 'kafka-restart' });
+    const name = await topic();
+    const ep = await endpoint(app.id, { destination: destination({ topic: name }) });
+    const warm = await relay.svix.message.create(app.id, { eventType: 'warm', payload: {} });
+    await delivered(app.id, [warm.id], ep);
+
+    await admin.disconnect();
+    await kafka.stop();
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push((await relay.svix.message.create(app.id, { eventType: 'outage', payload: { i } })).id);
+    await waitUntil('failed attempts while Kafka is down', async () => (await attempts(app.id, ids[0], ep)).some((a) => a.status === 2), 20_000);
+    await kafka.start();
+    admin = client.admin();
+    await admin.connect();
+
+    await delivered(app.id, ids, ep);
+    const got = (await records(name, ids.length + 1)).map((r) => String(r.headers!['webhook-id']));
+    // The broker was down before any of these was produced: none can have been written twice.
+    assert.deepEqual(got.slice(1).sort(), [...ids].sort());
+  });
+});

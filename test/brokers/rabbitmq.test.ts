@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import amqp, { type Channel, type ChannelModel, type GetMessage } from 'amqplib';
+import { brokerSkip, startRabbitmq, type TestBroker } from '../helpers/brokers.js';
+import { startRelay, type TestRelay } from '../helpers/relay.js';
+import { waitUntil } from '../helpers/wait.js';
+
+describe('rabbitmq destination (real rabbitmq-server)', { skip: brokerSkip('rabbitmq-server', 'rabbitmq.sh') }, () => {
+  let rabbit: TestBroker;
+  let relay: TestRelay;
+  let reader: ChannelModel;
+  let channel: Channel;
+
+  const connectReader = async () => {
+    reader = await amqp.connect(`amqp://guest:guest@${rabbit.address}`);
+    reader.on('error', () => undefined);
+    channel = await reader.createChannel();
+    channel.on('error', () => undefined);
+  };
+
+  before(async () => {
+    // Retries long enough to outlast a restart (a RabbitMQ node takes several seconds to boot).
+    [rabbit, relay] = await Promise.all([startRabbitmq(), startRelay({ retrySchedule: '0,200ms,300ms,500ms,1s,1s,2s,2s,3s,3s,3s,3s,3s,3s,3s,3s,3s,3s,3s,3s', circuitCooldown: '1s', circuitMaxCooldown: '2s' })]);
+    await connectReader();
+  });
+  after(async () => {
+    await reader?.close().catch(() => undefined);
+    await relay?.close();
+    await rabbit?.close();
+  });
+
+  const destination = (extra: Record<string, unknown> = {}) => ({ type: 'rabbitmq', address: rabbit.address, username: 'guest', password: 'guest', exchange: '', routingKey: 'webhooks', timeoutMs: 3000, ...extra });
+
+  async function endpoint(appId: string, body: Record<string, unknown>): Promise<string> {
+    const response = await relay.api('POST', `/api/v1/app/${appId}/endpoint`, body);
+    assert.equal(response.status, 201, response.text);
+    return response.body.id;
+  }
+
+  async function attempts(appId: string, msgId: string, endpointId: string) {
+    const page = await relay.svix.messageAttempt.listByMsg(appId, msgId, { endpointId, limit: 250 });
+    return [...page.data].sort((a, b) => a.timestamp.getTime() - b.timestamp.getTime() || a.id.localeCompare(b.id));
+  }
+
+  const delivered = (appId: string, ids: string[], endpointId: string) =>
+    waitUntil(`${ids.length} message(s) delivered to ${endpointId}`, async () => {
+      for (const id of ids) if (!(await attempts(appId, id, endpointId)).some((a) => a.status === 0)) return false;
+      return true;
+    }, 60_000);
+
+  const failedWith = async (appId: string, msgId: string, endpointId: string) =>
+    (await waitUntil('a failed attempt', async () => (await attempts(appId, msgId, endpointId)).find((a) => a.status === 2), 20_000))!.response;
+
+  async function queue(): Promise<string> {
+    const name = 'hr-' + randomUUID();
+    await channel.assertQueue(name, { durable: true });
+    return name;
+  }
+
+  async function drain(name: string): Promise<GetMessage[]> {
+    const out: GetMessage[] = [];
+    for (;;) {
+      const got = await channel.get(name, { noAck: true });
+      if (!got) return out;
+      out.push(got);
+    }
+  }
+
+  it('validates the destination (422 naming the field), names the endpoint amqp://…, and never returns the password', async () => {
+    const app = await relay.svix.application.create({ name: 'rabbit-config' });
+    const bad = await relay.api('POST', `/api/v1/app/${app.id}/endpoint`, { destination: destination({ routingKey: 'orders.{topic}' }) });
+    assert.equal(bad.status, 422, bad.text);
+    assert.deepEqual(bad.body.detail[0].loc, ['body', 'destination', 'routingKey']);
+    const half = await relay.api('POST', `/api/v1/app/${app.id}/endpoint`, { destination: destination({ password: undefined }) });
+    assert.equal(half.status, 422, half.text);
+    assert.deepEqual(half.body.detail[0].loc, ['body', 'destination', 'password']);
+
+    const password = 'amqp-' + randomUUID();
+    const created = await relay.api('POST', `/api/v1/app/${app.id}/endpoint`, { destination: destination({ password, exchange: 'events', routingKey: 'orders.{eventType}' }) });
+    assert.equal(created.status, 201, created.text);
+    assert.equal(created.body.url, `amqp://${rabbit.address}/%2F/events/orders.{eventType}`);
+    assert.equal(created.body.destination.mandatory, true);
+    const listed = await relay.api('GET', `/api/v1/app/${app.id}/endpoint`);
+    for (const shown of [created.text, listed.text]) assert.ok(!shown.includes(password), `a secret came back: ${shown}`);
+    assert.equal((await relay.api('DELETE', `/api/v1/app/${app.id}/endpoint/${created.body.id}`)).status, 204);
+  });
+
+  it('publishes a persistent message with the exact payload bytes, message id, type and hookrelay headers, confirmed by the broker', async () => {
+    const app = await relay.svix.application.create({ name: 'rabbit-exact' });
+    const exchange = 'hr-topic-' + randomUUID();
+    await channel.assertExchange(exchange, 'topic', { durable: true });
+    const name = await queue();
+    await channel.bindQueue(name, exchange, 'orders.#');
+    const ep = await endpoint(app.id, { destination: destination({ exchange, routingKey: 'orders.{eventType}' }), headers: { 'X-Tenant': 'acme' } });
+    const payload = '{ "total":1.0,\n  "id": 820982911946154508, "note":"naïve café ☃ 𝄞" }';
+    const created = await relay.api('POST', `/api/v1/app/${app.id}/msg`, undefined, { rawBody: `{"eventType":"order.created","payload":${payload}}`, headers: { 'content-type': 'application/json' } });
+    assert.equal(created.status, 202, created.text);
+    const msgId = created.body.id;
+    await delivered(app.id, [msgId], ep);
+
+    const [got] = await drain(name);
+    assert.ok(got.content.equals(Buffer.from(payload)), `payload bytes differ: ${got.content}`);
+    assert.equal(got.fields.routingKey, 'orders.order.created');
+    assert.equal(got.properties.messageId, msgId);
+    assert.equal(got.properties.type, 'order.created');
+    assert.equal(got.properties.contentType, 'application/json');
+    assert.equal(got.properties.deliveryMode, 2);
+    assert.deepEqual(got.properties.headers, { 'x-tenant': 'acme', 'content-type': 'application/json', 'webhook-id': msgId, 'x-hookrelay-event-type': 'order.created' });
+    const success = (await attempts(app.id, msgId, ep)).find((a) => a.status === 0)!;
+    assert.deepEqual(JSON.parse(success.response), { exchange, routingKey: 'orders.order.created', confirmed: true });
+  });
+
+  it('an unroutable message (mandatory, returned) is a failed attempt, delivered once a queue is bound', async () => {
+    const app = await relay.svix.application.create({ name: 'rabbit-unroutable' });
+    const name = 'hr-later-' + randomUUID();
+    const ep = await endpoint(app.id, { destination: destination({ routingKey: name }) });
+    const msg = await relay.svix.message.create(app.id, { eventType: 'late.queue', payload: { ok: true } });
+    assert.match(await failedWith(app.id, msg.id, ep), /unroutable/);
+    await channel.assertQueue(name, { durable: true });
+    await delivered(app.id, [msg.id], ep);
+    const got = await drain(name);
+    assert.equal(got.length, 1);
+    assert.equal(got[0].properties.messageId, msg.id);
+  });
+
+  it('an exchange that does not exist and wrong credentials are failed attempts naming the cause', async () => {
+    const app = await relay.svix.application.create({ name: 'rabbit-errors' });
+    const noExchange = await endpoint(app.id, { destination: destination({ exchange: 'hr-missing-exchange' }) });
+    const wrongPassword = await endpoint(app.id, { destination: destination({ password: 'not-the-password' }) });
+    const msg = await relay.svix.message.create(app.id, { eventType: 'errors', payload: {} });
+    assert.match(await failedWith(app.id, msg.id, noExchange), /NOT_FOUND - no exchange 'hr-missing-exchange'/);
+    assert.match(await failedWith(app.id, msg.id, wrongPassword), /ACCESS_REFUSED|403/);
+  });
+
+  it('retries while RabbitMQ is down and delivers once it is back, each message once', async () => {
+    const app = await relay.svix.application.create({ name: 'rabbit-restart' });
+    const name = await queue();
+    const ep = await endpoint(app.id, { destination: destination({ routingKey: name }) });
+    const warm = await relay.svix.message.create(app.id, { eventType: 'warm', payload: {} });
+    await delivered(app.id, [warm.id], ep);
+
+    await reader.close().catch(() => undefined);
+    await rabbit.stop();
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push((await relay.svix.message.create(app.id, { eventType: 'outage', payload: { i } })).id);
+    await failedWith(app.id, ids[0], ep);
+    await rabbit.start();
+    await connectReader();
+
+    await delivered(app.id, ids, ep).catch(async (error) => {
+      const last = (await attempts(app.id, ids[0], ep)).at(-1);
+      throw new Error(`${(error as Error).message}; last attempt: ${last?.status} ${last?.response}`);
+    });
+    const got = (await drain(name)).map((m) => m.properties.messageId as string);
+    // The durable queue kept the persistent warm-up message across the kill; the others were sent after the restart.
+    assert.deepEqual(got.sort(), [warm.id, ...ids].sort());
+  });
+});
