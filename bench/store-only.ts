@@ -78,6 +78,7 @@ export async function storeOnly(messages: number, synchronous: 'FULL' | 'NORMAL'
             succeeded: true,
             responseBody: 'ok',
             error: null,
+            request: null,
             trigger: 'scheduled',
           },
           next: { kind: 'succeeded' },

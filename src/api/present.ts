@@ -138,6 +138,8 @@ export const presentAttempt = (a: Attempt, msg?: Message | null) => ({
   triggerType: a.trigger === 'manual' ? 1 : 0,
   timestamp: iso(a.startedAt),
   error: a.error,
+  // hookrelay extension: the method and headers this attempt sent (HTTP endpoints; null otherwise).
+  request: a.request,
   ...(msg === undefined ? {} : { msg: msg === null ? null : presentMessage(msg, false) }),
 });
 

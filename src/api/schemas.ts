@@ -304,6 +304,10 @@ export const MessageAttemptOut = z.object({
   statusText: z.string(),
   triggerType: z.number().describe('0 scheduled, 1 manual'),
   timestamp: date,
+  request: z
+    .object({ method: z.string(), headers: z.array(z.tuple([z.string(), z.string()])) })
+    .nullable()
+    .describe('hookrelay extension: the method and headers this attempt sent, in order (without host, connection, content-length); null when not an HTTP attempt or nothing was sent'),
   msg: MessageOut.nullable().optional(),
 });
 export const EndpointMessageOut = MessageOut.extend({ status: z.number(), statusText: z.string(), nextAttempt: date.nullable() });

@@ -177,6 +177,17 @@ export interface Attempt {
   responseBody: string;
   error: string | null;
   trigger: AttemptTrigger;
+  /** What was sent, for an HTTP attempt that reached the wire; null for other destinations and for attempts that never did. */
+  request: SentRequest | null;
+}
+
+/**
+ * The method and headers of an HTTP attempt as handed to the HTTP client, names as written and in order. The client
+ * adds the HTTP/1.1 framing headers (`host`, `connection`, `content-length`) itself; they are not in the list.
+ */
+export interface SentRequest {
+  method: string;
+  headers: [name: string, value: string][];
 }
 
 export interface EndpointTransformation {

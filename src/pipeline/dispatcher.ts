@@ -278,6 +278,7 @@ export class Dispatcher {
       responseBody: result.responseBody,
       error: result.kind === 'retry' || result.kind === 'fatal' ? result.error : null,
       trigger: delivery.manual ? 'manual' : 'scheduled',
+      request: result.request ?? null,
     };
     const owner = this.options.owner;
     switch (result.kind) {

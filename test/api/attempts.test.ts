@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { MessageStatus, StatusCodeClass } from 'svix1';
+import { MessageStatus, StatusCodeClass, Webhook as Webhook1 } from 'svix1';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
-import { startRelay, type TestRelay } from '../helpers/relay.js';
+import { ADMIN_TOKEN, startRelay, type TestRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
 import { clockPast, collectPages, deliveriesOf, recordingSvix1, rejectsWith, verify, waitForDeliveryStatus } from './support.js';
 
@@ -91,6 +91,60 @@ describe('message attempts through the svix 1.x SDK', () => {
         [bad.id, failing.url, 2, 'fail'],
       ].sort(),
     );
+  });
+
+  it('carries the request each attempt sent (hookrelay extension): method and headers exactly as the receiver got them', async () => {
+    const receiver = await startReceiver(() => ({ status: 200, body: 'seen' }));
+    try {
+      const app = await relay.svix1.application.create({ name: 'attempt-request' });
+      // Custom headers in mixed case, one with quotes and a comma; Authorization is the receiver's own credential.
+      const ep = await relay.svix1.endpoint.create(app.id, { url: receiver.url, headers: { 'X-Tenant': 'acme "north", eu', Authorization: 'Bearer receiver-token' } });
+      const secret = (await relay.svix1.endpoint.getSecret(app.id, ep.id)).key;
+      const msg = await relay.svix1.message.create(app.id, { eventType: 'thing.happened', payload: { v: 2 } });
+      const [got] = await receiver.waitFor(1);
+      await waitForDeliveryStatus(relay.svix, app.id, ep.id, msg.id, MessageStatus.Success);
+
+      // What the receiver got, in order and case, less the HTTP/1.1 framing the client adds (documented in docs/api.md).
+      const wire: [string, string][] = [];
+      for (let i = 0; i < got.rawHeaders.length; i += 2) wire.push([got.rawHeaders[i], got.rawHeaders[i + 1]]);
+      const framing = new Set(['host', 'connection', 'content-length']);
+      const expected = wire.filter(([name]) => !framing.has(name.toLowerCase()));
+      assert.ok(expected.some(([name]) => name === 'webhook-signature'), JSON.stringify(wire));
+
+      const list = await relay.api('GET', `/api/v1/app/${app.id}/attempt/endpoint/${ep.id}`);
+      assert.equal(list.status, 200, list.text);
+      const [listed] = list.body.data;
+      assert.deepEqual(listed.request, { method: 'POST', headers: expected });
+      const one = await relay.api('GET', `/api/v1/app/${app.id}/msg/${msg.id}/attempt/${listed.id}`);
+      assert.deepEqual(one.body.request, { method: 'POST', headers: expected });
+
+      // The stored headers are the ones that were signed: the official verifier accepts them with the body received.
+      const stored = Object.fromEntries(one.body.request.headers as [string, string][]);
+      assert.deepEqual(new Webhook1(secret).verify(got.body.toString('utf8'), stored), { v: 2 });
+      assert.equal(stored['X-Tenant'], 'acme "north", eu');
+      // Nothing of hookrelay's own: no admin token, no signing secret.
+      for (const [, value] of one.body.request.headers as [string, string][]) assert.ok(!value.includes(secret.replace(/^whsec_/, '')) && !value.includes(ADMIN_TOKEN));
+
+      // A transformation's method and headers are what was sent, and what is shown.
+      await relay.svix.endpoint.transformation.patch(app.id, ep.id, {
+        code: `function handler(webhook) { webhook.method = 'PUT'; webhook.headers['X-Transformed'] = 'yes'; return webhook; }`,
+        enabled: true,
+      });
+      const second = await relay.svix1.message.create(app.id, { eventType: 'thing.happened', payload: { v: 3 } });
+      const [, transformed] = await receiver.waitFor(2);
+      await waitForDeliveryStatus(relay.svix, app.id, ep.id, second.id, MessageStatus.Success);
+      assert.equal(transformed.method, 'PUT');
+      const [attempt] = (await relay.api('GET', `/api/v1/app/${app.id}/attempt/msg/${second.id}`)).body.data;
+      assert.equal(attempt.request.method, 'PUT');
+      assert.deepEqual(attempt.request.headers.find(([name]: [string, string]) => name === 'X-Transformed'), ['X-Transformed', 'yes']);
+      assert.equal(attempt.request.headers.find(([name]: [string, string]) => name === 'webhook-id')[1], transformed.headers['webhook-id']);
+
+      // Expunging the attempt's content forgets what it sent, too.
+      assert.equal((await relay.api('DELETE', `/api/v1/app/${app.id}/msg/${msg.id}/attempt/${listed.id}/content`)).status, 204);
+      assert.equal((await relay.api('GET', `/api/v1/app/${app.id}/msg/${msg.id}/attempt/${listed.id}`)).body.request, null);
+    } finally {
+      await receiver.close();
+    }
   });
 
   it('lists attempts by message with endpoint, status and status-code filters, across pages', async () => {

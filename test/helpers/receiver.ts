@@ -5,6 +5,8 @@ export interface Received {
   method: string;
   path: string;
   headers: IncomingHttpHeaders;
+  /** Header names and values as they came on the wire, in order: [name, value, name, value, …]. */
+  rawHeaders: string[];
   body: Buffer;
   at: number;
 }
@@ -36,7 +38,7 @@ export async function startReceiver(behaviour: (request: Received, n: number) =>
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const request: Received = { method: req.method!, path: req.url!, headers: req.headers, body: Buffer.concat(chunks), at: Date.now() };
+      const request: Received = { method: req.method!, path: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.concat(chunks), at: Date.now() };
       const n = received.length;
       received.push(request);
       for (const w of [...waiters]) if (received.length >= w.count) w.resolve();

@@ -98,8 +98,14 @@ describe('payload encryption to the endpoint owner\'s public key (JWE)', { skip:
       assert.equal(added.body.kid, owner.kid);
       assert.equal(added.body.current, true);
 
-      const request = await delivered(await sendRaw(`enc.${path}`), path);
+      const msgId = await sendRaw(`enc.${path}`);
+      const request = await delivered(msgId, path);
       assert.equal(request.headers['content-type'], 'application/jose');
+      // The attempt shows the request as sent: the JWE's content type, and the signature over the JWE bytes.
+      const attempt = await waitUntil('the attempt', async () => (await relay.api('GET', `/api/v1/app/${appId}/attempt/msg/${msgId}`)).body.data[0]);
+      const sent = new Map<string, string>(attempt.request.headers);
+      assert.equal(sent.get('content-type'), 'application/jose');
+      assert.equal(sent.get('webhook-signature'), request.headers['webhook-signature']);
       const token = request.body.toString('ascii');
       assert.equal(token.split('.').length, 5, 'a JWE compact serialisation has five parts');
       assert.ok(!request.body.includes(Buffer.from('naïve')), 'the payload went in clear');

@@ -77,6 +77,7 @@ export const attemptOf = (claimed: ClaimedDelivery, startedAt: number, succeeded
   responseBody: succeeded ? 'ok' : 'boom',
   error: null,
   trigger: 'scheduled',
+  request: null,
 });
 
 const succeed = (owner: string, claimed: ClaimedDelivery, at: number): AttemptOutcome => ({ owner, attempt: attemptOf(claimed, at, true), next: { kind: 'succeeded' } });
@@ -414,6 +415,39 @@ export function storeConformance(backend: string, open: () => Promise<StoreUnder
         const seen = new Set<string>();
         for (let i = 0; i < 4; i++) for (const c of await store.claim({ owner: 'o2', now: T0 + 60, limit: 3, leaseMs: 60_000 })) seen.add(c.endpoint.id);
         assert.ok(seen.has(small.id) && seen.has(big.id), 'a backlog on one endpoint does not starve another');
+      });
+
+      it('keeps the request an attempt sent (method, headers in order, names as written) and null for one that sent none, in one batch', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        const endpoint = await store.createEndpoint(app.id, endpointInput(), 's', T0);
+        const first = accepted(await store.accept(acceptInput(app.id, { now: T0 }))).message.id;
+        accepted(await store.accept(acceptInput(app.id, { now: T0 + 1 })));
+        const claimed = await store.claim({ owner: 'o', now: T0 + 10, limit: 10, leaseMs: 60_000 });
+        assert.equal(claimed.length, 2);
+        const [sent, unsent] = claimed[0].message.id === first ? claimed : [claimed[1], claimed[0]];
+        // Order and case as written, a value with quotes, commas and non-ASCII text, a name JSON objects would reorder.
+        const request = {
+          method: 'PUT',
+          headers: [
+            ['X-Tenant', 'acme "north", ünïcode'],
+            ['webhook-id', sent.message.id],
+            ['webhook-signature', 'v1,abc= v1,def='],
+            ['7', 'a name an object would move first'],
+            ['content-type', 'application/json'],
+          ] as [string, string][],
+        };
+        await store.complete([
+          { owner: 'o', attempt: { ...attemptOf(sent, T0 + 20, true), request }, next: { kind: 'succeeded' } },
+          { owner: 'o', attempt: attemptOf(unsent, T0 + 20, false), next: { kind: 'parked' } },
+        ]);
+        const [stored] = (await store.listAttemptsByMessage(app.id, sent.message.id, {}, { limit: 10 })).data;
+        assert.deepEqual(stored.request, request);
+        assert.deepEqual((await store.getAttempt(app.id, sent.message.id, stored.id))!.request, request);
+        const [none] = (await store.listAttemptsByMessage(app.id, unsent.message.id, {}, { limit: 10 })).data;
+        assert.equal(none.request, null);
+        assert.equal(none.endpointId, endpoint.id);
+        assert.equal(await store.expungeAttemptContent(app.id, sent.message.id, stored.id), true);
+        assert.equal((await store.getAttempt(app.id, sent.message.id, stored.id))!.request, null, 'expunging an attempt forgets what it sent');
       });
 
       it('leaves a not-yet-due FIFO head (and everything behind it) waiting, and reports when it becomes due', async (store) => {

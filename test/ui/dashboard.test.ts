@@ -118,6 +118,13 @@ describe('operator dashboard in Chromium', { skip: skipWithoutChromium() }, () =
     await page.getByRole('button', { name: 'Indent' }).click();
     assert.equal(await page.getByTestId('request').textContent(), '{\n  "order": 1001\n}');
     assert.match((await page.locator('dl.facts').textContent())!, new RegExp(`${receiver.url}/shop`));
+    // The request headers as sent: the signature the receiver got, shown as text next to its name.
+    const [got] = receiver.received;
+    const rows = await page.getByTestId('request-headers').locator('tbody tr').evaluateAll((trs: any[]) => trs.map((tr) => [...tr.cells].map((td: any) => td.textContent)));
+    const shown = new Map(rows.map(([name, value]: string[]) => [name, value]));
+    assert.equal(shown.get('webhook-signature'), got.headers['webhook-signature']);
+    assert.equal(shown.get('webhook-id'), msg.id);
+    assert.equal(shown.get('content-type'), got.headers['content-type']);
     await screenshot(page, 'dashboard-attempt');
     assert.ok(msg.id);
   });

@@ -153,6 +153,13 @@ export interface Attempt {
   triggerType: number;
   timestamp: string;
   error?: string | null;
+  /** hookrelay extension: the method and headers sent, in order; null when no HTTP request was recorded. */
+  request?: SentRequest | null;
+}
+
+export interface SentRequest {
+  method: string;
+  headers: [name: string, value: string][];
 }
 
 export interface EventType {

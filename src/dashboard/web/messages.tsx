@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { enc, q, rawField, type Api, type Attempt, type Endpoint, type Message, type Page } from './api.js';
+import { enc, q, rawField, type Api, type Attempt, type Endpoint, type Message, type Page, type SentRequest } from './api.js';
 import type { Go } from './app-view.js';
 import { ActionButton, Alert, AttemptStatus, Badge, PayloadView, Spinner, useLoad, usePager, When, type Can } from './common.js';
 import { AttemptTable } from './endpoints.js';
@@ -200,6 +200,41 @@ export function MessageDetail({ api, base, id, go, can }: { api: Api; base: stri
   );
 }
 
+/** The method and headers an attempt sent, as a name/value table of plain text (receivers and senders choose them). */
+function RequestHeaders({ request }: { request: SentRequest | null }) {
+  return (
+    <>
+      <h3>Request headers</h3>
+      {request ? (
+        <>
+          <p class="muted small">
+            Sent with <span class="mono">{request.method}</span>, in this order; the HTTP client adds <span class="mono">host</span>, <span class="mono">connection</span> and{' '}
+            <span class="mono">content-length</span>.
+          </p>
+          <table data-testid="request-headers">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Value</th>
+              </tr>
+            </thead>
+            <tbody>
+              {request.headers.map(([name, value], i) => (
+                <tr key={i}>
+                  <td class="mono">{name}</td>
+                  <td class="mono wrap">{value}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      ) : (
+        <p class="muted small">Not recorded: the attempt sent no HTTP request (another destination, or it failed before sending), its content was deleted, or it predates recording.</p>
+      )}
+    </>
+  );
+}
+
 /** One attempt: where it went, what the receiver answered (as text), how long it took, or why it failed. */
 export function AttemptDetail({ api, base, msgId, id, go }: { api: Api; base: string; msgId: string; id: string; go: Go }) {
   const attempt = useLoad(() => api.get<Attempt>(`${base}/msg/${enc(msgId)}/attempt/${enc(id)}`), [msgId, id]);
@@ -240,6 +275,7 @@ export function AttemptDetail({ api, base, msgId, id, go }: { api: Api; base: st
         <dt>Attempt id</dt>
         <dd class="mono">{a.id}</dd>
       </dl>
+      <RequestHeaders request={a.request ?? null} />
       <h3>Request body</h3>
       <p class="muted small">The message's payload, which every attempt sends unchanged.</p>
       {body !== null ? <PayloadView raw={body} testId="request" /> : <Alert error={message.error} />}

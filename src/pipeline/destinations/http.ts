@@ -94,15 +94,18 @@ export class HttpDestination implements Destination {
     headers['content-type'] = contentType;
     headers['user-agent'] = this.options.userAgent;
 
+    // undici writes an object's headers in its own key order, so this list is the order on the wire.
+    const request = { method: method ?? 'POST', headers: Object.entries(headers) };
+
     this.watch(signal);
     return new Promise<SendResult>((resolve) => {
       const attempt = new HttpAttempt(this.options.responseBodyLimit, now + this.options.timeoutMs, signal, (result) => {
         this.inFlight.delete(attempt);
-        resolve(result);
+        resolve({ ...result, request });
       }, this.now);
       this.inFlight.add(attempt);
       this.sweeper ??= setInterval(() => this.sweep(), DEADLINE_SWEEP_MS);
-      this.agent.dispatch({ origin: target.origin, path: target.path, method: method ?? 'POST', headers, body: payload }, attempt);
+      this.agent.dispatch({ origin: target.origin, path: target.path, method: request.method, headers, body: payload }, attempt);
     });
   }
 

@@ -571,7 +571,7 @@ export class PostgresStore implements Store {
   }
 
   async expungeAttemptContent(appId: string, messageId: string, attemptId: string): Promise<boolean> {
-    const result = await this.query("UPDATE attempt SET response_body = '' WHERE app_id = $1 AND message_id = $2 AND id = $3", [appId, messageId, attemptId]);
+    const result = await this.query("UPDATE attempt SET response_body = '', sent_request = NULL WHERE app_id = $1 AND message_id = $2 AND id = $3", [appId, messageId, attemptId]);
     return (result.rowCount ?? 0) > 0;
   }
 
@@ -632,6 +632,7 @@ export class PostgresStore implements Store {
       policy.disableAfterParked,
       failingReason(policy),
       parkedReason(policy),
+      column((o) => json(o.attempt.request)),
     ]);
     return changed.rows.map((r) => ({
       endpointId: r.endpoint_id,
@@ -801,17 +802,18 @@ export class PostgresStore implements Store {
   }
 }
 
-// $19–$25: one health report per endpoint of the batch (domain/health.ts summarizeHealth); $26–$32: the policy.
+// $19–$25: one health report per endpoint of the batch (domain/health.ts summarizeHealth); $26–$32: the policy;
+// $33: each attempt's sent request (JSON text or NULL), a column of $1–$18's rows added after them.
 // The rule is nextHealth's; healthy endpoints whose attempts all succeeded are neither locked nor written.
 const COMPLETE = `
   WITH input AS (
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::int[], $9::int[], $10::bool[],
-      $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::int[], $17::bigint[], $18::bigint[])
+      $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::int[], $17::bigint[], $18::bigint[], $33::text[])
       AS t(id, delivery_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code, succeeded,
-        response_body, error, trigger, owner, status, retry_index, next_at, finished_at)
+        response_body, error, trigger, owner, status, retry_index, next_at, finished_at, sent_request)
   ), attempts AS (
-    INSERT INTO attempt (id, delivery_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code, succeeded, response_body, error, trigger)
-    SELECT id, delivery_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code, succeeded, response_body, error, trigger FROM input
+    INSERT INTO attempt (id, delivery_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code, succeeded, response_body, error, trigger, sent_request)
+    SELECT id, delivery_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code, succeeded, response_body, error, trigger, sent_request FROM input
   ), moved AS (
     UPDATE delivery d SET status = t.status, attempt_count = d.attempt_count + 1, retry_index = t.retry_index, next_attempt_at = t.next_at,
       manual = false, leased_by = NULL, lease_until = NULL, updated_at = t.finished_at

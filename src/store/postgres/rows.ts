@@ -127,6 +127,7 @@ export const toAttempt = (r: any): Attempt => ({
   responseBody: r.response_body,
   error: r.error,
   trigger: r.trigger,
+  request: r.sent_request === null || r.sent_request === undefined ? null : JSON.parse(r.sent_request),
 });
 
 /** A value for a json/jsonb parameter: node-postgres would send a JS array as a PostgreSQL array, so send text. */

@@ -129,6 +129,7 @@ export const toAttempt = (r: any): Attempt => ({
   responseBody: r.response_body,
   error: r.error,
   trigger: r.trigger,
+  request: r.sent_request === null || r.sent_request === undefined ? null : JSON.parse(r.sent_request),
 });
 
 export const jsonOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : JSON.stringify(value));

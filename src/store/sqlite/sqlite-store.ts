@@ -101,7 +101,7 @@ export class SqliteStore implements Store {
         "INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
       ),
       insertAttempt: db.prepare(
-        'INSERT INTO attempt (id, delivery_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code, succeeded, response_body, error, trigger) VALUES (@id, @deliveryId, @messageId, @endpointId, @appId, @url, @startedAt, @durationMs, @statusCode, @succeeded, @responseBody, @error, @trigger)',
+        'INSERT INTO attempt (id, delivery_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code, succeeded, response_body, error, trigger, sent_request) VALUES (@id, @deliveryId, @messageId, @endpointId, @appId, @url, @startedAt, @durationMs, @statusCode, @succeeded, @responseBody, @error, @trigger, @request)',
       ),
       finish: db.prepare(
         "UPDATE delivery SET status = ?, attempt_count = attempt_count + 1, retry_index = ?, next_attempt_at = ?, manual = 0, leased_by = NULL, lease_until = NULL, updated_at = ? WHERE id = ? AND status = 'in_flight' AND leased_by = ?",
@@ -716,7 +716,7 @@ export class SqliteStore implements Store {
   }
 
   async expungeAttemptContent(appId: string, messageId: string, attemptId: string): Promise<boolean> {
-    const result = this.db.prepare("UPDATE attempt SET response_body = '' WHERE app_id = ? AND message_id = ? AND id = ?").run(appId, messageId, attemptId);
+    const result = this.db.prepare("UPDATE attempt SET response_body = '', sent_request = NULL WHERE app_id = ? AND message_id = ? AND id = ?").run(appId, messageId, attemptId);
     return result.changes > 0;
   }
 
@@ -774,7 +774,7 @@ export class SqliteStore implements Store {
   }
 
   private completeOne({ owner, attempt, next }: AttemptOutcome): void {
-    this.stmt.insertAttempt.run({ ...attempt, succeeded: attempt.succeeded ? 1 : 0 });
+    this.stmt.insertAttempt.run({ ...attempt, succeeded: attempt.succeeded ? 1 : 0, request: jsonOrNull(attempt.request) });
     const now = attempt.startedAt + attempt.durationMs;
     const [status, retryIndex, at] =
       next.kind === 'succeeded' ? ['succeeded', 0, null] : next.kind === 'retry' ? ['pending', next.retryIndex, next.at] : ['failed', 0, null];

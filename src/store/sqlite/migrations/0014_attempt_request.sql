@@ -1,0 +1,4 @@
+-- What an HTTP attempt sent (docs/api.md, the attempt's `request`): {"method", "headers": [[name, value], …]} as JSON
+-- text, headers in the order written. NULL for other destinations, for attempts that sent nothing, and for rows older
+-- than this column. Shown with the attempt only; nothing queries it by content. Pruned with its row.
+ALTER TABLE attempt ADD COLUMN sent_request TEXT;
