@@ -93,14 +93,18 @@ export class Ingest {
 
   /**
    * First of all, before the body is read: null to go on, or 403 for a client address the source does not allow
-   * (nothing is read or stored; logged like a failed verification).
+   * (nothing is read or stored; logged and counted like a failed verification).
    */
   screen(source: Source, compiled: CompiledSource, peer: Peer): IngestAnswer | null {
     if (compiled.addresses === null) return null;
     const client = clientAddress(peer.address, peer.headers, this.trustedProxies);
     if (client !== null && compiled.addresses.has(client)) return null;
+    const reason = `requests from ${client ?? 'an unknown address'} are not allowed by this source`;
     this.log.info({ sourceId: source.id, address: client, peer: peer.address }, 'inbound request refused: address not allowed');
-    return json(403, { code: 'forbidden', detail: `requests from ${client ?? 'an unknown address'} are not allowed by this source` });
+    // Counted with the source's failed verifications (recent failures on the dashboard, the metric by source type).
+    this.observer.verificationFailed?.(source.type);
+    this.failures.record(source.id, Date.now(), reason);
+    return json(403, { code: 'forbidden', detail: reason });
   }
 
   /** Before the body is read: null to go on, or the answer that ends the request (429). */

@@ -75,6 +75,10 @@ describe('source IP allow-lists', () => {
     assert.match(refused.body.detail, /requests from (127\.0\.0\.1|::1) are not allowed/, 'without trusted proxies the header is ignored');
     assert.equal((await closed.send({}, 'HEAD')).status, 403);
     assert.deepEqual(await messageIds(direct, closed.appId), []);
+    // Counted in the source's failures, with the reason.
+    const failures = await direct.api('GET', `/ingest/api/v1/source/${closed.id}/verification-failures`);
+    assert.equal(failures.status, 200, failures.text);
+    assert.equal(JSON.stringify(failures.body).match(/are not allowed by this source/g)?.length, 2, failures.text);
   });
 
   it('behind a trusted proxy, judges the forwarded client address', async () => {
