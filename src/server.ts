@@ -10,6 +10,7 @@ import { EgressPolicy } from './egress/policy.js';
 import { Ingest } from './inbound/ingest.js';
 import { HttpDestination } from './pipeline/destinations/http.js';
 import { Destinations } from './pipeline/destinations/index.js';
+import { ListenerHub } from './pipeline/destinations/listen.js';
 import { Dispatcher } from './pipeline/dispatcher.js';
 import { AddressList } from './inbound/address-list.js';
 import { Intake } from './pipeline/intake.js';
@@ -131,7 +132,11 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     signatureHeaders: settings.signatureHeaders,
     egress,
   });
-  const destination = new Destinations(http, undefined, { egress });
+  // `hookrelay listen` streams connect to a process that delivers: an API-only one has nothing to deliver through them.
+  const listeners = settings.dispatch
+    ? new ListenerHub({ timeoutMs: settings.deliveryTimeoutMs, responseBodyLimit: settings.responseBodyLimit, signatureHeaders: settings.signatureHeaders, userAgent: `hookrelay/${VERSION}` })
+    : null;
+  const destination = new Destinations(http, undefined, { egress, listeners: listeners ?? undefined });
   const metrics = new Metrics((now) => store.stats(now));
   const intake = new Intake(store, retry.scheduleMs[0] ?? 0, metrics);
   const operational = new OperationalWebhooks(store, intake, log.child({ component: 'operational' }), {
@@ -168,6 +173,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       wake: () => dispatcher.wake(),
       egress,
       operational,
+      listeners,
     },
     {
       adminToken: admin.token,

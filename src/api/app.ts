@@ -5,6 +5,7 @@ import { ApiKeys } from './api-keys.js';
 import { Authenticator, requireGranted } from './auth.js';
 import { PortalTokens } from './portal-tokens.js';
 import { portalAccessRoutes } from './routes/portal-access.js';
+import { listenRoutes } from './routes/listen.js';
 import { statsRoutes } from './routes/stats.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import type { ApiContext } from './context.js';
@@ -191,6 +192,7 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   operationalWebhookRoutes(router, ctx);
   portalAccessRoutes(router, ctx, portalTokens);
   statsRoutes(router, ctx);
+  listenRoutes(router, ctx);
   ingestRoute(app, ctx.ingest, ctx.now);
   uiRoutes(app, options.ui ?? { portalFrameAncestors: [] }, sessions);
   if (options.metrics) metricsRoute(app, { ...options.metrics, adminToken: options.adminToken });

@@ -4,6 +4,7 @@ import type { App, Endpoint, Message } from '../domain/types.js';
 import type { EgressPolicy } from '../egress/policy.js';
 import type { Ingest } from '../inbound/ingest.js';
 import type { Intake } from '../pipeline/intake.js';
+import type { ListenerHub } from '../pipeline/destinations/listen.js';
 import type { OperationalWebhooks } from '../operational/events.js';
 import type { Store } from '../store/store.js';
 import { mayAccess, principalOf } from './auth.js';
@@ -22,6 +23,8 @@ export interface ApiContext {
   egress: EgressPolicy;
   /** Operational webhooks: their endpoints' routes, and the reserved application they are messages of. */
   operational: OperationalWebhooks;
+  /** The `hookrelay listen` connections of this process; null when it does not deliver (--dispatch off). */
+  listeners?: ListenerHub | null;
 }
 
 type Params = Record<string, string>;

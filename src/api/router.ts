@@ -52,6 +52,14 @@ export class Router {
     });
   }
 
+  /** Runs when the server starts closing, before it waits for open requests (long-lived streams must end first). */
+  beforeClose(fn: () => void): void {
+    this.app.addHook('preClose', (done) => {
+      fn();
+      done();
+    });
+  }
+
   openapi(info: { version: string }): unknown {
     const paths: Record<string, Record<string, unknown>> = {};
     const schemas: Record<string, unknown> = {};

@@ -27,7 +27,7 @@ export const CONNECTION_OPTIONS = {
 /** The running server's base URL, without a trailing slash. */
 export const serverOf = (values: { server?: string }) => (values.server ?? process.env.HOOKRELAY_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
 
-function tokenOf(flag: string | undefined, db: string): string {
+export function tokenOf(flag: string | undefined, db: string): string {
   const token = flag ?? process.env.HOOKRELAY_ADMIN_TOKEN;
   if (token) return token;
   const file = adminTokenFile(db);

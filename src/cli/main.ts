@@ -21,6 +21,9 @@ Usage:
   hookrelay resend <app> <message> <endpoint>    deliver a message to an endpoint again
   hookrelay recover <app> <endpoint> --since 2h  re-queue an endpoint's failed deliveries
   hookrelay tail [--app <app>] [--endpoint <endpoint>]   follow new messages and attempt outcomes live
+  hookrelay listen --app <app> --forward-to http://localhost:3000/hooks
+                                receive an app's deliveries on this machine through a connection it opens
+                                ("hookrelay listen help")
   hookrelay version             print the version
 
 Options (each also settable by environment variable):
@@ -147,6 +150,10 @@ const CLIENT_COMMANDS: Record<string, ClientCommand | undefined> = {
   attempt: resource('attempt'),
   resend: resource('resend'),
   recover: resource('recover'),
+  listen: async () => {
+    const { LISTEN_USAGE, listenCommand } = await import('./listen.js');
+    return { usage: LISTEN_USAGE, run: (args, out) => listenCommand(args, out, (text) => process.stderr.write(text)) };
+  },
   tail: async () => {
     const { TAIL_USAGE, tailCommand } = await import('./tail.js');
     return { usage: TAIL_USAGE, run: (args, out) => tailCommand(args, out) };

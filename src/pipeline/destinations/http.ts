@@ -3,7 +3,8 @@ import { Agent, buildConnector, errors, type Dispatcher } from 'undici';
 import { EgressPolicy, EgressRefusedError } from '../../egress/policy.js';
 import { parseRetryAfter } from '../../domain/retry.js';
 import type { ClaimedDelivery } from '../../domain/types.js';
-import { secretKey, signatureHeaders, type SignatureHeaderSet } from '../../signing/standard-webhooks.js';
+import { secretKey, type SignatureHeaderSet } from '../../signing/standard-webhooks.js';
+import { deliveryHeaders } from './delivery-headers.js';
 import type { Destination, SendResult } from './destination.js';
 
 export interface HttpDestinationOptions {
@@ -22,9 +23,6 @@ export interface HttpDestinationOptions {
   egress?: EgressPolicy;
   now?: () => number;
 }
-
-/** Headers hookrelay sets itself, or that verifiers read as the signature (svix's Webhook prefers svix-*); custom headers may not set them. */
-const RESERVED = new Set(['webhook-id', 'webhook-timestamp', 'webhook-signature', 'svix-id', 'svix-timestamp', 'svix-signature', 'content-type', 'content-length', 'host', 'user-agent', 'connection', 'transfer-encoding']);
 
 /** How often attempts are checked against their deadline: one timer for all of them, not one per attempt. */
 const DEADLINE_SWEEP_MS = 100;
@@ -54,7 +52,8 @@ export class HttpDestination implements Destination {
     this.now = options.now ?? Date.now;
   }
 
-  send({ message, endpoint }: ClaimedDelivery, signal: AbortSignal): Promise<SendResult> {
+  send(claimed: ClaimedDelivery, signal: AbortSignal): Promise<SendResult> {
+    const { message, endpoint } = claimed;
     const target = this.target(endpoint.url);
     if (!target) return Promise.resolve({ kind: 'fatal', statusCode: 0, responseBody: '', error: `invalid endpoint URL ${JSON.stringify(endpoint.url)}` });
     if (signal.aborted) return Promise.resolve(retry('aborted by shutdown'));
@@ -66,19 +65,7 @@ export class HttpDestination implements Destination {
       if (key) keys.push(key);
     }
     const payload = message.payload ?? EMPTY_OBJECT;
-    const headers: Record<string, string> = {};
-    for (const name in endpoint.headers) if (!RESERVED.has(name.toLowerCase())) headers[name] = endpoint.headers[name];
-    if (message.sourceId) {
-      // Forwarded from a source: the provider headers it keeps (never its signature), and what hookrelay learned.
-      const kept = message.headers ?? {};
-      for (const name in kept) if (!RESERVED.has(name)) headers[name] = kept[name];
-      headers['x-hookrelay-source'] = message.sourceId;
-      headers['x-hookrelay-event-type'] = message.eventType;
-      headers['x-hookrelay-verified'] = String(message.verified === true);
-    }
-    Object.assign(headers, signatureHeaders(keys, message.id, Math.floor(now / 1000), payload, this.options.signatureHeaders));
-    headers['content-type'] = message.contentType;
-    headers['user-agent'] = this.options.userAgent;
+    const headers = deliveryHeaders(claimed, keys, now, payload, this.options.signatureHeaders, this.options.userAgent);
 
     this.watch(signal);
     return new Promise<SendResult>((resolve) => {
