@@ -11,6 +11,7 @@ import { Ingest } from './inbound/ingest.js';
 import { HttpDestination } from './pipeline/destinations/http.js';
 import { Destinations } from './pipeline/destinations/index.js';
 import { ListenerHub } from './pipeline/destinations/listen.js';
+import { startTracing } from './observability/tracing.js';
 import { Dispatcher } from './pipeline/dispatcher.js';
 import { AddressList } from './inbound/address-list.js';
 import { Intake } from './pipeline/intake.js';
@@ -145,6 +146,9 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     now: Date.now,
   });
   const observer = observeAll([metrics, new AttemptLog(log.child({ component: 'dispatcher' })), operational], (error) => log.error({ err: error }, 'a pipeline observer failed'));
+  // Off unless OTEL_* says where to export; the SDK is loaded only then.
+  const tracing = await startTracing(settings.otel, VERSION);
+  if (tracing) log.info({ endpoint: settings.otel.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? settings.otel.OTEL_EXPORTER_OTLP_ENDPOINT }, 'exporting traces over OTLP/HTTP');
   const dispatcher = new Dispatcher(
     store,
     destination,
@@ -157,6 +161,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       retry,
       health: settings.health,
       observer,
+      tracing,
     },
     log.child({ component: 'dispatcher' }),
   );
@@ -184,6 +189,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       limits: settings.http,
       metrics: { metrics, metricsToken: settings.metricsToken },
       requestLog: settings.requestLog,
+      tracing,
       ui: { portalFrameAncestors: settings.portalFrameAncestors },
       readiness: async () => {
         try {
@@ -202,6 +208,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     await app.listen({ port: settings.port, host: settings.host });
   } catch (error) {
     // A start that failed leaves no key behind: the next start generates them afresh (the token file is not written yet).
+    await tracing?.shutdown();
     await store.close();
     if (store.unusedKeyFile) rmSync(store.unusedKeyFile, { force: true });
     throw error;
@@ -234,6 +241,8 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       // Events of the last recorded outcomes are accepted before the store closes.
       await operational.flush();
       await destination.close();
+      // The spans of the last attempts are exported before the process goes.
+      await tracing?.shutdown();
       await store.close();
     })());
 

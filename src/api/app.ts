@@ -36,6 +36,7 @@ import {
 import { parseJsonBody } from './json-body.js';
 import { serializeJson } from './raw-json.js';
 import { Router } from './router.js';
+import type { RequestSpan, Tracing } from '../observability/tracing.js';
 import { uiRoutes, type UiOptions } from '../dashboard/serve.js';
 import { DashboardSessions } from '../dashboard/session.js';
 
@@ -54,6 +55,8 @@ export interface ApiOptions {
   metrics?: Omit<MetricsAccess, 'adminToken'>;
   /** The customer portal's pages (src/dashboard). */
   ui?: UiOptions;
+  /** A span per request (src/observability/tracing.ts); absent when tracing is off. */
+  tracing?: Tracing | null;
 }
 
 declare module 'fastify' {
@@ -63,6 +66,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The JSON body as received, for values kept byte for byte (a message's payload). */
     rawBody: Buffer | null;
+    /** This request's span when tracing is on: its traceparent is stored with the message it accepts. */
+    trace: RequestSpan | null;
   }
 }
 
@@ -110,6 +115,18 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
 
   app.decorateRequest('principal', null);
   app.decorateRequest('rawBody', null);
+  app.decorateRequest('trace', null);
+  const tracing = options.tracing;
+  if (tracing) {
+    // First of all hooks, so refusals are traced too; named by route pattern (an ingest URL carries its source's token).
+    app.addHook('onRequest', async (request, reply) => {
+      const route = request.routeOptions.url ?? 'unmatched';
+      const span = tracing.request(request.method, route, request.headers, route.startsWith('/ingest/') ? { 'hookrelay.ingest': 'true' } : {});
+      request.trace = span;
+      // 'close' also comes for streams (hookrelay listen) and aborted requests, which onResponse would miss.
+      reply.raw.once('close', () => span.end(reply.raw.statusCode));
+    });
+  }
   app.setReplySerializer((payload) => serializeJson(payload));
   app.removeAllContentTypeParsers();
   // application/json and the structured +json types (application/vnd.api+json, …); a string pattern would be taken literally.

@@ -98,6 +98,8 @@ export interface Message {
   /** The provider headers a source keeps, lower-cased. */
   headers?: Record<string, string> | null;
   verified?: boolean | null;
+  /** The W3C traceparent of the span that accepted it, when tracing was on; its attempts' spans are its children. */
+  traceContext?: string | null;
 }
 
 export interface Source {
@@ -170,4 +172,6 @@ export interface ClaimedDelivery {
   endpoint: Endpoint;
   /** A rate-limited endpoint's reserved slot: the send starts no earlier than this. */
   notBefore?: number;
+  /** The attempt's span, when tracing is on: sent to the endpoint as its `traceparent` header. */
+  traceparent?: string;
 }

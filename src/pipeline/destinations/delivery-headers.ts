@@ -8,7 +8,8 @@ export const RESERVED_HEADERS = new Set(['webhook-id', 'webhook-timestamp', 'web
  * The headers of a delivery request: the endpoint's custom headers, a source message's kept provider headers and what
  * hookrelay learned of it, the Standard Webhooks signature under every key, the content type and user agent.
  */
-export function deliveryHeaders({ message, endpoint }: ClaimedDelivery, keys: Buffer[], nowMs: number, payload: Uint8Array, set: SignatureHeaderSet | undefined, userAgent: string): Record<string, string> {
+export function deliveryHeaders(claimed: ClaimedDelivery, keys: Buffer[], nowMs: number, payload: Uint8Array, set: SignatureHeaderSet | undefined, userAgent: string): Record<string, string> {
+  const { message, endpoint } = claimed;
   const headers: Record<string, string> = {};
   for (const name in endpoint.headers) if (!RESERVED_HEADERS.has(name.toLowerCase())) headers[name] = endpoint.headers[name];
   if (message.sourceId) {
@@ -22,5 +23,6 @@ export function deliveryHeaders({ message, endpoint }: ClaimedDelivery, keys: Bu
   Object.assign(headers, signatureHeaders(keys, message.id, Math.floor(nowMs / 1000), payload, set));
   headers['content-type'] = message.contentType;
   headers['user-agent'] = userAgent;
+  if (claimed.traceparent) headers.traceparent = claimed.traceparent;
   return headers;
 }
