@@ -86,6 +86,8 @@ Options (each also settable by environment variable):
                                                             beside the database if unset; PostgreSQL: required)
   --master-key-file <file>   HOOKRELAY_MASTER_KEY_FILE      the master key in a file: current key first, previous keys after
                              HOOKRELAY_PREVIOUS_MASTER_KEYS older master keys, still accepted to decrypt (comma-separated)
+                             OTEL_EXPORTER_OTLP_ENDPOINT    export traces (OpenTelemetry, OTLP over HTTP) to this collector;
+                                                            the other standard OTEL_* variables apply (docs/operations.md)
 `;
 
 const FLAGS = {
