@@ -127,6 +127,21 @@ describe('hookrelay listen (CLI, end to end)', () => {
     assert.match(taken.stderr, /409 .*not a listen session/);
   });
 
+  it('a server that shuts down ends its listen streams instead of waiting for them', async () => {
+    const own = await startRelay();
+    const appOwn = (await own.api('POST', '/api/v1/app', { name: 'closing' })).body.id;
+    const response = await fetch(`${own.url}/api/v1/app/${appOwn}/listen`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${own.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ session: 'closing' }),
+    });
+    const reader = response.body!.getReader();
+    assert.match(new TextDecoder().decode((await reader.read()).value), /"type":"ready"/);
+    await own.close();
+    // The stream ends (done) rather than holding the close open.
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read());
+  });
+
   it('names a missing or wrong flag', async () => {
     const env = { HOOKRELAY_URL: relay.url, HOOKRELAY_ADMIN_TOKEN: appKey };
     const cases = [
