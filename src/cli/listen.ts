@@ -95,6 +95,8 @@ export async function listenCommand(args: string[], out: Out, err: Out, signal?:
 
   let delay = 1000;
   let code = 0;
+  /** Reconnecting is for a connection that worked: a server never reached is a mistake to report at once. */
+  let connected = false;
   try {
     while (!stop.signal.aborted) {
       let ended: 'replaced' | 'ended' | null = null;
@@ -118,6 +120,7 @@ export async function listenCommand(args: string[], out: Out, err: Out, signal?:
         for await (const event of lines(response.body!)) {
           if (event.type === 'ready') {
             delay = 1000;
+            connected = true;
             err(`Forwarding deliveries of ${app} to ${target} (session ${event.session}, endpoint ${event.endpointId}).\nSigning secret: ${event.secret}\nCtrl-C to stop.\n`);
           } else if (event.type === 'request') {
             void forward(event as unknown as RequestEvent);
@@ -129,6 +132,7 @@ export async function listenCommand(args: string[], out: Out, err: Out, signal?:
         if (error instanceof CliError) throw error;
         if (stop.signal.aborted) break;
         const e = error as Error & { cause?: Error };
+        if (!connected) throw new CliError(`cannot reach hookrelay at ${server}: ${e.cause?.message ?? e.message}`, 1);
         err(`hookrelay listen: connection to ${server} lost (${e.cause?.message ?? e.message}); reconnecting in ${delay / 1000} s\n`);
       }
       if (ended === 'replaced') throw new CliError(`hookrelay listen: another hookrelay listen took over session ${session}`, 1);

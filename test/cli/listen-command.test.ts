@@ -156,5 +156,9 @@ describe('hookrelay listen (CLI, end to end)', () => {
       assert.match(result.stderr, says);
       assert.doesNotMatch(result.stderr, /\n\s+at /);
     }
+    // A server never reached is reported at once (exit 1); only a connection that worked is re-opened.
+    const unreachable = await runCli(['listen', '--app', 'listen-app', '--forward-to', 'http://localhost:3000'], { env: { ...env, HOOKRELAY_URL: 'http://127.0.0.1:9' } });
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.stderr, /cannot reach hookrelay at http:\/\/127\.0\.0\.1:9/);
   });
 });
