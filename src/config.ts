@@ -8,6 +8,7 @@ import { AddressList } from './inbound/address-list.js';
 import { checkDnsServers } from './egress/policy.js';
 import { parseKeyFile, parseMasterKey } from './secrets/box.js';
 import type { SignatureHeaderSet } from './signing/standard-webhooks.js';
+import { otelProblems } from './observability/tracing.js';
 
 /**
  * One validated configuration object. Each setting has a flag, an environment variable and a default;
@@ -61,6 +62,11 @@ export interface Settings {
    * rotation. null: SQLite generates one beside the database; PostgreSQL refuses to start.
    */
   masterKey: { current: Buffer; previous: Buffer[]; from: string } | null;
+  /**
+   * The standard OpenTelemetry variables (OTEL_*): traces are exported over OTLP/HTTP when they name an endpoint
+   * (src/observability/tracing.ts). Empty: tracing off.
+   */
+  otel: Readonly<Record<string, string>>;
   /** Circuit breaker and auto-disable of failing endpoints (domain/health.ts). */
   health: HealthPolicy;
   /** What clients of the HTTP server may send, and how slowly (api/http-limits.ts). */
@@ -294,6 +300,10 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
     );
   }
   const s = parsed.data;
+  const otel: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) if (name.startsWith('OTEL_') && value !== undefined && value !== '') otel[name] = value;
+  const otelIssues = otelProblems(otel);
+  if (otelIssues.length > 0) throw new ConfigError(otelIssues);
   return Object.freeze({
     port: s.port,
     host: s.host,
@@ -324,6 +334,7 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
     dnsServers: Object.freeze(s.dnsServers),
     trustedProxies: Object.freeze(s.trustedProxies),
     masterKey: masterKeyOf(s),
+    otel: Object.freeze(otel),
     health: {
       threshold: s.circuitThreshold,
       cooldownMs: s.circuitCooldown,

@@ -12,6 +12,8 @@ import { HttpDestination } from './pipeline/destinations/http.js';
 import { Destinations } from './pipeline/destinations/index.js';
 import { TransformingDestination } from './pipeline/destinations/transforming.js';
 import { Sandbox } from './transform/sandbox.js';
+import { ListenerHub } from './pipeline/destinations/listen.js';
+import { startTracing } from './observability/tracing.js';
 import { Dispatcher } from './pipeline/dispatcher.js';
 import { AddressList } from './inbound/address-list.js';
 import { Intake } from './pipeline/intake.js';
@@ -133,9 +135,13 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     signatureHeaders: settings.signatureHeaders,
     egress,
   });
+  // `hookrelay listen` streams connect to a process that delivers: an API-only one has nothing to deliver through them.
+  const listeners = settings.dispatch
+    ? new ListenerHub({ timeoutMs: settings.deliveryTimeoutMs, responseBodyLimit: settings.responseBodyLimit, signatureHeaders: settings.signatureHeaders, userAgent: `hookrelay/${VERSION}` })
+    : null;
   // Endpoint transformations run on worker threads in QuickJS/WebAssembly, never in this thread (src/transform/).
   const sandbox = new Sandbox();
-  const destination = new TransformingDestination(new Destinations(http, undefined, { egress }), sandbox);
+  const destination = new TransformingDestination(new Destinations(http, undefined, { egress, listeners: listeners ?? undefined }), sandbox);
   const metrics = new Metrics((now) => store.stats(now));
   const intake = new Intake(store, retry.scheduleMs[0] ?? 0, metrics);
   const operational = new OperationalWebhooks(store, intake, log.child({ component: 'operational' }), {
@@ -144,6 +150,9 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     now: Date.now,
   });
   const observer = observeAll([metrics, new AttemptLog(log.child({ component: 'dispatcher' })), operational], (error) => log.error({ err: error }, 'a pipeline observer failed'));
+  // Off unless OTEL_* says where to export; the SDK is loaded only then.
+  const tracing = await startTracing(settings.otel, VERSION);
+  if (tracing) log.info({ endpoint: settings.otel.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? settings.otel.OTEL_EXPORTER_OTLP_ENDPOINT }, 'exporting traces over OTLP/HTTP');
   const dispatcher = new Dispatcher(
     store,
     destination,
@@ -156,6 +165,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       retry,
       health: settings.health,
       observer,
+      tracing,
     },
     log.child({ component: 'dispatcher' }),
   );
@@ -173,6 +183,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       egress,
       sandbox,
       operational,
+      listeners,
     },
     {
       adminToken: admin.token,
@@ -183,6 +194,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       limits: settings.http,
       metrics: { metrics, metricsToken: settings.metricsToken },
       requestLog: settings.requestLog,
+      tracing,
       ui: { portalFrameAncestors: settings.portalFrameAncestors },
       readiness: async () => {
         try {
@@ -201,6 +213,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     await app.listen({ port: settings.port, host: settings.host });
   } catch (error) {
     // A start that failed leaves no key behind: the next start generates them afresh (the token file is not written yet).
+    await tracing?.shutdown();
     await store.close();
     if (store.unusedKeyFile) rmSync(store.unusedKeyFile, { force: true });
     throw error;
@@ -234,6 +247,8 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       await operational.flush();
       await destination.close();
       await sandbox.close();
+      // The spans of the last attempts are exported before the process goes.
+      await tracing?.shutdown();
       await store.close();
     })());
 

@@ -5,6 +5,7 @@ import { ApiKeys } from './api-keys.js';
 import { Authenticator, requireGranted } from './auth.js';
 import { PortalTokens } from './portal-tokens.js';
 import { portalAccessRoutes } from './routes/portal-access.js';
+import { listenRoutes } from './routes/listen.js';
 import { statsRoutes } from './routes/stats.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import type { ApiContext } from './context.js';
@@ -36,6 +37,7 @@ import {
 import { parseJsonBody } from './json-body.js';
 import { serializeJson } from './raw-json.js';
 import { Router } from './router.js';
+import type { RequestSpan, Tracing } from '../observability/tracing.js';
 import { uiRoutes, type UiOptions } from '../dashboard/serve.js';
 import { DashboardSessions } from '../dashboard/session.js';
 
@@ -54,6 +56,8 @@ export interface ApiOptions {
   metrics?: Omit<MetricsAccess, 'adminToken'>;
   /** The customer portal's pages (src/dashboard). */
   ui?: UiOptions;
+  /** A span per request (src/observability/tracing.ts); absent when tracing is off. */
+  tracing?: Tracing | null;
 }
 
 declare module 'fastify' {
@@ -63,6 +67,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The JSON body as received, for values kept byte for byte (a message's payload). */
     rawBody: Buffer | null;
+    /** This request's span when tracing is on: its traceparent is stored with the message it accepts. */
+    trace: RequestSpan | null;
   }
 }
 
@@ -110,6 +116,18 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
 
   app.decorateRequest('principal', null);
   app.decorateRequest('rawBody', null);
+  app.decorateRequest('trace', null);
+  const tracing = options.tracing;
+  if (tracing) {
+    // First of all hooks, so refusals are traced too; named by route pattern (an ingest URL carries its source's token).
+    app.addHook('onRequest', async (request, reply) => {
+      const route = request.routeOptions.url ?? 'unmatched';
+      const span = tracing.request(request.method, route, request.headers, route.startsWith('/ingest/') ? { 'hookrelay.ingest': 'true' } : {});
+      request.trace = span;
+      // 'close' also comes for streams (hookrelay listen) and aborted requests, which onResponse would miss.
+      reply.raw.once('close', () => span.end(reply.raw.statusCode));
+    });
+  }
   app.setReplySerializer((payload) => serializeJson(payload));
   app.removeAllContentTypeParsers();
   // application/json and the structured +json types (application/vnd.api+json, …); a string pattern would be taken literally.
@@ -194,6 +212,7 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   operationalWebhookRoutes(router, ctx);
   portalAccessRoutes(router, ctx, portalTokens);
   statsRoutes(router, ctx);
+  listenRoutes(router, ctx);
   ingestRoute(app, ctx.ingest, ctx.now);
   uiRoutes(app, options.ui ?? { portalFrameAncestors: [] }, sessions);
   if (options.metrics) metricsRoute(app, { ...options.metrics, adminToken: options.adminToken });

@@ -4,6 +4,7 @@ import type { App, Endpoint, Message } from '../domain/types.js';
 import type { EgressPolicy } from '../egress/policy.js';
 import type { Ingest } from '../inbound/ingest.js';
 import type { Intake } from '../pipeline/intake.js';
+import type { ListenerHub } from '../pipeline/destinations/listen.js';
 import type { OperationalWebhooks } from '../operational/events.js';
 import type { Store } from '../store/store.js';
 import type { Sandbox } from '../transform/sandbox.js';
@@ -25,6 +26,8 @@ export interface ApiContext {
   operational: OperationalWebhooks;
   /** Runs endpoint transformations: checks code at save, and the simulate route. */
   sandbox: Sandbox;
+  /** The `hookrelay listen` connections of this process; null when it does not deliver (--dispatch off). */
+  listeners?: ListenerHub | null;
 }
 
 type Params = Record<string, string>;

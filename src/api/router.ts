@@ -20,6 +20,11 @@ export interface RouteSpec {
   public?: boolean;
   /** The handler keeps `idempotency-key` semantics itself, inside its own transaction. */
   ownIdempotency?: boolean;
+  /**
+   * JSON Schemas the OpenAPI document shows instead of `body`/`response` where zod cannot say enough (a source's
+   * `config` per type), and the named component schemas they refer to. Called when the document is built.
+   */
+  document?: () => { body?: unknown; response?: unknown; components?: Record<string, unknown> };
 }
 
 export type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
@@ -47,9 +52,20 @@ export class Router {
     });
   }
 
+  /** Runs when the server starts closing, before it waits for open requests (long-lived streams must end first). */
+  beforeClose(fn: () => void): void {
+    this.app.addHook('preClose', (done) => {
+      fn();
+      done();
+    });
+  }
+
   openapi(info: { version: string }): unknown {
     const paths: Record<string, Record<string, unknown>> = {};
+    const schemas: Record<string, unknown> = {};
     for (const spec of this.specs) {
+      const documented = spec.document?.() ?? {};
+      Object.assign(schemas, documented.components);
       const path = spec.url.replace(/:([a-z_]+)/g, '{$1}');
       const parameters = [...spec.url.matchAll(/:([a-z_]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
       if (spec.query) {
@@ -58,7 +74,7 @@ export class Router {
       }
       const responses: Record<string, unknown> = {
         [spec.status]: spec.response
-          ? { description: 'Success', content: { 'application/json': { schema: z.toJSONSchema(spec.response, { io: 'output', unrepresentable: 'any' }) } } }
+          ? { description: 'Success', content: { 'application/json': { schema: documented.response ?? z.toJSONSchema(spec.response, { io: 'output', unrepresentable: 'any' }) } } }
           : { description: 'Success' },
       };
       if (!spec.public) responses['401'] = errorResponse('unauthorized');
@@ -73,7 +89,7 @@ export class Router {
         operationId: `${spec.tag}.${spec.summary}`.replace(/[^A-Za-z0-9.]+/g, '_'),
         parameters,
         ...(spec.body
-          ? { requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(spec.body, { io: 'input', unrepresentable: 'any' }) } } } }
+          ? { requestBody: { required: true, content: { 'application/json': { schema: documented.body ?? z.toJSONSchema(spec.body, { io: 'input', unrepresentable: 'any' }) } } } }
           : {}),
         responses,
         ...(spec.public ? { security: [] } : {}),
@@ -84,6 +100,7 @@ export class Router {
       info: { title: 'hookrelay API', version: info.version, description: 'Webhook gateway API, wire-compatible with the svix SDK for the operations it implements.' },
       servers: [{ url: '/' }],
       components: {
+        schemas,
         securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'The admin token, or an application API key (hrk_…) that reaches its own application only' } },
       },
       security: [{ bearer: [] }],

@@ -24,7 +24,10 @@ export const CONNECTION_OPTIONS = {
   db: { type: 'string' },
 } as const;
 
-function tokenOf(flag: string | undefined, db: string): string {
+/** The running server's base URL, without a trailing slash. */
+export const serverOf = (values: { server?: string }) => (values.server ?? process.env.HOOKRELAY_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+
+export function tokenOf(flag: string | undefined, db: string): string {
   const token = flag ?? process.env.HOOKRELAY_ADMIN_TOKEN;
   if (token) return token;
   const file = adminTokenFile(db);
@@ -36,7 +39,7 @@ export type Call = (method: string, path: string, body?: unknown, headers?: Reco
 
 /** A function calling the API with the admin token; a 4xx answer becomes a CliError with exit code 2, anything else 1. */
 export function apiClient(values: { server?: string; token?: string; db?: string }): Call {
-  const server = (values.server ?? process.env.HOOKRELAY_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  const server = serverOf(values);
   const token = tokenOf(values.token, values.db ?? process.env.HOOKRELAY_DB ?? './hookrelay.db');
   return async (method, path, body, extraHeaders) => {
     let response: Response;

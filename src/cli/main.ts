@@ -23,6 +23,9 @@ Usage:
   hookrelay tail [--app <app>] [--endpoint <endpoint>]   follow new messages and attempt outcomes live
   hookrelay scaffold receiver --framework express|fastify|lambda [--app <app>] [--out <dir>]
                                 generate a webhook receiver project for this server's event types
+  hookrelay listen --app <app> --forward-to http://localhost:3000/hooks
+                                receive an app's deliveries on this machine through a connection it opens
+                                ("hookrelay listen help")
   hookrelay version             print the version
 
 Options (each also settable by environment variable):
@@ -85,6 +88,8 @@ Options (each also settable by environment variable):
                                                             beside the database if unset; PostgreSQL: required)
   --master-key-file <file>   HOOKRELAY_MASTER_KEY_FILE      the master key in a file: current key first, previous keys after
                              HOOKRELAY_PREVIOUS_MASTER_KEYS older master keys, still accepted to decrypt (comma-separated)
+                             OTEL_EXPORTER_OTLP_ENDPOINT    export traces (OpenTelemetry, OTLP over HTTP) to this collector;
+                                                            the other standard OTEL_* variables apply (docs/operations.md)
 `;
 
 const FLAGS = {
@@ -152,6 +157,10 @@ const CLIENT_COMMANDS: Record<string, ClientCommand | undefined> = {
   scaffold: async () => {
     const { SCAFFOLD_USAGE, scaffoldCommand } = await import('./scaffold.js');
     return { usage: SCAFFOLD_USAGE, run: scaffoldCommand };
+  },
+  listen: async () => {
+    const { LISTEN_USAGE, listenCommand } = await import('./listen.js');
+    return { usage: LISTEN_USAGE, run: (args, out) => listenCommand(args, out, (text) => process.stderr.write(text)) };
   },
   tail: async () => {
     const { TAIL_USAGE, tailCommand } = await import('./tail.js');

@@ -8,6 +8,7 @@ export { CliError } from './client.js';
 export const SOURCE_USAGE = `Usage:
   hookrelay source create --type <type> --name <name> [--uid <uid>] [--config <json>] [--secret <secret>]
   hookrelay source list
+  hookrelay source types [<type>] [--json]   every source type's config fields, and which are secret
   hookrelay source get <id|uid>
   hookrelay source delete <id|uid>
   hookrelay source rotate-token <id|uid>
@@ -25,11 +26,16 @@ const OPTIONS = {
   url: { type: 'string' },
   destination: { type: 'string' },
   filter: { type: 'string' },
+  json: { type: 'boolean' },
 } as const;
 
 export async function sourceCommand(args: string[], out: (text: string) => void): Promise<number> {
   const { values, positionals } = parseCommand('source', args, OPTIONS, SOURCE_USAGE);
   const [action, target] = positionals;
+  if (action === 'types') {
+    const { sourceTypesCommand } = await import('./source-types.js');
+    return sourceTypesCommand(values, target, out);
+  }
   const call = apiClient(values);
   const needTarget = () => {
     if (!target) throw new CliError(`hookrelay source ${action} needs a source id or uid\n${SOURCE_USAGE}`, 2);

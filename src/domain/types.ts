@@ -114,6 +114,8 @@ export interface Message {
   /** The provider headers a source keeps, lower-cased. */
   headers?: Record<string, string> | null;
   verified?: boolean | null;
+  /** The W3C traceparent of the span that accepted it, when tracing was on; its attempts' spans are its children. */
+  traceContext?: string | null;
 }
 
 export interface Source {
@@ -208,4 +210,6 @@ export interface ClaimedDelivery {
   notBefore?: number;
   /** The HTTP method, when a transformation chose one. @default 'POST' */
   method?: string;
+  /** The attempt's span, when tracing is on: sent to the endpoint as its `traceparent` header. */
+  traceparent?: string;
 }

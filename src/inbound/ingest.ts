@@ -117,7 +117,8 @@ export class Ingest {
     return json(429, { code: 'rate_limited', detail: `source ${source.id} accepts ${rate} requests per second; retry after ${seconds} s` }, { 'retry-after': seconds });
   }
 
-  async receive(source: Source, compiled: CompiledSource, request: InboundRequest, now: number): Promise<IngestAnswer> {
+  /** `traceContext`: the traceparent of the request's span, stored with the message (null when tracing is off). */
+  async receive(source: Source, compiled: CompiledSource, request: InboundRequest, now: number, traceContext: string | null = null): Promise<IngestAnswer> {
     const verdict = compiled.verifier.verify(request, now);
     if (verdict.kind === 'rejected') {
       this.log.info({ sourceId: source.id, reason: verdict.reason }, 'inbound request failed verification');
@@ -158,6 +159,7 @@ export class Ingest {
         idempotencyTtlMs: compiled.common.dedupeWindowSeconds * 1000,
         now,
         source: { id: source.id, headers: kept, verified: source.type !== 'none' && source.type !== 'generic-webhook' },
+        traceContext,
       }, source.type);
       if (result.kind !== 'event_id_conflict' && verdict.ack) {
         const headers = { 'x-hookrelay-message-id': result.message.id, 'x-hookrelay-duplicate': String(result.kind === 'duplicate') };

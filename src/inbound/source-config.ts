@@ -49,7 +49,8 @@ export type CommonSourceConfig = z.output<typeof commonSourceConfig>;
 const COMMON_KEYS = Object.keys(commonSourceConfig.shape);
 
 /** `generic-webhook` is the svix SDK's name for an unverified source. */
-const ALIASES: Record<string, string> = { 'generic-webhook': 'none' };
+export const SOURCE_TYPE_ALIASES: Readonly<Record<string, string>> = { 'generic-webhook': 'none' };
+const ALIASES = SOURCE_TYPE_ALIASES;
 
 export interface CompiledSource {
   provider: Provider;

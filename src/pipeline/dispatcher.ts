@@ -7,6 +7,7 @@ import { nextAttemptDelay, type RetryPolicy } from '../domain/retry.js';
 import type { Attempt, ClaimedDelivery } from '../domain/types.js';
 import type { AttemptOutcome, Store } from '../store/store.js';
 import type { Destination, SendResult } from './destinations/destination.js';
+import type { Tracing } from '../observability/tracing.js';
 import type { PipelineObserver } from './observer.js';
 
 const CLAIM_SPACING_MS = 5;
@@ -32,6 +33,8 @@ export interface DispatcherOptions {
   now?: () => number;
   /** Told of every attempt and every recorded batch (metrics, the attempt log, operational webhooks). */
   observer?: PipelineObserver;
+  /** A span per attempt, child of its message's accepting span; absent when tracing is off. */
+  tracing?: Tracing | null;
 }
 
 /**
@@ -246,6 +249,8 @@ export class Dispatcher {
 
   private async attempt(claimed: ClaimedDelivery): Promise<void> {
     const startedAt = this.now();
+    const span = this.options.tracing?.attempt(claimed, startedAt) ?? null;
+    if (span) claimed.traceparent = span.traceparent;
     let result: SendResult;
     try {
       result = await this.destination.send(claimed, this.shutdown.signal);
@@ -253,8 +258,12 @@ export class Dispatcher {
       result = { kind: 'retry', statusCode: 0, responseBody: '', error: `destination failed: ${(error as Error).message}`, retryAfterMs: null };
     }
     // Aborted by shutdown: the lease is released in stop(); the attempt does not count against the delivery.
-    if (this.shutdown.signal.aborted && result.kind === 'retry') return;
+    if (this.shutdown.signal.aborted && result.kind === 'retry') {
+      span?.end(result, this.now());
+      return;
+    }
     const finishedAt = this.now();
+    span?.end(result, finishedAt);
     const outcome = this.outcome(claimed, result, startedAt, finishedAt);
     this.options.observer?.attempted?.(claimed, outcome, result);
     this.outcomes.push(outcome);

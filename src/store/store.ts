@@ -76,6 +76,8 @@ export interface AcceptInput {
   dueAt: number;
   /** Fan out to this endpoint of the app only, whatever its filters (an example sent to one endpoint). */
   endpointId?: string;
+  /** The W3C traceparent of the span accepting it; absent (NULL) when tracing is off. */
+  traceContext?: string | null;
 }
 
 /** Expected outcomes of accepting a message are values, not exceptions. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { Svix } from 'svix';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -159,6 +160,40 @@ describe('OpenAPI document and health', () => {
       assert.ok(op, `${path} is documented`);
       assert.deepEqual(op.security, [], `${path} is documented as public`);
     }
+  });
+
+  it("gives a source's config per type, secrets write-only, and the shapes hold what the server takes and returns", async () => {
+    const schemas = (doc as unknown as { components: { schemas: Record<string, any> } }).components.schemas;
+    const create = doc.paths['/ingest/api/v1/source'].post as unknown as { requestBody: { content: Record<string, { schema: unknown }> } };
+    assert.deepEqual(create.requestBody.content['application/json'].schema, { $ref: '#/components/schemas/IngestSourceIn' });
+    const union = schemas.IngestSourceIn;
+    assert.equal(union.discriminator.propertyName, 'type');
+    assert.equal(union.oneOf.length, Object.keys(union.discriminator.mapping).length);
+    for (const type of ['github', 'stripe', 'hmac', 'basic-auth', 'discord', 'generic-webhook']) assert.ok(union.discriminator.mapping[type], `${type} is a variant`);
+    const github = schemas.IngestSourceConfigGithub;
+    assert.deepEqual(github.required, ['secret']);
+    assert.equal(github.properties.secret.writeOnly, true);
+    assert.equal(github.properties.allowSha1.default, false);
+    assert.equal(github.properties.maxBodyBytes.default, 1048576, 'the settings every source has are in each type');
+    const basic = schemas.IngestSourceConfigBasicAuth;
+    assert.equal(basic.properties.password.writeOnly, true);
+    assert.equal(basic.properties.username.writeOnly, undefined, 'a user name is not a secret');
+    assert.equal(schemas.IngestSourceOutGithub.properties.config.properties.secret, undefined, 'a returned config has no secret');
+
+    // The document's schemas accept what the server accepts and describe what it returns.
+    const ajv = new Ajv2020({ strict: false, validateFormats: false });
+    ajv.addSchema({ $id: 'hookrelay-openapi', components: { schemas } });
+    const sourceIn = ajv.getSchema('hookrelay-openapi#/components/schemas/IngestSourceIn')!;
+    const sourceOut = ajv.getSchema('hookrelay-openapi#/components/schemas/IngestSourceOut')!;
+    const body = { name: 'doc hmac', type: 'hmac', config: { secret: 'doc-secret', header: 'x-signature', prefix: 'sha256=', rateLimit: 50 } };
+    assert.ok(sourceIn(body), JSON.stringify(sourceIn.errors));
+    const created = await relay.api('POST', '/ingest/api/v1/source', body);
+    assert.equal(created.status, 201, created.text);
+    assert.ok(sourceOut(created.body), JSON.stringify(sourceOut.errors));
+    assert.ok(!sourceIn({ ...body, config: { header: 'x-signature' } }), 'hmac without its secret is refused by the schema');
+    assert.equal((await relay.api('POST', '/ingest/api/v1/source', { ...body, config: { header: 'x-signature' } })).status, 422, 'and by the server');
+    assert.ok(!sourceIn({ ...body, config: { ...body.config, allowSha1: true } }), 'a field of another type is refused by the schema');
+    assert.equal((await relay.api('POST', '/ingest/api/v1/source', { ...body, config: { ...body.config, allowSha1: true } })).status, 422, 'and by the server');
   });
 
   it('works with a serverUrl that ends in a slash', async () => {

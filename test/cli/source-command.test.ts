@@ -53,6 +53,40 @@ describe('hookrelay source (CLI)', () => {
     assert.equal((await cli(['source', 'get', 'repo-hooks'], env)).code, 2);
   });
 
+  it('lists every source type with its config fields and which are secret, from the server', async () => {
+    // No token: the OpenAPI document the types come from is public.
+    const noToken = { HOOKRELAY_URL: relay.url };
+    const table = await cli(['source', 'types'], noToken);
+    assert.equal(table.code, 0, table.stderr);
+    const rows = table.stdout.trim().split('\n').map((line) => line.split(/\s{2,}/));
+    assert.deepEqual(rows[0], ['TYPE', 'FIELD', 'VALUE', 'REQUIRED', 'SECRET', 'DEFAULT']);
+    assert.deepEqual(rows.find((r) => r[0] === 'github' && r[1] === 'secret'), ['github', 'secret', 'string', 'yes', 'secret']);
+    assert.deepEqual(rows.find((r) => r[0] === 'github' && r[1] === 'allowSha1'), ['github', 'allowSha1', 'boolean', 'no', 'false']);
+    assert.deepEqual(rows.find((r) => r[0] === 'hmac' && r[1] === 'algorithm'), ['hmac', 'algorithm', 'sha1|sha256|sha512', 'no', '"sha256"']);
+    assert.deepEqual(rows.find((r) => r[0] === 'basic-auth' && r[1] === 'password')?.slice(3), ['yes', 'secret']);
+    assert.deepEqual(rows.find((r) => r[0] === 'basic-auth' && r[1] === 'username')?.slice(3), ['yes']);
+    // The settings every type shares are listed once, not per type.
+    assert.deepEqual(rows.filter((r) => r[1] === 'maxBodyBytes'), [['(every type)', 'maxBodyBytes', 'integer', 'no', '1048576']]);
+
+    const json = await cli(['source', 'types', 'discord', '--json'], noToken);
+    assert.equal(json.code, 0, json.stderr);
+    const [discord] = JSON.parse(json.stdout);
+    assert.equal(discord.type, 'discord');
+    assert.deepEqual(discord.fields.find((f: { name: string }) => f.name === 'publicKey'), { name: 'publicKey', value: 'string', required: true, secret: false });
+    assert.ok(discord.fields.some((f: { name: string }) => f.name === 'maxBodyBytes'), 'one type alone shows its shared settings too');
+
+    // Every type the server lists can be created: the listing is the server's own.
+    const all = JSON.parse((await cli(['source', 'types', '--json'], noToken)).stdout) as { type: string }[];
+    const created = await relay.api('GET', '/api/v1/openapi.json', undefined, { token: null });
+    assert.deepEqual(all.map((t) => t.type), Object.keys(created.body.components.schemas.IngestSourceIn.discriminator.mapping));
+    const refused = await relay.api('POST', '/ingest/api/v1/source', { name: 'x', type: 'nope' });
+    for (const { type } of all) assert.match(refused.body.detail[0].msg, new RegExp(`\\b${type}\\b`));
+
+    const unknown = await cli(['source', 'types', 'nope'], noToken);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown source type "nope"/);
+  });
+
   it('explains bad input with exit code 2 and no stack trace', async () => {
     const cases = [
       { args: ['source', 'create', '--name', 'x'], says: /--type and --name/ },

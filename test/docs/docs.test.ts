@@ -26,3 +26,25 @@ it('the README names the two set-up commands and every configuration variable', 
     assert.ok(readme.includes(variable), `README does not mention ${variable}`);
   }
 });
+
+it("docs/inbound.md lists every source type with the fields the OpenAPI document gives its config", async () => {
+  const { app, router } = buildApi({} as ApiContext, { adminToken: 'x'.repeat(20), maxPayloadBytes: 1024, logger: createLogger('silent'), version: '0', readiness: async () => ({ checks: {}, destinations: {} }) });
+  const schemas = (router.openapi({ version: '0' }) as { components: { schemas: Record<string, any> } }).components.schemas;
+  const mapping: Record<string, string> = schemas.IngestSourceIn.discriminator.mapping;
+  const configOf = (type: string) => schemas[schemas[mapping[type].split('/').pop()!].properties.config.$ref.split('/').pop()];
+  // The settings every source has are documented once, in their own table.
+  const shared = Object.keys(configOf('github').properties).filter((name) => Object.keys(mapping).every((type) => name in configOf(type).properties));
+  const expected = Object.keys(mapping).map((type) => {
+    const config = configOf(type);
+    const alias = /^Same as the (\S+) type/.exec(config.description ?? '')?.[1];
+    const fields = Object.entries(config.properties as Record<string, { writeOnly?: boolean; default?: unknown }>)
+      .filter(([name]) => !shared.includes(name))
+      .map(([name, field]) => `\`${name}\`${config.required?.includes(name) ? ' *required*' : ''}${field.writeOnly ? ' *secret*' : ''}${field.default !== undefined ? ` = \`${JSON.stringify(field.default)}\`` : ''}`);
+    return `| \`${type}\` | ${alias ? `same as \`${alias}\`` : fields.join(', ')} |`;
+  });
+  const section = read('docs/inbound.md').split('## Source types')[1].split('\n## ')[0];
+  assert.deepEqual(section.split('\n').filter((line) => line.startsWith('| `')), expected);
+  const common = read('docs/inbound.md').split('## Source config')[1].split('\n## ')[0];
+  assert.deepEqual([...common.matchAll(/^\| `([A-Za-z]+)` \|/gm)].map((m) => m[1]).sort(), [...shared].sort());
+  await app.close();
+});

@@ -31,6 +31,8 @@ type Access =
 interface Route {
   access: Access;
   body?: unknown;
+  /** The owner's successful call is tested elsewhere (a stream that stays open, an answer to a pending request). */
+  ownerTestedIn?: string;
 }
 
 /** A public P-256 key (RFC 7515 appendix A.3's example point), registered on A's endpoints as an encryption key. */
@@ -102,6 +104,11 @@ const ROUTES: Record<string, Route> = {
   'GET /api/v1/app/{app_id}/msg/{msg_id}/endpoint': { access: 'tenant' },
   'POST /api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend': { access: 'tenant' },
 
+  // `hookrelay listen`: an app's key listens to its own app only (its stream and answers: test/cli/listen-command.test.ts).
+  'POST /api/v1/app/{app_id}/listen': { access: 'tenant', body: { session: 'b-session' }, ownerTestedIn: 'test/cli/listen-command.test.ts' },
+  'POST /api/v1/app/{app_id}/listen/{session}/answer': { access: 'tenant', body: { id: 'some-request', status: 200 }, ownerTestedIn: 'test/cli/listen-command.test.ts' },
+  'DELETE /api/v1/app/{app_id}/listen/{session}': { access: 'tenant' },
+
   // Sources belong to the operator: a source creates its own application, and its verifier secrets are the operator's.
   // A key of a source's application reaches that application's endpoints and messages through /api/v1/app/… instead.
   'GET /ingest/api/v1/source': { access: 'admin' },
@@ -138,6 +145,7 @@ describe('tenant isolation: an API sweep with another tenant’s key', () => {
   let bPortal = '';
   let bApp = '';
   let operations: { method: string; path: string }[] = [];
+  let listening: AbortController | undefined;
 
   before(async () => {
     relay = await startRelay();
@@ -172,6 +180,17 @@ describe('tenant isolation: an API sweep with another tenant’s key', () => {
     const createdA = await admin('POST', `/api/v1/app/${a.app_id}/api-key`, { name: 'A' });
     a.key_id = createdA.id;
     aKey = createdA.key;
+    // A listens (for an event type nobody sends, so that nothing is delivered through it during the sweep).
+    listening = new AbortController();
+    const stream = await fetch(`${relay.url}/api/v1/app/${a.app_id}/listen`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${aKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ session: 'a-session', filterTypes: ['sweep.never'] }),
+      signal: listening.signal,
+    });
+    assert.equal(stream.status, 200);
+    await stream.body!.getReader().read();
+    a.session = 'a-session';
 
     bApp = (await admin('POST', '/api/v1/app', { name: 'tenant B', uid: 'tenant-b' })).id;
     bKey = (await admin('POST', `/api/v1/app/${bApp}/api-key`, { name: 'B' })).key;
@@ -184,6 +203,7 @@ describe('tenant isolation: an API sweep with another tenant’s key', () => {
   });
 
   after(async () => {
+    listening?.abort();
     await relay?.close();
     await receiver?.close();
   });
@@ -300,7 +320,7 @@ describe('tenant isolation: an API sweep with another tenant’s key', () => {
     // Deletions last, deepest path first, then A's key, then A's app, so each call still finds what it names.
     const weight = (op: { method: string; path: string }) =>
       op.method !== 'DELETE' ? 0 : op.path === '/api/v1/app/{app_id}' ? 1000 : op.path.includes('/api-key/') ? 900 : 100 - op.path.split('/').length;
-    const ordered = operations.filter((op) => ['tenant', 'admin'].includes(routeOf(op).access)).sort((x, y) => weight(x) - weight(y));
+    const ordered = operations.filter((op) => ['tenant', 'admin'].includes(routeOf(op).access) && !routeOf(op).ownerTestedIn).sort((x, y) => weight(x) - weight(y));
     for (const op of ordered) {
       const route = routeOf(op);
       const path = fill(op.path);

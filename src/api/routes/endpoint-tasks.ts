@@ -51,6 +51,7 @@ export function endpointTaskRoutes(router: Router, ctx: ApiContext): void {
       idempotencyTtlMs: ctx.idempotencyTtlMs,
       now: ctx.now(),
       endpointId: endpoint.id,
+      traceContext: request.trace?.traceparent ?? null,
     });
     if (result.kind === 'event_id_conflict') throw new Error('unreachable: an example message has no eventId');
     return presentMessage(result.message);

@@ -106,7 +106,7 @@ export function ingestRoute(app: FastifyInstance, ingest: Ingest, now: () => num
         const publicUrl = compiled.common.publicUrl;
         const url = publicUrl ? (query ? publicUrl.split('?')[0] + query : publicUrl) : `${request.protocol}://${request.headers.host ?? request.hostname}${request.url}`;
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-        const answer = await ingest.receive(source, compiled, { method: request.method, url, headers: headersOf(request), body }, now());
+        const answer = await ingest.receive(source, compiled, { method: request.method, url, headers: headersOf(request), body }, now(), request.trace?.traceparent ?? null);
         reply.code(answer.status).headers(answer.headers ?? {}).type(answer.contentType);
         return reply.send(answer.body);
       },

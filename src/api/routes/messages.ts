@@ -89,6 +89,7 @@ export function messageRoutes(router: Router, ctx: ApiContext): void {
       idempotencyTtlMs: ctx.idempotencyTtlMs,
       now,
       deliverAt,
+      traceContext: request.trace?.traceparent ?? null,
     });
     if (result.kind === 'event_id_conflict') throw conflict(`a message with eventId ${JSON.stringify(result.eventId)} already exists`);
     // Just validated as a JSON object: written into the answer without parsing it again (a raw payload may be any text).

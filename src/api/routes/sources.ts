@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { notFound } from '../../domain/errors.js';
 import type { App, Source } from '../../domain/types.js';
 import { redactConfig, validateSourceConfig } from '../../inbound/source-config.js';
+import { pascalCase, redactedConfigSchema, sourceTypes, type JsonSchema } from '../../inbound/source-types.js';
 import type { ApiKeys } from '../api-keys.js';
 import { principalOf, requireAdmin } from '../auth.js';
 import type { ApiContext } from '../context.js';
@@ -34,6 +35,44 @@ const IngestSourceOut = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
 });
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+/**
+ * The OpenAPI shapes of a source, one variant per type (`oneOf` with a discriminator on `type`), so that generated
+ * clients see each type's `config` fields; the zod schemas above only say "an object".
+ */
+function sourceComponents(): Record<string, unknown> {
+  const components: Record<string, unknown> = {};
+  const inBase = z.toJSONSchema(IngestSourceIn, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+  const outBase = z.toJSONSchema(IngestSourceOut, { io: 'output', unrepresentable: 'any' }) as JsonSchema;
+  const variant = (base: JsonSchema, type: string, config: unknown, configRequired: boolean) => ({
+    type: 'object',
+    properties: { ...base.properties, type: { type: 'string', enum: [type] }, config },
+    required: [...new Set([...(base.required ?? []), 'type', ...(configRequired ? ['config'] : [])])],
+    additionalProperties: base.additionalProperties ?? true,
+  });
+  const inMapping: Record<string, string> = {};
+  const outMapping: Record<string, string> = {};
+  for (const { type, aliasOf, config } of sourceTypes()) {
+    const name = pascalCase(type);
+    components[`IngestSourceConfig${name}`] = { ...config, description: aliasOf ? `Same as the ${aliasOf} type.` : `Config of a ${type} source.` };
+    components[`IngestSourceIn${name}`] = variant(inBase, type, ref(`IngestSourceConfig${name}`), (config.required ?? []).length > 0);
+    components[`IngestSourceOut${name}`] = variant(outBase, type, { ...redactedConfigSchema(config), description: 'The config without its secrets' }, true);
+    inMapping[type] = `#/components/schemas/IngestSourceIn${name}`;
+    outMapping[type] = `#/components/schemas/IngestSourceOut${name}`;
+  }
+  components.IngestSourceIn = { oneOf: Object.values(inMapping).map(($ref) => ({ $ref })), discriminator: { propertyName: 'type', mapping: inMapping } };
+  components.IngestSourceOut = { oneOf: Object.values(outMapping).map(($ref) => ({ $ref })), discriminator: { propertyName: 'type', mapping: outMapping } };
+  return components;
+}
+
+let components: Record<string, unknown> | undefined;
+const one = () => ({ body: ref('IngestSourceIn'), response: ref('IngestSourceOut'), components: (components ??= sourceComponents()) });
+const page = () => {
+  const list = z.toJSONSchema(listOf(z.object({})), { io: 'output' }) as JsonSchema;
+  return { response: { ...list, properties: { ...list.properties, data: { type: 'array', items: ref('IngestSourceOut') } } }, components: (components ??= sourceComponents()) };
+};
 
 /** The unguessable path segment of an ingest URL. */
 const newToken = () => randomBytes(18).toString('base64url');
@@ -68,13 +107,13 @@ export function sourceRoutes(router: Router, ctx: ApiContext, keys: ApiKeys): vo
   const tag = 'IngestSource';
   const base = '/ingest/api/v1/source';
 
-  router.add({ method: 'GET', url: base, summary: 'List sources', tag, status: 200, query: PageQuery, response: listOf(IngestSourceOut) }, async (request) => {
+  router.add({ method: 'GET', url: base, summary: 'List sources', tag, status: 200, query: PageQuery, response: listOf(IngestSourceOut), document: page }, async (request) => {
     requireAdmin(principalOf(request));
     const page = await ctx.store.listSources(parse(PageQuery, request.query, 'query'));
     return presentPage(page, (s) => present(s, request));
   });
 
-  router.add({ method: 'POST', url: base, summary: 'Create source', tag, status: 201, body: IngestSourceIn, response: IngestSourceOut }, async (request) => {
+  router.add({ method: 'POST', url: base, summary: 'Create source', tag, status: 201, body: IngestSourceIn, response: IngestSourceOut, document: one }, async (request) => {
     requireAdmin(principalOf(request));
     const body = parse(IngestSourceIn, request.body, 'body');
     const config = validateSourceConfig(body.type, body.config);
@@ -83,11 +122,11 @@ export function sourceRoutes(router: Router, ctx: ApiContext, keys: ApiKeys): vo
     return present(source, request);
   });
 
-  router.add({ method: 'GET', url: `${base}/:source_id`, summary: 'Get source', tag, status: 200, response: IngestSourceOut }, async (request) => {
+  router.add({ method: 'GET', url: `${base}/:source_id`, summary: 'Get source', tag, status: 200, response: IngestSourceOut, document: one }, async (request) => {
     return present(await sourceOf(ctx, request), request);
   });
 
-  router.add({ method: 'PUT', url: `${base}/:source_id`, summary: 'Update source', tag, status: 200, body: IngestSourceIn, response: IngestSourceOut }, async (request) => {
+  router.add({ method: 'PUT', url: `${base}/:source_id`, summary: 'Update source', tag, status: 200, body: IngestSourceIn, response: IngestSourceOut, document: one }, async (request) => {
     const source = await sourceOf(ctx, request);
     const body = parse(IngestSourceIn, request.body, 'body');
     const config = validateSourceConfig(body.type, body.config);

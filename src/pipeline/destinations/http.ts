@@ -3,8 +3,9 @@ import { Agent, buildConnector, errors, type Dispatcher } from 'undici';
 import { EgressPolicy, EgressRefusedError } from '../../egress/policy.js';
 import { parseRetryAfter } from '../../domain/retry.js';
 import type { ClaimedDelivery } from '../../domain/types.js';
-import { signatureHeaders, signingKey, type SignatureHeaderSet, type SigningKey } from '../../signing/standard-webhooks.js';
+import { signingKey, type SignatureHeaderSet, type SigningKey } from '../../signing/standard-webhooks.js';
 import { currentEncryptionKey, JOSE_CONTENT_TYPE, PayloadEncryptor } from '../encryption.js';
+import { deliveryHeaders } from './delivery-headers.js';
 import type { Destination, SendResult } from './destination.js';
 
 export interface HttpDestinationOptions {
@@ -23,9 +24,6 @@ export interface HttpDestinationOptions {
   egress?: EgressPolicy;
   now?: () => number;
 }
-
-/** Headers hookrelay sets itself, or that verifiers read as the signature (svix's Webhook prefers svix-*); custom headers may not set them. */
-const RESERVED = new Set(['webhook-id', 'webhook-timestamp', 'webhook-signature', 'svix-id', 'svix-timestamp', 'svix-signature', 'content-type', 'content-length', 'host', 'user-agent', 'connection', 'transfer-encoding']);
 
 /** How often attempts are checked against their deadline: one timer for all of them, not one per attempt. */
 const DEADLINE_SWEEP_MS = 100;
@@ -71,31 +69,19 @@ export class HttpDestination implements Destination {
     );
   }
 
-  private post({ message, endpoint, method }: ClaimedDelivery, target: { origin: string; path: string }, payload: Uint8Array, contentType: string, signal: AbortSignal): Promise<SendResult> {
+  private post(claimed: ClaimedDelivery, target: { origin: string; path: string }, payload: Uint8Array, contentType: string, signal: AbortSignal): Promise<SendResult> {
     if (signal.aborted) return Promise.resolve(retry('aborted by shutdown'));
     const now = this.now();
     const keys: SigningKey[] = [];
-    for (const s of endpoint.secrets) {
+    for (const s of claimed.endpoint.secrets) {
       if (s.expiresAt !== null && s.expiresAt <= now) continue;
       const key = this.key(s.key);
       if (key) keys.push(key);
     }
-    const headers: Record<string, string> = {};
-    for (const name in endpoint.headers) if (!RESERVED.has(name.toLowerCase())) headers[name] = endpoint.headers[name];
-    if (message.sourceId) {
-      // Forwarded from a source: the provider headers it keeps (never its signature), and what hookrelay learned.
-      const kept = message.headers ?? {};
-      for (const name in kept) if (!RESERVED.has(name)) headers[name] = kept[name];
-      headers['x-hookrelay-source'] = message.sourceId;
-      headers['x-hookrelay-event-type'] = message.eventType;
-      headers['x-hookrelay-verified'] = String(message.verified === true);
-    }
-    Object.assign(headers, signatureHeaders(keys, message.id, Math.floor(now / 1000), payload, this.options.signatureHeaders));
-    headers['content-type'] = contentType;
-    headers['user-agent'] = this.options.userAgent;
+    const headers = deliveryHeaders(claimed, keys, now, payload, contentType, this.options.signatureHeaders, this.options.userAgent);
 
     // undici writes an object's headers in its own key order, so this list is the order on the wire.
-    const request = { method: method ?? 'POST', headers: Object.entries(headers) };
+    const request = { method: claimed.method ?? 'POST', headers: Object.entries(headers) };
 
     this.watch(signal);
     return new Promise<SendResult>((resolve) => {

@@ -1,12 +1,12 @@
 import type { ClaimedDelivery, Endpoint } from '../../domain/types.js';
-import type { EgressPolicy } from '../../egress/policy.js';
 import type { Destination, SendResult } from './destination.js';
-import type { DestinationKind } from './kinds.js';
+import type { DestinationKind, OpenOptions } from './kinds.js';
 // destination kinds: imports
 import { kafkaDestinationKind } from './kafka.js';
 import { natsDestinationKind } from './nats.js';
 import { rabbitmqDestinationKind } from './rabbitmq.js';
 import { redisDestinationKind } from './redis.js';
+import { listenDestinationKind } from './listen.js';
 import { temporalDestinationKind } from './temporal.js';
 
 /** Every non-HTTP destination kind, by type. */
@@ -19,6 +19,7 @@ export const DESTINATION_KINDS: ReadonlyMap<string, DestinationKind> = new Map(
       natsDestinationKind,
       kafkaDestinationKind,
       rabbitmqDestinationKind,
+      listenDestinationKind,
     ] as DestinationKind[]
   ).map((kind) => [kind.type, kind]),
 );
@@ -30,7 +31,7 @@ export class Destinations implements Destination {
   constructor(
     private readonly http: Destination,
     private readonly kinds: ReadonlyMap<string, DestinationKind> = DESTINATION_KINDS,
-    private readonly options: { now?: () => number; egress?: EgressPolicy } = {},
+    private readonly options: OpenOptions = {},
   ) {}
 
   send(claimed: ClaimedDelivery, signal: AbortSignal): Promise<SendResult> {

@@ -3,6 +3,14 @@ import { HookrelayError, type FieldIssue } from '../../domain/errors.js';
 import type { DestinationConfig } from '../../domain/types.js';
 import type { EgressPolicy } from '../../egress/policy.js';
 import type { Destination } from './destination.js';
+import type { ListenerHub } from './listen.js';
+
+/** What a destination kind is opened with: the process's clock, egress policy and `hookrelay listen` connections. */
+export interface OpenOptions {
+  now?: () => number;
+  egress?: EgressPolicy;
+  listeners?: ListenerHub;
+}
 
 /**
  * A kind of non-HTTP destination an endpoint may have (`destination: { type, … }`): how its settings are
@@ -15,10 +23,12 @@ export interface DestinationKind<S extends z.ZodType = z.ZodType> {
   secretFields: string[];
   /** A URL-like name for the endpoint's `url`, e.g. `temporal://host:7233/default/OrderWorkflow`. */
   describe(config: z.output<S>): string;
+  /** Endpoints of this kind are made by hookrelay itself (a `hookrelay listen` session), never through the endpoint API. */
+  internal?: boolean;
   /** Hosts the destination dials, by setting name (`brokers.1` for a list entry), so that internal targets are refused when the endpoint is saved. */
   hosts?(config: z.output<S>): { field: string; host: string }[];
   /** `egress` decides which addresses the destination may connect to. */
-  open(options: { now?: () => number; egress?: EgressPolicy }): Destination;
+  open(options: OpenOptions): Destination;
 }
 
 export const defineDestinationKind = <S extends z.ZodType>(kind: DestinationKind<S>): DestinationKind<S> => kind;
@@ -26,9 +36,10 @@ export const defineDestinationKind = <S extends z.ZodType>(kind: DestinationKind
 /** Validates `destination` of an endpoint body (422 naming the field) and returns the normalised config. */
 export function validateDestination(kinds: ReadonlyMap<string, DestinationKind>, value: { type: string } & Record<string, unknown>): DestinationConfig {
   const kind = kinds.get(value.type);
-  if (!kind) {
+  if (!kind || kind.internal) {
+    const public_ = [...kinds.values()].filter((k) => !k.internal).map((k) => k.type);
     throw new HookrelayError('validation', `body.destination.type: unknown destination type ${JSON.stringify(value.type)}`, [
-      { loc: ['body', 'destination', 'type'], msg: `must be one of ${[...kinds.keys()].join(', ') || '(none)'}`, type: 'enum' },
+      { loc: ['body', 'destination', 'type'], msg: `must be one of ${public_.join(', ') || '(none)'}`, type: 'enum' },
     ]);
   }
   const { type, ...settings } = value;

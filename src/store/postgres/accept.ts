@@ -187,7 +187,7 @@ function rounds(inputs: AcceptInput[]): number[][] {
  * instead of deadlocking. A key or eventId that already exists (committed by anyone) inserts nothing.
  */
 const INSERT = (rows: string) => `
-  WITH input (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified, key, key_expires_at, due_at, n, only_endpoint, matched) AS (
+  WITH input (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified, key, key_expires_at, due_at, n, only_endpoint, matched, trace_context) AS (
     VALUES ${rows}
   ), stale AS (
     SELECT DISTINCT e.app_id FROM endpoint e
@@ -197,8 +197,8 @@ const INSERT = (rows: string) => `
     SELECT app_id, key, id, key_expires_at FROM input WHERE key IS NOT NULL AND app_id NOT IN (SELECT app_id FROM stale) ORDER BY app_id, key
     ON CONFLICT (app_id, key) DO NOTHING RETURNING message_id
   ), messages AS (
-    INSERT INTO message (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified)
-    SELECT id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified
+    INSERT INTO message (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified, trace_context)
+    SELECT id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified, trace_context
     FROM input WHERE (key IS NULL OR id IN (SELECT message_id FROM keys)) AND app_id NOT IN (SELECT app_id FROM stale) ORDER BY app_id, event_id
     ON CONFLICT (app_id, event_id) WHERE event_id IS NOT NULL AND source_id IS NULL DO NOTHING RETURNING id
   ), deliveries AS (
@@ -220,7 +220,7 @@ const INSERT = (rows: string) => `
   UNION ALL SELECT 'stale', app_id FROM stale
   UNION ALL SELECT 'notified', pg_notify($1, $2)::text FROM (SELECT 1 FROM deliveries LIMIT 1) AS created`;
 
-const CASTS = ['text', 'text', 'text', 'text', 'bytea', 'text', 'jsonb', 'jsonb', 'bigint', 'text', 'jsonb', 'boolean', 'text', 'bigint', 'bigint', 'int', 'text', 'text[]'];
+const CASTS = ['text', 'text', 'text', 'text', 'bytea', 'text', 'jsonb', 'jsonb', 'bigint', 'text', 'jsonb', 'boolean', 'text', 'bigint', 'bigint', 'int', 'text', 'text[]', 'text'];
 
 interface Written {
   freshKeys: Set<string>;
@@ -256,6 +256,7 @@ async function insert({ client, notify, filtered }: Writer, inputs: AcceptInput[
       n,
       input.endpointId ?? null,
       filtered.matched(input),
+      input.traceContext ?? null,
     );
     return `(${CASTS.map((cast, k) => `$${base + k + 1}::${cast}`).join(', ')})`;
   });

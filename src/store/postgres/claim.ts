@@ -59,7 +59,7 @@ const PICK = `
   WHERE x.fifo AND b.busy = 0 AND x.quota >= 1 AND h.next_attempt_at <= $5
   ORDER BY 1, 2, 3`;
 
-const MESSAGE_COLUMNS = ['id', 'app_id', 'event_type', 'event_id', 'payload', 'content_type', 'channels', 'tags', 'created_at', 'source_id', 'headers', 'verified'];
+const MESSAGE_COLUMNS = ['id', 'app_id', 'event_type', 'event_id', 'payload', 'content_type', 'channels', 'tags', 'created_at', 'source_id', 'headers', 'verified', 'trace_context'];
 // Also moves the rate-limited endpoints' next free slot past the slots this claim reserved (their rows are locked).
 const LEASE = `
   WITH leased AS (

@@ -74,6 +74,7 @@ export const toMessage = (r: any): Message => ({
   sourceId: r.source_id ?? null,
   headers: r.headers ?? null,
   verified: r.verified ?? null,
+  traceContext: r.trace_context ?? null,
 });
 
 export const toSource = (r: any): Source => ({

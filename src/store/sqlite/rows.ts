@@ -76,6 +76,7 @@ export const toMessage = (r: any): Message => ({
   sourceId: r.source_id ?? null,
   headers: json(r.headers ?? null),
   verified: r.verified === null || r.verified === undefined ? null : r.verified === 1,
+  traceContext: r.trace_context ?? null,
 });
 
 export const toSource = (r: any): Source => ({

@@ -94,7 +94,7 @@ export class SqliteStore implements Store {
         'INSERT INTO idempotency_key (app_id, key, message_id, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (app_id, key) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at',
       ),
       insertMessage: db.prepare(
-        'INSERT INTO message (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO message (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified, trace_context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       sourceByToken: db.prepare('SELECT * FROM source WHERE token = ?'),
       insertDelivery: db.prepare(
@@ -559,6 +559,7 @@ export class SqliteStore implements Store {
       source?.id ?? null,
       jsonOrNull(source?.headers),
       source === null ? null : source.verified ? 1 : 0,
+      input.traceContext ?? null,
     );
     let deliveries = 0;
     // Parsed at most once per accept, and only when an endpoint with a content filter is otherwise a match.

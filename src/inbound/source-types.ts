@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { PROVIDERS } from './providers/index.js';
+import { SOURCE_TYPE_ALIASES, SECRET_FIELDS, commonSourceConfig } from './source-config.js';
+
+/** A JSON Schema object, as `z.toJSONSchema` writes it. */
+export type JsonSchema = Record<string, unknown> & { properties?: Record<string, JsonSchema>; required?: string[] };
+
+export interface SourceTypeSchema {
+  /** The `type` a source is created with. */
+  type: string;
+  /** The type whose verifier it uses, when `type` is another name for it (`generic-webhook` → `none`). */
+  aliasOf: string | null;
+  /**
+   * The whole `config` a source of this type takes: the verifier's fields, then the settings every source has.
+   * Secret fields are `writeOnly` (sent on create and update, never returned).
+   */
+  config: JsonSchema;
+}
+
+function jsonSchemaOf(schema: z.ZodType): JsonSchema {
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+  return rest;
+}
+
+function configSchema(providerType: string): JsonSchema {
+  const provider = PROVIDERS.get(providerType)!;
+  const own = jsonSchemaOf(provider.config);
+  const common = jsonSchemaOf(commonSourceConfig);
+  const shape = (provider.config as z.ZodType & { shape?: Record<string, z.ZodType> }).shape ?? {};
+  const properties: Record<string, JsonSchema> = {};
+  for (const [name, field] of Object.entries(own.properties ?? {})) {
+    // A default behind a transform (a header name, lower-cased) is not in the input schema: ask the field itself.
+    const fallback = field.default === undefined ? shape[name]?.safeParse(undefined) : undefined;
+    const filled = fallback?.success && fallback.data !== undefined ? { ...field, default: fallback.data } : field;
+    properties[name] = SECRET_FIELDS.has(name) ? { ...filled, writeOnly: true } : filled;
+  }
+  Object.assign(properties, common.properties);
+  // The verifier's fields and the common ones are checked as two strict objects, so together they stay closed.
+  return { type: 'object', properties, ...(own.required?.length ? { required: own.required } : {}), additionalProperties: false };
+}
+
+let catalog: SourceTypeSchema[] | undefined;
+
+/** Every source type and its config schema, in the order the types are registered, aliases last. Built on first use. */
+export function sourceTypes(): SourceTypeSchema[] {
+  catalog ??= [
+    ...[...PROVIDERS.keys()].map((type) => ({ type, aliasOf: null, config: configSchema(type) })),
+    ...Object.entries(SOURCE_TYPE_ALIASES).map(([type, target]) => ({ type, aliasOf: target, config: configSchema(target) })),
+  ];
+  return catalog;
+}
+
+/** The config a source of this type is returned with: its schema without the secret fields. */
+export function redactedConfigSchema(config: JsonSchema): JsonSchema {
+  const properties = Object.fromEntries(Object.entries(config.properties ?? {}).filter(([name]) => !SECRET_FIELDS.has(name)));
+  const required = (config.required ?? []).filter((name) => !SECRET_FIELDS.has(name));
+  // Returned configs carry their defaults, but older sources may lack a later field: nothing more is promised.
+  return { type: 'object', properties, ...(required.length ? { required } : {}) };
+}
+
+/** `standard-webhooks` → `StandardWebhooks`, for OpenAPI component names. */
+export const pascalCase = (type: string) => type.split(/[^A-Za-z0-9]+/).map((part) => part.charAt(0).toUpperCase() + part.slice(1)).join('');
