@@ -29,6 +29,17 @@ async function serve(raw: RawSettings): Promise<number> {
   // A closed stdout or stderr (EPIPE) must not stop the server: the log sink drops what it cannot write, and so do these.
   process.stdout.on('error', () => undefined);
   process.stderr.on('error', () => undefined);
+  // Listening for signals from the start: a SIGTERM that comes while hookrelay is still starting, or a second one while
+  // it drains, must lead to a graceful stop, never to the default action (an immediate kill).
+  let requested: string | null = null;
+  let stop: ((signal: string) => void) | null = null;
+  const onSignal = (signal: string) => {
+    if (requested !== null) return;
+    requested = signal;
+    stop?.(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   const log = createLogger(settings.logLevel, undefined, settings.logFormat);
   const relay = await startHookrelay(settings, log);
   log.info({ url: relay.url, db: settings.db, synchronous: settings.sqliteSynchronous, version: VERSION }, 'hookrelay is serving');
@@ -36,15 +47,14 @@ async function serve(raw: RawSettings): Promise<number> {
     process.stderr.write(`\nAdmin token (kept in ${relay.adminTokenFile ?? 'memory only'}):\n  ${relay.adminToken}\n\n`);
   }
   await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
+    stop = (signal: string) => {
       log.info({ signal }, 'shutting down: draining deliveries in flight');
       relay.close().then(resolve, (error) => {
         log.error({ err: error }, 'shutdown failed');
         resolve();
       });
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    if (requested !== null) stop(requested);
   });
   log.info('stopped');
   return EXIT.ok;
