@@ -277,7 +277,7 @@ export function AttemptDetail({ api, base, msgId, id, go }: { api: Api; base: st
       </dl>
       <RequestHeaders request={a.request ?? null} />
       <h3>Request body</h3>
-      <p class="muted small">The message's payload, which every attempt sends unchanged.</p>
+      <p class="muted small">The message's payload as stored and sent, byte for byte — unless the endpoint encrypts it (a JWE, see the content type above) or a transformation changed it.</p>
       {body !== null ? <PayloadView raw={body} testId="request" /> : <Alert error={message.error} />}
       <h3>Response body</h3>
       <pre class="payload" data-testid="response" tabIndex={0}>
