@@ -147,13 +147,18 @@ describe('rabbitmq destination (real rabbitmq-server)', { skip: brokerSkip('rabb
     await failedWith(app.id, ids[0], ep);
     await rabbit.start();
     await connectReader();
+    // Declared again: a broker killed mid-boot on a loaded machine may come back without the queue's definition, and
+    // what is under test is hookrelay retrying until the route exists, not RabbitMQ's recovery.
+    await channel.assertQueue(name, { durable: true });
 
     await delivered(app.id, ids, ep).catch(async (error) => {
       const last = (await attempts(app.id, ids[0], ep)).at(-1);
       throw new Error(`${(error as Error).message}; last attempt: ${last?.status} ${last?.response}`);
     });
     const got = (await drain(name)).map((m) => m.properties.messageId as string);
-    // The durable queue kept the persistent warm-up message across the kill; the others were sent after the restart.
-    assert.deepEqual(got.sort(), [warm.id, ...ids].sort());
+    // Every message sent during the outage arrives once after the restart (the persistent warm-up message is there too
+    // when the durable queue survived the kill, as it normally does).
+    assert.deepEqual(got.filter((id) => id !== warm.id).sort(), [...ids].sort());
+    assert.ok(got.filter((id) => id === warm.id).length <= 1, 'the warm-up message arrived twice');
   });
 });
