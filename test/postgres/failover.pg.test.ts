@@ -30,22 +30,28 @@ describe('failover: a dead process is seen within seconds, not a lease period', 
       await database.drop();
     });
     const flags = ['--lease-margin', `${LEASE_MS - 15_000}ms`, '--circuit-threshold', '0'];
-    children.push(...(await Promise.all([0, 1].map(() => startChild({ db: database.url, flags })))));
+    // The victim delivers alone first, so that it surely holds leases when it dies (two dispatchers racing for one
+    // endpoint's cap may leave either of them with none); the survivor starts, and is dispatching, before the kill.
+    const victim = await startChild({ db: database.url, flags });
+    children.push(victim);
     await admin.connect();
-    const [survivor, victim] = children;
 
-    const app = await survivor.svix.application.create({ name: 'failover' });
-    const endpoint = await survivor.api('POST', `/api/v1/app/${app.id}/endpoint`, { url: receiver.url, maxInFlight: 40 });
+    const app = await victim.svix.application.create({ name: 'failover' });
+    const endpoint = await victim.api('POST', `/api/v1/app/${app.id}/endpoint`, { url: receiver.url, maxInFlight: 40 });
     assert.equal(endpoint.status, 201, endpoint.text);
     const ids: string[] = [];
     for (let i = 0; i < MESSAGES; i += 50) {
-      const batch = await Promise.all(Array.from({ length: 50 }, (_, k) => survivor.svix.message.create(app.id, { eventType: 'failover.test', payload: { n: i + k } })));
+      const batch = await Promise.all(Array.from({ length: 50 }, (_, k) => victim.svix.message.create(app.id, { eventType: 'failover.test', payload: { n: i + k } })));
       ids.push(...batch.map((m) => m.id));
     }
 
     const leasedBy = async (pid: number) =>
       Number((await admin.query("SELECT count(*) AS n FROM delivery WHERE status = 'in_flight' AND leased_by LIKE $1", [`%:${pid}:%`])).rows[0].n);
     await waitUntil('the victim to hold leases', async () => (await leasedBy(victim.proc.pid!)) >= 5, 60_000, 20);
+    const survivor = await startChild({ db: database.url, flags });
+    children.push(survivor);
+    await waitUntil('both dispatchers to be registered', async () => Number((await admin.query('SELECT count(*) AS n FROM dispatcher')).rows[0].n) === 2, 30_000, 50);
+    await waitUntil('the victim to hold leases still', async () => (await leasedBy(victim.proc.pid!)) >= 1, 30_000, 10);
     victim.proc.kill('SIGKILL');
     await victim.exited;
     const killedAt = Date.now();
