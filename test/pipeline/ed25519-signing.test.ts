@@ -7,6 +7,7 @@ import type { SealedStore } from '../../src/secrets/sealed-store.js';
 import { startReceiver, type Receiver, type Received } from '../helpers/receiver.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
+import { skipReason } from '../temporal/harness.js';
 import { createApp, headerOf, send, verifySignature } from './support.js';
 
 /**
@@ -16,7 +17,6 @@ import { createApp, headerOf, send, verifySignature } from './support.js';
  */
 
 const SCRIPT = fileURLToPath(new URL('../../../test/signing/ed25519_check.py', import.meta.url));
-const IN_CI = process.env.CI === 'true';
 
 function pythonMissing(): string | null {
   const probe = spawnSync('python3', ['-c', 'import cryptography.hazmat.primitives.asymmetric.ed25519'], { encoding: 'utf8' });
@@ -45,7 +45,7 @@ function pythonVerifies(request: Received, publicKeys: string[]): boolean[] {
   return (JSON.parse(run.stdout) as { verified: boolean[] }).verified;
 }
 
-describe('Ed25519 (v1a) endpoint signatures', { skip: !IN_CI && missing ? (console.warn(`# SKIPPING: ${missing}`), missing) : false }, () => {
+describe('Ed25519 (v1a) endpoint signatures', { skip: skipReason(missing) }, () => {
   let relay: TestRelay;
   let receiver: Receiver;
   let appId: string;

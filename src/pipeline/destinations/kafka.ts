@@ -6,10 +6,9 @@ import type { ClaimedDelivery, Endpoint } from '../../domain/types.js';
 import { canonicalHost, EgressPolicy, EgressRefusedError } from '../../egress/policy.js';
 import { AbortedError, ADDRESS_PATTERN, ConnectionPool, deliveryHeaders, fatal, fingerprintOf, hostOf, payloadBytes, retry, settingsOf, success, TimeoutError, withTimeout, type PooledConnection } from './broker.js';
 import type { Destination, SendResult } from './destination.js';
-import { defineDestinationKind } from './kinds.js';
+import { defineDestinationKind, pem } from './kinds.js';
 import { renderTemplate } from './temporal.js';
 
-const pem = (what: string) => z.string().includes('-----BEGIN', { message: `${what} must be PEM` }).max(65_536);
 const placeholdersKnown = (s: string) => [...s.matchAll(/\{([^{}]*)\}/g)].every(([, name]) => ['messageId', 'eventType', 'eventId'].includes(name) || /^header\.[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name));
 const PLACEHOLDER_HELP = 'unknown placeholder (use {messageId}, {eventType}, {eventId} or {header.NAME})';
 

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { HookrelayError, type FieldIssue } from '../../domain/errors.js';
 import type { DestinationConfig } from '../../domain/types.js';
 import type { EgressPolicy } from '../../egress/policy.js';
@@ -65,3 +65,6 @@ export function redactDestination(kinds: ReadonlyMap<string, DestinationKind>, d
   const secret = new Set(kinds.get(destination.type)?.secretFields ?? []);
   return redact(destination, '') as DestinationConfig;
 }
+
+/** A PEM-encoded certificate or key setting of a destination (up to 64 KiB). */
+export const pem = (what: string) => z.string().includes('-----BEGIN', { message: `${what} must be PEM` }).max(65_536);

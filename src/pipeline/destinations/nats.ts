@@ -22,10 +22,9 @@ import {
   type PooledConnection,
 } from './broker.js';
 import type { Destination, SendResult } from './destination.js';
-import { defineDestinationKind } from './kinds.js';
+import { defineDestinationKind, pem } from './kinds.js';
 import { renderTemplate } from './temporal.js';
 
-const pem = (what: string) => z.string().includes('-----BEGIN', { message: `${what} must be PEM` }).max(65_536);
 
 /** A publish subject: dot-separated tokens, none empty, no spaces or wildcards (placeholders count as one token). */
 const isSubject = (value: string) => /^[^\s*>]+$/.test(value) && !value.split('.').includes('');

@@ -17,7 +17,7 @@ import type { ClaimedDelivery, Endpoint, Message } from '../../domain/types.js';
 import { canonicalHost, EgressPolicy, EgressRefusedError } from '../../egress/policy.js';
 import { deliveryHeaders } from './broker.js';
 import type { Destination, SendResult } from './destination.js';
-import { defineDestinationKind } from './kinds.js';
+import { defineDestinationKind, pem } from './kinds.js';
 import { AesGcmPayloadCodec, CodecError, parseHexKey } from './temporal-codec.js';
 
 const PLACEHOLDERS = ['messageId', 'eventType', 'eventId'] as const;
@@ -39,7 +39,6 @@ const template = (what: string) =>
       }
     });
 
-const pem = (what: string) => z.string().includes('-----BEGIN', { message: `${what} must be PEM` }).max(65_536);
 const hexKey = z.string().regex(/^[0-9a-fA-F]{64}$/, { message: 'must be 64 hex characters (a 256-bit key)' });
 const keyId = z.string().min(1).max(256);
 
