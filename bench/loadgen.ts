@@ -106,13 +106,9 @@ export interface IngestCall {
 async function ingest(call: IngestCall): Promise<AcceptResult> {
   const target = new URL(call.url);
   const pool = new Pool(target.origin, { connections: call.concurrency, pipelining: 1, keepAliveTimeout: 60_000 });
-  const latencies: number[] = [];
-  const failures: string[] = [];
-  let ok = 0;
-  let failed = 0;
-  let issued = 0;
-  const deadline = now() + call.timeoutMs;
-  const one = async (seq: number) => {
+  // Built before the clock starts, so that the generator's JSON and HMAC work is not what limits either server.
+  const requests = Array.from({ length: call.count }, (_, i) => {
+    const seq = call.seqBase + i;
     const body = JSON.stringify({ action: 'opened', ...benchPayload(seq) });
     const headers = {
       'content-type': 'application/json',
@@ -120,6 +116,16 @@ async function ingest(call: IngestCall): Promise<AcceptResult> {
       'x-github-delivery': `bench-${seq}`,
       'x-hub-signature-256': 'sha256=' + createHmac('sha256', call.secret).update(body).digest('hex'),
     };
+    return { body: Buffer.from(body), headers };
+  });
+  const latencies: number[] = [];
+  const failures: string[] = [];
+  let ok = 0;
+  let failed = 0;
+  let issued = 0;
+  const deadline = now() + call.timeoutMs;
+  const one = async (index: number) => {
+    const { body, headers } = requests[index];
     const sentAt = now();
     try {
       const response = await pool.request({ path: target.pathname, method: 'POST', headers, body });
@@ -137,7 +143,7 @@ async function ingest(call: IngestCall): Promise<AcceptResult> {
   };
   const startedAt = now();
   const worker = async () => {
-    while (issued < call.count && now() < deadline) await one(call.seqBase + issued++);
+    while (issued < call.count && now() < deadline) await one(issued++);
   };
   await Promise.all(Array.from({ length: call.concurrency }, worker));
   const finishedAt = now();

@@ -6,6 +6,7 @@ import { startChild, type Child } from '../test/process/child.js';
 import type { AcceptResult } from './loadgen.js';
 import type { Row } from './run.js';
 import type { Call } from './shared.js';
+import { pacedLatency } from './latency.js';
 
 type Caller = <T>(call: Call) => Promise<T>;
 
@@ -15,6 +16,9 @@ export interface ProcessesOptions {
   loadgen: Caller;
   messages: number;
   processCounts: number[];
+  /** Messages per second offered to one PostgreSQL process fanning out to ten endpoints, for accept→first attempt; 0 skips. */
+  latencyRate: number;
+  latencySeconds: number;
   concurrency: number;
   timeoutMs: number;
 }
@@ -62,7 +66,53 @@ export async function processesPhase(options: ProcessesOptions): Promise<{ rows:
       await database.drop();
     }
   }
+  if (options.latencyRate > 0 && options.latencySeconds > 0) {
+    const database = await freshDatabase();
+    try {
+      rows.push(await latency(options, database.url, problems));
+    } finally {
+      await database.drop();
+    }
+  }
   return { rows, problems };
+}
+
+/** One dispatching PostgreSQL process, every message fanned out to ten endpoints, at a paced rate. */
+async function latency(options: ProcessesOptions, db: string, problems: string[]): Promise<Row> {
+  const [child] = await startMany(db, 1, []);
+  try {
+    const app = await child.svix.application.create({ name: 'bench latency' });
+    for (let k = 0; k < ENDPOINTS; k++) {
+      const endpoint = await child.api('POST', `/api/v1/app/${app.id}/endpoint`, { url: `${options.receiverUrl}/pg-latency/${k}`, maxInFlight: 64 });
+      if (endpoint.status !== 201) throw new Error(`endpoint create answered ${endpoint.status}: ${endpoint.text}`);
+    }
+    const run = await pacedLatency({
+      loadgen: options.loadgen,
+      receiver: options.receiver,
+      url: child.url,
+      token: child.adminToken,
+      appId: app.id,
+      rate: options.latencyRate,
+      seconds: options.latencySeconds,
+      endpoints: ENDPOINTS,
+      seqBase: 5e7,
+      timeoutMs: options.timeoutMs,
+    });
+    const { delay, accepted } = run;
+    console.log(`PostgreSQL latency at ${fmt(run.offered)} msgs/s to ${ENDPOINTS} endpoints: POST→receipt p50 ${delay.p50.toFixed(1)} ms, p99 ${delay.p99.toFixed(1)} ms, max ${delay.max.toFixed(1)} ms; ${run.missing} missing, ${run.duplicates} duplicates`);
+    if (run.missing) problems.push(`PostgreSQL latency: ${run.missing} of ${accepted.ok * ENDPOINTS} deliveries never reached the receiver`);
+    if (accepted.failed) problems.push(`PostgreSQL latency: ${accepted.failed} accepts failed: ${accepted.failures.join(' | ')}`);
+    return {
+      metric: `PostgreSQL, 1 process: accept→first attempt p50 / p99, ${fmt(options.latencyRate)} msgs/s to ${ENDPOINTS} endpoints`,
+      hookrelay: `${delay.p50.toFixed(1)} ms / ${delay.p99.toFixed(1)} ms`,
+      ceiling: '',
+      ratio: '',
+      target: `p99 ≤ 100 ms ${delay.p99 <= 100 ? 'MET' : 'MISSED'}`,
+      notes: `max ${delay.max.toFixed(1)} ms over ${delay.count} deliveries (${fmt(run.offered * ENDPOINTS)}/s); POST→202 p99 ${accepted.latencyMs.p99.toFixed(1)} ms`,
+    };
+  } finally {
+    await child.stop();
+  }
 }
 
 async function startMany(db: string, processes: number, flags: string[]): Promise<Child[]> {

@@ -12,6 +12,7 @@ import { transformPhase } from './transforms.js';
 import { ingestPhase } from './ingest.js';
 import { processesPhase } from './processes.js';
 import { storeOnly } from './store-only.js';
+import { pacedLatency } from './latency.js';
 
 /**
  * `npm run bench`: what hookrelay delivers per second against what this machine can POST at all, in one run.
@@ -19,12 +20,13 @@ import { storeOnly } from './store-only.js';
  *
  * Knobs (environment): BENCH_MESSAGES (backlog drained, default 50000; 0 skips the relay phases),
  * BENCH_ENDPOINTS (fan-out variant, default 10; 1 skips it), BENCH_ACCEPT_CONCURRENCY, BENCH_CONTINUOUS_MESSAGES,
- * BENCH_LATENCY_RATES (msgs/s, comma separated), BENCH_LATENCY_SECONDS, BENCH_STORE_ONLY (backlog of the no-HTTP
+ * BENCH_LATENCY_RATES (msgs/s to one endpoint, comma separated), BENCH_FANOUT_LATENCY_RATES (msgs/s to the fan-out
+ * endpoints, default 1000), BENCH_LATENCY_SECONDS, BENCH_STORE_ONLY (backlog of the no-HTTP
  * store phase), BENCH_CEILING_SECONDS, BENCH_CEILING_IN_FLIGHT, BENCH_MAX_IN_FLIGHT, BENCH_ENDPOINT_MAX_IN_FLIGHT,
  * BENCH_ENDPOINT_CONCURRENCY, BENCH_SYNCHRONOUS (FULL|NORMAL), BENCH_PHASE_TIMEOUT_S, BENCH_MAX_SECONDS,
  * BENCH_INGEST_REQUESTS (signed provider requests of the ingest phase, default 20000; 0 skips it),
  * BENCH_PROCESS_MESSAGES (messages per run of the processes phase: SQLite and PostgreSQL as real `hookrelay serve`
- * processes, default 10000; 0 skips it), BENCH_PROCESSES (PostgreSQL process counts, default 1,2,3), BENCH_PROFILE_DIR (write a .cpuprofile of this process per phase; summarize with dist/bench/profile-summary.js),
+ * processes, default 10000; 0 skips it), BENCH_PROCESSES (PostgreSQL process counts, default 1,2,3), BENCH_PG_LATENCY_RATE (msgs/s offered to one PostgreSQL process fanning out to ten endpoints, default 500; 0 skips), BENCH_PROFILE_DIR (write a .cpuprofile of this process per phase; summarize with dist/bench/profile-summary.js),
  * BENCH_FAULT_SECONDS (each run of the fault-isolation phase, default 8; 0 skips it), BENCH_FAULT_RATE (msgs/s to the
  * healthy app and to the faulty app, each fanning out to 25 endpoints; default 20), BENCH_FILTER_MESSAGES (messages
  * of the content-filter fan-out phase, each to 100 endpoints with and without filters; default 4000; 0 skips it),
@@ -45,12 +47,14 @@ const cfg = {
   continuousMessages: int('BENCH_CONTINUOUS_MESSAGES', 10_000),
   latencyRates: (process.env.BENCH_LATENCY_RATES ?? '200,500,1000').split(',').map(Number),
   latencySeconds: int('BENCH_LATENCY_SECONDS', 5),
+  fanoutLatencyRates: (process.env.BENCH_FANOUT_LATENCY_RATES ?? '1000').split(',').map(Number),
   storeOnly: int('BENCH_STORE_ONLY', 20_000),
   filterMessages: int('BENCH_FILTER_MESSAGES', 4_000),
   transformMessages: int('BENCH_TRANSFORM_MESSAGES', 3_000),
   ingestRequests: int('BENCH_INGEST_REQUESTS', 20_000),
   processMessages: int('BENCH_PROCESS_MESSAGES', 10_000),
-  processCounts: (process.env.BENCH_PROCESSES ?? '1,2,3').split(',').map(Number),
+  processCounts: (process.env.BENCH_PROCESSES ?? '1,2,3').split(',').map(Number).filter((n) => n > 0),
+  pgLatencyRate: int('BENCH_PG_LATENCY_RATE', 500),
   faultSeconds: int('BENCH_FAULT_SECONDS', 8),
   faultRate: int('BENCH_FAULT_RATE', 20),
   ceilingSeconds: int('BENCH_CEILING_SECONDS', 4),
@@ -346,6 +350,30 @@ async function main(): Promise<void> {
       }
     };
 
+    /** A paced run against a relay that has drained: the accept→first attempt row (with the issue's target at 10 endpoints). */
+    const latencyRow = async (br: BenchRelay, appId: string, counters: ReturnType<typeof countStoreCalls>, paced: number, endpoints: number, seqBase: number) => {
+      counters.reset();
+      await profiler.start();
+      const run = await pacedLatency({ loadgen: loadgen.call, receiver: receiver.call, url: br.url, token: br.token, appId, rate: paced, seconds: cfg.latencySeconds, endpoints, seqBase, timeoutMs: cfg.phaseTimeoutMs });
+      await profiler.stop(`latency-${paced}-${endpoints}ep`);
+      const { accepted, delay } = run;
+      const label = `${endpoints}ep`;
+      console.log(`latency ${label} at ${rate(run.offered)} msgs/s: POST→receipt ${lat(delay)}; POST→202 ${lat(accepted.latencyMs)}; ${run.missing} missing, ${run.duplicates} duplicates`);
+      console.log(`  store calls: ${describeCounters(counters.read(), (accepted.finishedAt - accepted.startedAt) / 1000)}`);
+      if (run.missing) problems.push(`latency ${label} at ${paced}/s: ${run.missing} of ${accepted.ok * endpoints} deliveries never reached the receiver`);
+      if (accepted.failed) problems.push(`latency ${label} at ${paced}/s: ${accepted.failed} accepts failed: ${accepted.failures.join(' | ')}`);
+      const target = endpoints >= 10 && paced >= 1000 ? `p99 ≤ 50 ms ${delay.p99 <= 50 ? 'MET' : 'MISSED'}` : '';
+      rows.push({
+        metric: `accept→first attempt p50 / p99, ${rate(paced)} msgs/s paced, ${endpoints} endpoint${endpoints > 1 ? 's' : ''}`,
+        hookrelay: `${ms(delay.p50)} / ${ms(delay.p99)}`,
+        ceiling: '',
+        ratio: '',
+        target,
+        notes: `max ${ms(delay.max)} (POST sent → receiver got it, ${delay.count} deliveries, ${rate(run.offered * endpoints)}/s); POST→202 p50 ${ms(accepted.latencyMs.p50)}, p99 ${ms(accepted.latencyMs.p99)}`,
+      });
+      await waitUntil(() => unfinished(br.db) === 0, cfg.phaseTimeoutMs);
+    };
+
     // 2a. One endpoint: drain, then continuous accept+deliver, then latency at a moderate paced rate.
     if (cfg.messages > 0) await drain('1ep', 1, cfg.messages, async (br, appId, counters) => {
       if (cfg.continuousMessages > 0) {
@@ -372,41 +400,20 @@ async function main(): Promise<void> {
 
       for (const paced of cfg.latencyRates) {
         if (cfg.latencySeconds <= 0 || paced <= 0) break;
-        const count = Math.round(paced * cfg.latencySeconds);
-        await receiver.call({ kind: 'reset', record: true });
-        counters.reset();
-        await profiler.start();
-        const accepted = await loadgen.call<AcceptResult>(acceptCall(br, appId, { count, rate: paced, recordIds: true, seqBase: 2e7 + paced * 1e4 }));
-        const seen = await receiver.call<{ reached: boolean; count: number }>({ kind: 'waitFor', count: accepted.ok, timeoutMs: 20_000 });
-        await profiler.stop(`latency-${paced}-1ep`);
-        const { arrivals, duplicates } = await receiver.call<{ arrivals: [string, number][]; duplicates: number }>({ kind: 'stats', arrivals: true });
-        const arrivedAt = new Map(arrivals);
-        const delays: number[] = [];
-        let missing = 0;
-        for (const [id, sentAt] of accepted.sends ?? []) {
-          const at = arrivedAt.get(id);
-          if (at === undefined) missing++;
-          else delays.push(at - sentAt);
-        }
-        const delay = summarize(delays);
-        const offered = accepted.ok / ((accepted.finishedAt - accepted.startedAt) / 1000);
-        console.log(`latency 1ep at ${rate(offered)} msgs/s: POST→receipt ${lat(delay)}; POST→202 ${lat(accepted.latencyMs)}; ${missing} missing, ${duplicates} duplicates`);
-        console.log(`  store calls: ${describeCounters(counters.read(), (accepted.finishedAt - accepted.startedAt) / 1000)}`);
-        if (!seen.reached || missing) problems.push(`latency at ${paced}/s: ${missing} of ${accepted.ok} messages never reached the receiver`);
-        rows.push({
-          metric: `accept→first attempt p50 / p99, ${rate(paced)} msgs/s paced`,
-          hookrelay: `${ms(delay.p50)} / ${ms(delay.p99)}`,
-          ceiling: '',
-          ratio: '',
-          target: '',
-          notes: `max ${ms(delay.max)} (POST sent → receiver got it, ${delay.count} msgs); POST→202 p50 ${ms(accepted.latencyMs.p50)}, p99 ${ms(accepted.latencyMs.p99)}`,
-        });
-        await waitUntil(() => unfinished(br.db) === 0, cfg.phaseTimeoutMs);
+        await latencyRow(br, appId, counters, paced, 1, 2e7 + paced * 1e4);
       }
     });
 
-    // 2b. Fan-out: the same number of deliveries spread over several endpoints.
-    if (cfg.messages > 0 && cfg.fanout > 1) await drain(`${cfg.fanout}ep`, cfg.fanout, Math.ceil(cfg.messages / cfg.fanout));
+    // 2b. Fan-out: the same number of deliveries spread over several endpoints,
+    // then the issue's latency figure: 1,000 msgs/s offered to ten endpoints.
+    if (cfg.messages > 0 && cfg.fanout > 1) {
+      await drain(`${cfg.fanout}ep`, cfg.fanout, Math.ceil(cfg.messages / cfg.fanout), async (br, appId, counters) => {
+        for (const paced of cfg.fanoutLatencyRates) {
+          if (cfg.latencySeconds <= 0 || paced <= 0) break;
+          await latencyRow(br, appId, counters, paced, cfg.fanout, 3e7 + paced * 1e4);
+        }
+      });
+    }
 
     // 2c. Fault isolation: healthy endpoints' latency alone, then beside as many hanging/timing-out/resetting/failing ones.
     if (cfg.faultSeconds > 0) {
@@ -426,7 +433,7 @@ async function main(): Promise<void> {
     }
 
     // 3. Ingest: verified provider requests with a durable ack, beside a bare node:http server answering 200.
-    if (cfg.ingestRequests > 0) rows.push(...(await ingestPhase(loadgen.call, cfg.ingestRequests, cfg.acceptConcurrency, cfg.phaseTimeoutMs)));
+    if (cfg.ingestRequests > 0) rows.push(...(await ingestPhase(loadgen.call, cfg.ingestRequests, cfg.acceptConcurrency, cfg.phaseTimeoutMs, profiler)));
 
     // 4. Real processes: SQLite's one, then 1, 2 and 3 on one PostgreSQL database (accept, then drain).
     if (cfg.processMessages > 0) {
@@ -436,6 +443,8 @@ async function main(): Promise<void> {
         loadgen: loadgen.call,
         messages: cfg.processMessages,
         processCounts: cfg.processCounts,
+        latencyRate: cfg.pgLatencyRate,
+        latencySeconds: cfg.latencySeconds,
         concurrency: cfg.acceptConcurrency,
         timeoutMs: cfg.phaseTimeoutMs,
       });
