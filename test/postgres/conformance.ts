@@ -417,6 +417,25 @@ export function storeConformance(backend: string, open: () => Promise<StoreUnder
         assert.ok(seen.has(small.id) && seen.has(big.id), 'a backlog on one endpoint does not starve another');
       });
 
+      it('frees an endpoint slot for each finished delivery, and none for an outcome written by an owner that lost the lease', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        await store.createEndpoint(app.id, endpointInput({ maxInFlight: 3 }), 's', T0);
+        for (let i = 0; i < 12; i++) accepted(await store.accept(acceptInput(app.id, { now: T0 + i })));
+        const claim = (owner: string, at: number) => store.claim({ owner, now: at, limit: 100, leaseMs: 60_000 });
+        const [a, b, c] = await claim('o', T0 + 20);
+        assert.ok(a && b && c);
+        assert.deepEqual(await claim('o', T0 + 21), [], 'at its cap');
+        // One succeeded, one retries later (it waits pending, not in flight), one is still in flight.
+        await store.complete([succeed('o', a, T0 + 22), retryLater('o', b, T0 + 22)]);
+        assert.equal((await claim('o', T0 + 23)).length, 2, 'two slots came back');
+        assert.deepEqual(await claim('o', T0 + 24), [], 'at its cap again');
+        // An outcome from someone who does not hold the lease is kept as an attempt but frees nothing.
+        await store.complete([succeed('intruder', c, T0 + 25)]);
+        assert.deepEqual(await claim('o', T0 + 26), [], 'still at its cap');
+        assert.equal(await store.releaseLeases('o'), 3);
+        assert.equal((await claim('p', T0 + 27)).length, 3, 'released leases free their slots');
+      });
+
       it('keeps the request an attempt sent (method, headers in order, names as written) and null for one that sent none, in one batch', async (store) => {
         const app = await store.createApp(appInput(null), T0);
         const endpoint = await store.createEndpoint(app.id, endpointInput(), 's', T0);

@@ -29,6 +29,47 @@ function prepare(db: Database.Database) {
 }
 
 /**
+ * What the claimer keeps between claims: the round-robin cursor, and the number of deliveries in flight per endpoint.
+ * This process is the file's only writer, so the counts stay exact as long as every change to an in-flight row goes
+ * through `leased`/`finished`, or `forget` (count again from the table at the next claim: lease expiry, release, a
+ * rolled-back completion). Expired leases are looked for at most once a second: a lease outlives its attempt's
+ * deadline by a margin of seconds, so the wait changes nothing, and the scan no longer runs with every claim.
+ */
+export class ClaimBook {
+  endpointId = '';
+  private counts: Map<string, number> | null = null;
+  private expiryCheckedAt = -Infinity;
+
+  forget(): void {
+    this.counts = null;
+  }
+
+  /** A delivery left `in_flight` (its outcome was written). */
+  finished(endpointId: string): void {
+    if (this.counts === null) return;
+    const n = (this.counts.get(endpointId) ?? 0) - 1;
+    if (n > 0) this.counts.set(endpointId, n);
+    else this.counts.delete(endpointId);
+  }
+
+  inFlight(stmt: ReturnType<typeof prepare>, now: number): Map<string, number> {
+    if (now - this.expiryCheckedAt >= 1000) {
+      this.expiryCheckedAt = now;
+      if (stmt.expireLeases.run(now).changes > 0) this.counts = null;
+    }
+    if (this.counts === null) {
+      this.counts = new Map();
+      for (const row of stmt.inFlight.all() as { endpoint_id: string; n: number }[]) this.counts.set(row.endpoint_id, row.n);
+    }
+    return this.counts;
+  }
+
+  leased(endpointId: string): void {
+    this.counts?.set(endpointId, (this.counts.get(endpointId) ?? 0) + 1);
+  }
+}
+
+/**
  * Leases due deliveries endpoint by endpoint, round robin from where the last claim stopped, so one endpoint's
  * backlog cannot crowd the others out of a batch. An endpoint at its concurrency cap is skipped; a FIFO
  * endpoint yields only its oldest pending delivery, and only when nothing of it is in flight. An endpoint whose
@@ -36,13 +77,11 @@ function prepare(db: Database.Database) {
  * flight. A rate-limited endpoint yields only the send slots of the look-ahead window (domain/rate.ts).
  * The cost is one index seek per endpoint with pending work, whatever the size of the backlog.
  */
-export function claimDue(db: Database.Database, request: ClaimRequest, cursor: { endpointId: string }): ClaimedDelivery[] {
+export function claimDue(db: Database.Database, request: ClaimRequest, cursor: ClaimBook): ClaimedDelivery[] {
   let stmt = statements.get(db);
   if (!stmt) statements.set(db, (stmt = prepare(db)));
   const { now, owner, limit } = request;
-  stmt.expireLeases.run(now);
-  const inFlight = new Map<string, number>();
-  for (const row of stmt.inFlight.all() as { endpoint_id: string; n: number }[]) inFlight.set(row.endpoint_id, row.n);
+  const inFlight = cursor.inFlight(stmt, now);
 
   const picked: { id: number; endpoint: Endpoint; notBefore?: number }[] = [];
   // Two passes: endpoints after the cursor, then from the first one up to the cursor.
@@ -94,6 +133,7 @@ export function claimDue(db: Database.Database, request: ClaimRequest, cursor: {
     .sort((a, b) => a.id - b.id)
     .map((delivery) => {
       const { endpoint, notBefore } = endpointOf.get(delivery.id)!;
+      cursor.leased(endpoint.id);
       const claimed: ClaimedDelivery = { delivery, endpoint, message: messages.get(delivery.messageId)! };
       if (notBefore !== undefined) claimed.notBefore = notBefore;
       return claimed;

@@ -29,7 +29,7 @@ import type {
   Store,
   StoredResponse,
 } from '../store.js';
-import { claimDue } from './claim.js';
+import { ClaimBook, claimDue } from './claim.js';
 import { GroupCommit } from './group-commit.js';
 import { WalSync } from './wal-sync.js';
 import { describeStorageError, FileIdentity, isStorageError, StorageProblems, unavailable } from './storage-guard.js';
@@ -54,7 +54,7 @@ export class SqliteStore implements Store {
   readonly problems = new StorageProblems();
   private readonly fileWatch: NodeJS.Timeout | null = null;
   private readonly walSync: WalSync | null;
-  private readonly claimCursor = { endpointId: '' };
+  private readonly claims = new ClaimBook();
   private readonly synchronous: Synchronous;
   private readonly sourceCache = new Map<string, Source | null>();
   private readonly fanOutCache = new Map<string, FanOutTarget[]>();
@@ -74,7 +74,11 @@ export class SqliteStore implements Store {
         const lost = fileProblem();
         if (lost) throw unavailable(`${lost}; restart hookrelay once the file is restored`);
       },
-      settled: (error) => (this.problems.failing = isStorageError(error) ? describeStorageError(error) : null),
+      settled: (error) => {
+        // A batch that did not commit may have finished deliveries in the counts: count again.
+        if (error) this.claims.forget();
+        this.problems.failing = isStorageError(error) ? describeStorageError(error) : null;
+      },
     }, this.walSync);
     if (identity) {
       // Also noticed while idle, so that readiness turns 503 without waiting for a write.
@@ -724,7 +728,12 @@ export class SqliteStore implements Store {
   // ---- dispatcher -----------------------------------------------------------------------------
 
   async claim(request: ClaimRequest): Promise<ClaimedDelivery[]> {
-    return this.withoutFsync(() => this.db.transaction(() => claimDue(this.db, request, this.claimCursor)).immediate());
+    try {
+      return this.withoutFsync(() => this.db.transaction(() => claimDue(this.db, request, this.claims)).immediate());
+    } catch (error) {
+      this.claims.forget();
+      throw error;
+    }
   }
 
   /**
@@ -743,8 +752,14 @@ export class SqliteStore implements Store {
 
   complete(outcomes: AttemptOutcome[], policy: HealthPolicy = DEFAULT_HEALTH_POLICY): Promise<HealthChange[]> {
     return this.commits.run(() => {
-      for (const outcome of outcomes) this.completeOne(outcome);
-      return this.recordHealth(outcomes, policy);
+      try {
+        for (const outcome of outcomes) this.completeOne(outcome);
+        return this.recordHealth(outcomes, policy);
+      } catch (error) {
+        // Rolled back to this write's savepoint: the counts it changed are wrong.
+        this.claims.forget();
+        throw error;
+      }
     });
   }
 
@@ -780,8 +795,9 @@ export class SqliteStore implements Store {
     const [status, retryIndex, at] =
       next.kind === 'succeeded' ? ['succeeded', 0, null] : next.kind === 'retry' ? ['pending', next.retryIndex, next.at] : ['failed', 0, null];
     const moved = this.stmt.finish.run(status, retryIndex, at, now, attempt.deliveryId, owner).changes;
+    if (moved === 1) this.claims.finished(attempt.endpointId);
     // The lease was lost (e.g. it expired and another dispatcher took over): keep the attempt, leave the state to the new owner.
-    if (moved === 0) this.stmt.countAttempt.run(now, attempt.deliveryId);
+    else this.stmt.countAttempt.run(now, attempt.deliveryId);
   }
 
   async renewLeases(owner: string, deliveryIds: number[], until: number): Promise<void> {
@@ -795,7 +811,10 @@ export class SqliteStore implements Store {
   /** Queued behind the outcomes and accepts already waiting for the group commit, so it never overtakes an outcome. */
   releaseLeases(owner: string | null): Promise<number> {
     const sql = "UPDATE delivery SET status = 'pending', leased_by = NULL, lease_until = NULL WHERE status = 'in_flight'";
-    return this.commits.run(() => (owner === null ? this.db.prepare(sql).run() : this.db.prepare(`${sql} AND leased_by = ?`).run(owner)).changes);
+    return this.commits.run(() => {
+      this.claims.forget();
+      return (owner === null ? this.db.prepare(sql).run() : this.db.prepare(`${sql} AND leased_by = ?`).run(owner)).changes;
+    });
   }
 
   /** The earliest due time over enabled endpoints: one index seek per endpoint with pending work, whatever the backlog. */
