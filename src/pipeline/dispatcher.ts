@@ -2,13 +2,13 @@ import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { DEFAULT_HEALTH_POLICY, type HealthChange, type HealthPolicy } from '../domain/health.js';
 import { ID_PREFIX, newId } from '../domain/ids.js';
-import { interval, reclaimAt } from '../domain/rate.js';
 import { nextAttemptDelay, type RetryPolicy } from '../domain/retry.js';
 import type { Attempt, ClaimedDelivery } from '../domain/types.js';
 import type { AttemptOutcome, Store } from '../store/store.js';
 import type { Destination, SendResult } from './destinations/destination.js';
 import type { Tracing } from '../observability/tracing.js';
 import type { PipelineObserver } from './observer.js';
+import { SendPacer } from './pacer.js';
 
 const CLAIM_SPACING_MS = 5;
 /** Waiting to claim a full batch never delays due work longer than this (attempts stuck on dead endpoints keep the room small). */
@@ -52,14 +52,10 @@ export class Dispatcher {
   private renewing: Promise<void> | null = null;
   private running = false;
   private loop: Promise<void> | null = null;
-  private wakeUp: (() => void) | null = null;
-  private woken = false;
+  private readonly alarm = new Alarm();
   private renewTimer: NodeJS.Timeout | null = null;
   private stopWakeups: (() => void) | null = null;
-  /** Rate-limited endpoints this dispatcher reserved slots for, and when to claim again for each (domain/rate.ts). */
-  private readonly rateWakes = new Map<string, number>();
-  /** Per rate-limited endpoint: when this dispatcher last started a send to it, and the sends waiting for their turn. */
-  private readonly pacers = new Map<string, { lastStart: number; queue: Promise<void>; usedAt: number }>();
+  private readonly pacer: SendPacer;
   private readonly now: () => number;
 
   constructor(
@@ -71,6 +67,7 @@ export class Dispatcher {
     this.now = options.now ?? Date.now;
     // Every attempt in flight (and every paced send waiting for its slot) listens on this one signal.
     setMaxListeners(0, this.shutdown.signal);
+    this.pacer = new SendPacer(this.now, this.shutdown.signal);
   }
 
   start(): void {
@@ -85,8 +82,7 @@ export class Dispatcher {
 
   /** New work may be due (a message was accepted, a slot freed up): claim again without waiting for the poll. */
   wake(): void {
-    this.woken = true;
-    this.wakeUp?.();
+    this.alarm.ring();
   }
 
   get inFlightCount(): number {
@@ -126,8 +122,7 @@ export class Dispatcher {
     // Something may be claimable (a wake-up, or a sleep that ended) and no claim has looked since.
     let wanted = true;
     while (this.running) {
-      wanted ||= this.woken;
-      this.woken = false;
+      wanted ||= this.alarm.take();
       const room = this.options.maxInFlight - this.inFlight.size;
       let claimed: ClaimedDelivery[] = [];
       if (this.inFlight.size > 0) {
@@ -138,8 +133,7 @@ export class Dispatcher {
       if (room > 0 && (this.inFlight.size === 0 || room >= batchRoom || overdue)) {
         wanted = false;
         lastClaimAt = this.now();
-        for (const [endpointId, at] of this.rateWakes) if (at <= lastClaimAt) this.rateWakes.delete(endpointId);
-        for (const [endpointId, pacer] of this.pacers) if (pacer.usedAt < lastClaimAt - 60_000) this.pacers.delete(endpointId);
+        this.pacer.claiming(lastClaimAt);
         try {
           claimed = await this.store.claim({
             owner: this.options.owner,
@@ -149,29 +143,28 @@ export class Dispatcher {
           });
         } catch (error) {
           this.log.error({ err: error }, 'claiming deliveries failed; backing off');
-          await this.sleep(this.options.pollMs);
+          await this.alarm.sleep(this.options.pollMs);
           continue;
         }
         // Rate-limited sends take turns per endpoint in the order of their slots.
         if (claimed.some((c) => c.notBefore !== undefined)) claimed.sort((a, b) => (a.notBefore ?? 0) - (b.notBefore ?? 0));
         for (const item of claimed) this.launch(item);
-        this.notePacing(claimed);
+        this.pacer.claimed(claimed);
       }
       if (claimed.length > 0 && claimed.length === Math.min(room, this.options.claimBatch)) {
         await new Promise((resolve) => setImmediate(resolve));
         continue;
       }
-      if (this.woken) continue;
+      if (this.alarm.rung) continue;
       // Work is waiting for a claim that the batch rule holds back: claim as soon as the rule lets it.
-      await this.sleep(wanted && room > 0 ? Math.max(1, lastClaimAt + CLAIM_MAX_DELAY_MS - this.now()) : await this.untilNextDue());
+      await this.alarm.sleep(wanted && room > 0 ? Math.max(1, lastClaimAt + CLAIM_MAX_DELAY_MS - this.now()) : await this.untilNextDue());
       wanted = true;
     }
   }
 
   private async untilNextDue(): Promise<number> {
     // A rate-limited endpoint's next slots may come up before anything else wakes the dispatcher.
-    let wait = this.options.pollMs;
-    for (const at of this.rateWakes.values()) wait = Math.min(wait, Math.max(at - this.now(), 1));
+    const wait = this.pacer.shorten(this.options.pollMs);
     // With attempts in flight, each finished batch wakes the dispatcher; the poll is only the fallback.
     if (this.inFlight.size > 0) return wait;
     try {
@@ -183,68 +176,16 @@ export class Dispatcher {
     }
   }
 
-  /** Remembers when to claim again for the rate-limited endpoints of this claim: before their reserved slots run out. */
-  private notePacing(claimed: ClaimedDelivery[]): void {
-    for (const { endpoint, notBefore } of claimed) {
-      if (notBefore === undefined || endpoint.rateLimit === null) continue;
-      const at = reclaimAt(notBefore + 1000 / endpoint.rateLimit);
-      if (at > (this.rateWakes.get(endpoint.id) ?? -Infinity)) this.rateWakes.set(endpoint.id, at);
-    }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wakeUp = () => {
-        this.wakeUp = null;
-        done();
-      };
-    });
-  }
-
   private launch(claimed: ClaimedDelivery): void {
     const id = claimed.delivery.id;
     const attempt = (claimed.notBefore === undefined ? this.attempt(claimed) : this.paced(claimed)).finally(() => this.inFlight.delete(id));
     this.inFlight.set(id, attempt);
   }
 
-  /**
-   * A rate-limited send starts at its reserved slot, and never less than 1/rate after the previous send this
-   * dispatcher actually started to the endpoint: one that started late (a slow claim, a busy event loop) pushes the
-   * next ones back instead of bunching them. It waits leased; shutdown cuts the wait short (the lease is released in
-   * stop()).
-   */
+  /** A rate-limited send waits leased for its turn (pacer.ts); shutdown cuts the wait short (the lease is released in stop()). */
   private async paced(claimed: ClaimedDelivery): Promise<void> {
-    const { endpoint, notBefore } = claimed;
-    let pacer = this.pacers.get(endpoint.id);
-    if (!pacer) this.pacers.set(endpoint.id, (pacer = { lastStart: -Infinity, queue: Promise.resolve(), usedAt: 0 }));
-    const own = pacer;
-    own.usedAt = this.now();
-    const turn = own.queue.then(async () => {
-      await this.hold(Math.max(notBefore!, own.lastStart + interval(endpoint.rateLimit ?? Infinity)) - this.now());
-      own.lastStart = this.now();
-    });
-    own.queue = turn;
-    await turn;
+    await this.pacer.turn(claimed);
     if (!this.shutdown.signal.aborted) await this.attempt(claimed);
-  }
-
-  private hold(ms: number): Promise<void> {
-    const signal = this.shutdown.signal;
-    if (ms <= 0 || signal.aborted) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-      function done() {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      }
-    });
   }
 
   private async attempt(claimed: ClaimedDelivery): Promise<void> {
@@ -351,5 +292,35 @@ export class Dispatcher {
       .renewLeases(this.options.owner, [...this.inFlight.keys()], this.now() + this.options.leaseMs)
       .catch((error) => this.log.error({ err: error }, 'renewing leases failed'))
       .finally(() => (this.renewing = null));
+  }
+}
+
+/** A sleep that a ring cuts short; a ring while awake is kept until `take` so that the next turn of the loop sees it. */
+class Alarm {
+  rung = false;
+  private stopSleeping: (() => void) | null = null;
+
+  ring(): void {
+    this.rung = true;
+    this.stopSleeping?.();
+  }
+
+  /** Whether it rang since the last take. */
+  take(): boolean {
+    const rung = this.rung;
+    this.rung = false;
+    return rung;
+  }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.stopSleeping = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.stopSleeping = done;
+    });
   }
 }
