@@ -5,7 +5,7 @@ import type { Intake } from '../pipeline/intake.js';
 import type { SchemaIssue } from '../pipeline/payload-schemas.js';
 import { parsePayloadCopy } from '../domain/content-filter.js';
 import type { PipelineObserver } from '../pipeline/observer.js';
-import type { Store } from '../store/store.js';
+import type { Catalog } from '../store/store.js';
 import { AddressList } from './address-list.js';
 import { clientAddress } from './client-address.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -63,7 +63,7 @@ export class Ingest {
   readonly failures = new VerificationFailures();
 
   constructor(
-    private readonly store: Store,
+    private readonly store: Pick<Catalog, 'getSourceByToken'>,
     private readonly intake: Intake,
     private readonly log: Logger,
     private readonly observer: PipelineObserver = {},

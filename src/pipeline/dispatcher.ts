@@ -4,7 +4,7 @@ import { DEFAULT_HEALTH_POLICY, type HealthChange, type HealthPolicy } from '../
 import { ID_PREFIX, newId } from '../domain/ids.js';
 import { nextAttemptDelay, type RetryPolicy } from '../domain/retry.js';
 import type { Attempt, ClaimedDelivery } from '../domain/types.js';
-import type { AttemptOutcome, Store } from '../store/store.js';
+import type { AttemptOutcome, DeliveryQueue } from '../store/store.js';
 import type { Destination, SendResult } from './destinations/destination.js';
 import type { Tracing } from '../observability/tracing.js';
 import type { PipelineObserver } from './observer.js';
@@ -59,7 +59,7 @@ export class Dispatcher {
   private readonly now: () => number;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: DeliveryQueue,
     private readonly destination: Destination,
     private readonly options: DispatcherOptions,
     private readonly log: Logger,

@@ -1,4 +1,4 @@
-import type { AcceptInput, AcceptResult, Store } from '../store/store.js';
+import type { AcceptInput, AcceptResult, Catalog, MessageLog } from '../store/store.js';
 import type { PipelineObserver } from './observer.js';
 import { PayloadSchemas } from './payload-schemas.js';
 
@@ -12,7 +12,7 @@ export class Intake {
   readonly schemas: PayloadSchemas;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: Pick<MessageLog, 'accept'> & Pick<Catalog, 'getEventType'>,
     private readonly firstAttemptDelayMs: number,
     private readonly observer: PipelineObserver = {},
   ) {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Store } from '../store/store.js';
+import type { MessageLog } from '../store/store.js';
 
 export interface RetentionOptions {
   /** Data older than this is pruned. */
@@ -20,7 +20,7 @@ export class Retention {
   private stopped = false;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: Pick<MessageLog, 'prune'>,
     private readonly options: RetentionOptions,
     private readonly log: Logger,
   ) {}

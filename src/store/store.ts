@@ -306,6 +306,32 @@ export interface Store {
 }
 
 /**
+ * The store by what its callers need (views of the one `Store` each backend implements, so that a caller's
+ * dependency says what it touches): the dispatcher works on the delivery queue alone; the front doors append to the
+ * message log; the API and the sources read the catalog.
+ */
+export type DeliveryQueue = Pick<Store, 'claim' | 'complete' | 'renewLeases' | 'releaseLeases' | 'nextDueAt' | 'onWake'>;
+export type MessageLog = Pick<
+  Store,
+  | 'accept'
+  | 'listMessages'
+  | 'getMessage'
+  | 'expungeMessageContent'
+  | 'listAttemptsByEndpoint'
+  | 'listAttemptsByMessage'
+  | 'getAttempt'
+  | 'listDeliveriesByEndpoint'
+  | 'listDeliveriesByMessage'
+  | 'resend'
+  | 'recover'
+  | 'replayMissing'
+  | 'endpointStats'
+  | 'expungeAttemptContent'
+  | 'prune'
+>;
+export type Catalog = Omit<Store, keyof DeliveryQueue | keyof MessageLog | 'stats' | 'overview' | 'getIdempotentResponse' | 'putIdempotentResponse' | 'storageProblem' | 'close' | 'scanSecrets' | 'rewriteSecrets'>;
+
+/**
  * What the operator's gauges show (`GET /metrics`), read when they are scraped, never per delivery. Each count walks
  * an index (the partial indexes on pending and in-flight deliveries, the endpoint table), so a scrape costs one pass
  * over the backlog and the endpoints, not over history.
