@@ -98,7 +98,7 @@ export async function claimDue(pool: pg.Pool, request: ClaimRequest, cursor: { e
       let after = start;
       let secondPass = false;
       while (picked.length < limit) {
-        const rows = (await client.query(WALK_AND_LOCK, [after, CHUNK, secondPass ? start : null, now])).rows;
+        const rows = (await client.query({ name: 'hookrelay-claim-walk', text: WALK_AND_LOCK, values: [after, CHUNK, secondPass ? start : null, now] })).rows;
         if (rows.length > 0) {
           after = rows[rows.length - 1].walked;
           cursor.endpointId = await pickFrom(client, rows, now, limit, picked);
@@ -111,7 +111,11 @@ export async function claimDue(pool: pg.Pool, request: ClaimRequest, cursor: { e
       if (picked.length === 0) return [];
 
       const paced = reserve(picked, now);
-      const leased = await client.query(LEASE, [owner, now + request.leaseMs, picked.map((p) => p.id), paced.map((p) => p.id), paced.map((p) => p.at)]);
+      const leased = await client.query({
+        name: 'hookrelay-claim-lease',
+        text: LEASE,
+        values: [owner, now + request.leaseMs, picked.map((p) => p.id), paced.map((p) => p.id), paced.map((p) => p.at)],
+      });
       const byId = new Map(leased.rows.map((r) => [r.id as number, r]));
       return picked
         .filter((p) => byId.has(p.id))

@@ -599,7 +599,7 @@ export class PostgresStore implements Store {
     const column = <T>(f: (o: AttemptOutcome) => T) => outcomes.map(f);
     const next = (o: AttemptOutcome) =>
       o.next.kind === 'succeeded' ? (['succeeded', 0, null] as const) : o.next.kind === 'retry' ? (['pending', o.next.retryIndex, o.next.at] as const) : (['failed', 0, null] as const);
-    const changed = await this.query(COMPLETE, [
+    const changed = await this.query({ name: 'hookrelay-complete', text: COMPLETE }, [
       column((o) => o.attempt.id),
       column((o) => o.attempt.deliveryId),
       column((o) => o.attempt.messageId),
@@ -772,9 +772,10 @@ export class PostgresStore implements Store {
     await this.pool.query('SELECT pg_notify($1, $2)', [WAKE_CHANNEL, this.instance]).catch(() => undefined);
   }
 
-  private async query<R extends pg.QueryResultRow = any>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+  /** `sql` with a name is a prepared statement: parsed and planned once per connection (the hot paths). */
+  private async query<R extends pg.QueryResultRow = any>(sql: string | { name: string; text: string }, params: unknown[] = []): Promise<pg.QueryResult<R>> {
     try {
-      return await this.pool.query<R>(sql, params);
+      return await this.pool.query<R>(typeof sql === 'string' ? { text: sql, values: params } : { ...sql, values: params });
     } catch (error) {
       throw translate(error);
     }
