@@ -175,7 +175,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     {
       store: reportEndpointChanges(store, operational),
       intake,
-      ingest: new Ingest(store, intake, log.child({ component: 'ingest' }), metrics, undefined, new AddressList(settings.trustedProxies)),
+      ingest: new Ingest(store, intake, log.child({ component: 'ingest' }), metrics, new AddressList(settings.trustedProxies)),
       now: Date.now,
       endpointConcurrency: settings.endpointConcurrency,
       idempotencyTtlMs: settings.idempotencyTtlMs,

@@ -67,7 +67,6 @@ export class Ingest {
     private readonly intake: Intake,
     private readonly log: Logger,
     private readonly observer: PipelineObserver = {},
-    private readonly idempotencyPrefix = 'inbound:',
     /** Peers whose forwarding headers name the client (`--trusted-proxies`). */
     private readonly trustedProxies = new AddressList([]),
   ) {}
@@ -155,8 +154,9 @@ export class Ingest {
         contentType: request.headers['content-type'] || 'application/octet-stream',
         channels: null,
         tags,
-        idempotencyKey: this.idempotencyPrefix + dedupeKey,
-        idempotencyTtlMs: compiled.common.dedupeWindowSeconds * 1000,
+        idempotencyKey: null,
+        idempotencyTtlMs: 0,
+        dedupeWindowMs: compiled.common.dedupeWindowSeconds * 1000,
         now,
         source: { id: source.id, headers: kept, verified: source.type !== 'none' && source.type !== 'generic-webhook' },
         traceContext,

@@ -69,6 +69,11 @@ export interface AcceptInput {
   tags: string[] | null;
   idempotencyKey: string | null;
   idempotencyTtlMs: number;
+  /**
+   * A provider's delivery (with `eventId` its delivery id): a message of the app with the same `eventId` accepted less
+   * than this long ago makes it a duplicate, answered with that message. No idempotency record is written for it.
+   */
+  dedupeWindowMs?: number;
   now: number;
   /** For messages received through a source. */
   source?: { id: string; headers: Record<string, string>; verified: boolean };

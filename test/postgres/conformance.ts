@@ -295,6 +295,25 @@ export function storeConformance(backend: string, open: () => Promise<StoreUnder
         assert.equal(replay.kind === 'duplicate' && replay.message.id, later.message.id);
       });
 
+      it('answers a provider redelivery within the dedupe window with the original message, and stores one after it', async (store) => {
+        const source = await store.createSource({ name: 'gh', uid: null, type: 'github', config: { secret: 's' }, metadata: {} }, 'tok-dedupe', T0);
+        await store.createEndpoint(source.appId, endpointInput(), 's', T0);
+        const delivery = (eventId: string, now: number) =>
+          store.accept(acceptInput(source.appId, { eventId, now, dueAt: now, dedupeWindowMs: HOUR, source: { id: source.id, headers: {}, verified: true } }));
+        const first = accepted(await delivery('gh-1', T0));
+        assert.equal(first.deliveries, 1);
+        const again = await delivery('gh-1', T0 + HOUR - 1);
+        assert.equal(again.kind, 'duplicate');
+        assert.equal(again.kind === 'duplicate' && again.message.id, first.message.id);
+        accepted(await delivery('gh-2', T0 + 1));
+        const later = accepted(await delivery('gh-1', T0 + HOUR + 1));
+        assert.notEqual(later.message.id, first.message.id, 'after the window the provider sent it anew');
+        const replay = await delivery('gh-1', T0 + HOUR + 2);
+        assert.equal(replay.kind === 'duplicate' && replay.message.id, later.message.id, 'the newest one answers');
+        const other = await store.createSource({ name: 'gh2', uid: null, type: 'github', config: { secret: 's' }, metadata: {} }, 'tok-dedupe-2', T0);
+        accepted(await store.accept(acceptInput(other.appId, { eventId: 'gh-1', now: T0 + 2, dedupeWindowMs: HOUR, source: { id: other.id, headers: {}, verified: true } })));
+      });
+
       it('refuses a second message with the same eventId (but a retry with the same idempotency key is a duplicate, not a conflict)', async (store) => {
         const app = await store.createApp(appInput(null), T0);
         const first = accepted(await store.accept(acceptInput(app.id, { eventId: 'evt-1', idempotencyKey: 'k1' })));

@@ -45,6 +45,9 @@ export interface PostgresStoreOptions {
   onError?: (error: Error) => void;
 }
 
+/** Idempotency keys of provider deliveries (the same keys as before `dedupeWindowMs`, so an upgrade keeps deduping). */
+const INBOUND_KEY_PREFIX = 'inbound:';
+
 /** The channel accepts, resends and recovers notify on; every hookrelay process on the database listens. */
 export const WAKE_CHANNEL = 'hookrelay_wake';
 
@@ -455,6 +458,10 @@ export class PostgresStore implements Store {
   // ---- messages -------------------------------------------------------------------------------
 
   accept(input: AcceptInput): Promise<AcceptResult> {
+    // Processes accept the same redelivery at once: the idempotency key's unique row settles which one stores it.
+    if (input.dedupeWindowMs && input.eventId !== null) {
+      return this.accepts.run({ ...input, idempotencyKey: `${INBOUND_KEY_PREFIX}${input.eventId}`, idempotencyTtlMs: input.dedupeWindowMs });
+    }
     return this.accepts.run(input);
   }
 

@@ -94,6 +94,8 @@ export class SqliteStore implements Store {
       messageById: db.prepare('SELECT * FROM message WHERE app_id = @app AND (id = @key OR event_id = @key) ORDER BY id = @key DESC, id DESC LIMIT 1'),
       messageByEventId: db.prepare('SELECT id FROM message WHERE app_id = ? AND event_id = ? AND source_id IS NULL'),
       idempotencyGet: db.prepare('SELECT message_id, expires_at FROM idempotency_key WHERE app_id = ? AND key = ?'),
+      // The newest message with that eventId since a time (message_event_id_lookup): a provider's redelivery.
+      recentByEventId: db.prepare('SELECT * FROM message WHERE app_id = ? AND event_id = ? AND created_at > ? ORDER BY id DESC LIMIT 1'),
       idempotencyPut: db.prepare(
         'INSERT INTO idempotency_key (app_id, key, message_id, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (app_id, key) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at',
       ),
@@ -537,6 +539,11 @@ export class SqliteStore implements Store {
   /** Runs inside a group-commit transaction: idempotency, the message and its fan-out are one unit. */
   private acceptNow(input: AcceptInput): AcceptResult {
     const { appId, now } = input;
+    if (input.dedupeWindowMs && input.eventId !== null) {
+      // One process writes the file, so a lookup is enough: no record to race on (PostgreSQL keeps an idempotency key).
+      const earlier = this.stmt.recentByEventId.get(appId, input.eventId, now - input.dedupeWindowMs);
+      if (earlier) return { kind: 'duplicate', message: toMessage(earlier) };
+    }
     if (input.idempotencyKey !== null) {
       const seen = this.stmt.idempotencyGet.get(appId, input.idempotencyKey) as { message_id: string; expires_at: number } | undefined;
       if (seen && seen.expires_at > now) {
