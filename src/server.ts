@@ -37,6 +37,8 @@ export interface Hookrelay {
   adminToken: string;
   store: Store;
   dispatcher: Dispatcher;
+  /** Runs endpoint registration handshakes (started with the dispatcher). */
+  handshakes: Handshakes;
   server: FastifyInstance;
   /** Stops taking requests, drains the dispatcher within the grace period, closes the store. */
   close(): Promise<void>;
@@ -273,5 +275,5 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       await store.close();
     })());
 
-  return { url, adminToken: admin.token, adminTokenGenerated: admin.generated, adminTokenFile: admin.file, store, dispatcher, server: app, close };
+  return { url, adminToken: admin.token, adminTokenGenerated: admin.generated, adminTokenFile: admin.file, store, dispatcher, handshakes, server: app, close };
 }
