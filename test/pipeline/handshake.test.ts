@@ -243,6 +243,11 @@ describe('endpoint registration handshake: input and tenancy', () => {
       assert.equal(refused.status, 404, `${path}: ${refused.text}`);
     }
     assert.equal((await stateOf(relay, appId, challenged.id)).state, 'verified', 'the refused calls changed nothing');
+    // The app's own key may.
+    const ownKey = (await relay.api('POST', `/api/v1/app/${appId}/api-key`, { name: 'owner' })).body.key as string;
+    const own = await relay.api('POST', `/api/v1/app/${appId}/endpoint/${challenged.id}/verification`, undefined, { token: ownKey });
+    assert.equal(own.status, 202, own.text);
+    assert.equal(own.body.verification.state, 'pendingVerification');
   });
 });
 
