@@ -251,6 +251,33 @@ describe('endpoint registration handshake: input and tenancy', () => {
   });
 });
 
+describe('endpoint registration handshake: operational webhooks', () => {
+  it('sends endpoint.verified and endpoint.verification_failed (with the reason), signed, to the operator', async (t) => {
+    const ops = await startReceiver(() => ({ status: 204 }));
+    const good = await receiverOf();
+    const bad = await receiverOf(() => ({ status: 404 }));
+    const relay = await startRelayOn('sqlite', { verificationSchedule: '50ms' });
+    t.after(async () => {
+      await relay.close();
+      await Promise.all([ops.close(), good.close(), bad.close()]);
+    });
+    const operational = await relay.api('POST', '/api/v1/operational-webhook/endpoint', { url: ops.url, filterTypes: ['endpoint.verified', 'endpoint.verification_failed'] });
+    assert.equal(operational.status, 201, operational.text);
+    const secret = (await relay.api('GET', `/api/v1/operational-webhook/endpoint/${operational.body.id}/secret`)).body.key as string;
+    const appId = await createApp(relay);
+    const verified = await createChallenged(relay, appId, { url: good.url });
+    const failing = await createChallenged(relay, appId, { url: bad.url });
+    await ops.waitFor(2, 15_000);
+    const wh = new StandardWebhook(secret.replace(/^whsec_/, ''));
+    const events = ops.received.map((r) =>
+      wh.verify(r.body.toString(), { 'webhook-id': String(r.headers['webhook-id']), 'webhook-timestamp': String(r.headers['webhook-timestamp']), 'webhook-signature': String(r.headers['webhook-signature']) }),
+    ) as { type: string; data: Record<string, unknown> }[];
+    const byType = new Map(events.map((e) => [e.type, e.data]));
+    assert.deepEqual(byType.get('endpoint.verified'), { appId, appUid: null, endpointId: verified.id, endpointUid: null });
+    assert.deepEqual(byType.get('endpoint.verification_failed'), { appId, appUid: null, endpointId: failing.id, endpointUid: null, reason: 'status 404' });
+  });
+});
+
 describe('endpoint registration handshake across processes (PostgreSQL)', { skip: skipWithoutPostgres() }, () => {
   it('runs each handshake in one process at a time; a message held by one process flows once another verified the endpoint', async (t) => {
     const database = await freshDatabase();
