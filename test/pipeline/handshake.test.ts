@@ -5,6 +5,7 @@ import { freshDatabase, skipWithoutPostgres } from '../helpers/postgres.js';
 import { startReceiver, type Answer, type Received, type Receiver } from '../helpers/receiver.js';
 import { startRelayOn, type TestRelay, type TestStoreKind } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
+import { startDnsServer } from '../egress/support.js';
 import { runCli } from '../process/child.js';
 import { createApp, send } from './support.js';
 
@@ -248,6 +249,25 @@ describe('endpoint registration handshake: input and tenancy', () => {
     const own = await relay.api('POST', `/api/v1/app/${appId}/endpoint/${challenged.id}/verification`, undefined, { token: ownKey });
     assert.equal(own.status, 202, own.text);
     assert.equal(own.body.verification.state, 'pendingVerification');
+  });
+});
+
+describe('endpoint registration handshake: egress policy', () => {
+  it('sends the challenge only to addresses deliveries may reach: a name resolving to loopback fails at once with the refusal', async (t) => {
+    const receiver = await receiverOf();
+    const dns = await startDnsServer((name, type) => (name === 'hooks.test' && type === 'A' ? ['127.0.0.1'] : []));
+    const relay = await startRelayOn('sqlite', { allowNetworks: '', dnsServers: dns.address, verificationSchedule: SCHEDULE });
+    t.after(async () => {
+      await relay.close();
+      await receiver.close();
+      await dns.close();
+    });
+    const appId = await createApp(relay);
+    const endpoint = await createChallenged(relay, appId, { url: receiver.url.replace('127.0.0.1', 'hooks.test') });
+    const failed = await waitForState(relay, appId, endpoint.id, 'verificationFailed');
+    assert.equal(failed.attempts, 1, 'a refusal is not retried: the policy does not change by waiting');
+    assert.match(failed.reason, /^refused: hooks\.test resolves to 127\.0\.0\.1 \(a loopback address\)/);
+    assert.equal(receiver.received.length, 0);
   });
 });
 
