@@ -286,7 +286,7 @@ export interface Store {
    */
   complete(outcomes: AttemptOutcome[], policy?: HealthPolicy): Promise<HealthChange[]>;
   renewLeases(owner: string, deliveryIds: number[], until: number): Promise<void>;
-  /** Returns every delivery leased by `owner` (or by anyone, when null) to pending. */
+  /** Returns every delivery leased by `owner` (or by anyone, when null, and then every handshake lease too) to pending. */
   releaseLeases(owner: string | null): Promise<number>;
   /** When the earliest pending delivery becomes due (not before its endpoint's circuit cool-down or rate-limit slot), or null when none is pending. */
   nextDueAt(): Promise<number | null>;

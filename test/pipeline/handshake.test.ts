@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { freshDatabase, skipWithoutPostgres } from '../helpers/postgres.js';
@@ -249,6 +252,32 @@ describe('endpoint registration handshake: input and tenancy', () => {
     const own = await relay.api('POST', `/api/v1/app/${appId}/endpoint/${challenged.id}/verification`, undefined, { token: ownKey });
     assert.equal(own.status, 202, own.text);
     assert.equal(own.body.verification.state, 'pendingVerification');
+  });
+});
+
+describe('endpoint registration handshake: restart (SQLite)', () => {
+  it('a handshake left in flight by a process that died is due at once when the next one starts, not after its lease', async (t) => {
+    const receiver = await receiverOf();
+    const dir = mkdtempSync(join(tmpdir(), 'hookrelay-handshake-'));
+    const db = join(dir, 'hookrelay.db');
+    let second: TestRelay | undefined;
+    t.after(async () => {
+      await second?.close();
+      await receiver.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    // The first process only accepts; a lease taken through its store stands for a handshake it was making when it died.
+    const first = await startRelayOn('sqlite', { db, dispatch: 'off' });
+    const appId = await createApp(first);
+    const endpoint = await createChallenged(first, appId, { url: receiver.url });
+    await send(first, appId, { before: 'restart' });
+    const now = Date.now();
+    assert.equal((await first.store.claimVerifications('a-process-that-died', now, now + 3_600_000, 10)).length, 1);
+    await first.close();
+
+    second = await startRelayOn('sqlite', { db, verificationSchedule: SCHEDULE });
+    await waitForState(second, appId, endpoint.id, 'verified');
+    await waitUntil('the held message', () => deliveries(receiver).length === 1);
   });
 });
 

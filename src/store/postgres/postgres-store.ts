@@ -691,6 +691,7 @@ export class PostgresStore implements Store {
 
   async releaseLeases(owner: string | null): Promise<number> {
     const sql = "UPDATE delivery SET status = 'pending', leased_by = NULL, lease_until = NULL WHERE status = 'in_flight'";
+    if (owner === null) await this.query("UPDATE endpoint SET verification_leased_by = NULL, verification_lease_until = NULL WHERE verification_state = 'pending' AND verification_leased_by IS NOT NULL");
     const result = owner === null ? await this.query(sql) : await this.query(`${sql} AND leased_by = $1`, [owner]);
     const released = result.rowCount ?? 0;
     if (released > 0) await this.notify();

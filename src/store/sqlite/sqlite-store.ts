@@ -831,7 +831,12 @@ export class SqliteStore implements Store {
   /** Queued behind the outcomes and accepts already waiting for the group commit, so it never overtakes an outcome. */
   releaseLeases(owner: string | null): Promise<number> {
     const sql = "UPDATE delivery SET status = 'pending', leased_by = NULL, lease_until = NULL WHERE status = 'in_flight'";
-    return this.commits.run(() => (owner === null ? this.db.prepare(sql).run() : this.db.prepare(`${sql} AND leased_by = ?`).run(owner)).changes);
+    return this.commits.run(() => {
+      if (owner !== null) return this.db.prepare(`${sql} AND leased_by = ?`).run(owner).changes;
+      // Handshakes in flight when the process died are due again too (they were not recorded as attempts).
+      this.db.prepare("UPDATE endpoint SET verification_leased_by = NULL, verification_lease_until = NULL WHERE verification_state = 'pending' AND verification_leased_by IS NOT NULL").run();
+      return this.db.prepare(sql).run().changes;
+    });
   }
 
   /** The earliest due time over enabled endpoints: one index seek per endpoint with pending work, whatever the backlog. */
