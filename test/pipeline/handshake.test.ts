@@ -234,6 +234,10 @@ describe('endpoint registration handshake: input and tenancy', () => {
     assert.equal(notChallenged.body.code, 'verification_not_enabled');
     const badPatch = await relay.api('PATCH', `/api/v1/app/${appId}/endpoint/${plain.body.id}`, { verification: 'yes' });
     assert.equal(badPatch.status, 422, badPatch.text);
+    // Only an HTTP endpoint's URL can answer a challenge.
+    const toTemporal = await relay.api('POST', `/api/v1/app/${appId}/endpoint`, { destination: { type: 'temporal', address: 'temporal.example.com:7233', taskQueue: 'q', workflowType: 'handle' }, verification: 'challenge' });
+    assert.equal(toTemporal.status, 422, toTemporal.text);
+    assert.deepEqual(toTemporal.body.detail[0].loc, ['body', 'verification']);
 
     // Another application's key can neither see nor re-trigger this app's endpoint.
     const challenged = await createChallenged(relay, appId, { url: receiver.url });

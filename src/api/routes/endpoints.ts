@@ -108,7 +108,9 @@ function refuseInternalTarget(ctx: ApiContext, input: EndpointInput, base: Endpo
  * whose URL can answer it; a new challenge starts when asked for or when the URL of a challenged endpoint changes.
  */
 function withVerification(input: EndpointInput, mode: VerificationMode | undefined, base: Endpoint | null, now: number): EndpointInput {
-  if (mode === 'challenge' && input.destination) throw invalid(['body', 'verification'], 'challenge applies to HTTP endpoints only; this endpoint has a destination');
+  if (input.destination && (mode ?? base?.verification.mode) === 'challenge') {
+    throw invalid(['body', 'verification'], 'challenge applies to HTTP endpoints only: set verification to none to deliver to a destination');
+  }
   const verification = verificationAfter(base, mode, input.url, input.destination !== null, now);
   return verification ? { ...input, verification } : input;
 }
