@@ -37,7 +37,7 @@ export interface HandshakeObserver {
  */
 export class Handshakes {
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly shutdown = new AbortController();
+  private shutdown = new AbortController();
   private readonly now: () => number;
   private running = false;
   private loop: Promise<void> | null = null;
@@ -59,6 +59,7 @@ export class Handshakes {
   start(): void {
     if (this.running) return;
     this.running = true;
+    if (this.shutdown.signal.aborted) this.shutdown = new AbortController();
     this.loop = this.run();
   }
 
@@ -107,8 +108,9 @@ export class Handshakes {
 
   private async attempt(endpoint: Endpoint, owner: string): Promise<void> {
     const challenge = randomBytes(24).toString('base64url');
-    const sent = await this.http.send(handshakeDelivery(endpoint, challenge, this.now()), this.shutdown.signal);
-    if (this.shutdown.signal.aborted) {
+    const { signal } = this.shutdown;
+    const sent = await this.http.send(handshakeDelivery(endpoint, challenge, this.now()), signal);
+    if (signal.aborted) {
       // Not an attempt: the endpoint is handed back as it was, due again as soon as a process looks.
       await this.store.finishVerification(endpoint.id, owner, endpoint.verification);
       return;

@@ -285,6 +285,30 @@ describe('endpoint registration handshake: restart (SQLite)', () => {
   });
 });
 
+describe('endpoint registration handshake: stopping', () => {
+  it('a handshake cut off by a stop is not counted as an attempt, and is made again at once after a start', async (t) => {
+    let answering = false;
+    const receiver = await receiverOf((r) => (answering ? echo(r) : { hang: true }));
+    const relay = await startRelayOn('sqlite', { verificationSchedule: SCHEDULE, deliveryTimeout: '30s' });
+    t.after(async () => {
+      await relay.close();
+      await receiver.close();
+    });
+    const appId = await createApp(relay);
+    const endpoint = await createChallenged(relay, appId, { url: receiver.url });
+    await waitUntil('the handshake request', () => handshakes(receiver).length === 1);
+    await relay.handshakes.stop();
+    const after = await stateOf(relay, appId, endpoint.id);
+    assert.deepEqual({ state: after.state, attempts: after.attempts, reason: after.reason }, { state: 'pendingVerification', attempts: 0, reason: null });
+
+    answering = true;
+    relay.handshakes.start();
+    const verified = await waitForState(relay, appId, endpoint.id, 'verified');
+    assert.equal(verified.attempts, 1);
+    assert.equal(handshakes(receiver).length, 2);
+  });
+});
+
 describe('endpoint registration handshake: egress policy', () => {
   it('sends the challenge only to addresses deliveries may reach: a name resolving to loopback fails at once with the refusal', async (t) => {
     const receiver = await receiverOf();
