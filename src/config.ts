@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './api/http-limits.js';
 import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from './domain/health.js';
 import { DEFAULT_RETRY_POLICY, parseSchedule } from './domain/retry.js';
+import { DEFAULT_VERIFICATION_SCHEDULE_MS } from './domain/verification.js';
 import { AllowList } from './egress/allow-list.js';
 import { AddressList } from './inbound/address-list.js';
 import { checkDnsServers } from './egress/policy.js';
@@ -31,6 +32,8 @@ export interface Settings {
   maxPayloadBytes: number;
   sqliteSynchronous: 'FULL' | 'NORMAL';
   retryScheduleMs: number[];
+  /** Delays before each retry of an endpoint registration handshake (domain/verification.ts). @default 5s,30s,2m,10m,30m,1h */
+  verificationScheduleMs: number[];
   deliveryTimeoutMs: number;
   connectTimeoutMs: number;
   responseBodyLimit: number;
@@ -92,6 +95,7 @@ export const SETTING_SOURCES = {
   maxPayloadBytes: ['max-payload-bytes', 'HOOKRELAY_MAX_PAYLOAD_BYTES'],
   sqliteSynchronous: ['sqlite-synchronous', 'HOOKRELAY_SQLITE_SYNCHRONOUS'],
   retrySchedule: ['retry-schedule', 'HOOKRELAY_RETRY_SCHEDULE'],
+  verificationSchedule: ['verification-schedule', 'HOOKRELAY_VERIFICATION_SCHEDULE'],
   deliveryTimeout: ['delivery-timeout', 'HOOKRELAY_DELIVERY_TIMEOUT'],
   connectTimeout: ['connect-timeout', 'HOOKRELAY_CONNECT_TIMEOUT'],
   responseBodyLimit: [null, 'HOOKRELAY_RESPONSE_BODY_LIMIT'],
@@ -230,6 +234,17 @@ const schema = z
         }
       })
       .optional(),
+    verificationSchedule: z
+      .string()
+      .transform((text, ctx) => {
+        try {
+          return parseSchedule(text);
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: (error as Error).message });
+          return z.NEVER;
+        }
+      })
+      .optional(),
     deliveryTimeout: duration.default(15_000),
     connectTimeout: duration.default(15_000),
     responseBodyLimit: int(0, 1024 * 1024).default(20_000),
@@ -317,6 +332,7 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
     maxPayloadBytes: s.maxPayloadBytes,
     sqliteSynchronous: s.sqliteSynchronous,
     retryScheduleMs: s.retrySchedule ?? DEFAULT_RETRY_POLICY.scheduleMs,
+    verificationScheduleMs: s.verificationSchedule ?? DEFAULT_VERIFICATION_SCHEDULE_MS,
     deliveryTimeoutMs: s.deliveryTimeout,
     connectTimeoutMs: s.connectTimeout,
     responseBodyLimit: s.responseBodyLimit,

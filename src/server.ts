@@ -9,6 +9,7 @@ import { DEFAULT_RETRY_POLICY } from './domain/retry.js';
 import { EgressPolicy } from './egress/policy.js';
 import { Ingest } from './inbound/ingest.js';
 import { HttpDestination } from './pipeline/destinations/http.js';
+import { Handshakes } from './pipeline/handshake.js';
 import { Destinations } from './pipeline/destinations/index.js';
 import { TransformingDestination } from './pipeline/destinations/transforming.js';
 import { Sandbox } from './transform/sandbox.js';
@@ -36,6 +37,8 @@ export interface Hookrelay {
   adminToken: string;
   store: Store;
   dispatcher: Dispatcher;
+  /** Runs endpoint registration handshakes (started with the dispatcher). */
+  handshakes: Handshakes;
   server: FastifyInstance;
   /** Stops taking requests, drains the dispatcher within the grace period, closes the store. */
   close(): Promise<void>;
@@ -153,11 +156,12 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
   // Off unless OTEL_* says where to export; the SDK is loaded only then.
   const tracing = await startTracing(settings.otel, VERSION);
   if (tracing) log.info({ endpoint: settings.otel.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? settings.otel.OTEL_EXPORTER_OTLP_ENDPOINT }, 'exporting traces over OTLP/HTTP');
+  const dispatcherOwner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   const dispatcher = new Dispatcher(
     store,
     destination,
     {
-      owner: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
+      owner: dispatcherOwner,
       maxInFlight: settings.maxInFlight,
       claimBatch: 256,
       leaseMs: settings.deliveryTimeoutMs + settings.leaseMarginMs,
@@ -170,6 +174,17 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     log.child({ component: 'dispatcher' }),
   );
   intake.onAccepted(() => dispatcher.wake());
+  // Endpoint registration handshakes go through their own HTTP client (the same egress policy, timeouts and signing as
+  // deliveries); only the start of the answer is read, since all it must hold is the echoed challenge.
+  const handshakeHttp = new HttpDestination({ timeoutMs: settings.deliveryTimeoutMs, connectTimeoutMs: settings.connectTimeoutMs, responseBodyLimit: 4096, connectionsPerOrigin: 4, userAgent: `hookrelay/${VERSION}`, signatureHeaders: settings.signatureHeaders, egress });
+  const handshakes = new Handshakes(
+    store,
+    handshakeHttp,
+    { owner: dispatcherOwner, scheduleMs: settings.verificationScheduleMs, leaseMs: settings.deliveryTimeoutMs + settings.leaseMarginMs, pollMs: settings.pollMs },
+    log.child({ component: 'handshake' }),
+    () => dispatcher.wake(),
+    operational,
+  );
 
   const { app } = buildApi(
     {
@@ -179,7 +194,10 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       now: Date.now,
       endpointConcurrency: settings.endpointConcurrency,
       idempotencyTtlMs: settings.idempotencyTtlMs,
-      wake: () => dispatcher.wake(),
+      wake: () => {
+        dispatcher.wake();
+        handshakes.wake();
+      },
       egress,
       sandbox,
       operational,
@@ -226,7 +244,10 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     throw error;
   }
   // An API-only process (--dispatch off) accepts into the shared store and leaves delivery to the others.
-  if (settings.dispatch) dispatcher.start();
+  if (settings.dispatch) {
+    dispatcher.start();
+    handshakes.start();
+  }
   else log.warn('this process accepts but does not deliver (--dispatch off); another hookrelay process must run the dispatcher');
   const storageWatch = watchStorage(store, log);
   const retention = new Retention(store, { retentionMs: settings.retentionMs, intervalMs: settings.pruneIntervalMs }, log.child({ component: 'retention' }));
@@ -242,15 +263,17 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       clearInterval(storageWatch);
       await app.close();
       await retention.stop();
+      await handshakes.stop();
       await dispatcher.stop(settings.shutdownGraceMs);
       // Events of the last recorded outcomes are accepted before the store closes.
       await operational.flush();
       await destination.close();
+      await handshakeHttp.close();
       await sandbox.close();
       // The spans of the last attempts are exported before the process goes.
       await tracing?.shutdown();
       await store.close();
     })());
 
-  return { url, adminToken: admin.token, adminTokenGenerated: admin.generated, adminTokenFile: admin.file, store, dispatcher, server: app, close };
+  return { url, adminToken: admin.token, adminTokenGenerated: admin.generated, adminTokenFile: admin.file, store, dispatcher, handshakes, server: app, close };
 }

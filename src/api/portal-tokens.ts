@@ -100,6 +100,7 @@ const GRANTS: Record<Capability, readonly string[]> = {
     `PATCH ${ENDPOINT}/headers`,
     `POST ${ENDPOINT}/encryption-key`,
     `DELETE ${ENDPOINT}/encryption-key/:kid`,
+    `POST ${ENDPOINT}/verification`,
   ],
 };
 

@@ -70,6 +70,18 @@ export const presentCircuit = (e: Endpoint, now = Date.now()) => ({
   parkedMessages: e.health.parked,
 });
 
+const VERIFICATION_STATES = { pending: 'pendingVerification', verified: 'verified', failed: 'verificationFailed' } as const;
+
+/** hookrelay extension: the endpoint's registration handshake (docs/api.md#registration-handshake). */
+export const presentVerification = ({ verification: v }: Endpoint) => ({
+  mode: v.mode,
+  state: v.mode === 'none' ? ('notRequired' as const) : VERIFICATION_STATES[v.state],
+  attempts: v.attempts,
+  lastAttemptAt: v.lastAttemptAt === null ? null : iso(v.lastAttemptAt),
+  nextAttemptAt: v.nextAttemptAt === null ? null : iso(v.nextAttemptAt),
+  reason: v.reason,
+});
+
 export const presentEndpoint = (e: Endpoint) => ({
   id: e.id,
   uid: e.uid,
@@ -89,6 +101,7 @@ export const presentEndpoint = (e: Endpoint) => ({
   destination: e.destination ? redactDestination(DESTINATION_KINDS, e.destination) : null,
   filter: e.filter,
   circuit: presentCircuit(e),
+  verification: presentVerification(e),
   metadata: e.metadata,
   createdAt: iso(e.createdAt),
   updatedAt: iso(e.updatedAt),

@@ -114,6 +114,8 @@ const endpointFields = {
   destination: z.object({ type: z.string().min(1).max(64) }).catchall(z.unknown()).nullish(),
   /** hookrelay extension: a content filter on the payload and headers (docs/routing.md); checked by `compileFilter`. */
   filter: z.record(z.string(), z.unknown()).nullish(),
+  /** hookrelay extension: `challenge` holds deliveries until the endpoint echoes a signed challenge (docs/api.md#registration-handshake). */
+  verification: z.enum(['none', 'challenge']).optional(),
 };
 
 const urlOrDestination = (e: { url?: string; destination?: unknown }) => e.url !== undefined || (e.destination !== undefined && e.destination !== null);
@@ -269,6 +271,16 @@ export const EndpointOut = z.object({
       parkedMessages: z.number(),
     })
     .describe('hookrelay extension: circuit breaker state and the counts auto-disable looks at'),
+  verification: z
+    .object({
+      mode: z.enum(['none', 'challenge']),
+      state: z.enum(['notRequired', 'pendingVerification', 'verified', 'verificationFailed']),
+      attempts: z.number(),
+      lastAttemptAt: date.nullable(),
+      nextAttemptAt: date.nullable(),
+      reason: z.string().nullable(),
+    })
+    .describe('hookrelay extension: the registration handshake; messages are held unless state is verified or notRequired'),
   metadata,
   createdAt: date,
   updatedAt: date,

@@ -42,6 +42,10 @@ Options (each also settable by environment variable):
   --tls-key <file>           HOOKRELAY_TLS_KEY              PEM private key for --tls-cert
   --max-payload-bytes <n>    HOOKRELAY_MAX_PAYLOAD_BYTES    largest accepted request body (default 1048576)
   --retry-schedule <list>    HOOKRELAY_RETRY_SCHEDULE       delays before each attempt (default 0,5s,5m,30m,2h,5h,10h,10h)
+  --verification-schedule <list>
+                             HOOKRELAY_VERIFICATION_SCHEDULE
+                                                            delays before each retry of an endpoint registration
+                                                            handshake (default 5s,30s,2m,10m,30m,1h)
   --delivery-timeout <d>     HOOKRELAY_DELIVERY_TIMEOUT     whole-attempt timeout (default 15s)
   --connect-timeout <d>      HOOKRELAY_CONNECT_TIMEOUT      connect timeout (default 15s)
   --max-in-flight <n>        HOOKRELAY_MAX_IN_FLIGHT        attempts in flight in this process (default 512)
@@ -103,6 +107,7 @@ const FLAGS = {
   'tls-key': { type: 'string' },
   'max-payload-bytes': { type: 'string' },
   'retry-schedule': { type: 'string' },
+  'verification-schedule': { type: 'string' },
   'delivery-timeout': { type: 'string' },
   'connect-timeout': { type: 'string' },
   'max-in-flight': { type: 'string' },

@@ -14,9 +14,11 @@ export const RESOURCE_USAGE = `Usage:
   hookrelay endpoint list <app>
   hookrelay endpoint get <app> <endpoint>
   hookrelay endpoint create <app> --url <url> [--description <text>] [--uid <uid>] [--filter-types <a,b>]
-                                  [--secret <whsec_…> | --signing ed25519] [--disabled]
+                                  [--secret <whsec_…> | --signing ed25519] [--disabled] [--verification challenge]
   hookrelay endpoint update <app> <endpoint> [--url <url>] [--description <text>] [--filter-types <a,b>]
-                                  [--disabled true|false] [--signing hmac|ed25519]
+                                  [--disabled true|false] [--signing hmac|ed25519] [--verification none|challenge]
+  hookrelay endpoint verify <app> <endpoint>                start the endpoint's registration handshake again; its
+                                                            messages are held until it echoes the challenge
   hookrelay endpoint delete <app> <endpoint>
   hookrelay endpoint secret <app> <endpoint>                the signing secret (whsec_…), or an ed25519 endpoint's
                                                             public key (whpk_…)
@@ -57,6 +59,7 @@ const OPTIONS = {
   secret: { type: 'string' },
   signing: { type: 'string' },
   disabled: { type: 'string' },
+  verification: { type: 'string' },
   'event-type': { type: 'string' },
   'event-types': { type: 'string' },
   'event-id': { type: 'string' },
@@ -86,6 +89,7 @@ const ENDPOINT_COLUMNS: Column<Json>[] = [
   { title: 'filter types', value: (e) => e.filterTypes },
   { title: 'disabled', value: (e) => (e.disabled ? 'yes' : 'no') },
   { title: 'circuit', value: (e) => e.circuit?.state },
+  { title: 'verification', value: (e) => e.verification?.state },
 ];
 const STATUS = ['succeeded', 'pending', 'failed', 'sending'];
 const ATTEMPT_COLUMNS: Column<Json>[] = [
@@ -97,6 +101,13 @@ const ATTEMPT_COLUMNS: Column<Json>[] = [
   { title: 'http', value: (a) => a.responseStatusCode },
   { title: 'ms', value: (a) => a.responseDurationMs },
 ];
+
+/** The registration handshake's fields of an endpoint record, when it has one. */
+function verificationRecord(e: Json): Json {
+  const v = e.verification;
+  if (!v || v.mode === 'none') return {};
+  return { verification: v.state, ...(v.reason ? { verificationReason: v.reason } : {}), ...(v.nextAttemptAt ? { nextVerificationAttempt: v.nextAttemptAt } : {}) };
+}
 
 /** `2h`, `30m`, `3d` ago, or an ISO 8601 time; as ISO 8601. */
 export function timeArg(flag: string, text: string, now = Date.now()): string {
@@ -192,7 +203,7 @@ export async function resourceCommand(resource: string, args: string[], out: Out
       return 0;
     case 'endpoint get': {
       const e = await call('GET', `/api/v1/app/${need(0, 'application id or uid')}/endpoint/${need(1, 'endpoint id or uid')}`);
-      show(e, () => printRecord(out, { id: e.id, uid: e.uid, url: e.url, description: e.description, filterTypes: e.filterTypes, disabled: e.disabled, disabledReason: e.disabledReason, circuit: e.circuit?.state, signing: e.signing, ...(e.publicKey ? { publicKey: e.publicKey } : {}), created: e.createdAt, updated: e.updatedAt }));
+      show(e, () => printRecord(out, { id: e.id, uid: e.uid, url: e.url, description: e.description, filterTypes: e.filterTypes, disabled: e.disabled, disabledReason: e.disabledReason, circuit: e.circuit?.state, signing: e.signing, ...(e.publicKey ? { publicKey: e.publicKey } : {}), ...verificationRecord(e), created: e.createdAt, updated: e.updatedAt }));
       return 0;
     }
     case 'endpoint create': {
@@ -205,16 +216,22 @@ export async function resourceCommand(resource: string, args: string[], out: Out
         secret: values.secret,
         signing: values.signing,
         disabled: booleanArg('--disabled', values.disabled),
+        verification: values.verification,
       };
       const e = await call('POST', `/api/v1/app/${app}/endpoint`, body);
-      show(e, () => printRecord(out, { created: e.id, uid: e.uid, url: e.url, ...(e.publicKey ? { publicKey: e.publicKey } : {}) }));
+      show(e, () => printRecord(out, { created: e.id, uid: e.uid, url: e.url, ...(e.publicKey ? { publicKey: e.publicKey } : {}), ...verificationRecord(e) }));
       return 0;
     }
     case 'endpoint update': {
-      const body = { url: values.url, description: values.description, filterTypes: list(values['filter-types']), disabled: booleanArg('--disabled', values.disabled), signing: values.signing };
-      if (Object.values(body).every((v) => v === undefined)) throw new CliError(`hookrelay endpoint update: give at least one of --url, --description, --filter-types, --disabled, --signing\n\n${RESOURCE_USAGE}`, 2);
+      const body = { url: values.url, description: values.description, filterTypes: list(values['filter-types']), disabled: booleanArg('--disabled', values.disabled), signing: values.signing, verification: values.verification };
+      if (Object.values(body).every((v) => v === undefined)) throw new CliError(`hookrelay endpoint update: give at least one of --url, --description, --filter-types, --disabled, --signing, --verification\n\n${RESOURCE_USAGE}`, 2);
       const e = await call('PATCH', `/api/v1/app/${need(0, 'application id or uid')}/endpoint/${need(1, 'endpoint id or uid')}`, body);
-      show(e, () => printRecord(out, { updated: e.id, url: e.url, filterTypes: e.filterTypes, disabled: e.disabled, signing: e.signing, ...(e.publicKey ? { publicKey: e.publicKey } : {}) }));
+      show(e, () => printRecord(out, { updated: e.id, url: e.url, filterTypes: e.filterTypes, disabled: e.disabled, signing: e.signing, ...(e.publicKey ? { publicKey: e.publicKey } : {}), ...verificationRecord(e) }));
+      return 0;
+    }
+    case 'endpoint verify': {
+      const e = await call('POST', `/api/v1/app/${need(0, 'application id or uid')}/endpoint/${need(1, 'endpoint id or uid')}/verification`);
+      show(e, () => out(`verification of ${e.id} started again (${e.verification.state}); its messages are delivered once ${e.url} echoes the challenge\n`));
       return 0;
     }
     case 'endpoint delete': {

@@ -10,6 +10,7 @@ export const ERRORS = {
   verification_failed: { status: 401, title: 'An inbound request failed signature verification (missing, wrong or stale).' },
   rate_limited: { status: 429, title: 'The source received more requests than its rate limit; retry after Retry-After.' },
   conflict: { status: 409, title: 'A resource with this uid, name or eventId already exists.' },
+  verification_not_enabled: { status: 409, title: 'The endpoint does not use the registration handshake (its verification is none).' },
   bad_request: { status: 400, title: 'The request is not well-formed HTTP, or its URL is not valid percent-encoding.' },
   invalid_json: { status: 400, title: 'The request body is not valid JSON.' },
   json_too_deep: { status: 400, title: 'The JSON body nests objects and arrays deeper than the limit.' },

@@ -89,8 +89,28 @@ export interface Endpoint {
   health: EndpointHealth;
   /** Rate limit: the earliest start of the next send, shared by every process (domain/rate.ts); null when never limited. */
   nextSendAt: number | null;
+  /** The registration handshake (domain/verification.ts): deliveries are claimed only while `state` is `verified`. */
+  verification: EndpointVerification;
   createdAt: number;
   updatedAt: number;
+}
+
+/** `challenge`: the endpoint must echo a signed challenge before anything is delivered to it; `none`: no handshake. */
+export type VerificationMode = 'none' | 'challenge';
+
+/** `verified` also for mode `none`. Messages to a `pending` or `failed` endpoint are accepted and held. */
+export type VerificationState = 'verified' | 'pending' | 'failed';
+
+export interface EndpointVerification {
+  mode: VerificationMode;
+  state: VerificationState;
+  /** Handshake attempts made since the endpoint last entered `pending`. */
+  attempts: number;
+  lastAttemptAt: number | null;
+  /** When the next handshake attempt is due; null unless `pending`. */
+  nextAttemptAt: number | null;
+  /** Why the last attempt did not verify (`status 500`, `wrong challenge`, a network error…); null once verified. */
+  reason: string | null;
 }
 
 /** A non-HTTP destination's settings, validated by its type's schema (src/pipeline/destinations/). */

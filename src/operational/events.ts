@@ -3,6 +3,7 @@ import { conflict } from '../domain/errors.js';
 import type { HealthChange } from '../domain/health.js';
 import type { App, ClaimedDelivery, Endpoint } from '../domain/types.js';
 import type { Intake } from '../pipeline/intake.js';
+import type { HandshakeObserver } from '../pipeline/handshake.js';
 import type { PipelineObserver } from '../pipeline/observer.js';
 import type { AttemptOutcome, Store } from '../store/store.js';
 
@@ -15,7 +16,8 @@ import type { AttemptOutcome, Store } from '../store/store.js';
  * feed itself).
  *
  * The body is `{"type": "...", "data": {...}}`, the shapes of Svix's operational webhooks; `endpoint.disabled` adds
- * `reason`, hookrelay's explanation.
+ * `reason`, hookrelay's explanation. `endpoint.verified` and `endpoint.verification_failed` (with `reason`) are
+ * hookrelay's own, about the registration handshake.
  */
 
 export const OPERATIONAL_EVENT_TYPES = [
@@ -24,6 +26,8 @@ export const OPERATIONAL_EVENT_TYPES = [
   'endpoint.deleted',
   'endpoint.disabled',
   'endpoint.enabled',
+  'endpoint.verified',
+  'endpoint.verification_failed',
   'message.attempt.failing',
   'message.attempt.exhausted',
   'message.attempt.recovered',
@@ -50,7 +54,7 @@ type Data = Record<string, unknown>;
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 
-export class OperationalWebhooks implements PipelineObserver {
+export class OperationalWebhooks implements PipelineObserver, HandshakeObserver {
   /** The reserved application's id: undefined until looked up, null while it does not exist. */
   private appId: string | null | undefined = undefined;
   private endpointsKnownAt = -Infinity;
@@ -97,7 +101,7 @@ export class OperationalWebhooks implements PipelineObserver {
 
   // ---- endpoint events, reported by the API's store (reportEndpointChanges) -------------------------------------
 
-  endpointChanged(type: 'endpoint.created' | 'endpoint.updated' | 'endpoint.deleted' | 'endpoint.enabled', endpoint: Endpoint): void {
+  endpointChanged(type: 'endpoint.created' | 'endpoint.updated' | 'endpoint.deleted' | 'endpoint.enabled' | 'endpoint.verified', endpoint: Endpoint): void {
     this.emit(type, endpoint.appId, async (app) => ({ appId: endpoint.appId, appUid: app?.uid ?? null, endpointId: endpoint.id, endpointUid: endpoint.uid }));
   }
 
@@ -109,6 +113,22 @@ export class OperationalWebhooks implements PipelineObserver {
       endpointUid: endpoint.uid,
       failSince: iso(failSince),
       trigger,
+      reason,
+    }));
+  }
+
+  // ---- registration handshake events, from pipeline/handshake.ts (hookrelay's own, not Svix's) ------------------
+
+  endpointVerified(endpoint: Endpoint): void {
+    this.endpointChanged('endpoint.verified', endpoint);
+  }
+
+  endpointVerificationFailed(endpoint: Endpoint, reason: string): void {
+    this.emit('endpoint.verification_failed', endpoint.appId, async (app) => ({
+      appId: endpoint.appId,
+      appUid: app?.uid ?? null,
+      endpointId: endpoint.id,
+      endpointUid: endpoint.uid,
       reason,
     }));
   }

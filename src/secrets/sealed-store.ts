@@ -71,6 +71,7 @@ export function sealStore(inner: Store, fields: SecretFields): SealedStore {
     rotateEndpointSecret: async (appId, id, secret, previousExpiresAt, now) =>
       openEndpoint(await inner.rotateEndpointSecret(appId, id, fields.sealSigningSecret(secret), previousExpiresAt, now)),
     listDestinationEndpoints: async () => (await inner.listDestinationEndpoints()).map(openEndpoint),
+    claimVerifications: async (owner, now, leaseUntil, limit) => (await inner.claimVerifications(owner, now, leaseUntil, limit)).map(openEndpoint),
 
     listSources: async (page) => {
       const result = await inner.listSources(page);

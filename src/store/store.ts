@@ -1,5 +1,5 @@
 import type { HealthChange, HealthPolicy } from '../domain/health.js';
-import type { ApiKey, App, Attempt, ClaimedDelivery, Delivery, DeliveryStatus, DestinationConfig, EncryptionKey, Endpoint, EndpointTransformation, EventType, Message, Ordering, SigningSecret, Source } from '../domain/types.js';
+import type { ApiKey, App, Attempt, ClaimedDelivery, Delivery, DeliveryStatus, DestinationConfig, EncryptionKey, Endpoint, EndpointTransformation, EndpointVerification, EventType, Message, Ordering, SigningSecret, Source } from '../domain/types.js';
 
 /**
  * The storage contract. Every backend implements it and passes the same conformance suite.
@@ -57,6 +57,11 @@ export interface EndpointInput {
   maxInFlight: number;
   metadata: Record<string, string>;
   destination: DestinationConfig | null;
+  /**
+   * The registration handshake's new state (domain/verification.ts `verificationAfter`); absent: unchanged (none on
+   * create). Writing it also ends a handshake in progress: its result is no longer recorded.
+   */
+  verification?: EndpointVerification;
 }
 
 export interface AcceptInput {
@@ -202,6 +207,19 @@ export interface Store {
   deleteEndpointEncryptionKey(appId: string, id: string, kid: string, now: number): Promise<boolean>;
   /** Enabling a disabled endpoint also resets its health (counts, failing period, circuit), as `updateEndpoint` does. */
   setEndpointDisabled(id: string, disabled: boolean, reason: string | null, now: number): Promise<void>;
+  /**
+   * Leases up to `limit` endpoints whose registration handshake is due (pending, next attempt at or before `now`, no
+   * live lease) to `owner` until `leaseUntil`, across apps. An endpoint is leased to one claimer at a time, whatever
+   * the number of processes.
+   */
+  claimVerifications(owner: string, now: number, leaseUntil: number, limit: number): Promise<Endpoint[]>;
+  /**
+   * Records a handshake attempt's result if `owner` still holds the endpoint's lease (the endpoint was not changed,
+   * re-triggered or taken over meanwhile); false otherwise. Becoming `verified` makes its held deliveries claimable.
+   */
+  finishVerification(id: string, owner: string, verification: EndpointVerification): Promise<boolean>;
+  /** When the earliest pending handshake is due (its lease's end, if leased), or null when none is pending. */
+  nextVerificationAt(): Promise<number | null>;
   /** Enabled endpoints with a non-HTTP destination, across apps (for readiness checks). */
   listDestinationEndpoints(): Promise<Endpoint[]>;
 
@@ -273,7 +291,7 @@ export interface Store {
    */
   complete(outcomes: AttemptOutcome[], policy?: HealthPolicy): Promise<HealthChange[]>;
   renewLeases(owner: string, deliveryIds: number[], until: number): Promise<void>;
-  /** Returns every delivery leased by `owner` (or by anyone, when null) to pending. */
+  /** Returns every delivery leased by `owner` (or by anyone, when null, and then every handshake lease too) to pending. */
   releaseLeases(owner: string | null): Promise<number>;
   /** When the earliest pending delivery becomes due (not before its endpoint's circuit cool-down or rate-limit slot), or null when none is pending. */
   nextDueAt(): Promise<number | null>;

@@ -84,7 +84,7 @@ describe('hookrelay app|endpoint|message|attempt, resend, recover, tail (CLI)', 
     assert.equal(updated.disabled, true);
     assert.equal((await json('endpoint', 'update', 'acme', 'main', '--disabled', 'false')).disabled, false);
     const listed = await cli('endpoint', 'list', 'acme');
-    assert.match(listed.stdout, /^ID\s+UID\s+URL\s+FILTER TYPES\s+DISABLED\s+CIRCUIT$/m);
+    assert.match(listed.stdout, /^ID\s+UID\s+URL\s+FILTER TYPES\s+DISABLED\s+CIRCUIT\s+VERIFICATION$/m);
     assert.match(listed.stdout, /main\s+http:\/\/127\.0\.0\.1:\d+\/webhook\/main\s+invoice\.paid,invoice\.void\s+no\s+closed/);
 
     const secret = (await cli('endpoint', 'secret', 'acme', 'main')).stdout.trim();

@@ -5,6 +5,7 @@ import { HEALTHY, type HealthPolicy } from '../../src/domain/health.js';
 import { ID_PREFIX, newId } from '../../src/domain/ids.js';
 import { RATE_CLAIM_MARGIN_MS, RATE_LOOKAHEAD_MS } from '../../src/domain/rate.js';
 import type { ApiKey, Attempt, ClaimedDelivery } from '../../src/domain/types.js';
+import { NO_VERIFICATION, pendingVerification, verificationAfterAttempt } from '../../src/domain/verification.js';
 import { SecretBox } from '../../src/secrets/box.js';
 import { SecretFields } from '../../src/secrets/fields.js';
 import { sealStore } from '../../src/secrets/sealed-store.js';
@@ -714,6 +715,52 @@ export function storeConformance(backend: string, open: () => Promise<StoreUnder
     });
 
     describe('resend and recover', () => {
+      it('holds the deliveries of an endpoint until its handshake verifies it; leases a due handshake to one claimer; a change ends the lease', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        const held = await store.createEndpoint(app.id, endpointInput({ verification: pendingVerification(T0) }), 's', T0);
+        const plain = await store.createEndpoint(app.id, endpointInput(), 's', T0);
+        assert.deepEqual(held.verification, pendingVerification(T0));
+        assert.deepEqual(plain.verification, NO_VERIFICATION);
+        for (let i = 0; i < 3; i++) await store.accept(acceptInput(app.id, { now: T0 + i, dueAt: T0 + i }));
+        const claimed = await store.claim({ owner: 'o1', now: T0 + 10, limit: 100, leaseMs: 60_000 });
+        assert.deepEqual(new Set(claimed.map((c) => c.endpoint.id)), new Set([plain.id]), 'a pending endpoint yields nothing');
+        assert.equal(await store.nextDueAt(), null, 'held deliveries are not due');
+        assert.equal((await store.stats(T0 + 10)).due, 0);
+        assert.equal(await store.nextVerificationAt(), T0);
+
+        // One claimer at a time, until the lease ends; nothing is due before its time.
+        assert.deepEqual(await store.claimVerifications('h0', T0 - 1, T0 + 1000, 10), []);
+        const [leased] = await store.claimVerifications('h1', T0 + 10, T0 + 1000, 10);
+        assert.equal(leased.id, held.id);
+        assert.deepEqual(await store.claimVerifications('h2', T0 + 20, T0 + 1000, 10), []);
+        assert.equal(await store.nextVerificationAt(), T0 + 1000);
+        const retry = verificationAfterAttempt(leased.verification, { kind: 'retry', reason: 'status 503' }, [500], T0 + 30);
+        assert.equal(await store.finishVerification(held.id, 'h2', retry), false, 'only the lease holder records a result');
+        assert.equal(await store.finishVerification(held.id, 'h1', retry), true);
+        assert.equal(await store.finishVerification(held.id, 'h1', retry), false, 'a lease records one result');
+        assert.deepEqual((await store.getEndpoint(app.id, held.id))!.verification, retry);
+        const [again] = await store.claimVerifications('h3', T0 + 530, T0 + 2000, 10);
+        assert.equal(again.verification.attempts, 1);
+        // An expired lease is claimable by another.
+        const [takenOver] = await store.claimVerifications('h4', T0 + 2001, T0 + 3000, 10);
+        assert.equal(takenOver.id, held.id);
+
+        // Re-triggering (any update carrying a verification) ends the lease: its holder's result is dropped.
+        const restarted = await store.updateEndpoint(app.id, held.id, endpointInput({ verification: pendingVerification(T0 + 2100) }), T0 + 2100);
+        assert.equal(restarted.verification.attempts, 0);
+        assert.equal(await store.finishVerification(held.id, 'h4', { ...retry, state: 'verified', reason: null, nextAttemptAt: null }), false);
+        // An update without one keeps the handshake as it is.
+        const described = await store.updateEndpoint(app.id, held.id, endpointInput({ description: 'kept' }), T0 + 2150);
+        assert.deepEqual(described.verification, restarted.verification);
+
+        const [fresh] = await store.claimVerifications('h5', T0 + 2200, T0 + 3000, 10);
+        const ok = verificationAfterAttempt(fresh.verification, { kind: 'verified' }, [500], T0 + 2210);
+        assert.equal(await store.finishVerification(held.id, 'h5', ok), true);
+        assert.equal(await store.nextVerificationAt(), null);
+        const released = await store.claim({ owner: 'o1', now: T0 + 2300, limit: 100, leaseMs: 60_000 });
+        assert.deepEqual(released.filter((c) => c.endpoint.id === held.id).map((c) => c.message.createdAt), [T0, T0 + 1, T0 + 2], 'held deliveries flow once verified, in accept order');
+      });
+
       it('resend creates or resets a delivery (never one in flight); recover re-queues parked deliveries of messages in [since, until)', async (store) => {
         const app = await store.createApp(appInput(null), T0);
         const endpoint = await store.createEndpoint(app.id, endpointInput(), 's', T0);

@@ -51,6 +51,8 @@ const ENDPOINT_ROUTES = (prefix: string, access: Access): Record<string, Route> 
   [`PUT ${prefix}/endpoint/{endpoint_id}/headers`]: { access, body: { headers: { 'x-sweep': '1' } } },
   [`PATCH ${prefix}/endpoint/{endpoint_id}/headers`]: { access, body: { headers: { 'x-sweep': '2' } } },
   [`POST ${prefix}/endpoint/{endpoint_id}/recover`]: { access, body: { since: new Date(Date.now() - 3_600_000).toISOString() } },
+  // A's endpoints have no handshake (the re-trigger answers 409 for them); the owner's 202 is tested there.
+  [`POST ${prefix}/endpoint/{endpoint_id}/verification`]: { access, ownerTestedIn: 'test/pipeline/handshake.test.ts' },
   [`GET ${prefix}/endpoint/{endpoint_id}/encryption-key`]: { access },
   [`POST ${prefix}/endpoint/{endpoint_id}/encryption-key`]: { access, body: { ...SWEEP_JWK, kid: 'added-in-the-sweep' } },
   [`DELETE ${prefix}/endpoint/{endpoint_id}/encryption-key/{kid}`]: { access },

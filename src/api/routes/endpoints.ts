@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { compileFilter, FilterProblem } from '../../domain/content-filter.js';
-import { invalid, notFound } from '../../domain/errors.js';
+import { HookrelayError, invalid, notFound } from '../../domain/errors.js';
 import { DESTINATION_KINDS } from '../../pipeline/destinations/index.js';
 import { validateDestination } from '../../pipeline/destinations/kinds.js';
-import type { Endpoint } from '../../domain/types.js';
+import type { Endpoint, VerificationMode } from '../../domain/types.js';
+import { pendingVerification, verificationAfter } from '../../domain/verification.js';
 import { generateFor, schemeOf, shownSecret, type SigningScheme } from '../../signing/standard-webhooks.js';
 import type { EndpointInput } from '../../store/store.js';
 import { principalOf } from '../auth.js';
@@ -102,6 +103,18 @@ function refuseInternalTarget(ctx: ApiContext, input: EndpointInput, base: Endpo
   return input;
 }
 
+/**
+ * The registration handshake the saved endpoint gets (domain/verification.ts): `challenge` applies to HTTP endpoints,
+ * whose URL can answer it; a new challenge starts when asked for or when the URL of a challenged endpoint changes.
+ */
+function withVerification(input: EndpointInput, mode: VerificationMode | undefined, base: Endpoint | null, now: number): EndpointInput {
+  if (input.destination && (mode ?? base?.verification.mode) === 'challenge') {
+    throw invalid(['body', 'verification'], 'challenge applies to HTTP endpoints only: set verification to none to deliver to a destination');
+  }
+  const verification = verificationAfter(base, mode, input.url, input.destination !== null, now);
+  return verification ? { ...input, verification } : input;
+}
+
 /** Where a family of endpoint routes lives and how it finds its app: apps' endpoints, or a source's. */
 export interface EndpointScope {
   base: string;
@@ -116,8 +129,10 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
   const appOf = scope.appOf;
   const defaults = { maxInFlight: ctx.endpointConcurrency };
   /** Re-enabling an endpoint (or raising its cap) may make waiting deliveries claimable now. */
-  const resumed = (before: Endpoint, after: Endpoint) => {
-    if ((before.disabled && !after.disabled) || after.maxInFlight > before.maxInFlight || before.ordering !== after.ordering) ctx.wake();
+  const resumed = (before: Endpoint | null, after: Endpoint) => {
+    const handshake = after.verification.state === 'pending' && after.verification.attempts === 0;
+    const released = before !== null && before.verification.state !== 'verified' && after.verification.state === 'verified';
+    if (before === null ? handshake : handshake || released || (before.disabled && !after.disabled) || after.maxInFlight > before.maxInFlight || before.ordering !== after.ordering) ctx.wake();
     return after;
   };
 
@@ -146,7 +161,9 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     const app = await appOf(ctx, request);
     const body = parse(EndpointIn, request.body, 'body');
     const secret = firstSecret(body);
-    return presentEndpoint(await ctx.store.createEndpoint(app.id, refuseInternalTarget(ctx, toInput(body, null, defaults, body.headers ?? {}), null), secret, ctx.now()));
+    const now = ctx.now();
+    const input = withVerification(refuseInternalTarget(ctx, toInput(body, null, defaults, body.headers ?? {}), null), body.verification, null, now);
+    return presentEndpoint(resumed(null, await ctx.store.createEndpoint(app.id, input, secret, now)));
   });
 
   router.add({ method: 'GET', url: `${base}/:endpoint_id`, summary: 'Get endpoint', tag, status: 200, response: EndpointOut }, async (request) => {
@@ -168,11 +185,14 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
       const pathUid = uidFromPath(id, 'ep');
       if (pathUid === null) throw notFound('endpoint', id);
       reply.code(201);
-      return presentEndpoint(await ctx.store.createEndpoint(app.id, refuseInternalTarget(ctx, toInput({ ...replaced, uid: body.uid ?? pathUid }, null, defaults, {}), null), generateFor(body.signing ?? 'hmac'), ctx.now()));
+      const now = ctx.now();
+      const input = withVerification(refuseInternalTarget(ctx, toInput({ ...replaced, uid: body.uid ?? pathUid }, null, defaults, {}), null), body.verification, null, now);
+      return presentEndpoint(resumed(null, await ctx.store.createEndpoint(app.id, input, generateFor(body.signing ?? 'hmac'), now)));
     }
     const now = ctx.now();
     checkSwitch(existing, body.signing);
-    const updated = await ctx.store.updateEndpoint(app.id, existing.id, refuseInternalTarget(ctx, toInput(replaced, existing, defaults), existing), now);
+    const input = withVerification(refuseInternalTarget(ctx, toInput(replaced, existing, defaults), existing), body.verification, existing, now);
+    const updated = await ctx.store.updateEndpoint(app.id, existing.id, input, now);
     return presentEndpoint(resumed(existing, (await switchScheme(existing, body.signing, now)) ?? updated));
   });
 
@@ -184,7 +204,8 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     // Validate (the destination, the target) and update (a uid may conflict) before rotating, so that a refused patch rotates nothing.
     if (body.signing === 'ed25519' && secret) throw invalid(['body', 'secret'], 'an ed25519 endpoint signs with a key pair hookrelay generates; leave secret out');
     if (secret === undefined) checkSwitch(endpoint, body.signing);
-    let updated = await ctx.store.updateEndpoint(app.id, endpoint.id, refuseInternalTarget(ctx, toInput(body, endpoint, defaults), endpoint), now);
+    const input = withVerification(refuseInternalTarget(ctx, toInput(body, endpoint, defaults), endpoint), body.verification, endpoint, now);
+    let updated = await ctx.store.updateEndpoint(app.id, endpoint.id, input, now);
     if (secret !== undefined) {
       // Svix's meaning: the old secret stops signing at once. A given secret is an HMAC one; none means a new one of the scheme.
       const scheme = secret ? 'hmac' : (body.signing ?? schemeOf(currentSecret(endpoint)));
@@ -257,6 +278,18 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
     const recovered = await ctx.store.recover(app.id, endpoint.id, body.since, until, now);
     if (recovered > 0) ctx.wake();
     return { id: `rcvr_${endpoint.id}_${now}`, status: 'finished', task: 'endpoint.recover', updatedAt: new Date(now).toISOString(), recovered };
+  });
+
+  // Re-triggers the registration handshake: pending again (its deliveries held), the first attempt at once.
+  router.add({ method: 'POST', url: `${base}/:endpoint_id/verification`, summary: 'Restart endpoint verification', tag, status: 202, response: EndpointOut }, async (request) => {
+    const app = await appOf(ctx, request);
+    const endpoint = await endpointOf(ctx, app, request);
+    if (endpoint.verification.mode !== 'challenge') {
+      throw new HookrelayError('verification_not_enabled', `endpoint ${JSON.stringify(endpoint.id)} has verification "none"; set it to "challenge" to start a handshake`);
+    }
+    const now = ctx.now();
+    const updated = await ctx.store.updateEndpoint(app.id, endpoint.id, { ...toInput({}, endpoint, defaults), verification: pendingVerification(now, endpoint.verification.lastAttemptAt) }, now);
+    return presentEndpoint(resumed(endpoint, updated));
   });
 
   encryptionKeyRoutes(router, ctx, scope);

@@ -32,7 +32,7 @@ const WALK_AND_LOCK = `
   )
   SELECT walk.endpoint_id AS walked, e.id AS locked, e.* FROM walk
   LEFT JOIN LATERAL (
-    SELECT * FROM endpoint WHERE id = walk.endpoint_id AND NOT disabled AND (circuit_open_until IS NULL OR circuit_open_until <= $4)
+    SELECT * FROM endpoint WHERE id = walk.endpoint_id AND NOT disabled AND verification_state = 'verified' AND (circuit_open_until IS NULL OR circuit_open_until <= $4)
     FOR NO KEY UPDATE SKIP LOCKED
   ) e ON true
   WHERE walk.endpoint_id IS NOT NULL ORDER BY walk.n`;

@@ -4,7 +4,8 @@ import { conflict, notFound } from '../../domain/errors.js';
 import { DEFAULT_HEALTH_POLICY, failingReason, parkedReason, summarizeHealth, type HealthChange, type HealthPolicy } from '../../domain/health.js';
 import { ID_PREFIX, idFloor, newId } from '../../domain/ids.js';
 import { RATE_LOOKAHEAD_MS } from '../../domain/rate.js';
-import type { ApiKey, App, Attempt, ClaimedDelivery, DeliveryStatus, EncryptionKey, Endpoint, EventType, Message, Source } from '../../domain/types.js';
+import type { ApiKey, App, Attempt, ClaimedDelivery, DeliveryStatus, EncryptionKey, Endpoint, EndpointVerification, EventType, Message, Source } from '../../domain/types.js';
+import { NO_VERIFICATION } from '../../domain/verification.js';
 import { cursorQuery, toPage } from '../paging.js';
 import type {
   AcceptInput,
@@ -220,9 +221,10 @@ export class PostgresStore implements Store {
     const p = this.endpointParams(input);
     try {
       await this.query(
-        `INSERT INTO endpoint (id, app_id, uid, url, description, version, filter_types, channels, headers, disabled, rate_limit, ordering, max_in_flight, metadata, destination, filter, transformation, secrets, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)`,
-        [id, appId, ...p, json([{ key: secret, expiresAt: null }]), now],
+        `INSERT INTO endpoint (id, app_id, uid, url, description, version, filter_types, channels, headers, disabled, rate_limit, ordering, max_in_flight, metadata, destination, filter, transformation, secrets, created_at, updated_at,
+           verification_mode, verification_state, verification_attempts, verification_last_at, verification_next_at, verification_reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, $20, $21, $22, $23, $24, $25)`,
+        [id, appId, ...p, json([{ key: secret, expiresAt: null }]), now, ...verificationParams(input.verification).slice(1)],
       );
     } catch (error) {
       if (isUniqueViolation(error)) throw conflict(`an endpoint with uid ${JSON.stringify(input.uid)} already exists in this application`);
@@ -241,9 +243,10 @@ export class PostgresStore implements Store {
       const result = await this.query(
         `UPDATE endpoint SET uid = $3, url = $4, description = $5, version = $6, filter_types = $7, channels = $8, headers = $9, disabled = $10,
            disabled_reason = CASE WHEN $10 THEN disabled_reason ELSE NULL END, ${resetHealthOnEnable('NOT $10')},
-           rate_limit = $11, ordering = $12, max_in_flight = $13, metadata = $14, destination = $15, filter = $16, transformation = $17, updated_at = $18
+           rate_limit = $11, ordering = $12, max_in_flight = $13, metadata = $14, destination = $15, filter = $16, transformation = $17, updated_at = $18,
+           ${SET_VERIFICATION}
          WHERE app_id = $1 AND id = $2`,
-        [appId, id, ...this.endpointParams(input), now],
+        [appId, id, ...this.endpointParams(input), now, ...verificationParams(input.verification)],
       );
       if (result.rowCount === 0) throw notFound('endpoint', id);
     } catch (error) {
@@ -305,6 +308,42 @@ export class PostgresStore implements Store {
     await this.query(`UPDATE endpoint SET disabled = $1, disabled_reason = $2, updated_at = $3, ${resetHealthOnEnable('NOT $1')} WHERE id = $4`, [disabled, reason, now, id]);
     // Re-enabled: its waiting deliveries are due now, possibly in another process.
     if (!disabled) await this.notify();
+  }
+
+  // ---- registration handshake -------------------------------------------------------------------
+
+  async claimVerifications(owner: string, now: number, leaseUntil: number, limit: number): Promise<Endpoint[]> {
+    // SKIP LOCKED: processes polling at once take different endpoints instead of queueing on the same rows; the
+    // lease columns keep an endpoint theirs until the attempt's result is written.
+    const { rows } = await this.query(
+      `UPDATE endpoint SET verification_leased_by = $1, verification_lease_until = $2
+       WHERE id IN (SELECT id FROM endpoint WHERE verification_state = 'pending' AND verification_next_at <= $3
+                      AND (verification_lease_until IS NULL OR verification_lease_until < $3)
+                    ORDER BY verification_next_at LIMIT $4 FOR NO KEY UPDATE SKIP LOCKED)
+       RETURNING *`,
+      [owner, leaseUntil, now, limit],
+    );
+    return rows.map(toEndpoint);
+  }
+
+  async finishVerification(id: string, owner: string, v: EndpointVerification): Promise<boolean> {
+    const result = await this.query(
+      `UPDATE endpoint SET verification_state = $3, verification_attempts = $4, verification_last_at = $5, verification_next_at = $6,
+         verification_reason = $7, verification_leased_by = NULL, verification_lease_until = NULL
+       WHERE id = $1 AND verification_leased_by = $2 AND verification_state = 'pending'`,
+      [id, owner, v.state, v.attempts, v.lastAttemptAt, v.nextAttemptAt, v.reason],
+    );
+    // Verified: its held deliveries are due now, possibly in another process.
+    if (result.rowCount === 1 && v.state === 'verified') await this.notify();
+    return result.rowCount === 1;
+  }
+
+  async nextVerificationAt(): Promise<number | null> {
+    const row = await this.one(
+      "SELECT min(greatest(verification_next_at, coalesce(verification_lease_until, 0))) AS at FROM endpoint WHERE verification_state = 'pending'",
+      [],
+    );
+    return row?.at ?? null;
   }
 
   private endpointParams(input: EndpointInput): unknown[] {
@@ -659,6 +698,7 @@ export class PostgresStore implements Store {
 
   async releaseLeases(owner: string | null): Promise<number> {
     const sql = "UPDATE delivery SET status = 'pending', leased_by = NULL, lease_until = NULL WHERE status = 'in_flight'";
+    if (owner === null) await this.query("UPDATE endpoint SET verification_leased_by = NULL, verification_lease_until = NULL WHERE verification_state = 'pending' AND verification_leased_by IS NOT NULL");
     const result = owner === null ? await this.query(sql) : await this.query(`${sql} AND leased_by = $1`, [owner]);
     const released = result.rowCount ?? 0;
     if (released > 0) await this.notify();
@@ -877,7 +917,7 @@ const NEXT_DUE = `
     SELECT (SELECT min(d.endpoint_id) FROM delivery d WHERE d.status = 'pending' AND d.endpoint_id > walk.endpoint_id) FROM walk WHERE walk.endpoint_id IS NOT NULL
   )
   SELECT min(greatest(d.due, coalesce(e.circuit_open_until, 0), coalesce(e.next_send_at, 0) - ${RATE_LOOKAHEAD_MS})) AS due
-  FROM walk JOIN endpoint e ON e.id = walk.endpoint_id AND NOT e.disabled
+  FROM walk JOIN endpoint e ON e.id = walk.endpoint_id AND NOT e.disabled AND e.verification_state = 'verified'
   CROSS JOIN LATERAL (SELECT next_attempt_at AS due FROM delivery WHERE status = 'pending' AND endpoint_id = e.id ORDER BY next_attempt_at LIMIT 1) d`;
 
 /** The gauges of `GET /metrics`: per endpoint from the pending index, the in-flight index, one pass over endpoints. */
@@ -888,8 +928,8 @@ const STATS = `
   )
   SELECT
     (SELECT coalesce(sum(b.n), 0)::int FROM backlog b) AS pending,
-    (SELECT coalesce(sum(b.due), 0)::int FROM backlog b JOIN endpoint e ON e.id = b.endpoint_id AND NOT e.disabled) AS due,
-    (SELECT min(b.oldest) FROM backlog b JOIN endpoint e ON e.id = b.endpoint_id AND NOT e.disabled WHERE b.due > 0) AS oldest,
+    (SELECT coalesce(sum(b.due), 0)::int FROM backlog b JOIN endpoint e ON e.id = b.endpoint_id AND NOT e.disabled AND e.verification_state = 'verified') AS due,
+    (SELECT min(b.oldest) FROM backlog b JOIN endpoint e ON e.id = b.endpoint_id AND NOT e.disabled AND e.verification_state = 'verified' WHERE b.due > 0) AS oldest,
     (SELECT count(*)::int FROM delivery WHERE status = 'in_flight') AS in_flight,
     e.closed, e.open, e.half_open, e.disabled
   FROM (
@@ -910,7 +950,21 @@ function resetHealthOnEnable(enabling: string): string {
 
 const MESSAGE_COLUMNS = ['id', 'app_id', 'event_type', 'event_id', 'payload', 'content_type', 'channels', 'tags', 'created_at', 'source_id', 'headers', 'verified', 'trace_context'];
 const ENDPOINT_COLUMNS = ['id', 'app_id', 'uid', 'url', 'description', 'version', 'filter_types', 'channels', 'headers', 'disabled', 'disabled_reason', 'rate_limit', 'ordering', 'max_in_flight', 'metadata', 'secrets', 'encryption_keys', 'destination', 'created_at', 'updated_at',
-  'failure_streak', 'failing_since', 'parked_streak', 'circuit_open_until', 'circuit_trips', 'next_send_at'];
+  'failure_streak', 'failing_since', 'parked_streak', 'circuit_open_until', 'circuit_trips', 'next_send_at',
+  'verification_mode', 'verification_state', 'verification_attempts', 'verification_last_at', 'verification_next_at', 'verification_reason'];
+
+/** An update writes the handshake's columns only when the input carries a new verification ($19), and then ends any lease on it. */
+const SET_VERIFICATION = [
+  ...['mode', 'state', 'attempts', 'last_at', 'next_at', 'reason'].map((column, i) => `verification_${column} = CASE WHEN $19 THEN $${20 + i} ELSE verification_${column} END`),
+  'verification_leased_by = CASE WHEN $19 THEN NULL ELSE verification_leased_by END',
+  'verification_lease_until = CASE WHEN $19 THEN NULL ELSE verification_lease_until END',
+].join(', ');
+
+/** Whether to write them (an update's $19; left out on create), then mode, state, attempts, last and next attempt, reason. */
+function verificationParams(v: EndpointVerification | undefined): unknown[] {
+  const value = v ?? NO_VERIFICATION;
+  return [v !== undefined, value.mode, value.state, value.attempts, value.lastAttemptAt, value.nextAttemptAt, value.reason];
+}
 
 const DELIVERY_VIEW = `SELECT d.*, ${MESSAGE_COLUMNS.map((c) => `m.${c} AS "m:${c}"`).join(', ')}, ${ENDPOINT_COLUMNS.map((c) => `e.${c} AS "e:${c}"`).join(', ')},
   (SELECT max(a.started_at) FROM attempt a WHERE a.delivery_id = d.id) AS last_attempt_at

@@ -1,5 +1,5 @@
 import type { EndpointHealth } from '../../domain/health.js';
-import type { ApiKey, App, Attempt, Delivery, Endpoint, EventType, Message, Source } from '../../domain/types.js';
+import type { ApiKey, App, Attempt, Delivery, Endpoint, EndpointVerification, EventType, Message, Source } from '../../domain/types.js';
 
 /** Row ↔ domain mapping for the PostgreSQL dialect: jsonb arrives parsed, booleans are booleans, bigints numbers. */
 
@@ -34,6 +34,16 @@ export const toHealth = (r: any): EndpointHealth => ({
   trips: r.circuit_trips ?? 0,
 });
 
+/** The registration handshake's columns (absent from a row read without them: no handshake). */
+export const toVerification = (r: any): EndpointVerification => ({
+  mode: r.verification_mode ?? 'none',
+  state: r.verification_state ?? 'verified',
+  attempts: r.verification_attempts ?? 0,
+  lastAttemptAt: r.verification_last_at ?? null,
+  nextAttemptAt: r.verification_next_at ?? null,
+  reason: r.verification_reason ?? null,
+});
+
 export const toEndpoint = (r: any): Endpoint => ({
   id: r.id,
   appId: r.app_id,
@@ -57,6 +67,7 @@ export const toEndpoint = (r: any): Endpoint => ({
   destination: r.destination ?? null,
   health: toHealth(r),
   nextSendAt: r.next_send_at ?? null,
+  verification: toVerification(r),
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });

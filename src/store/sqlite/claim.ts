@@ -101,6 +101,7 @@ export function claimDue(db: Database.Database, request: ClaimRequest, cursor: C
     cursor.endpointId = next;
     const endpoint = toEndpoint(stmt.endpoint.get(next));
     if (endpoint.disabled) continue;
+    if (endpoint.verification.state !== 'verified') continue; // held until its registration handshake verifies it
     const { openUntil } = endpoint.health;
     if (openUntil !== null && openUntil > now) continue;
     const cap = openUntil === null ? endpoint.maxInFlight : 1;

@@ -6,7 +6,8 @@ import { compileStoredFilter, filterSubject, type FanOutTarget } from '../fan-ou
 import { DEFAULT_HEALTH_POLICY, mayChange, nextHealth, summarizeHealth, type HealthChange, type HealthPolicy } from '../../domain/health.js';
 import { RATE_LOOKAHEAD_MS } from '../../domain/rate.js';
 import { ID_PREFIX, idFloor, newId } from '../../domain/ids.js';
-import type { ApiKey, App, Attempt, ClaimedDelivery, DeliveryStatus, EncryptionKey, Endpoint, EventType, Message, Source } from '../../domain/types.js';
+import type { ApiKey, App, Attempt, ClaimedDelivery, DeliveryStatus, EncryptionKey, Endpoint, EndpointVerification, EventType, Message, Source } from '../../domain/types.js';
+import { NO_VERIFICATION } from '../../domain/verification.js';
 import { cursorQuery, toPage } from '../paging.js';
 import type {
   AcceptInput,
@@ -126,8 +127,8 @@ export class SqliteStore implements Store {
       renew: db.prepare("UPDATE delivery SET lease_until = ? WHERE id = ? AND status = 'in_flight' AND leased_by = ?"),
       // Per endpoint from the pending index alone, then one endpoint row per endpoint with a backlog.
       backlog: db.prepare(
-        `SELECT coalesce(sum(p.n), 0) AS pending, coalesce(sum(CASE WHEN e.disabled = 0 THEN p.due END), 0) AS due,
-                min(CASE WHEN e.disabled = 0 AND p.due > 0 THEN p.oldest END) AS oldest
+        `SELECT coalesce(sum(p.n), 0) AS pending, coalesce(sum(CASE WHEN e.disabled = 0 AND e.verification_state = 'verified' THEN p.due END), 0) AS due,
+                min(CASE WHEN e.disabled = 0 AND e.verification_state = 'verified' AND p.due > 0 THEN p.oldest END) AS oldest
          FROM (SELECT endpoint_id, count(*) AS n, sum(next_attempt_at <= @now) AS due, min(next_attempt_at) AS oldest
                FROM delivery WHERE status = 'pending' GROUP BY endpoint_id) p
          JOIN endpoint e ON e.id = p.endpoint_id`,
@@ -142,7 +143,7 @@ export class SqliteStore implements Store {
       // Due, and not held by an open circuit or the rate limit (a claim reserves slots one look-ahead early).
       dueOfEnabled: db.prepare(
         `SELECT max(d.next_attempt_at, coalesce(e.circuit_open_until, 0), coalesce(e.next_send_at, 0) - ${RATE_LOOKAHEAD_MS}) AS due
-         FROM delivery d JOIN endpoint e ON e.id = d.endpoint_id WHERE d.status = 'pending' AND d.endpoint_id = ? AND e.disabled = 0 ORDER BY d.next_attempt_at LIMIT 1`,
+         FROM delivery d JOIN endpoint e ON e.id = d.endpoint_id WHERE d.status = 'pending' AND d.endpoint_id = ? AND e.disabled = 0 AND e.verification_state = 'verified' ORDER BY d.next_attempt_at LIMIT 1`,
       ),
     };
   }
@@ -260,8 +261,10 @@ export class SqliteStore implements Store {
     try {
       this.db
         .prepare(
-          `INSERT INTO endpoint (id, app_id, uid, url, description, version, filter_types, channels, filter, transformation, headers, disabled, rate_limit, ordering, max_in_flight, metadata, destination, secrets, created_at, updated_at)
-           VALUES (@id, @appId, @uid, @url, @description, @version, @filterTypes, @channels, @filter, @transformation, @headers, @disabled, @rateLimit, @ordering, @maxInFlight, @metadata, @destination, @secrets, @now, @now)`,
+          `INSERT INTO endpoint (id, app_id, uid, url, description, version, filter_types, channels, filter, transformation, headers, disabled, rate_limit, ordering, max_in_flight, metadata, destination, secrets,
+             verification_mode, verification_state, verification_attempts, verification_last_at, verification_next_at, verification_reason, created_at, updated_at)
+           VALUES (@id, @appId, @uid, @url, @description, @version, @filterTypes, @channels, @filter, @transformation, @headers, @disabled, @rateLimit, @ordering, @maxInFlight, @metadata, @destination, @secrets,
+             @vMode, @vState, @vAttempts, @vLastAt, @vNextAt, @vReason, @now, @now)`,
         )
         .run({ id, appId, ...this.endpointParams(input), secrets: JSON.stringify([{ key: secret, expiresAt: null }]), now });
     } catch (error) {
@@ -284,7 +287,7 @@ export class SqliteStore implements Store {
           `UPDATE endpoint SET uid = @uid, url = @url, description = @description, version = @version, filter_types = @filterTypes,
              channels = @channels, filter = @filter, transformation = @transformation, headers = @headers, disabled = @disabled,
              disabled_reason = CASE WHEN @disabled = 0 THEN NULL ELSE disabled_reason END, ${resetHealthOnEnable('@disabled = 0')},
-             rate_limit = @rateLimit, ordering = @ordering, max_in_flight = @maxInFlight, metadata = @metadata, destination = @destination, updated_at = @now
+             rate_limit = @rateLimit, ordering = @ordering, max_in_flight = @maxInFlight, metadata = @metadata, destination = @destination, ${SET_VERIFICATION}, updated_at = @now
            WHERE app_id = @appId AND id = @id`,
         )
         .run({ id, appId, ...this.endpointParams(input), now });
@@ -359,7 +362,40 @@ export class SqliteStore implements Store {
       maxInFlight: input.maxInFlight,
       metadata: JSON.stringify(input.metadata),
       destination: jsonOrNull(input.destination),
+      ...verificationParams(input.verification),
     };
+  }
+
+  // ---- registration handshake -------------------------------------------------------------------
+
+  async claimVerifications(owner: string, now: number, leaseUntil: number, limit: number): Promise<Endpoint[]> {
+    return this.db
+      .prepare(
+        `UPDATE endpoint SET verification_leased_by = @owner, verification_lease_until = @leaseUntil
+         WHERE id IN (SELECT id FROM endpoint WHERE verification_state = 'pending' AND verification_next_at <= @now
+                        AND (verification_lease_until IS NULL OR verification_lease_until < @now) ORDER BY verification_next_at LIMIT @limit)
+         RETURNING *`,
+      )
+      .all({ owner, leaseUntil, now, limit })
+      .map(toEndpoint);
+  }
+
+  async finishVerification(id: string, owner: string, v: EndpointVerification): Promise<boolean> {
+    const result = this.db
+      .prepare(
+        `UPDATE endpoint SET verification_state = @state, verification_attempts = @attempts, verification_last_at = @lastAttemptAt,
+           verification_next_at = @nextAttemptAt, verification_reason = @reason, verification_leased_by = NULL, verification_lease_until = NULL
+         WHERE id = @id AND verification_leased_by = @owner AND verification_state = 'pending'`,
+      )
+      .run({ id, owner, state: v.state, attempts: v.attempts, lastAttemptAt: v.lastAttemptAt, nextAttemptAt: v.nextAttemptAt, reason: v.reason });
+    return result.changes === 1;
+  }
+
+  async nextVerificationAt(): Promise<number | null> {
+    const row = this.db
+      .prepare("SELECT min(max(verification_next_at, coalesce(verification_lease_until, 0))) AS at FROM endpoint WHERE verification_state = 'pending'")
+      .get() as { at: number | null };
+    return row.at;
   }
 
   // ---- sources --------------------------------------------------------------------------------
@@ -820,7 +856,10 @@ export class SqliteStore implements Store {
     const sql = "UPDATE delivery SET status = 'pending', leased_by = NULL, lease_until = NULL WHERE status = 'in_flight'";
     return this.commits.run(() => {
       this.claims.forget();
-      return (owner === null ? this.db.prepare(sql).run() : this.db.prepare(`${sql} AND leased_by = ?`).run(owner)).changes;
+      if (owner !== null) return this.db.prepare(`${sql} AND leased_by = ?`).run(owner).changes;
+      // Handshakes in flight when the process died are due again too (they were not recorded as attempts).
+      this.db.prepare("UPDATE endpoint SET verification_leased_by = NULL, verification_lease_until = NULL WHERE verification_state = 'pending' AND verification_leased_by IS NOT NULL").run();
+      return this.db.prepare(sql).run().changes;
     });
   }
 
@@ -941,9 +980,32 @@ export class SqliteStore implements Store {
 }
 
 const HEALTH_COLUMNS = ['failure_streak', 'failing_since', 'parked_streak', 'circuit_open_until', 'circuit_trips', 'next_send_at'];
+const VERIFICATION_COLUMNS = ['verification_mode', 'verification_state', 'verification_attempts', 'verification_last_at', 'verification_next_at', 'verification_reason'];
+
+/** An update writes the handshake's columns only when the input carries a new verification (`@vSet`), and then ends any lease on it. */
+const SET_VERIFICATION = [
+  ...Object.entries({ mode: '@vMode', state: '@vState', attempts: '@vAttempts', last_at: '@vLastAt', next_at: '@vNextAt', reason: '@vReason' }).map(
+    ([column, param]) => `verification_${column} = CASE WHEN @vSet = 1 THEN ${param} ELSE verification_${column} END`,
+  ),
+  'verification_leased_by = CASE WHEN @vSet = 1 THEN NULL ELSE verification_leased_by END',
+  'verification_lease_until = CASE WHEN @vSet = 1 THEN NULL ELSE verification_lease_until END',
+].join(', ');
+
+function verificationParams(v: EndpointVerification | undefined) {
+  const value = v ?? NO_VERIFICATION;
+  return {
+    vSet: v ? 1 : 0,
+    vMode: value.mode,
+    vState: value.state,
+    vAttempts: value.attempts,
+    vLastAt: value.lastAttemptAt,
+    vNextAt: value.nextAttemptAt,
+    vReason: value.reason,
+  };
+}
 
 const DELIVERY_VIEW = `SELECT d.*, ${prefixed('m', 'message', ['id', 'app_id', 'event_type', 'event_id', 'payload', 'content_type', 'channels', 'tags', 'created_at'])},
-  ${prefixed('e', 'endpoint', ['id', 'app_id', 'uid', 'url', 'description', 'version', 'filter_types', 'channels', 'headers', 'disabled', 'disabled_reason', 'rate_limit', 'ordering', 'max_in_flight', 'metadata', 'secrets', 'destination', 'created_at', 'updated_at', ...HEALTH_COLUMNS])},
+  ${prefixed('e', 'endpoint', ['id', 'app_id', 'uid', 'url', 'description', 'version', 'filter_types', 'channels', 'headers', 'disabled', 'disabled_reason', 'rate_limit', 'ordering', 'max_in_flight', 'metadata', 'secrets', 'destination', 'created_at', 'updated_at', ...HEALTH_COLUMNS, ...VERIFICATION_COLUMNS])},
   (SELECT max(a.started_at) FROM attempt a WHERE a.delivery_id = d.id) AS last_attempt_at
   FROM delivery d JOIN message m ON m.id = d.message_id JOIN endpoint e ON e.id = d.endpoint_id`;
 
