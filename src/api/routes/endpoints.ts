@@ -65,6 +65,7 @@ function toInput(body: Partial<Fields>, base: Endpoint | null, defaults: { maxIn
     disabled: body.disabled ?? base?.disabled ?? false,
     rateLimit: body.throttleRate !== undefined ? body.throttleRate : body.rateLimit !== undefined ? body.rateLimit : (base?.rateLimit ?? null),
     ordering: body.ordering ?? base?.ordering ?? 'parallel',
+    orderingOnPark: body.orderingOnPark ?? base?.orderingOnPark ?? 'skip',
     maxInFlight: body.maxInFlight ?? base?.maxInFlight ?? defaults.maxInFlight,
     metadata: body.metadata ?? base?.metadata ?? {},
   };
@@ -117,7 +118,7 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
   const defaults = { maxInFlight: ctx.endpointConcurrency };
   /** Re-enabling an endpoint (or raising its cap) may make waiting deliveries claimable now. */
   const resumed = (before: Endpoint, after: Endpoint) => {
-    if ((before.disabled && !after.disabled) || after.maxInFlight > before.maxInFlight || before.ordering !== after.ordering) ctx.wake();
+    if ((before.disabled && !after.disabled) || after.maxInFlight > before.maxInFlight || before.ordering !== after.ordering || before.orderingOnPark !== after.orderingOnPark) ctx.wake();
     return after;
   };
 
