@@ -115,7 +115,7 @@ export function applyMigration(db: BetterSqlite3.Database, version: number, file
       const broken = db.pragma('foreign_key_check') as { table: string; rowid: number; parent: string }[];
       if (broken.length > 0) {
         const first = broken[0];
-        throw new Error(`migration ${file} leaves ${broken.length} rows whose foreign keys point nowhere (first: ${first.table} row ${first.rowid} → ${first.parent})`);
+        throw new Error(`migration ${file} leaves rows whose foreign keys point nowhere (${broken.length}; first: ${first.table} row ${first.rowid} → ${first.parent})`);
       }
     }
   });
