@@ -20,6 +20,8 @@ export interface OrderedReceiver {
   maxKeysOpen(): number;
   /** Keys whose every sequence number 0…count-1 has been answered 2xx. */
   complete(count: number): number;
+  /** Holds every answer (requests still arrive and count as open) until the returned function is called. */
+  pause(): () => void;
   close(): Promise<void>;
 }
 
@@ -34,6 +36,7 @@ export async function startOrderedReceiver(answer: (key: string, seq: number, at
   const attempts = new Map<string, number>();
   const answered = new Map<string, Set<number>>();
   let maxKeysOpen = 0;
+  let paused: Promise<void> | null = null;
   const sockets = new Set<import('node:net').Socket>();
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -63,9 +66,12 @@ export async function startOrderedReceiver(answer: (key: string, seq: number, at
         if (ok) (answered.get(key) ?? answered.set(key, new Set()).get(key)!).add(seq);
       });
       res.on('close', finish);
-      setTimeout(() => {
-        if (!res.destroyed) res.writeHead(status).end(ok ? 'ok' : 'try again');
-      }, delayMs);
+      const reply = () =>
+        setTimeout(() => {
+          if (!res.destroyed) res.writeHead(status).end(ok ? 'ok' : 'try again');
+        }, delayMs);
+      if (paused) void paused.then(reply);
+      else reply();
     });
   });
   server.on('connection', (socket) => {
@@ -80,6 +86,14 @@ export async function startOrderedReceiver(answer: (key: string, seq: number, at
     arrivals,
     maxKeysOpen: () => maxKeysOpen,
     complete: (count) => [...answered.values()].filter((seqs) => seqs.size >= count).length,
+    pause() {
+      let release!: () => void;
+      paused = new Promise<void>((resolve) => (release = resolve));
+      return () => {
+        paused = null;
+        release();
+      };
+    },
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
