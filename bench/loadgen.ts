@@ -22,6 +22,8 @@ export interface AcceptCall {
   /** Return [message id, send time] of every accepted message. */
   recordIds?: boolean;
   seqBase?: number;
+  /** Give message `seq` the ordering key `key-<seq % orderingKeys>`; none when absent. */
+  orderingKeys?: number;
   timeoutMs: number;
 }
 
@@ -48,7 +50,7 @@ async function accept(call: AcceptCall): Promise<AcceptResult> {
 
   const one = async (seq: number) => {
     const eventType = call.eventTypes ? `bench.event.${seq % call.eventTypes}` : 'bench.event';
-    const body = JSON.stringify({ eventType, payload: benchPayload(seq) });
+    const body = JSON.stringify({ eventType, payload: benchPayload(seq), ...(call.orderingKeys ? { orderingKey: `key-${seq % call.orderingKeys}` } : {}) });
     const sentAt = now();
     try {
       const response = await pools[seq % pools.length].request({ path, method: 'POST', headers, body });

@@ -9,6 +9,7 @@ import { now, rpcClient, summarize, type Call, type LatencySummary } from './sha
 import { faultPhase } from './faults.js';
 import { filterFanOut } from './filters.js';
 import { transformPhase } from './transforms.js';
+import { orderingPhase } from './ordering.js';
 import { ingestPhase } from './ingest.js';
 import { processesPhase } from './processes.js';
 import { storeOnly } from './store-only.js';
@@ -30,7 +31,9 @@ import { pacedLatency } from './latency.js';
  * BENCH_FAULT_SECONDS (each run of the fault-isolation phase, default 8; 0 skips it), BENCH_FAULT_RATE (msgs/s to the
  * healthy app and to the faulty app, each fanning out to 25 endpoints; default 20), BENCH_FILTER_MESSAGES (messages
  * of the content-filter fan-out phase, each to 100 endpoints with and without filters; default 4000; 0 skips it),
- * BENCH_TRANSFORM_MESSAGES (deliveries to one endpoint without and with a transformation; default 3000; 0 skips it).
+ * BENCH_TRANSFORM_MESSAGES (deliveries to one endpoint without and with a transformation; default 3000; 0 skips it),
+ * BENCH_ORDERING_MESSAGES (deliveries to one endpoint ordered by 1,000 keys against the same load unordered, two runs
+ * of each; default 20000; 0 skips it), BENCH_ORDERING_KEYS (default 1000).
  */
 
 const int = (name: string, fallback: number) => {
@@ -51,6 +54,8 @@ const cfg = {
   storeOnly: int('BENCH_STORE_ONLY', 20_000),
   filterMessages: int('BENCH_FILTER_MESSAGES', 4_000),
   transformMessages: int('BENCH_TRANSFORM_MESSAGES', 3_000),
+  orderingMessages: int('BENCH_ORDERING_MESSAGES', 20_000),
+  orderingKeys: int('BENCH_ORDERING_KEYS', 1_000),
   ingestRequests: int('BENCH_INGEST_REQUESTS', 20_000),
   processMessages: int('BENCH_PROCESS_MESSAGES', 10_000),
   processCounts: (process.env.BENCH_PROCESSES ?? '1,2,3').split(',').map(Number).filter((n) => n > 0),
@@ -269,6 +274,36 @@ async function main(): Promise<void> {
           notes: 'ceiling column: the same endpoint without a transformation; a fresh QuickJS runtime per delivery, 2 sandbox threads',
         });
       }
+      problems.push(...result.problems);
+    }
+
+    // 2e. Ordering keys: deliveries/s to one endpoint ordered by key against the same messages unordered.
+    if (cfg.orderingMessages > 0) {
+      const result = await orderingPhase({
+        messages: cfg.orderingMessages,
+        keys: cfg.orderingKeys,
+        receiverUrl,
+        receiver: receiver.call,
+        loadgen: loadgen.call,
+        acceptCall: (br, appId, extra) => acceptCall(br, appId, extra),
+        flags: relayFlags,
+        maxInFlight: cfg.endpointMaxInFlight,
+        timeoutMs: cfg.phaseTimeoutMs,
+      });
+      const [unordered, ordered] = result.rows;
+      const ratio = ordered.perSecond / unordered.perSecond;
+      console.log(
+        `ordering keys: unordered ${rate(unordered.perSecond)} deliveries/s, ordered by ${cfg.orderingKeys} keys ${rate(ordered.perSecond)} deliveries/s ` +
+          `(${(ratio * 100).toFixed(1)}% of unordered; mean of two runs each, ${cfg.orderingMessages} messages per run)`,
+      );
+      rows.push({
+        metric: `ordered by ${cfg.orderingKeys.toLocaleString('en-US')} keys, 1 endpoint (deliveries/s)`,
+        hookrelay: `${rate(ordered.perSecond)}/s`,
+        ceiling: `${rate(unordered.perSecond)}/s`,
+        ratio: `${(ratio * 100).toFixed(1)}%`,
+        target: `≥ 80% ${ratio >= 0.8 ? 'MET' : 'MISSED'}`,
+        notes: `ceiling column: the same messages to an unordered endpoint; endpoint maxInFlight ${cfg.endpointMaxInFlight}`,
+      });
       problems.push(...result.problems);
     }
 

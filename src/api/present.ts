@@ -96,6 +96,7 @@ export const presentEndpoint = (e: Endpoint) => ({
   throttleRate: e.rateLimit,
   rateLimit: e.rateLimit,
   ordering: e.ordering,
+  orderingOnPark: e.orderingOnPark,
   maxInFlight: e.maxInFlight,
   ...signingOf(e),
   destination: e.destination ? redactDestination(DESTINATION_KINDS, e.destination) : null,
@@ -135,6 +136,7 @@ export const presentMessage = (m: Message, withContent = true, knownJson = false
   payload: withContent ? payloadOf(m, knownJson) : {},
   channels: m.channels,
   tags: m.tags,
+  orderingKey: m.orderingKey ?? null,
   timestamp: iso(m.createdAt),
 });
 

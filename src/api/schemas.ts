@@ -19,6 +19,13 @@ export const eventTypeName = z.string().min(1).max(256).regex(NAME, 'may contain
 /** Svix's patterns: a channel may also hold ":" and "+" (`project:123`), a tag "/", "\\" and "#". */
 const channel = z.string().min(1).max(128).regex(/^[a-zA-Z0-9\-_.:+]+$/, 'may contain only letters, digits, "-", "_", ".", ":" and "+"');
 const tag = z.string().min(1).max(128).regex(/^[a-zA-Z0-9\-_./\\#]+$/, 'may contain only letters, digits, "-", "_", ".", "/", "\\" and "#"');
+/** Printable ASCII without spaces: ids, `customer:42`, `orders/2026-12`, an e-mail address… */
+export const MAX_ORDERING_KEY_LENGTH = 256;
+const orderingKey = z
+  .string()
+  .min(1)
+  .max(MAX_ORDERING_KEY_LENGTH)
+  .regex(/^[\x21-\x7e]+$/, 'may contain only printable ASCII characters without spaces (! to ~)');
 const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
 
 /** Free-form labels: at most 100 keys of up to 256 characters, values of up to 4096, 16 KiB in all (as JSON). */
@@ -104,8 +111,10 @@ const endpointFields = {
   version: z.number().int().min(1).nullish(),
   throttleRate: rate.optional(),
   rateLimit: rate.optional(),
-  /** hookrelay extension: `fifo` delivers one message at a time, in accept order. */
-  ordering: z.enum(['parallel', 'fifo']).optional(),
+  /** hookrelay extension: `fifo` delivers one message at a time, in accept order; `key` does so per `orderingKey`. */
+  ordering: z.enum(['parallel', 'fifo', 'key']).optional(),
+  /** hookrelay extension, for `ordering: 'key'`: a parked message lets the next of its key go (`skip`) or holds them (`hold`). */
+  orderingOnPark: z.enum(['skip', 'hold']).optional(),
   /** hookrelay extension: `ed25519` signs with a key pair hookrelay generates (`v1a,`); `hmac` (the default) with a shared secret (`v1,`). */
   signing: z.enum(['hmac', 'ed25519']).optional(),
   /** hookrelay extension: attempts in flight to this endpoint at once. */
@@ -159,6 +168,8 @@ export const MessageIn = z.strictObject({
   eventId: z.string().min(1).max(256).regex(NAME, 'may contain only letters, digits, "-", "_" and "."').nullish(),
   channels: z.array(channel).min(1).max(10).nullish(),
   tags: z.array(tag).min(1).max(5).nullish(),
+  /** hookrelay extension: messages of one key reach `ordering: 'key'` endpoints one at a time, in accept order. */
+  orderingKey: orderingKey.nullish(),
   payloadRetentionPeriod: z.number().int().min(1).max(90).nullish(),
   payloadRetentionHours: z.number().int().min(1).max(2160).nullish(),
   /** Creates the application of the path along with the message when it does not exist (its uid must be the path's). */
@@ -256,7 +267,8 @@ export const EndpointOut = z.object({
   disabledReason: z.string().nullable(),
   throttleRate: z.number().nullable(),
   rateLimit: z.number().nullable(),
-  ordering: z.enum(['parallel', 'fifo']),
+  ordering: z.enum(['parallel', 'fifo', 'key']),
+  orderingOnPark: z.enum(['skip', 'hold']).describe('hookrelay extension: on a key-ordered endpoint, whether a parked message lets the next one of its key go or holds them until it is resent or recovered'),
   maxInFlight: z.number(),
   signing: z.enum(['hmac', 'ed25519']).describe('hookrelay extension: hmac signs v1, with the shared secret; ed25519 signs v1a, with a key pair'),
   publicKey: z.string().nullable().describe('hookrelay extension: the whpk_ key that verifies an ed25519 endpoint\'s current signatures; null for hmac'),
@@ -302,6 +314,7 @@ export const MessageOut = z.object({
   payload: z.unknown(),
   channels: z.array(z.string()).nullable(),
   tags: z.array(z.string()).nullable(),
+  orderingKey: z.string().nullable().describe('hookrelay extension: the ordering key the message was created with'),
   timestamp: date,
 });
 export const MessageAttemptOut = z.object({

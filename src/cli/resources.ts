@@ -15,8 +15,10 @@ export const RESOURCE_USAGE = `Usage:
   hookrelay endpoint get <app> <endpoint>
   hookrelay endpoint create <app> --url <url> [--description <text>] [--uid <uid>] [--filter-types <a,b>]
                                   [--secret <whsec_…> | --signing ed25519] [--disabled] [--verification challenge]
+                                  [--ordering parallel|fifo|key] [--ordering-on-park skip|hold]
   hookrelay endpoint update <app> <endpoint> [--url <url>] [--description <text>] [--filter-types <a,b>]
                                   [--disabled true|false] [--signing hmac|ed25519] [--verification none|challenge]
+                                  [--ordering parallel|fifo|key] [--ordering-on-park skip|hold]
   hookrelay endpoint verify <app> <endpoint>                start the endpoint's registration handshake again; its
                                                             messages are held until it echoes the challenge
   hookrelay endpoint delete <app> <endpoint>
@@ -35,7 +37,7 @@ export const RESOURCE_USAGE = `Usage:
   hookrelay message list <app> [--event-types <a,b>]
   hookrelay message get <app> <message>
   hookrelay message send <app> --event-type <type> (--data <json> | --data-file <file>) [--event-id <id>]
-                                  [--idempotency-key <key>]
+                                  [--idempotency-key <key>] [--ordering-key <key>]
   hookrelay attempt list <app> (--endpoint <endpoint> | --message <message>)
   hookrelay attempt get <app> <message> <attempt>
   hookrelay resend <app> <message> <endpoint>               deliver a message to an endpoint again
@@ -58,6 +60,9 @@ const OPTIONS = {
   'filter-types': { type: 'string' },
   secret: { type: 'string' },
   signing: { type: 'string' },
+  ordering: { type: 'string' },
+  'ordering-on-park': { type: 'string' },
+  'ordering-key': { type: 'string' },
   disabled: { type: 'string' },
   verification: { type: 'string' },
   'event-type': { type: 'string' },
@@ -203,7 +208,7 @@ export async function resourceCommand(resource: string, args: string[], out: Out
       return 0;
     case 'endpoint get': {
       const e = await call('GET', `/api/v1/app/${need(0, 'application id or uid')}/endpoint/${need(1, 'endpoint id or uid')}`);
-      show(e, () => printRecord(out, { id: e.id, uid: e.uid, url: e.url, description: e.description, filterTypes: e.filterTypes, disabled: e.disabled, disabledReason: e.disabledReason, circuit: e.circuit?.state, signing: e.signing, ...(e.publicKey ? { publicKey: e.publicKey } : {}), ...verificationRecord(e), created: e.createdAt, updated: e.updatedAt }));
+      show(e, () => printRecord(out, { id: e.id, uid: e.uid, url: e.url, description: e.description, filterTypes: e.filterTypes, disabled: e.disabled, disabledReason: e.disabledReason, circuit: e.circuit?.state, signing: e.signing, ...(e.publicKey ? { publicKey: e.publicKey } : {}), ordering: e.ordering, ...(e.ordering === 'key' ? { orderingOnPark: e.orderingOnPark } : {}), ...verificationRecord(e), created: e.createdAt, updated: e.updatedAt }));
       return 0;
     }
     case 'endpoint create': {
@@ -217,16 +222,29 @@ export async function resourceCommand(resource: string, args: string[], out: Out
         signing: values.signing,
         disabled: booleanArg('--disabled', values.disabled),
         verification: values.verification,
+        ordering: values.ordering,
+        orderingOnPark: values['ordering-on-park'],
       };
       const e = await call('POST', `/api/v1/app/${app}/endpoint`, body);
       show(e, () => printRecord(out, { created: e.id, uid: e.uid, url: e.url, ...(e.publicKey ? { publicKey: e.publicKey } : {}), ...verificationRecord(e) }));
       return 0;
     }
     case 'endpoint update': {
-      const body = { url: values.url, description: values.description, filterTypes: list(values['filter-types']), disabled: booleanArg('--disabled', values.disabled), signing: values.signing, verification: values.verification };
-      if (Object.values(body).every((v) => v === undefined)) throw new CliError(`hookrelay endpoint update: give at least one of --url, --description, --filter-types, --disabled, --signing, --verification\n\n${RESOURCE_USAGE}`, 2);
+      const body = {
+        url: values.url,
+        description: values.description,
+        filterTypes: list(values['filter-types']),
+        disabled: booleanArg('--disabled', values.disabled),
+        signing: values.signing,
+        verification: values.verification,
+        ordering: values.ordering,
+        orderingOnPark: values['ordering-on-park'],
+      };
+      if (Object.values(body).every((v) => v === undefined)) {
+        throw new CliError(`hookrelay endpoint update: give at least one of --url, --description, --filter-types, --disabled, --signing, --verification, --ordering, --ordering-on-park\n\n${RESOURCE_USAGE}`, 2);
+      }
       const e = await call('PATCH', `/api/v1/app/${need(0, 'application id or uid')}/endpoint/${need(1, 'endpoint id or uid')}`, body);
-      show(e, () => printRecord(out, { updated: e.id, url: e.url, filterTypes: e.filterTypes, disabled: e.disabled, signing: e.signing, ...(e.publicKey ? { publicKey: e.publicKey } : {}), ...verificationRecord(e) }));
+      show(e, () => printRecord(out, { updated: e.id, url: e.url, filterTypes: e.filterTypes, disabled: e.disabled, signing: e.signing, ...(e.publicKey ? { publicKey: e.publicKey } : {}), ordering: e.ordering, ...verificationRecord(e) }));
       return 0;
     }
     case 'endpoint verify': {
@@ -318,7 +336,7 @@ export async function resourceCommand(resource: string, args: string[], out: Out
     }
     case 'message send': {
       const app = need(0, 'application id or uid');
-      const body = { eventType: required(command, values['event-type'], '--event-type', RESOURCE_USAGE), eventId: values['event-id'], payload: payloadOf(values) };
+      const body = { eventType: required(command, values['event-type'], '--event-type', RESOURCE_USAGE), eventId: values['event-id'], orderingKey: values['ordering-key'], payload: payloadOf(values) };
       const headers = values['idempotency-key'] ? { 'idempotency-key': values['idempotency-key'] } : undefined;
       const m = await call('POST', `/api/v1/app/${app}/msg`, body, headers);
       show(m, () => out(`accepted ${m.id}\n`));

@@ -4,7 +4,7 @@
  * App       A tenant. Owns endpoints and messages. Addressed by `id` (app_…) or the operator's own `uid`.
  * EventType A named kind of event (`invoice.paid`) that endpoints may filter on. Global to the installation.
  * Endpoint  A destination of an app: URL, event-type filter, channels, content filter, signing secrets, custom headers,
- *           ordering (`parallel` or `fifo`) and a concurrency cap.
+ *           ordering (`parallel`, `fifo`, or `key`: FIFO per ordering key) and a concurrency cap.
  * Message   An event accepted once and stored durably before the caller gets 2xx.
  * Delivery  One message on its way to one endpoint: pending → in_flight → succeeded | failed (parked).
  * Attempt   One try of a delivery: when, how long, status code, truncated response body, error.
@@ -16,7 +16,9 @@
 
 import type { EndpointHealth } from './health.js';
 
-export type Ordering = 'parallel' | 'fifo';
+export type Ordering = 'parallel' | 'fifo' | 'key';
+/** On a `key` endpoint, what a parked message does to its key: let the next one go (`skip`) or hold them (`hold`). */
+export type OrderingOnPark = 'skip' | 'hold';
 
 export interface App {
   id: string;
@@ -78,6 +80,7 @@ export interface Endpoint {
   disabledReason: string | null;
   rateLimit: number | null;
   ordering: Ordering;
+  orderingOnPark: OrderingOnPark;
   maxInFlight: number;
   metadata: Record<string, string>;
   secrets: SigningSecret[];
@@ -128,6 +131,8 @@ export interface Message {
   contentType: string;
   channels: string[] | null;
   tags: string[] | null;
+  /** Messages of one key reach an endpoint with `ordering: 'key'` one at a time, in accept order; null for none. */
+  orderingKey?: string | null;
   createdAt: number;
   /** Set for messages received through a source. */
   sourceId?: string | null;

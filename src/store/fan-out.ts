@@ -8,7 +8,12 @@ export interface FanOutTarget {
   channels: string[] | null;
   disabled: boolean;
   content: ContentFilter | null;
+  /** `ordering: 'key'`: its deliveries carry the key they are ordered under (store/sqlite/claim.ts). */
+  keyed?: boolean;
 }
+
+/** The key a delivery to an `ordering: 'key'` endpoint is ordered under: the message's, else its own id (unordered). */
+export const deliveryKeyOf = (messageId: string, orderingKey: string | null | undefined): string => orderingKey ?? messageId;
 
 const NOTHING: ContentFilter = () => false;
 

@@ -1,5 +1,5 @@
 import type { HealthChange, HealthPolicy } from '../domain/health.js';
-import type { ApiKey, App, Attempt, ClaimedDelivery, Delivery, DeliveryStatus, DestinationConfig, EncryptionKey, Endpoint, EndpointTransformation, EndpointVerification, EventType, Message, Ordering, SigningSecret, Source } from '../domain/types.js';
+import type { ApiKey, App, Attempt, ClaimedDelivery, Delivery, DeliveryStatus, DestinationConfig, EncryptionKey, Endpoint, EndpointTransformation, EndpointVerification, EventType, Message, Ordering, OrderingOnPark, SigningSecret, Source } from '../domain/types.js';
 
 /**
  * The storage contract. Every backend implements it and passes the same conformance suite.
@@ -54,6 +54,8 @@ export interface EndpointInput {
   disabled: boolean;
   rateLimit: number | null;
   ordering: Ordering;
+  /** @default 'skip' */
+  orderingOnPark?: OrderingOnPark;
   maxInFlight: number;
   metadata: Record<string, string>;
   destination: DestinationConfig | null;
@@ -72,6 +74,8 @@ export interface AcceptInput {
   contentType: string;
   channels: string[] | null;
   tags: string[] | null;
+  /** Orders the message behind the earlier ones of its key on `ordering: 'key'` endpoints; null or absent for none. */
+  orderingKey?: string | null;
   idempotencyKey: string | null;
   idempotencyTtlMs: number;
   /**
@@ -278,7 +282,9 @@ export interface Store {
   expungeAttemptContent(appId: string, messageId: string, attemptId: string): Promise<boolean>;
 
   /**
-   * Leases up to `limit` due deliveries, honouring every endpoint's concurrency cap and FIFO ordering,
+   * Leases up to `limit` due deliveries, honouring every endpoint's concurrency cap and ordering (FIFO: its oldest
+   * pending delivery when nothing is in flight; key: the oldest of each key with nothing of that key in flight and,
+   * when parked messages hold their key, none of it parked before),
    * and skipping disabled endpoints and endpoints whose circuit is open; a half-open endpoint yields one probe when
    * nothing of it is in flight. A rate-limited endpoint yields the send slots of the look-ahead window, each claimed
    * delivery carrying its slot (`notBefore`). Expired leases of dead dispatchers are claimable again.

@@ -48,6 +48,21 @@ describe('hookrelay app|endpoint|message|attempt, resend, recover, tail (CLI)', 
     assert.match(record.stdout, /^name\s+Acme$/m);
   });
 
+  it('creates and updates a key-ordered endpoint and sends a message with an ordering key', async () => {
+    const created = await json('endpoint', 'create', 'acme', '--url', `${receiver.url}/ordered`, '--uid', 'ordered', '--ordering', 'key', '--ordering-on-park', 'hold', '--filter-types', 'never.sent');
+    assert.deepEqual([created.ordering, created.orderingOnPark], ['key', 'hold']);
+    const updated = await json('endpoint', 'update', 'acme', 'ordered', '--ordering-on-park', 'skip');
+    assert.deepEqual([updated.ordering, updated.orderingOnPark], ['key', 'skip']);
+    assert.match((await cli('endpoint', 'get', 'acme', 'ordered')).stdout, /^ordering\s+key$/m);
+    const refused = await cli('endpoint', 'update', 'acme', 'ordered', '--ordering', 'sorted');
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /ordering/);
+    // No endpoint takes this event type: the receiver's first request stays the one the next test checks.
+    const sent = await json('message', 'send', 'acme', '--event-type', 'ordered.nowhere', '--data', '{"n":1}', '--ordering-key', 'customer:7');
+    assert.equal(sent.orderingKey, 'customer:7');
+    assert.equal((await json('message', 'get', 'acme', sent.id)).orderingKey, 'customer:7');
+  });
+
   it('creates an ed25519 endpoint and manages its encryption keys', async () => {
     const created = await json('endpoint', 'create', 'acme', '--url', `${receiver.url}/sealed`, '--uid', 'sealed', '--signing', 'ed25519', '--filter-types', 'never.sent');
     assert.equal(created.signing, 'ed25519');

@@ -456,6 +456,66 @@ export function storeConformance(backend: string, open: () => Promise<StoreUnder
         assert.equal((await claim('p', T0 + 27)).length, 3, 'released leases free their slots');
       });
 
+      it('orders by key: one delivery per key in flight, oldest first, a retry holds its own key only, keyless messages unordered', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        const keyed = await store.createEndpoint(app.id, endpointInput({ ordering: 'key', maxInFlight: 10 }), 's', T0);
+        assert.deepEqual([keyed.ordering, keyed.orderingOnPark], ['key', 'skip']);
+        const sent: Record<string, string[]> = { a: [], b: [], none: [] };
+        for (let i = 0; i < 3; i++) {
+          for (const key of ['a', 'b', null]) {
+            const result = accepted(await store.accept(acceptInput(app.id, { now: T0 + i, orderingKey: key })));
+            assert.equal(result.message.orderingKey, key);
+            sent[key ?? 'none'].push(result.message.id);
+          }
+        }
+        assert.equal((await store.getMessage(app.id, sent.a[0]))?.orderingKey, 'a');
+        const claim = (now: number) => store.claim({ owner: 'o1', now, limit: 100, leaseMs: 60_000 });
+        const ids = (claimed: ClaimedDelivery[]) => claimed.map((c) => c.message.id).sort();
+
+        const first = await claim(T0 + 10);
+        assert.deepEqual(ids(first), [sent.a[0], sent.b[0], ...sent.none].sort(), 'the head of each key, and every keyless message');
+        assert.deepEqual(await claim(T0 + 10), [], 'nothing of a key in flight goes twice');
+        const of = (claimed: ClaimedDelivery[], id: string) => claimed.find((c) => c.message.id === id)!;
+        await store.complete([retryLater('o1', of(first, sent.a[0]), T0 + 11), succeed('o1', of(first, sent.b[0]), T0 + 11)]);
+        // a's head waits for its retry (due at T0 + 21); b goes on.
+        const second = await claim(T0 + 12);
+        assert.deepEqual(ids(second), [sent.b[1]]);
+        await store.complete([park('o1', second[0], T0 + 13)]);
+        // skip: b's parked #1 lets #2 go.
+        assert.deepEqual(ids(await claim(T0 + 14)), [sent.b[2]]);
+        const retried = await claim(T0 + 21);
+        assert.deepEqual(ids(retried), [sent.a[0]], 'the retried head comes back first, before the rest of its key');
+        await store.complete([succeed('o1', retried[0], T0 + 22)]);
+        assert.deepEqual(ids(await claim(T0 + 23)), [sent.a[1]]);
+      });
+
+      it('orderingOnPark hold keeps a key until its parked message is resent and succeeds; switching to key orders unfinished deliveries', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        const endpoint = await store.createEndpoint(app.id, endpointInput({ ordering: 'key', orderingOnPark: 'hold' }), 's', T0);
+        assert.equal(endpoint.orderingOnPark, 'hold');
+        const a: string[] = [];
+        for (let i = 0; i < 3; i++) a.push(accepted(await store.accept(acceptInput(app.id, { now: T0 + i, orderingKey: 'a' }))).message.id);
+        const claim = (now: number) => store.claim({ owner: 'o1', now, limit: 100, leaseMs: 60_000 });
+        const head = await claim(T0 + 10);
+        assert.deepEqual(head.map((c) => c.message.id), [a[0]]);
+        await store.complete([park('o1', head[0], T0 + 11)]);
+        assert.deepEqual(await claim(T0 + 12), [], 'a parked message holds its key');
+        await store.resend(app.id, a[0], endpoint.id, T0 + 13);
+        const resent = await claim(T0 + 14);
+        assert.deepEqual(resent.map((c) => c.message.id), [a[0]]);
+        await store.complete([succeed('o1', resent[0], T0 + 15)]);
+        assert.deepEqual((await claim(T0 + 16)).map((c) => c.message.id), [a[1]]);
+
+        // A parallel endpoint with a backlog becomes key-ordered: its waiting deliveries follow their messages' keys.
+        const other = await store.createApp(appInput(null), T0);
+        const later = await store.createEndpoint(other.id, endpointInput({ maxInFlight: 10 }), 's', T0);
+        const k: string[] = [];
+        for (let i = 0; i < 3; i++) k.push(accepted(await store.accept(acceptInput(other.id, { now: T0 + i, orderingKey: 'k' }))).message.id);
+        await store.updateEndpoint(other.id, later.id, endpointInput({ ordering: 'key', maxInFlight: 10 }), T0 + 20);
+        const switched = (await claim(T0 + 21)).filter((c) => c.endpoint.id === later.id);
+        assert.deepEqual(switched.map((c) => c.message.id), [k[0]]);
+      });
+
       it('keeps the request an attempt sent (method, headers in order, names as written) and null for one that sent none, in one batch', async (store) => {
         const app = await store.createApp(appInput(null), T0);
         const endpoint = await store.createEndpoint(app.id, endpointInput(), 's', T0);

@@ -66,6 +66,7 @@ function toInput(body: Partial<Fields>, base: Endpoint | null, defaults: { maxIn
     disabled: body.disabled ?? base?.disabled ?? false,
     rateLimit: body.throttleRate !== undefined ? body.throttleRate : body.rateLimit !== undefined ? body.rateLimit : (base?.rateLimit ?? null),
     ordering: body.ordering ?? base?.ordering ?? 'parallel',
+    orderingOnPark: body.orderingOnPark ?? base?.orderingOnPark ?? 'skip',
     maxInFlight: body.maxInFlight ?? base?.maxInFlight ?? defaults.maxInFlight,
     metadata: body.metadata ?? base?.metadata ?? {},
   };
@@ -132,7 +133,7 @@ export function endpointRoutes(router: Router, ctx: ApiContext, scope: EndpointS
   const resumed = (before: Endpoint | null, after: Endpoint) => {
     const handshake = after.verification.state === 'pending' && after.verification.attempts === 0;
     const released = before !== null && before.verification.state !== 'verified' && after.verification.state === 'verified';
-    if (before === null ? handshake : handshake || released || (before.disabled && !after.disabled) || after.maxInFlight > before.maxInFlight || before.ordering !== after.ordering) ctx.wake();
+    if (before === null ? handshake : handshake || released || (before.disabled && !after.disabled) || after.maxInFlight > before.maxInFlight || before.ordering !== after.ordering || before.orderingOnPark !== after.orderingOnPark) ctx.wake();
     return after;
   };
 

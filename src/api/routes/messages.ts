@@ -85,6 +85,7 @@ export function messageRoutes(router: Router, ctx: ApiContext): void {
       contentType: raw?.contentType ?? 'application/json',
       channels: body.channels ?? null,
       tags: body.tags ?? null,
+      orderingKey: body.orderingKey ?? null,
       idempotencyKey,
       idempotencyTtlMs: ctx.idempotencyTtlMs,
       now,

@@ -17,7 +17,7 @@ interface Pending {
 type Outcome = { ok: true; value: AcceptResult } | { ok: false; error: unknown };
 
 export interface AcceptBatcherOptions {
-  /** Accepts per statement. 16 parameters per message keeps a batch below PostgreSQL's 65,535. */
+  /** Accepts per statement. 20 parameters per message keep a batch of 1,000 below PostgreSQL's 65,535. */
   maxBatch: number;
   /** Payload bytes per statement, so a burst of large bodies does not become one giant statement. */
   maxBatchBytes: number;
@@ -187,7 +187,7 @@ function rounds(inputs: AcceptInput[]): number[][] {
  * instead of deadlocking. A key or eventId that already exists (committed by anyone) inserts nothing.
  */
 const INSERT = (rows: string) => `
-  WITH input (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified, key, key_expires_at, due_at, n, only_endpoint, matched, trace_context) AS (
+  WITH input (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified, key, key_expires_at, due_at, n, only_endpoint, matched, trace_context, ordering_key) AS (
     VALUES ${rows}
   ), stale AS (
     SELECT DISTINCT e.app_id FROM endpoint e
@@ -197,13 +197,13 @@ const INSERT = (rows: string) => `
     SELECT app_id, key, id, key_expires_at FROM input WHERE key IS NOT NULL AND app_id NOT IN (SELECT app_id FROM stale) ORDER BY app_id, key
     ON CONFLICT (app_id, key) DO NOTHING RETURNING message_id
   ), messages AS (
-    INSERT INTO message (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified, trace_context)
-    SELECT id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified, trace_context
+    INSERT INTO message (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified, trace_context, ordering_key)
+    SELECT id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified, trace_context, ordering_key
     FROM input WHERE (key IS NULL OR id IN (SELECT message_id FROM keys)) AND app_id NOT IN (SELECT app_id FROM stale) ORDER BY app_id, event_id
     ON CONFLICT (app_id, event_id) WHERE event_id IS NOT NULL AND source_id IS NULL DO NOTHING RETURNING id
   ), deliveries AS (
-    INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, created_at, updated_at)
-    SELECT i.id, i.app_id, e.id, 'pending', i.due_at, i.created_at, i.created_at
+    INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, created_at, updated_at, ordering_key)
+    SELECT i.id, i.app_id, e.id, 'pending', i.due_at, i.created_at, i.created_at, CASE WHEN e.ordering = 'key' THEN coalesce(i.ordering_key, i.id) END
     FROM messages m JOIN input i ON i.id = m.id
     JOIN endpoint e ON e.app_id = i.app_id AND NOT e.disabled
       AND (i.only_endpoint IS NULL OR e.id = i.only_endpoint)
@@ -220,7 +220,7 @@ const INSERT = (rows: string) => `
   UNION ALL SELECT 'stale', app_id FROM stale
   UNION ALL SELECT 'notified', pg_notify($1, $2)::text FROM (SELECT 1 FROM deliveries LIMIT 1) AS created`;
 
-const CASTS = ['text', 'text', 'text', 'text', 'bytea', 'text', 'jsonb', 'jsonb', 'bigint', 'text', 'jsonb', 'boolean', 'text', 'bigint', 'bigint', 'int', 'text', 'text[]', 'text'];
+const CASTS = ['text', 'text', 'text', 'text', 'bytea', 'text', 'jsonb', 'jsonb', 'bigint', 'text', 'jsonb', 'boolean', 'text', 'bigint', 'bigint', 'int', 'text', 'text[]', 'text', 'text'];
 
 interface Written {
   freshKeys: Set<string>;
@@ -257,6 +257,7 @@ async function insert({ client, notify, filtered }: Writer, inputs: AcceptInput[
       input.endpointId ?? null,
       filtered.matched(input),
       input.traceContext ?? null,
+      input.orderingKey ?? null,
     );
     return `(${CASTS.map((cast, k) => `$${base + k + 1}::${cast}`).join(', ')})`;
   });
@@ -350,6 +351,7 @@ function messageOf(input: AcceptInput, id: string): Message {
     contentType: input.contentType,
     channels: input.channels,
     tags: input.tags,
+    orderingKey: input.orderingKey ?? null,
     createdAt: input.now,
     sourceId: source?.id ?? null,
     headers: source?.headers ?? null,

@@ -59,7 +59,34 @@ const PICK = `
   WHERE x.fifo AND b.busy = 0 AND x.quota >= 1 AND h.next_attempt_at <= $5
   ORDER BY 1, 2, 3`;
 
-const MESSAGE_COLUMNS = ['id', 'app_id', 'event_type', 'event_id', 'payload', 'content_type', 'channels', 'tags', 'created_at', 'source_id', 'headers', 'verified', 'trace_context'];
+// An `ordering: 'key'` endpoint (locked by the walk above, so no other process claims for it meanwhile): its keys with
+// a pending delivery after `$2` (and up to `$3`, if given), `$4` at most, one seek of delivery_key_pending each, with
+// each key's oldest pending delivery, whether anything of the key is in flight, and (`$6`: parked messages hold their
+// key) whether an older one of the key is parked. Nothing when no pending delivery of the endpoint is due at `$5`.
+const KEY_HEADS = `
+  WITH RECURSIVE walk (key, id, at, n) AS (
+    (SELECT ordering_key, id, next_attempt_at, 1 FROM delivery
+     WHERE status = 'pending' AND endpoint_id = $1 AND ordering_key > $2 AND ($3::text IS NULL OR ordering_key <= $3)
+       AND (SELECT min(next_attempt_at) FROM delivery WHERE status = 'pending' AND endpoint_id = $1) <= $5
+     ORDER BY ordering_key, id LIMIT 1)
+    UNION ALL
+    SELECT h.ordering_key, h.id, h.next_attempt_at, walk.n + 1 FROM walk CROSS JOIN LATERAL (
+      SELECT ordering_key, id, next_attempt_at FROM delivery
+      WHERE status = 'pending' AND endpoint_id = $1 AND ordering_key > walk.key AND ($3::text IS NULL OR ordering_key <= $3)
+      ORDER BY ordering_key, id LIMIT 1
+    ) h WHERE walk.n < $4
+  )
+  SELECT walk.key, walk.id, walk.at,
+    (SELECT count(*)::int FROM delivery WHERE status = 'in_flight' AND endpoint_id = $1) AS endpoint_busy,
+    EXISTS (SELECT 1 FROM delivery f WHERE f.status = 'in_flight' AND f.endpoint_id = $1 AND f.ordering_key = walk.key) AS busy,
+    ($6 AND EXISTS (SELECT 1 FROM delivery p WHERE p.status = 'failed' AND p.endpoint_id = $1 AND p.ordering_key = walk.key AND p.id < walk.id)) AS held
+  FROM walk ORDER BY walk.n`;
+
+/** Keys per round trip of a key walk, and keys looked at per endpoint and claim at most (the next claim goes on from there). */
+const KEY_CHUNK = 128;
+const KEY_WALK_BUDGET = 4096;
+
+const MESSAGE_COLUMNS = ['id', 'app_id', 'event_type', 'event_id', 'payload', 'content_type', 'channels', 'tags', 'created_at', 'source_id', 'headers', 'verified', 'trace_context', 'ordering_key'];
 // Also moves the rate-limited endpoints' next free slot past the slots this claim reserved (their rows are locked).
 const LEASE = `
   WITH leased AS (
@@ -87,7 +114,7 @@ const LEASE = `
  * Five round trips when one chunk of the walk fills the batch: BEGIN with lease expiry, walk and lock, pick,
  * lease with the messages, COMMIT.
  */
-export async function claimDue(pool: pg.Pool, request: ClaimRequest, cursor: { endpointId: string }): Promise<ClaimedDelivery[]> {
+export async function claimDue(pool: pg.Pool, request: ClaimRequest, cursor: { endpointId: string; keys?: Map<string, string> }): Promise<ClaimedDelivery[]> {
   const { now, owner, limit } = request;
   return transaction(
     pool,
@@ -101,7 +128,7 @@ export async function claimDue(pool: pg.Pool, request: ClaimRequest, cursor: { e
         const rows = (await client.query({ name: 'hookrelay-claim-walk', text: WALK_AND_LOCK, values: [after, CHUNK, secondPass ? start : null, now] })).rows;
         if (rows.length > 0) {
           after = rows[rows.length - 1].walked;
-          cursor.endpointId = await pickFrom(client, rows, now, limit, picked);
+          cursor.endpointId = await pickFrom(client, rows, now, limit, picked, (cursor.keys ??= new Map()));
         }
         if (rows.length === CHUNK) continue;
         if (secondPass || start === '') break;
@@ -154,9 +181,15 @@ function reserve(picked: Picked[], now: number): { id: string; at: number }[] {
 }
 
 /** Takes due deliveries of the endpoints this walk step locked into `picked`; returns the new cursor. */
-async function pickFrom(client: Client, rows: any[], now: number, limit: number, picked: Picked[]): Promise<string> {
+async function pickFrom(client: Client, rows: any[], now: number, limit: number, picked: Picked[], keyCursors: Map<string, string>): Promise<string> {
   const walkedTo = rows[rows.length - 1].walked as string;
-  const locked = rows.filter((r) => r.locked !== null).map(toEndpoint);
+  const all = rows.filter((r) => r.locked !== null).map(toEndpoint);
+  const locked = all.filter((e) => e.ordering !== 'key');
+  for (const endpoint of all) {
+    if (endpoint.ordering !== 'key') continue;
+    if (picked.length >= limit) return endpoint.id;
+    for (const id of await keyHeads(client, endpoint, now, limit - picked.length, keyCursors)) picked.push({ id, endpoint });
+  }
   if (locked.length === 0) return walkedTo;
   const result = await client.query<{ n: number; id: number }>(PICK, [
     locked.map((e) => e.id),
@@ -175,4 +208,43 @@ async function pickFrom(client: Client, rows: any[], now: number, limit: number,
     picked.push({ id: row.id, endpoint: locked[row.n] });
   }
   return walkedTo;
+}
+
+/**
+ * The heads of a key-ordered endpoint's keys that may go now, up to the room left under its cap, the batch and its
+ * rate limit: each key's oldest pending delivery, when it is due, nothing of the key is in flight and (`hold`) no older
+ * one of it is parked. Keys are walked round robin from where this process's previous claim stopped. The endpoint's row
+ * lock makes the in-flight check hold across processes, as it does FIFO's.
+ */
+async function keyHeads(client: Client, endpoint: Endpoint, now: number, batchRoom: number, cursors: Map<string, string>): Promise<number[]> {
+  const start = cursors.get(endpoint.id) ?? '';
+  const cap = endpoint.health.openUntil === null ? endpoint.maxInFlight : 1;
+  const quota = sendQuota(endpoint.rateLimit, endpoint.nextSendAt, now);
+  const hold = endpoint.orderingOnPark === 'hold';
+  const picked: number[] = [];
+  let room = Math.min(batchRoom, quota);
+  let after = start;
+  let wrapped = false;
+  for (let looked = 0; picked.length < room && looked < KEY_WALK_BUDGET; looked += KEY_CHUNK) {
+    const { rows } = await client.query<{ key: string; id: number; at: number; endpoint_busy: number; busy: boolean; held: boolean }>(KEY_HEADS, [
+      endpoint.id,
+      after,
+      wrapped ? start : null,
+      KEY_CHUNK,
+      now,
+      hold,
+    ]);
+    if (rows.length > 0) room = Math.min(room, cap - rows[0].endpoint_busy);
+    for (const row of rows) {
+      if (picked.length >= room) break;
+      after = row.key;
+      if (!row.busy && !row.held && row.at <= now) picked.push(row.id);
+    }
+    if (rows.length === KEY_CHUNK || picked.length >= room) continue;
+    if (wrapped || start === '') break;
+    wrapped = true;
+    after = '';
+  }
+  cursors.set(endpoint.id, after);
+  return picked;
 }

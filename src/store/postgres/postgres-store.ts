@@ -221,9 +221,9 @@ export class PostgresStore implements Store {
     const p = this.endpointParams(input);
     try {
       await this.query(
-        `INSERT INTO endpoint (id, app_id, uid, url, description, version, filter_types, channels, headers, disabled, rate_limit, ordering, max_in_flight, metadata, destination, filter, transformation, secrets, created_at, updated_at,
+        `INSERT INTO endpoint (id, app_id, uid, url, description, version, filter_types, channels, headers, disabled, rate_limit, ordering, max_in_flight, metadata, destination, filter, transformation, ordering_on_park, secrets, created_at, updated_at,
            verification_mode, verification_state, verification_attempts, verification_last_at, verification_next_at, verification_reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, $20, $21, $22, $23, $24, $25)`,
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21, $22, $23, $24, $25, $26)`,
         [id, appId, ...p, json([{ key: secret, expiresAt: null }]), now, ...verificationParams(input.verification).slice(1)],
       );
     } catch (error) {
@@ -240,15 +240,30 @@ export class PostgresStore implements Store {
 
   async updateEndpoint(appId: string, id: string, input: EndpointInput, now: number): Promise<Endpoint> {
     try {
-      const result = await this.query(
-        `UPDATE endpoint SET uid = $3, url = $4, description = $5, version = $6, filter_types = $7, channels = $8, headers = $9, disabled = $10,
-           disabled_reason = CASE WHEN $10 THEN disabled_reason ELSE NULL END, ${resetHealthOnEnable('NOT $10')},
-           rate_limit = $11, ordering = $12, max_in_flight = $13, metadata = $14, destination = $15, filter = $16, transformation = $17, updated_at = $18,
-           ${SET_VERIFICATION}
-         WHERE app_id = $1 AND id = $2`,
-        [appId, id, ...this.endpointParams(input), now, ...verificationParams(input.verification)],
-      );
-      if (result.rowCount === 0) throw notFound('endpoint', id);
+      await this.tx(async (client) => {
+        const becomesKeyed = input.ordering === 'key' && (await client.query("SELECT 1 FROM endpoint WHERE app_id = $1 AND id = $2 AND ordering <> 'key'", [appId, id])).rowCount! > 0;
+        // Becoming `ordering: 'key'`: no delivery may be inserted (accept, resend, replay) between the switch and keying
+        // the unfinished ones, or it would be written under the old ordering, without a key, and never claimed. A
+        // table lock for the few milliseconds of a rare change; self-exclusive, so two switches cannot deadlock.
+        if (becomesKeyed) await client.query('LOCK TABLE delivery IN SHARE ROW EXCLUSIVE MODE');
+        const result = await client.query(
+          `UPDATE endpoint SET uid = $3, url = $4, description = $5, version = $6, filter_types = $7, channels = $8, headers = $9, disabled = $10,
+             disabled_reason = CASE WHEN $10 THEN disabled_reason ELSE NULL END, ${resetHealthOnEnable('NOT $10')},
+             rate_limit = $11, ordering = $12, max_in_flight = $13, metadata = $14, destination = $15, filter = $16, transformation = $17,
+             ordering_on_park = $18, updated_at = $19,
+             ${SET_VERIFICATION}
+           WHERE app_id = $1 AND id = $2`,
+          [appId, id, ...this.endpointParams(input), now, ...verificationParams(input.verification)],
+        );
+        if (result.rowCount === 0) throw notFound('endpoint', id);
+        if (input.ordering === 'key') {
+          await client.query(
+            `UPDATE delivery d SET ordering_key = coalesce(m.ordering_key, m.id) FROM message m
+             WHERE d.endpoint_id = $1 AND d.ordering_key IS NULL AND d.status IN ('pending', 'in_flight', 'failed') AND m.id = d.message_id`,
+            [id],
+          );
+        }
+      });
     } catch (error) {
       if (isUniqueViolation(error)) throw conflict(`an endpoint with uid ${JSON.stringify(input.uid)} already exists in this application`);
       throw error;
@@ -363,6 +378,7 @@ export class PostgresStore implements Store {
       json(input.destination),
       input.filter === null ? null : JSON.stringify(input.filter),
       input.transformation == null ? null : JSON.stringify(input.transformation),
+      input.orderingOnPark ?? 'skip',
     ];
   }
 
@@ -564,13 +580,14 @@ export class PostgresStore implements Store {
 
   async resend(appId: string, messageId: string, endpointId: string, now: number): Promise<void> {
     await this.query(
-      `INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, manual, created_at, updated_at)
-       VALUES ($1, $2, $3, 'pending', $4, true, $4, $4)
+      `INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, manual, created_at, updated_at, ordering_key)
+       VALUES ($1, $2, $3, 'pending', $4, true, $4, $4,
+         CASE WHEN (SELECT ordering FROM endpoint WHERE id = $3) = 'key' THEN coalesce((SELECT ordering_key FROM message WHERE id = $1), $1) END)
        ON CONFLICT (message_id, endpoint_id) DO UPDATE SET
          status = CASE WHEN delivery.status = 'in_flight' THEN delivery.status ELSE 'pending' END,
          next_attempt_at = CASE WHEN delivery.status = 'in_flight' THEN delivery.next_attempt_at ELSE excluded.next_attempt_at END,
          retry_index = CASE WHEN delivery.status = 'in_flight' THEN delivery.retry_index ELSE 0 END,
-         manual = true, updated_at = excluded.updated_at`,
+         manual = true, updated_at = excluded.updated_at, ordering_key = coalesce(delivery.ordering_key, excluded.ordering_key)`,
       [messageId, appId, endpointId, now],
     );
     await this.notify();
@@ -591,8 +608,8 @@ export class PostgresStore implements Store {
   async replayMissing(appId: string, endpointId: string, since: number, until: number, now: number): Promise<number> {
     // Filters as they are now (the SQL form of endpointMatches); a disabled endpoint gets its deliveries too, sent once enabled.
     const result = await this.query(
-      `INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, manual, created_at, updated_at)
-       SELECT m.id, m.app_id, e.id, 'pending', $5, true, $5, $5
+      `INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, manual, created_at, updated_at, ordering_key)
+       SELECT m.id, m.app_id, e.id, 'pending', $5, true, $5, $5, CASE WHEN e.ordering = 'key' THEN coalesce(m.ordering_key, m.id) END
        FROM message m JOIN endpoint e ON e.app_id = m.app_id AND e.id = $2
        WHERE m.app_id = $1 AND m.created_at >= $3 AND m.created_at < $4 AND m.payload IS NOT NULL
          AND (e.filter_types IS NULL OR e.filter_types ? m.event_type)
@@ -948,19 +965,19 @@ function resetHealthOnEnable(enabling: string): string {
     circuit_trips = CASE WHEN ${when} THEN 0 ELSE circuit_trips END`;
 }
 
-const MESSAGE_COLUMNS = ['id', 'app_id', 'event_type', 'event_id', 'payload', 'content_type', 'channels', 'tags', 'created_at', 'source_id', 'headers', 'verified', 'trace_context'];
-const ENDPOINT_COLUMNS = ['id', 'app_id', 'uid', 'url', 'description', 'version', 'filter_types', 'channels', 'headers', 'disabled', 'disabled_reason', 'rate_limit', 'ordering', 'max_in_flight', 'metadata', 'secrets', 'encryption_keys', 'destination', 'created_at', 'updated_at',
+const MESSAGE_COLUMNS = ['id', 'app_id', 'event_type', 'event_id', 'payload', 'content_type', 'channels', 'tags', 'created_at', 'source_id', 'headers', 'verified', 'trace_context', 'ordering_key'];
+const ENDPOINT_COLUMNS = ['id', 'app_id', 'uid', 'url', 'description', 'version', 'filter_types', 'channels', 'headers', 'disabled', 'disabled_reason', 'rate_limit', 'ordering', 'ordering_on_park', 'max_in_flight', 'metadata', 'secrets', 'encryption_keys', 'destination', 'created_at', 'updated_at',
   'failure_streak', 'failing_since', 'parked_streak', 'circuit_open_until', 'circuit_trips', 'next_send_at',
   'verification_mode', 'verification_state', 'verification_attempts', 'verification_last_at', 'verification_next_at', 'verification_reason'];
 
-/** An update writes the handshake's columns only when the input carries a new verification ($19), and then ends any lease on it. */
+/** An update writes the handshake's columns only when the input carries a new verification ($20), and then ends any lease on it. */
 const SET_VERIFICATION = [
-  ...['mode', 'state', 'attempts', 'last_at', 'next_at', 'reason'].map((column, i) => `verification_${column} = CASE WHEN $19 THEN $${20 + i} ELSE verification_${column} END`),
-  'verification_leased_by = CASE WHEN $19 THEN NULL ELSE verification_leased_by END',
-  'verification_lease_until = CASE WHEN $19 THEN NULL ELSE verification_lease_until END',
+  ...['mode', 'state', 'attempts', 'last_at', 'next_at', 'reason'].map((column, i) => `verification_${column} = CASE WHEN $20 THEN $${21 + i} ELSE verification_${column} END`),
+  'verification_leased_by = CASE WHEN $20 THEN NULL ELSE verification_leased_by END',
+  'verification_lease_until = CASE WHEN $20 THEN NULL ELSE verification_lease_until END',
 ].join(', ');
 
-/** Whether to write them (an update's $19; left out on create), then mode, state, attempts, last and next attempt, reason. */
+/** Whether to write them (an update's $20; left out on create), then mode, state, attempts, last and next attempt, reason. */
 function verificationParams(v: EndpointVerification | undefined): unknown[] {
   const value = v ?? NO_VERIFICATION;
   return [v !== undefined, value.mode, value.state, value.attempts, value.lastAttemptAt, value.nextAttemptAt, value.reason];

@@ -25,8 +25,55 @@ function prepare(db: Database.Database) {
     ),
     messages: db.prepare('SELECT * FROM message WHERE id IN (SELECT value FROM json_each(?))'),
     paced: db.prepare('UPDATE endpoint SET next_send_at = ? WHERE id = ?'),
+    // Ordering keys (`ordering = 'key'`), all on the partial indexes of migration 0015.
+    earliestDue: db.prepare("SELECT min(next_attempt_at) FROM delivery WHERE status = 'pending' AND endpoint_id = ?").pluck(),
+    keysInFlight: db.prepare("SELECT ordering_key FROM delivery WHERE status = 'in_flight' AND endpoint_id = ?").pluck(),
+    // The next key (after `?`) with a pending delivery, and its oldest one: one seek of delivery_key_pending.
+    nextKeyHead: db.prepare(
+      "SELECT ordering_key AS key, id, next_attempt_at AS at FROM delivery WHERE status = 'pending' AND endpoint_id = ? AND ordering_key > ? ORDER BY ordering_key, id LIMIT 1",
+    ),
+    parkedBefore: db.prepare("SELECT 1 FROM delivery WHERE status = 'failed' AND endpoint_id = ? AND ordering_key = ? AND id < ? LIMIT 1").pluck(),
   };
 }
+
+/** Keys looked at per endpoint and claim at most; the walk goes on from there in the next claim. */
+const KEY_WALK_BUDGET = 4096;
+
+/** Where each key-ordered endpoint's walk over its keys stopped (round robin over keys, as over endpoints). */
+export type KeyCursors = Map<string, string>;
+
+/**
+ * The heads of an `ordering: 'key'` endpoint's keys that may go now, up to `room`: a key's oldest pending delivery, when
+ * it is due, nothing of the key is in flight and (`orderingOnPark: 'hold'`) no older delivery of the key is parked.
+ * One index seek per key looked at; keys are walked round robin from where the previous claim stopped.
+ */
+function keyHeads(stmt: Statements, endpoint: Endpoint, now: number, room: number, cursors: KeyCursors): number[] {
+  const due = stmt.earliestDue.get(endpoint.id) as number | null;
+  if (due === null || due > now) return [];
+  const busy = new Set(stmt.keysInFlight.all(endpoint.id) as string[]);
+  const hold = endpoint.orderingOnPark === 'hold';
+  const start = cursors.get(endpoint.id) ?? '';
+  const picked: number[] = [];
+  let after = start;
+  let wrapped = false;
+  for (let looked = 0; picked.length < room && looked < KEY_WALK_BUDGET; looked++) {
+    const head = stmt.nextKeyHead.get(endpoint.id, after) as { key: string; id: number; at: number } | undefined;
+    if (!head || (wrapped && head.key > start)) {
+      if (wrapped || start === '') break;
+      wrapped = true;
+      after = '';
+      continue;
+    }
+    after = head.key;
+    if (busy.has(head.key) || head.at > now) continue;
+    if (hold && stmt.parkedBefore.get(endpoint.id, head.key, head.id) !== undefined) continue;
+    picked.push(head.id);
+  }
+  cursors.set(endpoint.id, after);
+  return picked;
+}
+
+type Statements = ReturnType<typeof prepare>;
 
 /**
  * What the claimer keeps between claims: the round-robin cursor, and the number of deliveries in flight per endpoint.
@@ -37,6 +84,8 @@ function prepare(db: Database.Database) {
  */
 export class ClaimBook {
   endpointId = '';
+  /** Where each key-ordered endpoint's walk over its keys stopped. */
+  keys?: KeyCursors;
   private counts: Map<string, number> | null = null;
   private expiryCheckedAt = -Infinity;
 
@@ -72,7 +121,8 @@ export class ClaimBook {
 /**
  * Leases due deliveries endpoint by endpoint, round robin from where the last claim stopped, so one endpoint's
  * backlog cannot crowd the others out of a batch. An endpoint at its concurrency cap is skipped; a FIFO
- * endpoint yields only its oldest pending delivery, and only when nothing of it is in flight. An endpoint whose
+ * endpoint yields only its oldest pending delivery, and only when nothing of it is in flight; a key-ordered one the
+ * oldest pending delivery of each key that has nothing in flight (`keyHeads`). An endpoint whose
  * circuit is open is skipped; once its cool-down is over (half-open) it yields one probe when nothing of it is in
  * flight. A rate-limited endpoint yields only the send slots of the look-ahead window (domain/rate.ts).
  * The cost is one index seek per endpoint with pending work, whatever the size of the backlog.
@@ -112,6 +162,10 @@ export function claimDue(db: Database.Database, request: ClaimRequest, cursor: C
       if (busy > 0 || quota < 1) continue;
       const head = stmt.headOf.get(next) as { id: number; next_attempt_at: number };
       if (head.next_attempt_at <= now) picked.push({ id: head.id, endpoint });
+    } else if (endpoint.ordering === 'key') {
+      const room = Math.min(cap - busy, limit - picked.length, quota);
+      if (room <= 0) continue;
+      for (const id of keyHeads(stmt, endpoint, now, room, (cursor.keys ??= new Map()))) picked.push({ id, endpoint });
     } else {
       const room = Math.min(cap - busy, limit - picked.length, quota);
       if (room <= 0) continue;

@@ -75,7 +75,17 @@ export interface MigrationReport {
   current: number;
 }
 
-/** Applies the numbered `NNNN_name.sql` files newer than the database, each in its own transaction. */
+/**
+ * A migration whose first line is this comment runs with foreign keys off: the way to rebuild a table that others
+ * reference (SQLite cannot alter a constraint in place), since dropping the old table with them on would cascade.
+ */
+export const FOREIGN_KEYS_OFF = '-- hookrelay:foreign-keys-off';
+
+/**
+ * Applies the numbered `NNNN_name.sql` files newer than the database, each in its own transaction. `PRAGMA foreign_keys`
+ * cannot change inside a transaction, so a file marked `FOREIGN_KEYS_OFF` gets them switched off around its
+ * transaction, and `PRAGMA foreign_key_check` must find nothing before it commits.
+ */
 export function migrate(db: BetterSqlite3.Database): MigrationReport {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
   const current = (db.prepare('SELECT coalesce(max(version), 0) AS v FROM schema_migration').get() as { v: number }).v;
@@ -89,11 +99,31 @@ export function migrate(db: BetterSqlite3.Database): MigrationReport {
     const version = Number(file.slice(0, 4));
     if (version <= current) continue;
     const sql = readFileSync(join(MIGRATIONS_DIR, file), 'utf8');
-    db.transaction(() => {
-      db.prepare('INSERT INTO schema_migration (version, name, applied_at) VALUES (?, ?, ?)').run(version, file, Date.now());
-      db.exec(sql);
-    }).immediate();
+    applyMigration(db, version, file, sql);
     applied.push(file);
   }
   return { applied, current: Math.max(current, latest) };
+}
+
+/** One migration in one transaction (exported for the runner's own tests). */
+export function applyMigration(db: BetterSqlite3.Database, version: number, file: string, sql: string): void {
+  const keysOff = sql.split('\n', 1)[0].trim() === FOREIGN_KEYS_OFF;
+  const run = db.transaction(() => {
+    db.prepare('INSERT INTO schema_migration (version, name, applied_at) VALUES (?, ?, ?)').run(version, file, Date.now());
+    db.exec(sql);
+    if (keysOff) {
+      const broken = db.pragma('foreign_key_check') as { table: string; rowid: number; parent: string }[];
+      if (broken.length > 0) {
+        const first = broken[0];
+        throw new Error(`migration ${file} leaves rows whose foreign keys point nowhere (${broken.length}; first: ${first.table} row ${first.rowid} → ${first.parent})`);
+      }
+    }
+  });
+  if (!keysOff) return run.immediate();
+  db.pragma('foreign_keys = OFF');
+  try {
+    run.immediate();
+  } finally {
+    db.pragma('foreign_keys = ON');
+  }
 }

@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { conflict, notFound } from '../../domain/errors.js';
 import { endpointMatches } from '../../domain/filter.js';
 import { type FilterSubject } from '../../domain/content-filter.js';
-import { compileStoredFilter, filterSubject, type FanOutTarget } from '../fan-out.js';
+import { compileStoredFilter, deliveryKeyOf, filterSubject, type FanOutTarget } from '../fan-out.js';
 import { DEFAULT_HEALTH_POLICY, mayChange, nextHealth, summarizeHealth, type HealthChange, type HealthPolicy } from '../../domain/health.js';
 import { RATE_LOOKAHEAD_MS } from '../../domain/rate.js';
 import { ID_PREFIX, idFloor, newId } from '../../domain/ids.js';
@@ -46,6 +46,14 @@ const isUniqueViolation = (error: unknown) => (error as { code?: string }).code 
 const isForeignKeyViolation = (error: unknown) => (error as { code?: string }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
 
 /** The embedded store: one process, one better-sqlite3 connection, writes of the hot paths group-committed. */
+/** A delivery made outside accept (resend, replay): ordered under its message's key if its endpoint orders by key. Binds endpoint id, message id twice. */
+const KEY_OF_NEW_DELIVERY = `CASE WHEN (SELECT ordering FROM endpoint WHERE id = ?) = 'key'
+  THEN coalesce((SELECT ordering_key FROM message WHERE id = ?), ?) END`;
+
+/** Gives the unfinished deliveries of an endpoint that now orders by key the key of their message (its id when it has none). */
+const KEY_UNKEYED_DELIVERIES = `UPDATE delivery SET ordering_key = coalesce((SELECT m.ordering_key FROM message m WHERE m.id = delivery.message_id), message_id)
+  WHERE endpoint_id = ? AND ordering_key IS NULL AND status IN ('pending', 'in_flight', 'failed')`;
+
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly exclusive = true;
@@ -101,11 +109,11 @@ export class SqliteStore implements Store {
         'INSERT INTO idempotency_key (app_id, key, message_id, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (app_id, key) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at',
       ),
       insertMessage: db.prepare(
-        'INSERT INTO message (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified, trace_context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO message (id, app_id, event_type, event_id, payload, content_type, channels, tags, created_at, source_id, headers, verified, trace_context, ordering_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       sourceByToken: db.prepare('SELECT * FROM source WHERE token = ?'),
       insertDelivery: db.prepare(
-        "INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
+        "INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, created_at, updated_at, ordering_key) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)",
       ),
       insertAttempt: db.prepare(
         'INSERT INTO attempt (id, delivery_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code, succeeded, response_body, error, trigger, sent_request) VALUES (@id, @deliveryId, @messageId, @endpointId, @appId, @url, @startedAt, @durationMs, @statusCode, @succeeded, @responseBody, @error, @trigger, @request)',
@@ -261,9 +269,9 @@ export class SqliteStore implements Store {
     try {
       this.db
         .prepare(
-          `INSERT INTO endpoint (id, app_id, uid, url, description, version, filter_types, channels, filter, transformation, headers, disabled, rate_limit, ordering, max_in_flight, metadata, destination, secrets,
+          `INSERT INTO endpoint (id, app_id, uid, url, description, version, filter_types, channels, filter, transformation, headers, disabled, rate_limit, ordering, ordering_on_park, max_in_flight, metadata, destination, secrets,
              verification_mode, verification_state, verification_attempts, verification_last_at, verification_next_at, verification_reason, created_at, updated_at)
-           VALUES (@id, @appId, @uid, @url, @description, @version, @filterTypes, @channels, @filter, @transformation, @headers, @disabled, @rateLimit, @ordering, @maxInFlight, @metadata, @destination, @secrets,
+           VALUES (@id, @appId, @uid, @url, @description, @version, @filterTypes, @channels, @filter, @transformation, @headers, @disabled, @rateLimit, @ordering, @orderingOnPark, @maxInFlight, @metadata, @destination, @secrets,
              @vMode, @vState, @vAttempts, @vLastAt, @vNextAt, @vReason, @now, @now)`,
         )
         .run({ id, appId, ...this.endpointParams(input), secrets: JSON.stringify([{ key: secret, expiresAt: null }]), now });
@@ -282,16 +290,21 @@ export class SqliteStore implements Store {
   async updateEndpoint(appId: string, id: string, input: EndpointInput, now: number): Promise<Endpoint> {
     this.endpointsChanged();
     try {
-      const result = this.db
-        .prepare(
-          `UPDATE endpoint SET uid = @uid, url = @url, description = @description, version = @version, filter_types = @filterTypes,
-             channels = @channels, filter = @filter, transformation = @transformation, headers = @headers, disabled = @disabled,
-             disabled_reason = CASE WHEN @disabled = 0 THEN NULL ELSE disabled_reason END, ${resetHealthOnEnable('@disabled = 0')},
-             rate_limit = @rateLimit, ordering = @ordering, max_in_flight = @maxInFlight, metadata = @metadata, destination = @destination, ${SET_VERIFICATION}, updated_at = @now
-           WHERE app_id = @appId AND id = @id`,
-        )
-        .run({ id, appId, ...this.endpointParams(input), now });
-      if (result.changes === 0) throw notFound('endpoint', id);
+      this.db.transaction(() => {
+        const result = this.db
+          .prepare(
+            `UPDATE endpoint SET uid = @uid, url = @url, description = @description, version = @version, filter_types = @filterTypes,
+               channels = @channels, filter = @filter, transformation = @transformation, headers = @headers, disabled = @disabled,
+               disabled_reason = CASE WHEN @disabled = 0 THEN NULL ELSE disabled_reason END, ${resetHealthOnEnable('@disabled = 0')},
+               rate_limit = @rateLimit, ordering = @ordering, ordering_on_park = @orderingOnPark, max_in_flight = @maxInFlight, metadata = @metadata,
+               destination = @destination, ${SET_VERIFICATION}, updated_at = @now
+             WHERE app_id = @appId AND id = @id`,
+          )
+          .run({ id, appId, ...this.endpointParams(input), now });
+        if (result.changes === 0) throw notFound('endpoint', id);
+        // Becoming `ordering: 'key'`: the deliveries not yet finished are ordered by their messages' keys from now on.
+        if (input.ordering === 'key') this.db.prepare(KEY_UNKEYED_DELIVERIES).run(id);
+      }).immediate();
     } catch (error) {
       if (isUniqueViolation(error)) throw conflict(`an endpoint with uid ${JSON.stringify(input.uid)} already exists in this application`);
       throw error;
@@ -359,6 +372,7 @@ export class SqliteStore implements Store {
       disabled: input.disabled ? 1 : 0,
       rateLimit: input.rateLimit,
       ordering: input.ordering,
+      orderingOnPark: input.orderingOnPark ?? 'skip',
       maxInFlight: input.maxInFlight,
       metadata: JSON.stringify(input.metadata),
       destination: jsonOrNull(input.destination),
@@ -562,6 +576,7 @@ export class SqliteStore implements Store {
         channels: JSON.parse(row.channels) as string[] | null,
         disabled: false,
         content: row.filter === null ? null : compileStoredFilter(row.filter),
+        keyed: row.ordering === 'key',
       }));
       this.fanOutCache.set(appId, targets);
     }
@@ -607,6 +622,7 @@ export class SqliteStore implements Store {
       jsonOrNull(source?.headers),
       source === null ? null : source.verified ? 1 : 0,
       input.traceContext ?? null,
+      input.orderingKey ?? null,
     );
     let deliveries = 0;
     // Parsed at most once per accept, and only when an endpoint with a content filter is otherwise a match.
@@ -619,7 +635,7 @@ export class SqliteStore implements Store {
         if (!endpointMatches(endpoint, input.eventType, input.channels)) continue;
         if (endpoint.content !== null && !endpoint.content((subject ??= filterSubject(input)))) continue;
       }
-      this.stmt.insertDelivery.run(id, appId, endpoint.id, input.dueAt, now, now);
+      this.stmt.insertDelivery.run(id, appId, endpoint.id, input.dueAt, now, now, endpoint.keyed ? deliveryKeyOf(id, input.orderingKey) : null);
       deliveries++;
     }
     if (input.idempotencyKey !== null) this.stmt.idempotencyPut.run(appId, input.idempotencyKey, id, now + input.idempotencyTtlMs);
@@ -632,6 +648,7 @@ export class SqliteStore implements Store {
       contentType: input.contentType,
       channels: input.channels,
       tags: input.tags,
+      orderingKey: input.orderingKey ?? null,
       createdAt: now,
       sourceId: source?.id ?? null,
       headers: source?.headers ?? null,
@@ -706,15 +723,15 @@ export class SqliteStore implements Store {
   async resend(appId: string, messageId: string, endpointId: string, now: number): Promise<void> {
     this.db
       .prepare(
-        `INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, manual, created_at, updated_at)
-         VALUES (?, ?, ?, 'pending', ?, 1, ?, ?)
+        `INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, manual, created_at, updated_at, ordering_key)
+         VALUES (?, ?, ?, 'pending', ?, 1, ?, ?, ${KEY_OF_NEW_DELIVERY})
          ON CONFLICT (message_id, endpoint_id) DO UPDATE SET
            status = CASE WHEN status = 'in_flight' THEN status ELSE 'pending' END,
            next_attempt_at = CASE WHEN status = 'in_flight' THEN next_attempt_at ELSE excluded.next_attempt_at END,
            retry_index = CASE WHEN status = 'in_flight' THEN retry_index ELSE 0 END,
-           manual = 1, updated_at = excluded.updated_at`,
+           manual = 1, updated_at = excluded.updated_at, ordering_key = coalesce(ordering_key, excluded.ordering_key)`,
       )
-      .run(messageId, appId, endpointId, now, now, now);
+      .run(messageId, appId, endpointId, now, now, now, endpointId, messageId, messageId);
   }
 
   async recover(appId: string, endpointId: string, since: number, until: number, now: number): Promise<number> {
@@ -742,13 +759,14 @@ export class SqliteStore implements Store {
     // Filters as they are now; a disabled endpoint gets its deliveries too, sent once it is enabled.
     const filter = { ...endpoint, disabled: false };
     const replay = this.db.prepare(
-      "INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, manual, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, 1, ?, ?) ON CONFLICT (message_id, endpoint_id) DO NOTHING",
+      `INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, manual, created_at, updated_at, ordering_key)
+       VALUES (?, ?, ?, 'pending', ?, 1, ?, ?, ${KEY_OF_NEW_DELIVERY}) ON CONFLICT (message_id, endpoint_id) DO NOTHING`,
     );
     return this.db.transaction(() => {
       let replayed = 0;
       for (const m of candidates) {
         if (!endpointMatches(filter, m.event_type, m.channels === null ? null : (JSON.parse(m.channels) as string[]))) continue;
-        replayed += replay.run(m.id, appId, endpoint.id, now, now, now).changes;
+        replayed += replay.run(m.id, appId, endpoint.id, now, now, now, endpoint.id, m.id, m.id).changes;
       }
       return replayed;
     })();
@@ -1004,8 +1022,8 @@ function verificationParams(v: EndpointVerification | undefined) {
   };
 }
 
-const DELIVERY_VIEW = `SELECT d.*, ${prefixed('m', 'message', ['id', 'app_id', 'event_type', 'event_id', 'payload', 'content_type', 'channels', 'tags', 'created_at'])},
-  ${prefixed('e', 'endpoint', ['id', 'app_id', 'uid', 'url', 'description', 'version', 'filter_types', 'channels', 'headers', 'disabled', 'disabled_reason', 'rate_limit', 'ordering', 'max_in_flight', 'metadata', 'secrets', 'destination', 'created_at', 'updated_at', ...HEALTH_COLUMNS, ...VERIFICATION_COLUMNS])},
+const DELIVERY_VIEW = `SELECT d.*, ${prefixed('m', 'message', ['id', 'app_id', 'event_type', 'event_id', 'payload', 'content_type', 'channels', 'tags', 'created_at', 'ordering_key'])},
+  ${prefixed('e', 'endpoint', ['id', 'app_id', 'uid', 'url', 'description', 'version', 'filter_types', 'channels', 'headers', 'disabled', 'disabled_reason', 'rate_limit', 'ordering', 'ordering_on_park', 'max_in_flight', 'metadata', 'secrets', 'destination', 'created_at', 'updated_at', ...HEALTH_COLUMNS, ...VERIFICATION_COLUMNS])},
   (SELECT max(a.started_at) FROM attempt a WHERE a.delivery_id = d.id) AS last_attempt_at
   FROM delivery d JOIN message m ON m.id = d.message_id JOIN endpoint e ON e.id = d.endpoint_id`;
 
