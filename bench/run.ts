@@ -12,6 +12,7 @@ import { transformPhase } from './transforms.js';
 import { ingestPhase } from './ingest.js';
 import { processesPhase } from './processes.js';
 import { storeOnly } from './store-only.js';
+import { brokerPhase } from './brokers.js';
 
 /**
  * `npm run bench`: what hookrelay delivers per second against what this machine can POST at all, in one run.
@@ -28,7 +29,10 @@ import { storeOnly } from './store-only.js';
  * BENCH_FAULT_SECONDS (each run of the fault-isolation phase, default 8; 0 skips it), BENCH_FAULT_RATE (msgs/s to the
  * healthy app and to the faulty app, each fanning out to 25 endpoints; default 20), BENCH_FILTER_MESSAGES (messages
  * of the content-filter fan-out phase, each to 100 endpoints with and without filters; default 4000; 0 skips it),
- * BENCH_TRANSFORM_MESSAGES (deliveries to one endpoint without and with a transformation; default 3000; 0 skips it).
+ * BENCH_TRANSFORM_MESSAGES (deliveries to one endpoint without and with a transformation; default 3000; 0 skips it),
+ * BENCH_BROKER_MESSAGES (deliveries to each broker destination, beside the client library's own publish loop; default
+ * 10000; 0 skips the broker phase), BENCH_BROKERS (which ones, default redis,nats,kafka,rabbitmq),
+ * BENCH_BROKER_CONCURRENCY (publishes in flight, the endpoint's maxInFlight and the bare loop's workers; default 64).
  */
 
 const int = (name: string, fallback: number) => {
@@ -48,6 +52,9 @@ const cfg = {
   storeOnly: int('BENCH_STORE_ONLY', 20_000),
   filterMessages: int('BENCH_FILTER_MESSAGES', 4_000),
   transformMessages: int('BENCH_TRANSFORM_MESSAGES', 3_000),
+  brokerMessages: int('BENCH_BROKER_MESSAGES', 10_000),
+  brokers: (process.env.BENCH_BROKERS ?? 'redis,nats,kafka,rabbitmq').split(',').map((b) => b.trim()).filter(Boolean),
+  brokerConcurrency: int('BENCH_BROKER_CONCURRENCY', 64),
   ingestRequests: int('BENCH_INGEST_REQUESTS', 20_000),
   processMessages: int('BENCH_PROCESS_MESSAGES', 10_000),
   processCounts: (process.env.BENCH_PROCESSES ?? '1,2,3').split(',').map(Number),
@@ -437,6 +444,21 @@ async function main(): Promise<void> {
         messages: cfg.processMessages,
         processCounts: cfg.processCounts,
         concurrency: cfg.acceptConcurrency,
+        timeoutMs: cfg.phaseTimeoutMs,
+      });
+      rows.push(...result.rows);
+      problems.push(...result.problems);
+    }
+
+    // 5. Broker destinations: deliveries/s to Redis, NATS, Kafka and RabbitMQ beside each client library's own loop.
+    if (cfg.brokerMessages > 0) {
+      const result = await brokerPhase({
+        messages: cfg.brokerMessages,
+        concurrency: Math.max(1, cfg.brokerConcurrency),
+        brokers: cfg.brokers,
+        loadgen: loadgen.call,
+        acceptCall: (br, appId, extra) => acceptCall(br, appId, extra),
+        flags: relayFlags,
         timeoutMs: cfg.phaseTimeoutMs,
       });
       rows.push(...result.rows);
