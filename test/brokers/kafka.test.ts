@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Kafka, logLevel, type Admin, type KafkaMessage } from 'kafkajs';
+import { allSucceeded, failedAttempts, firstFailure, sendMany, tally } from '../helpers/broker-bulk.js';
 import { kafkaSkip, startKafka, type TestBroker } from '../helpers/brokers.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -62,6 +63,12 @@ describe('kafka destination (real single-node KRaft broker)', { skip: kafkaSkip(
       await consumer.disconnect();
     }
     return got;
+  }
+
+  /** The webhook-id header of every record on the topic (its offsets are contiguous: no transactions). */
+  async function topicIds(name: string): Promise<string[]> {
+    const total = (await admin.fetchTopicOffsets(name)).reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+    return total === 0 ? [] : (await records(name, total)).map((r) => String(r.headers!['webhook-id']));
   }
 
   it('validates the destination (422 naming the field), names the endpoint kafka://…, and never returns the SASL password or TLS key', async () => {
@@ -131,6 +138,40 @@ describe('kafka destination (real single-node KRaft broker)', { skip: kafkaSkip(
     await delivered(app.id, [msg.id], ep);
     const [record] = await records(name, 1);
     assert.equal(record.key!.toString(), 'late.topic');
+  });
+
+  it('10,000 messages: every message id on the topic, duplicates no more than failed attempts', async (t) => {
+    const app = await relay.svix.application.create({ name: 'kafka-bulk' });
+    const name = await topic();
+    const ep = await endpoint(app.id, { destination: destination({ topic: name }), maxInFlight: 64 });
+    const ids = await sendMany(relay, app.id, 10_000);
+    await allSucceeded(relay, app.id, ep, ids.length, 120_000);
+    const held = await topicIds(name);
+    const failed = await failedAttempts(relay, app.id, ep);
+    const { missing, duplicates, strangers } = tally(ids, held);
+    t.diagnostic(`${held.length} records for ${ids.length} messages: ${duplicates} duplicates, ${failed.length} failed attempts`);
+    assert.equal(missing.length, 0, `${missing.length} messages missing from the topic, e.g. ${missing.slice(0, 3)}`);
+    assert.equal(strangers, 0);
+    // The idempotent producer drops its own resends; a later attempt (a new producer) may add a record again.
+    assert.ok(duplicates <= failed.length, `${duplicates} duplicates but only ${failed.length} failed attempts`);
+  });
+
+  it('the broker down from the start: attempts fail naming the refused connection, then every message arrives once it starts', async () => {
+    const app = await relay.svix.application.create({ name: 'kafka-down' });
+    const name = await topic();
+    await admin.disconnect();
+    await kafka.stop();
+    const ep = await endpoint(app.id, { destination: destination({ topic: name }) });
+    const ids = await sendMany(relay, app.id, 50, 8);
+    const first = await firstFailure(relay, app.id, ep);
+    assert.match(first, new RegExp(`kafka ${kafka.address}: .*ECONNREFUSED`), first);
+    await kafka.start();
+    admin = client.admin();
+    await admin.connect();
+    await allSucceeded(relay, app.id, ep, ids.length, 60_000);
+    const { missing, duplicates, strangers } = tally(ids, await topicIds(name));
+    // Nothing can have been written while connections were refused: each message exactly once.
+    assert.deepEqual({ missing, duplicates, strangers }, { missing: [], duplicates: 0, strangers: 0 });
   });
 
   it('retries while the broker is down and delivers once it is back, each message once', async () => {

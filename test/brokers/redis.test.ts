@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
+import { allSucceeded, failedAttempts, firstFailure, sendMany, tally } from '../helpers/broker-bulk.js';
 import { brokerSkip, startRedis, type TestBroker } from '../helpers/brokers.js';
 import { startRelay, testStoreKind, type TestRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -58,6 +59,17 @@ describe('redis destination (real redis-server)', { skip: brokerSkip('redis-serv
       for (let i = 0; i < flat.length; i += 2) fields.set(flat[i].toString(), flat[i + 1]);
       return { id: id.toString(), fields };
     });
+  }
+
+  /** The `message-id` field of every entry of the stream, read in pages. */
+  async function streamIds(stream: string): Promise<string[]> {
+    const out: string[] = [];
+    for (let start = '-'; ; ) {
+      const page = (await reader.xrange(stream, start, '+', 'COUNT', 1000)) as [string, string[]][];
+      for (const [, fields] of page) out.push(fields[fields.indexOf('message-id') + 1]);
+      if (page.length < 1000) return out;
+      start = '(' + page.at(-1)![0];
+    }
   }
 
   async function sendRaw(appId: string, body: string): Promise<string> {
@@ -181,6 +193,38 @@ describe('redis destination (real redis-server)', { skip: brokerSkip('redis-serv
     await succeeded(app.id, msg.id, ep);
     assert.equal((await entries('pool-b')).length, 1);
     await waitUntil('the old connection closed', async () => (await clients()) === before + 1, 5_000);
+  });
+
+  it('10,000 messages: every message id on the stream, duplicates no more than failed attempts', async (t) => {
+    const app = await relay.svix.application.create({ name: 'redis-bulk' });
+    const stream = 'bulk:' + randomUUID();
+    const ep = await endpoint(app.id, { destination: destination({ stream }), maxInFlight: 64 });
+    const ids = await sendMany(relay, app.id, 10_000);
+    await allSucceeded(relay, app.id, ep, ids.length);
+    const held = await streamIds(stream);
+    const failed = await failedAttempts(relay, app.id, ep);
+    const { missing, duplicates, strangers } = tally(ids, held);
+    t.diagnostic(`${held.length} entries for ${ids.length} messages: ${duplicates} duplicates, ${failed.length} failed attempts`);
+    assert.equal(missing.length, 0, `${missing.length} messages missing from the stream, e.g. ${missing.slice(0, 3)}`);
+    assert.equal(strangers, 0);
+    // Redis does not dedupe: a record can be doubled only by a retry after a lost answer, i.e. after a failed attempt.
+    assert.ok(duplicates <= failed.length, `${duplicates} duplicates but only ${failed.length} failed attempts`);
+  });
+
+  it('Redis down from the start: attempts fail naming the refused connection, then every message arrives once it starts', async () => {
+    await redis.stop();
+    const app = await relay.svix.application.create({ name: 'redis-down' });
+    const stream = 'down:' + randomUUID();
+    const ep = await endpoint(app.id, { destination: destination({ stream }) });
+    const ids = await sendMany(relay, app.id, 50, 8);
+    const first = await firstFailure(relay, app.id, ep);
+    assert.match(first, new RegExp(`redis ${redis.address}: .*ECONNREFUSED`), first);
+    await redis.start();
+    await reader.connect().catch(() => undefined);
+    await allSucceeded(relay, app.id, ep, ids.length, 30_000);
+    const { missing, duplicates, strangers } = tally(ids, await streamIds(stream));
+    // No XADD can have landed while the connection was refused: each message exactly once.
+    assert.deepEqual({ missing, duplicates, strangers }, { missing: [], duplicates: 0, strangers: 0 });
   });
 
   it('retries while Redis is down and delivers once it is back, nothing lost and nothing doubled', async () => {

@@ -1,0 +1,95 @@
+import type { TestRelay } from './relay.js';
+import { waitUntil } from './wait.js';
+
+/**
+ * Many messages through a broker destination: sending them through the API, waiting for the endpoint's deliveries to
+ * succeed, and checking what the broker holds against the ids hookrelay answered with.
+ */
+
+/** Sends `count` small messages to the app, `concurrency` requests at a time; their ids, in the order sent. */
+export async function sendMany(relay: TestRelay, appId: string, count: number, concurrency = 32): Promise<string[]> {
+  const ids = new Array<string>(count);
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      const response = await relay.api('POST', `/api/v1/app/${appId}/msg`, { eventType: 'bulk', payload: { i } });
+      if (response.status !== 202) throw new Error(`message ${i}: ${response.status} ${response.text}`);
+      ids[i] = response.body.id;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return ids;
+}
+
+export interface EndpointStats {
+  success: number;
+  pending: number;
+  sending: number;
+  fail: number;
+}
+
+export async function endpointStats(relay: TestRelay, appId: string, endpointId: string): Promise<EndpointStats> {
+  const response = await relay.api('GET', `/api/v1/app/${appId}/endpoint/${endpointId}/stats`);
+  if (response.status !== 200) throw new Error(`endpoint stats: ${response.status} ${response.text}`);
+  return response.body;
+}
+
+/** Waits until `count` deliveries to the endpoint succeeded; on a stall, the error carries the last counts. */
+export async function allSucceeded(relay: TestRelay, appId: string, endpointId: string, count: number, timeoutMs = 60_000): Promise<void> {
+  let last: EndpointStats | null = null;
+  try {
+    await waitUntil(`${count} successful deliveries to ${endpointId}`, async () => {
+      last = await endpointStats(relay, appId, endpointId);
+      return last.success >= count;
+    }, timeoutMs, 200);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; last stats ${JSON.stringify(last)}`);
+  }
+}
+
+/** The endpoint's failed attempts (each one the only way a record can reach the broker twice: a retry). */
+export async function failedAttempts(relay: TestRelay, appId: string, endpointId: string): Promise<{ response: string }[]> {
+  const out: { response: string }[] = [];
+  let iterator: string | null = null;
+  for (;;) {
+    const query: string = `status=2&limit=250${iterator ? `&iterator=${encodeURIComponent(iterator)}` : ''}`;
+    const page = await relay.api('GET', `/api/v1/app/${appId}/attempt/endpoint/${endpointId}?${query}`);
+    if (page.status !== 200) throw new Error(`attempts: ${page.status} ${page.text}`);
+    out.push(...page.body.data);
+    if (page.body.done || !page.body.iterator) return out;
+    iterator = page.body.iterator;
+  }
+}
+
+/** The response recorded by the endpoint's first failed attempt, once there is one. */
+export async function firstFailure(relay: TestRelay, appId: string, endpointId: string, timeoutMs = 20_000): Promise<string> {
+  const list = await waitUntil(`a failed attempt to ${endpointId}`, async () => {
+    const failed = await failedAttempts(relay, appId, endpointId);
+    return failed.length > 0 ? failed : null;
+  }, timeoutMs, 100);
+  return list![list!.length - 1].response;
+}
+
+export interface Tally {
+  /** Sent ids the broker does not hold. */
+  missing: string[];
+  /** Records beyond the first of their id. */
+  duplicates: number;
+  /** Records whose id was never sent. */
+  strangers: number;
+}
+
+/** Compares the message ids the broker holds (one per record) with the ids that were sent. */
+export function tally(sent: string[], held: string[]): Tally {
+  const seen = new Map<string, number>();
+  for (const id of held) seen.set(id, (seen.get(id) ?? 0) + 1);
+  const wanted = new Set(sent);
+  let duplicates = 0;
+  let strangers = 0;
+  for (const [id, n] of seen) {
+    if (!wanted.has(id)) strangers += n;
+    else duplicates += n - 1;
+  }
+  return { missing: sent.filter((id) => !seen.has(id)), duplicates, strangers };
+}
