@@ -1,15 +1,20 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { allSucceeded, failedAttempts, firstFailure, sendMany, tally } from '../helpers/broker-bulk.js';
 import { brokerSkip, startRedis, type TestBroker } from '../helpers/brokers.js';
 import { startRelay, testStoreKind, type TestRelay } from '../helpers/relay.js';
+import { makeTestCa } from '../helpers/test-ca.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const PASSWORD = 'redis-pass-' + randomUUID();
+/** An ACL user that may write to `allowed:*` keys only. */
+const WRITER = 'writer';
+const WRITER_PASSWORD = 'writer-pass-' + randomUUID();
 
 /** A stream entry as Redis holds it: field names and values, values as bytes. */
 type Entry = { id: string; fields: Map<string, Buffer> };
@@ -20,7 +25,7 @@ describe('redis destination (real redis-server)', { skip: brokerSkip('redis-serv
   let reader: Redis;
 
   before(async () => {
-    redis = await startRedis({ password: PASSWORD });
+    redis = await startRedis({ password: PASSWORD, users: [`${WRITER} on >${WRITER_PASSWORD} ~allowed:* +@all`] });
     // Retries long enough to outlast a server restart.
     relay = await startRelay({ retrySchedule: '0,200ms,300ms,500ms,1s,1s,2s,2s,2s,2s', circuitCooldown: '1s', circuitMaxCooldown: '2s' });
     reader = new Redis({ host: '127.0.0.1', port: redis.port, password: PASSWORD, lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -178,6 +183,55 @@ describe('redis destination (real redis-server)', { skip: brokerSkip('redis-serv
     assert.equal(fixed.status, 200, fixed.text);
     await succeeded(app.id, msg.id, ep);
     assert.equal((await entries(stream)).length, 1);
+  });
+
+  it('an ACL user: the right username and password deliver; a wrong password, or a key outside its patterns, is a failed attempt naming why', async () => {
+    const app = await relay.svix.application.create({ name: 'redis-acl' });
+    const stream = 'allowed:' + randomUUID();
+    const writer = await endpoint(app.id, { destination: destination({ stream, username: WRITER, password: WRITER_PASSWORD }) });
+    const wrong = await endpoint(app.id, { destination: destination({ stream, username: WRITER, password: 'not-the-password' }) });
+    const denied = await endpoint(app.id, { destination: destination({ stream: 'forbidden:' + randomUUID(), username: WRITER, password: WRITER_PASSWORD }) });
+    const msg = await relay.svix.message.create(app.id, { eventType: 'acl.check', payload: { ok: true } });
+    await succeeded(app.id, msg.id, writer);
+    assert.match(await firstFailure(relay, app.id, wrong), /WRONGPASS/);
+    assert.match(await firstFailure(relay, app.id, denied), /NOPERM/);
+    assert.deepEqual((await entries(stream)).map((e) => e.fields.get('message-id')!.toString()), [msg.id]);
+  });
+
+  it('over TLS with a client certificate: the CA and the certificate deliver; no CA, another server name or no client certificate fail naming why', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hookrelay-redis-tls-'));
+    const ca = makeTestCa(dir);
+    // Redis asks every client for a certificate signed by the CA (tls-auth-clients yes, its default).
+    const secure = await startRedis({ tls: { certFile: ca.server.certFile, keyFile: ca.server.keyFile, caFile: ca.caFile } });
+    try {
+      const app = await relay.svix.application.create({ name: 'redis-tls' });
+      const base = { type: 'redis', address: `localhost:${secure.port}`, stream: 'secure', timeoutMs: 2000 };
+      const mtls = { caCert: ca.caCert, clientCert: ca.client.cert, clientKey: ca.client.key };
+      const trusted = await endpoint(app.id, { destination: { ...base, tls: mtls } });
+      const noCa = await endpoint(app.id, { destination: { ...base, tls: true } });
+      const otherName = await endpoint(app.id, { destination: { ...base, tls: { ...mtls, serverName: 'redis.example.com' } } });
+      const noClientCert = await endpoint(app.id, { destination: { ...base, tls: { caCert: ca.caCert } } });
+      const msg = await relay.svix.message.create(app.id, { eventType: 'tls', payload: { secure: true } });
+
+      const list = await succeeded(app.id, msg.id, trusted);
+      assert.equal(JSON.parse(list.find((a) => a.status === 0)!.response).stream, 'secure');
+      assert.match(await firstFailure(relay, app.id, noCa), /self-signed certificate|unable to (get|verify)/i);
+      assert.match(await firstFailure(relay, app.id, otherName), /redis\.example\.com|altnames/i);
+      // TLS 1.3: the server checks the client's certificate after the handshake and drops the connection (an alert, or a reset).
+      assert.match(await firstFailure(relay, app.id, noClientCert), new RegExp(`redis localhost:${secure.port}: .*(ECONNRESET|certificate required|Connection is closed|socket hang up)`));
+
+      const tlsReader = new Redis({ host: '127.0.0.1', port: secure.port, tls: { ca: ca.caCert, cert: ca.client.cert, key: ca.client.key, servername: 'localhost' }, lazyConnect: true });
+      try {
+        await tlsReader.connect();
+        const held = (await tlsReader.xrange('secure', '-', '+')) as [string, string[]][];
+        assert.deepEqual(held.map(([, fields]) => fields[1]), [msg.id]);
+      } finally {
+        tlsReader.disconnect();
+      }
+    } finally {
+      await secure.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('keeps one connection per endpoint and replaces it when the endpoint changes', async () => {

@@ -119,11 +119,18 @@ export async function startBroker(
   };
 }
 
-/** redis-server with an append-only file fsynced on every write, so a killed server keeps what it acknowledged. */
-export function startRedis(options: { password?: string } = {}): Promise<TestBroker> {
+/**
+ * redis-server with an append-only file fsynced on every write, so a killed server keeps what it acknowledged.
+ * `users`: ACL rules, one user each (`alice on >password ~keys:* +@all`). `tls`: the port speaks TLS only, and asks
+ * for a client certificate signed by `caFile`.
+ */
+export function startRedis(options: { password?: string; users?: string[]; tls?: { certFile: string; keyFile: string; caFile: string } } = {}): Promise<TestBroker> {
+  const tls = options.tls;
   return startBroker('redis-server', findBinary('redis-server')!, (port, dir) => [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always',
+    ...(tls ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-ca-cert-file', tls.caFile] : ['--port', String(port)]),
+    '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always',
     ...(options.password ? ['--requirepass', options.password] : []),
+    ...(options.users ?? []).flatMap((rules) => ['--user', ...rules.split(' ')]),
   ]);
 }
 
