@@ -7,14 +7,17 @@ import { kafkaSkip, startKafka, type TestBroker } from '../helpers/brokers.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
 
+const SASL_USER = 'hookrelay';
+const SASL_PASSWORD = 'kafka-pass-' + randomUUID();
+
 describe('kafka destination (real single-node KRaft broker)', { skip: kafkaSkip() }, () => {
-  let kafka: TestBroker;
+  let kafka: TestBroker & { saslAddress: string | null };
   let relay: TestRelay;
   let client: Kafka;
   let admin: Admin;
 
   before(async () => {
-    [kafka, relay] = await Promise.all([startKafka(), startRelay({ retrySchedule: '0,200ms,300ms,500ms,1s,1s,2s,2s,2s,2s,2s,2s', circuitCooldown: '1s', circuitMaxCooldown: '2s' })]);
+    [kafka, relay] = await Promise.all([startKafka({ saslUsers: { [SASL_USER]: SASL_PASSWORD } }), startRelay({ retrySchedule: '0,200ms,300ms,500ms,1s,1s,2s,2s,2s,2s,2s,2s', circuitCooldown: '1s', circuitMaxCooldown: '2s' })]);
     client = new Kafka({ clientId: 'hookrelay-test', brokers: [kafka.address], logLevel: logLevel.NOTHING, retry: { retries: 10 } });
     admin = client.admin();
     await admin.connect();
@@ -138,6 +141,24 @@ describe('kafka destination (real single-node KRaft broker)', { skip: kafkaSkip(
     await delivered(app.id, [msg.id], ep);
     const [record] = await records(name, 1);
     assert.equal(record.key!.toString(), 'late.topic');
+  });
+
+  it('SASL on its own listener: PLAIN and SCRAM-SHA-512 with the right password deliver; a wrong one is a failed attempt naming the refusal, delivered once fixed', async () => {
+    const app = await relay.svix.application.create({ name: 'kafka-sasl' });
+    const name = await topic();
+    const viaSasl = (sasl: Record<string, string>) => destination({ brokers: [kafka.saslAddress], topic: name, sasl });
+    const plain = await endpoint(app.id, { destination: viaSasl({ mechanism: 'plain', username: SASL_USER, password: SASL_PASSWORD }) });
+    const scram = await endpoint(app.id, { destination: viaSasl({ mechanism: 'scram-sha-512', username: SASL_USER, password: SASL_PASSWORD }) });
+    const wrong = await endpoint(app.id, { destination: viaSasl({ mechanism: 'plain', username: SASL_USER, password: 'not-the-password' }) });
+    const msg = await relay.svix.message.create(app.id, { eventType: 'sasl.check', payload: { ok: true } });
+    await delivered(app.id, [msg.id], plain);
+    await delivered(app.id, [msg.id], scram);
+    assert.match(await firstFailure(relay, app.id, wrong), new RegExp(`kafka ${kafka.saslAddress}: .*SASL PLAIN authentication failed`));
+    const fixed = await relay.api('PATCH', `/api/v1/app/${app.id}/endpoint/${wrong}`, { destination: viaSasl({ mechanism: 'plain', username: SASL_USER, password: SASL_PASSWORD }) });
+    assert.equal(fixed.status, 200, fixed.text);
+    await delivered(app.id, [msg.id], wrong);
+    const got = (await records(name, 3)).map((r) => String(r.headers!['webhook-id']));
+    assert.deepEqual(got, [msg.id, msg.id, msg.id]);
   });
 
   it('10,000 messages: every message id on the topic, duplicates no more than failed attempts', async (t) => {

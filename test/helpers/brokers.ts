@@ -165,21 +165,34 @@ export function kafkaSkip(): false | string {
 
 /**
  * A single-node Kafka broker in KRaft mode (broker and controller in one JVM), its log dirs formatted in the temp dir.
- * Topics are not created on first use unless `autoCreateTopics`.
+ * Topics are not created on first use unless `autoCreateTopics`. `saslUsers` adds a second listener, SASL_PLAINTEXT
+ * on `saslAddress`, where each user logs in with PLAIN or SCRAM-SHA-512 (its SCRAM credential written when the storage
+ * is formatted); the first listener stays open to anyone.
  */
-export async function startKafka(options: { autoCreateTopics?: boolean } = {}): Promise<TestBroker> {
+export async function startKafka(options: { autoCreateTopics?: boolean; saslUsers?: Record<string, string> } = {}): Promise<TestBroker & { saslAddress: string | null }> {
   const libs = findKafkaLibs()!;
   const classpath = `${libs}/*`;
   const controllerPort = await freePort();
+  const users = Object.entries(options.saslUsers ?? {});
+  const saslPort = users.length ? await freePort() : null;
   const prepare = async (port: number, dir: string) => {
+    const sasl = saslPort === null ? null : `SASL_PLAINTEXT://127.0.0.1:${saslPort}`;
     const properties = [
       'process.roles=broker,controller',
       'node.id=1',
       `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+      `listeners=PLAINTEXT://127.0.0.1:${port},${sasl ? `${sasl},` : ''}CONTROLLER://127.0.0.1:${controllerPort}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}${sasl ? `,${sasl}` : ''}`,
       'controller.listener.names=CONTROLLER',
-      'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+      'inter.broker.listener.name=PLAINTEXT',
+      `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${sasl ? ',SASL_PLAINTEXT:SASL_PLAINTEXT' : ''}`,
+      ...(sasl
+        ? [
+            'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512',
+            `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${users.map(([name, password]) => `user_${name}="${password}"`).join(' ')};`,
+            'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+          ]
+        : []),
       `log.dirs=${join(dir, 'data')}`,
       'num.partitions=1',
       'offsets.topic.replication.factor=1',
@@ -189,10 +202,12 @@ export async function startKafka(options: { autoCreateTopics?: boolean } = {}): 
       `auto.create.topics.enable=${options.autoCreateTopics === true}`,
     ];
     writeFileSync(join(dir, 'server.properties'), properties.join('\n') + '\n');
-    const format = spawnSync('java', ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', 'hookrelaytestcluster0A', '-c', join(dir, 'server.properties')], { encoding: 'utf8' });
+    const scram = users.flatMap(([name, password]) => ['--add-scram', `SCRAM-SHA-512=[name=${name},password=${password}]`]);
+    const format = spawnSync('java', ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', 'hookrelaytestcluster0A', '-c', join(dir, 'server.properties'), ...scram], { encoding: 'utf8' });
     if (format.status !== 0) throw new Error(`kafka storage format failed:\n${format.stdout}${format.stderr}`);
   };
-  return startBroker('kafka', 'java', (_port, dir) => ['-Xmx512m', '-cp', classpath, 'kafka.Kafka', join(dir, 'server.properties')], portOpen, prepare);
+  const broker = await startBroker('kafka', 'java', (_port, dir) => ['-Xmx512m', '-cp', classpath, 'kafka.Kafka', join(dir, 'server.properties')], portOpen, prepare);
+  return { ...broker, saslAddress: saslPort === null ? null : `127.0.0.1:${saslPort}` };
 }
 
 /**
