@@ -7,6 +7,10 @@ import { brokerSkip, startRabbitmq, type TestBroker } from '../helpers/brokers.j
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
 
+/** The node's only user (no `guest`): created with the node, all permissions on `/`. */
+const USER = 'hookrelay';
+const PASSWORD = 'amqp-pass-' + randomUUID();
+
 describe('rabbitmq destination (real rabbitmq-server)', { skip: brokerSkip('rabbitmq-server', 'rabbitmq.sh') }, () => {
   let rabbit: TestBroker;
   let relay: TestRelay;
@@ -14,7 +18,7 @@ describe('rabbitmq destination (real rabbitmq-server)', { skip: brokerSkip('rabb
   let channel: Channel;
 
   const connectReader = async () => {
-    reader = await amqp.connect(`amqp://guest:guest@${rabbit.address}`);
+    reader = await amqp.connect(`amqp://${USER}:${PASSWORD}@${rabbit.address}`);
     reader.on('error', () => undefined);
     channel = await reader.createChannel();
     channel.on('error', () => undefined);
@@ -22,7 +26,7 @@ describe('rabbitmq destination (real rabbitmq-server)', { skip: brokerSkip('rabb
 
   before(async () => {
     // Retries long enough to outlast a restart (a RabbitMQ node takes several seconds to boot).
-    [rabbit, relay] = await Promise.all([startRabbitmq(), startRelay({ retrySchedule: '0,200ms,300ms,500ms,1s,1s,2s,2s,3s,3s,3s,3s,3s,3s,3s,3s,3s,3s,3s,3s', circuitCooldown: '1s', circuitMaxCooldown: '2s' })]);
+    [rabbit, relay] = await Promise.all([startRabbitmq({ user: { name: USER, password: PASSWORD } }), startRelay({ retrySchedule: '0,200ms,300ms,500ms,1s,1s,2s,2s,3s,3s,3s,3s,3s,3s,3s,3s,3s,3s,3s,3s', circuitCooldown: '1s', circuitMaxCooldown: '2s' })]);
     await connectReader();
   });
   after(async () => {
@@ -31,7 +35,7 @@ describe('rabbitmq destination (real rabbitmq-server)', { skip: brokerSkip('rabb
     await rabbit?.close();
   });
 
-  const destination = (extra: Record<string, unknown> = {}) => ({ type: 'rabbitmq', address: rabbit.address, username: 'guest', password: 'guest', exchange: '', routingKey: 'webhooks', timeoutMs: 3000, ...extra });
+  const destination = (extra: Record<string, unknown> = {}) => ({ type: 'rabbitmq', address: rabbit.address, username: USER, password: PASSWORD, exchange: '', routingKey: 'webhooks', timeoutMs: 3000, ...extra });
 
   async function endpoint(appId: string, body: Record<string, unknown>): Promise<string> {
     const response = await relay.api('POST', `/api/v1/app/${appId}/endpoint`, body);
@@ -139,13 +143,21 @@ describe('rabbitmq destination (real rabbitmq-server)', { skip: brokerSkip('rabb
     assert.equal(got[0].properties.messageId, msg.id);
   });
 
-  it('an exchange that does not exist and wrong credentials are failed attempts naming the cause', async () => {
+  it('an exchange that does not exist and wrong credentials are failed attempts naming the cause; the right ones deliver once fixed', async () => {
     const app = await relay.svix.application.create({ name: 'rabbit-errors' });
+    const name = await queue();
     const noExchange = await endpoint(app.id, { destination: destination({ exchange: 'hr-missing-exchange' }) });
-    const wrongPassword = await endpoint(app.id, { destination: destination({ password: 'not-the-password' }) });
+    const wrongPassword = await endpoint(app.id, { destination: destination({ routingKey: name, password: 'not-the-password' }) });
+    // Without credentials hookrelay logs in as guest/guest, which this node does not have.
+    const asGuest = await endpoint(app.id, { destination: destination({ routingKey: name, username: undefined, password: undefined }) });
     const msg = await relay.svix.message.create(app.id, { eventType: 'errors', payload: {} });
     assert.match(await failedWith(app.id, msg.id, noExchange), /NOT_FOUND - no exchange 'hr-missing-exchange'/);
     assert.match(await failedWith(app.id, msg.id, wrongPassword), /ACCESS_REFUSED|403/);
+    assert.match(await failedWith(app.id, msg.id, asGuest), /ACCESS_REFUSED|403/);
+    const fixed = await relay.api('PATCH', `/api/v1/app/${app.id}/endpoint/${wrongPassword}`, { destination: destination({ routingKey: name }) });
+    assert.equal(fixed.status, 200, fixed.text);
+    await delivered(app.id, [msg.id], wrongPassword);
+    assert.deepEqual((await drain(name)).map((m) => m.properties.messageId), [msg.id]);
   });
 
   it('10,000 messages: every message id in the queue, duplicates no more than failed attempts', async (t) => {

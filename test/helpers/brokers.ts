@@ -102,6 +102,9 @@ export async function startBroker(
     if (spawnOptions.group) process.kill(-proc.pid!, 'SIGKILL');
     else proc.kill('SIGKILL');
     await exited;
+    // A wrapper script (`group`) may exit before the server it ran has let go of the port: down means refusing.
+    const deadline = Date.now() + 10_000;
+    while ((await portOpen(port)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
   };
 
   await start();
@@ -213,9 +216,10 @@ export async function startKafka(options: { autoCreateTopics?: boolean; saslUser
 /**
  * rabbitmq-server (Debian's, run directly rather than through its `su rabbitmq` wrapper) as a throwaway node: its own
  * node name, Erlang distribution and epmd ports, cookie (HOME) and Mnesia dir in the temp dir; `guest` may log in
- * from loopback. Its epmd is stopped on close.
+ * from loopback. Its epmd is stopped on close. With `user`, the node is made with that user (all permissions on `/`)
+ * instead of `guest`.
  */
-export async function startRabbitmq(): Promise<TestBroker> {
+export async function startRabbitmq(options: { user?: { name: string; password: string } } = {}): Promise<TestBroker> {
   const [distPort, epmdPort] = [await freePort(), await freePort()];
   // Its own epmd, in the foreground, so that it is this process's child and goes with the node (the one Erlang
   // starts by itself is a daemon that outlives the test).
@@ -231,7 +235,8 @@ export async function startRabbitmq(): Promise<TestBroker> {
       if (epmd.exitCode !== null || Date.now() > deadline) throw new Error(`epmd did not listen on 127.0.0.1:${epmdPort}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    writeFileSync(join(dir, 'rabbitmq.conf'), `loopback_users = none\nlisteners.tcp.1 = 127.0.0.1:${port}\n`);
+    const user = options.user ? `default_user = ${options.user.name}\ndefault_pass = ${options.user.password}\n` : '';
+    writeFileSync(join(dir, 'rabbitmq.conf'), `loopback_users = none\nlisteners.tcp.1 = 127.0.0.1:${port}\n${user}`);
     writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
     env = {
       ...process.env,
