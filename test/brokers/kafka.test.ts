@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Kafka, logLevel, type Admin, type KafkaMessage } from 'kafkajs';
-import { allSucceeded, failedAttempts, firstFailure, sendMany, tally } from '../helpers/broker-bulk.js';
+import { allSucceeded, failedAttempts, failureMatching, sendMany, tally } from '../helpers/broker-bulk.js';
 import { kafkaSkip, startKafka, type TestBroker } from '../helpers/brokers.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -153,7 +153,7 @@ describe('kafka destination (real single-node KRaft broker)', { skip: kafkaSkip(
     const msg = await relay.svix.message.create(app.id, { eventType: 'sasl.check', payload: { ok: true } });
     await delivered(app.id, [msg.id], plain);
     await delivered(app.id, [msg.id], scram);
-    assert.match(await firstFailure(relay, app.id, wrong), new RegExp(`kafka ${kafka.saslAddress}: .*SASL PLAIN authentication failed`));
+    await failureMatching(relay, app.id, wrong, new RegExp(`kafka ${kafka.saslAddress}: .*SASL PLAIN authentication failed`));
     const fixed = await relay.api('PATCH', `/api/v1/app/${app.id}/endpoint/${wrong}`, { destination: viaSasl({ mechanism: 'plain', username: SASL_USER, password: SASL_PASSWORD }) });
     assert.equal(fixed.status, 200, fixed.text);
     await delivered(app.id, [msg.id], wrong);
@@ -184,8 +184,7 @@ describe('kafka destination (real single-node KRaft broker)', { skip: kafkaSkip(
     await kafka.stop();
     const ep = await endpoint(app.id, { destination: destination({ topic: name }) });
     const ids = await sendMany(relay, app.id, 50, 8);
-    const first = await firstFailure(relay, app.id, ep);
-    assert.match(first, new RegExp(`kafka ${kafka.address}: .*ECONNREFUSED`), first);
+    await failureMatching(relay, app.id, ep, new RegExp(`kafka ${kafka.address}: .*ECONNREFUSED`));
     await kafka.start();
     admin = client.admin();
     await admin.connect();

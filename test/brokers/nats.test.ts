@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect, type JetStreamManager, type NatsConnection } from 'nats';
-import { allSucceeded, failedAttempts, firstFailure, sendMany, tally } from '../helpers/broker-bulk.js';
+import { allSucceeded, failedAttempts, failureMatching, sendMany, tally } from '../helpers/broker-bulk.js';
 import { brokerSkip, startNats, type TestBroker } from '../helpers/brokers.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -181,8 +181,7 @@ describe('nats destination (real nats-server with JetStream)', { skip: brokerSki
     await nats.stop();
     const ep = await endpoint(app.id, { destination: destination({ subject: `${prefix}.{eventType}` }) });
     const ids = await sendMany(relay, app.id, 50, 8);
-    const first = await firstFailure(relay, app.id, ep);
-    assert.match(first, new RegExp(`nats ${nats.address}: .*(CONNECTION_REFUSED|ECONNREFUSED)`), first);
+    await failureMatching(relay, app.id, ep, new RegExp(`nats ${nats.address}: .*(CONNECTION_REFUSED|ECONNREFUSED)`));
     await nats.start();
     await connectReader();
     await waitUntil('the stream recovered', async () => jsm.streams.info(name).then(() => true, () => false), 20_000);

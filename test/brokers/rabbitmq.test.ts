@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import amqp, { type Channel, type ChannelModel, type GetMessage } from 'amqplib';
-import { allSucceeded, failedAttempts, firstFailure, sendMany, tally } from '../helpers/broker-bulk.js';
+import { allSucceeded, failedAttempts, failureMatching, sendMany, tally } from '../helpers/broker-bulk.js';
 import { brokerSkip, startRabbitmq, type TestBroker } from '../helpers/brokers.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -183,8 +183,7 @@ describe('rabbitmq destination (real rabbitmq-server)', { skip: brokerSkip('rabb
     await rabbit.stop();
     const ep = await endpoint(app.id, { destination: destination({ routingKey: name }) });
     const ids = await sendMany(relay, app.id, 50, 8);
-    const first = await firstFailure(relay, app.id, ep);
-    assert.match(first, new RegExp(`rabbitmq ${rabbit.address}: .*ECONNREFUSED`), first);
+    await failureMatching(relay, app.id, ep, new RegExp(`rabbitmq ${rabbit.address}: .*ECONNREFUSED`));
     await rabbit.start();
     await connectReader();
     // Declared again, as in the restart test below: the route must exist for the messages to be confirmed.

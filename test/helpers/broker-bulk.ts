@@ -62,13 +62,20 @@ export async function failedAttempts(relay: TestRelay, appId: string, endpointId
   }
 }
 
-/** The response recorded by the endpoint's first failed attempt, once there is one. */
-export async function firstFailure(relay: TestRelay, appId: string, endpointId: string, timeoutMs = 20_000): Promise<string> {
-  const list = await waitUntil(`a failed attempt to ${endpointId}`, async () => {
-    const failed = await failedAttempts(relay, appId, endpointId);
-    return failed.length > 0 ? failed : null;
-  }, timeoutMs, 100);
-  return list![list!.length - 1].response;
+/**
+ * Waits for a failed attempt of the endpoint whose recorded response matches `pattern`, and returns that response;
+ * on a timeout the error lists the failures seen instead.
+ */
+export async function failureMatching(relay: TestRelay, appId: string, endpointId: string, pattern: RegExp, timeoutMs = 20_000): Promise<string> {
+  let seen: string[] = [];
+  try {
+    return await waitUntil(`a failed attempt to ${endpointId} matching ${pattern}`, async () => {
+      seen = (await failedAttempts(relay, appId, endpointId)).map((a) => a.response);
+      return seen.find((response) => pattern.test(response)) ?? null;
+    }, timeoutMs, 100) as string;
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; failures seen: ${JSON.stringify([...new Set(seen)])}`);
+  }
 }
 
 export interface Tally {
