@@ -1,3 +1,4 @@
+import { Pool } from 'undici';
 import type { TestRelay } from './relay.js';
 import { waitUntil } from './wait.js';
 
@@ -6,19 +7,30 @@ import { waitUntil } from './wait.js';
  * succeed, and checking what the broker holds against the ids hookrelay answered with.
  */
 
-/** Sends `count` small messages to the app, `concurrency` requests at a time; their ids, in the order sent. */
+/**
+ * Sends `count` small messages to the app, `concurrency` requests at a time, on kept-alive connections; their ids, in
+ * the order sent. undici's Pool rather than fetch: this process also runs hookrelay, and 10,000 messages took 10.7 s
+ * through fetch against 4.7 s through a Pool on the loaded 2-core development machine.
+ */
 export async function sendMany(relay: TestRelay, appId: string, count: number, concurrency = 32): Promise<string[]> {
+  const pool = new Pool(relay.url, { connections: concurrency });
+  const headers = { authorization: `Bearer ${relay.adminToken}`, 'content-type': 'application/json' };
   const ids = new Array<string>(count);
   let next = 0;
   const worker = async () => {
     while (next < count) {
       const i = next++;
-      const response = await relay.api('POST', `/api/v1/app/${appId}/msg`, { eventType: 'bulk', payload: { i } });
-      if (response.status !== 202) throw new Error(`message ${i}: ${response.status} ${response.text}`);
-      ids[i] = response.body.id;
+      const response = await pool.request({ method: 'POST', path: `/api/v1/app/${appId}/msg`, headers, body: JSON.stringify({ eventType: 'bulk', payload: { i } }) });
+      const text = await response.body.text();
+      if (response.statusCode !== 202) throw new Error(`message ${i}: ${response.statusCode} ${text}`);
+      ids[i] = (JSON.parse(text) as { id: string }).id;
     }
   };
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  try {
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  } finally {
+    await pool.close();
+  }
   return ids;
 }
 
