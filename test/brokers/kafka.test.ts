@@ -1,23 +1,32 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Kafka, logLevel, type Admin, type KafkaMessage } from 'kafkajs';
 import { allSucceeded, failedAttempts, failureMatching, sendMany, tally } from '../helpers/broker-bulk.js';
 import { kafkaSkip, startKafka, type TestBroker } from '../helpers/brokers.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
+import { makeTestCa, type TestCa } from '../helpers/test-ca.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const SASL_USER = 'hookrelay';
 const SASL_PASSWORD = 'kafka-pass-' + randomUUID();
 
 describe('kafka destination (real single-node KRaft broker)', { skip: kafkaSkip() }, () => {
-  let kafka: TestBroker & { saslAddress: string | null };
+  let kafka: TestBroker & { saslAddress: string | null; tlsAddress: string | null };
+  let caDir: string;
+  let ca: TestCa;
   let relay: TestRelay;
   let client: Kafka;
   let admin: Admin;
 
   before(async () => {
-    [kafka, relay] = await Promise.all([startKafka({ saslUsers: { [SASL_USER]: SASL_PASSWORD } }), startRelay({ retrySchedule: '0,200ms,300ms,500ms,1s,1s,2s,2s,2s,2s,2s,2s', circuitCooldown: '1s', circuitMaxCooldown: '2s' })]);
+    caDir = mkdtempSync(join(tmpdir(), 'hookrelay-kafka-tls-'));
+    ca = makeTestCa(caDir);
+    const tls = { certFile: ca.server.certFile, keyFile: ca.server.keyFile, caFile: ca.caFile };
+    [kafka, relay] = await Promise.all([startKafka({ saslUsers: { [SASL_USER]: SASL_PASSWORD }, tls }), startRelay({ retrySchedule: '0,200ms,300ms,500ms,1s,1s,2s,2s,2s,2s,2s,2s', circuitCooldown: '1s', circuitMaxCooldown: '2s' })]);
     client = new Kafka({ clientId: 'hookrelay-test', brokers: [kafka.address], logLevel: logLevel.NOTHING, retry: { retries: 10 } });
     admin = client.admin();
     await admin.connect();
@@ -26,6 +35,7 @@ describe('kafka destination (real single-node KRaft broker)', { skip: kafkaSkip(
     await admin?.disconnect().catch(() => undefined);
     await relay?.close();
     await kafka?.close();
+    if (caDir) rmSync(caDir, { recursive: true, force: true });
   });
 
   const destination = (extra: Record<string, unknown> = {}) => ({ type: 'kafka', brokers: [kafka.address], topic: 'webhooks', timeoutMs: 3000, ...extra });
@@ -159,6 +169,25 @@ describe('kafka destination (real single-node KRaft broker)', { skip: kafkaSkip(
     await delivered(app.id, [msg.id], wrong);
     const got = (await records(name, 3)).map((r) => String(r.headers!['webhook-id']));
     assert.deepEqual(got, [msg.id, msg.id, msg.id]);
+  });
+
+  it('over TLS with a client certificate: the CA and the certificate deliver; no CA, another server name or no client certificate fail naming why', async () => {
+    const app = await relay.svix.application.create({ name: 'kafka-tls' });
+    const name = await topic();
+    const viaTls = (ssl: unknown) => destination({ brokers: [kafka.tlsAddress], topic: name, ssl });
+    const mtls = { caCert: ca.caCert, clientCert: ca.client.cert, clientKey: ca.client.key };
+    const trusted = await endpoint(app.id, { destination: viaTls(mtls) });
+    const noCa = await endpoint(app.id, { destination: viaTls(true) });
+    const otherName = await endpoint(app.id, { destination: viaTls({ ...mtls, serverName: 'kafka.example.com' }) });
+    const noClientCert = await endpoint(app.id, { destination: viaTls({ caCert: ca.caCert }) });
+    const msg = await relay.svix.message.create(app.id, { eventType: 'tls.check', payload: { secure: true } });
+    await delivered(app.id, [msg.id], trusted);
+    await failureMatching(relay, app.id, noCa, new RegExp(`kafka ${kafka.tlsAddress}: .*(unable to (get|verify)|self-signed certificate)`));
+    await failureMatching(relay, app.id, otherName, /kafka\.example\.com\. is not in the cert's altnames/);
+    // The broker refuses the handshake without a client certificate (an alert, or a reset on TLS 1.3).
+    await failureMatching(relay, app.id, noClientCert, new RegExp(`kafka ${kafka.tlsAddress}: .*(bad certificate|certificate required|ECONNRESET)`));
+    const got = (await records(name, 1)).map((r) => String(r.headers!['webhook-id']));
+    assert.deepEqual(got, [msg.id]);
   });
 
   it('10,000 messages: every message id on the topic, duplicates no more than failed attempts', async (t) => {

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -170,30 +170,46 @@ export function kafkaSkip(): false | string {
  * A single-node Kafka broker in KRaft mode (broker and controller in one JVM), its log dirs formatted in the temp dir.
  * Topics are not created on first use unless `autoCreateTopics`. `saslUsers` adds a second listener, SASL_PLAINTEXT
  * on `saslAddress`, where each user logs in with PLAIN or SCRAM-SHA-512 (its SCRAM credential written when the storage
- * is formatted); the first listener stays open to anyone.
+ * is formatted); the first listener stays open to anyone. `tls` adds an SSL listener on `tlsAddress` that asks for a
+ * client certificate signed by `caFile`.
  */
-export async function startKafka(options: { autoCreateTopics?: boolean; saslUsers?: Record<string, string> } = {}): Promise<TestBroker & { saslAddress: string | null }> {
+export async function startKafka(
+  options: { autoCreateTopics?: boolean; saslUsers?: Record<string, string>; tls?: { certFile: string; keyFile: string; caFile: string } } = {},
+): Promise<TestBroker & { saslAddress: string | null; tlsAddress: string | null }> {
   const libs = findKafkaLibs()!;
   const classpath = `${libs}/*`;
   const controllerPort = await freePort();
   const users = Object.entries(options.saslUsers ?? {});
   const saslPort = users.length ? await freePort() : null;
+  const tlsPort = options.tls ? await freePort() : null;
   const prepare = async (port: number, dir: string) => {
     const sasl = saslPort === null ? null : `SASL_PLAINTEXT://127.0.0.1:${saslPort}`;
+    const ssl = tlsPort === null ? null : `SSL://127.0.0.1:${tlsPort}`;
+    const extra = [sasl, ssl].filter((l) => l !== null);
     const properties = [
       'process.roles=broker,controller',
       'node.id=1',
       `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-      `listeners=PLAINTEXT://127.0.0.1:${port},${sasl ? `${sasl},` : ''}CONTROLLER://127.0.0.1:${controllerPort}`,
-      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}${sasl ? `,${sasl}` : ''}`,
+      `listeners=${[`PLAINTEXT://127.0.0.1:${port}`, ...extra, `CONTROLLER://127.0.0.1:${controllerPort}`].join(',')}`,
+      `advertised.listeners=${[`PLAINTEXT://127.0.0.1:${port}`, ...extra].join(',')}`,
       'controller.listener.names=CONTROLLER',
       'inter.broker.listener.name=PLAINTEXT',
-      `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${sasl ? ',SASL_PLAINTEXT:SASL_PLAINTEXT' : ''}`,
+      `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL`,
       ...(sasl
         ? [
             'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512',
             `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${users.map(([name, password]) => `user_${name}="${password}"`).join(' ')};`,
             'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+          ]
+        : []),
+      ...(options.tls
+        ? [
+            // A PEM keystore is one file: the (unencrypted PKCS#8) key, then the certificate.
+            'listener.name.ssl.ssl.keystore.type=PEM',
+            `listener.name.ssl.ssl.keystore.location=${join(dir, 'keystore.pem')}`,
+            'listener.name.ssl.ssl.truststore.type=PEM',
+            `listener.name.ssl.ssl.truststore.location=${options.tls.caFile}`,
+            'listener.name.ssl.ssl.client.auth=required',
           ]
         : []),
       `log.dirs=${join(dir, 'data')}`,
@@ -205,12 +221,13 @@ export async function startKafka(options: { autoCreateTopics?: boolean; saslUser
       `auto.create.topics.enable=${options.autoCreateTopics === true}`,
     ];
     writeFileSync(join(dir, 'server.properties'), properties.join('\n') + '\n');
+    if (options.tls) writeFileSync(join(dir, 'keystore.pem'), readFileSync(options.tls.keyFile, 'utf8') + readFileSync(options.tls.certFile, 'utf8'));
     const scram = users.flatMap(([name, password]) => ['--add-scram', `SCRAM-SHA-512=[name=${name},password=${password}]`]);
     const format = spawnSync('java', ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', 'hookrelaytestcluster0A', '-c', join(dir, 'server.properties'), ...scram], { encoding: 'utf8' });
     if (format.status !== 0) throw new Error(`kafka storage format failed:\n${format.stdout}${format.stderr}`);
   };
   const broker = await startBroker('kafka', 'java', (_port, dir) => ['-Xmx512m', '-cp', classpath, 'kafka.Kafka', join(dir, 'server.properties')], portOpen, prepare);
-  return { ...broker, saslAddress: saslPort === null ? null : `127.0.0.1:${saslPort}` };
+  return { ...broker, saslAddress: saslPort === null ? null : `127.0.0.1:${saslPort}`, tlsAddress: tlsPort === null ? null : `127.0.0.1:${tlsPort}` };
 }
 
 /**
