@@ -14,6 +14,7 @@ import { ingestPhase } from './ingest.js';
 import { processesPhase } from './processes.js';
 import { storeOnly } from './store-only.js';
 import { pacedLatency } from './latency.js';
+import { brokerPhase } from './brokers.js';
 
 /**
  * `npm run bench`: what hookrelay delivers per second against what this machine can POST at all, in one run.
@@ -33,7 +34,10 @@ import { pacedLatency } from './latency.js';
  * of the content-filter fan-out phase, each to 100 endpoints with and without filters; default 4000; 0 skips it),
  * BENCH_TRANSFORM_MESSAGES (deliveries to one endpoint without and with a transformation; default 3000; 0 skips it),
  * BENCH_ORDERING_MESSAGES (deliveries to one endpoint ordered by 1,000 keys against the same load unordered, two runs
- * of each; default 20000; 0 skips it), BENCH_ORDERING_KEYS (default 1000).
+ * of each; default 20000; 0 skips it), BENCH_ORDERING_KEYS (default 1000),
+ * BENCH_BROKER_MESSAGES (deliveries to each broker destination, beside the client library's own publish loop; default
+ * 10000; 0 skips the broker phase), BENCH_BROKERS (which ones, default redis,nats,kafka,rabbitmq),
+ * BENCH_BROKER_CONCURRENCY (publishes in flight, the endpoint's maxInFlight and the bare loop's workers; default 64).
  */
 
 const int = (name: string, fallback: number) => {
@@ -56,6 +60,9 @@ const cfg = {
   transformMessages: int('BENCH_TRANSFORM_MESSAGES', 3_000),
   orderingMessages: int('BENCH_ORDERING_MESSAGES', 20_000),
   orderingKeys: int('BENCH_ORDERING_KEYS', 1_000),
+  brokerMessages: int('BENCH_BROKER_MESSAGES', 10_000),
+  brokers: (process.env.BENCH_BROKERS ?? 'redis,nats,kafka,rabbitmq').split(',').map((b) => b.trim()).filter(Boolean),
+  brokerConcurrency: int('BENCH_BROKER_CONCURRENCY', 64),
   ingestRequests: int('BENCH_INGEST_REQUESTS', 20_000),
   processMessages: int('BENCH_PROCESS_MESSAGES', 10_000),
   processCounts: (process.env.BENCH_PROCESSES ?? '1,2,3').split(',').map(Number).filter((n) => n > 0),
@@ -492,6 +499,21 @@ async function main(): Promise<void> {
         latencyRate: cfg.pgLatencyRate,
         latencySeconds: cfg.latencySeconds,
         concurrency: cfg.acceptConcurrency,
+        timeoutMs: cfg.phaseTimeoutMs,
+      });
+      rows.push(...result.rows);
+      problems.push(...result.problems);
+    }
+
+    // 5. Broker destinations: deliveries/s to Redis, NATS, Kafka and RabbitMQ beside each client library's own loop.
+    if (cfg.brokerMessages > 0) {
+      const result = await brokerPhase({
+        messages: cfg.brokerMessages,
+        concurrency: Math.max(1, cfg.brokerConcurrency),
+        brokers: cfg.brokers,
+        loadgen: loadgen.call,
+        acceptCall: (br, appId, extra) => acceptCall(br, appId, extra),
+        flags: relayFlags,
         timeoutMs: cfg.phaseTimeoutMs,
       });
       rows.push(...result.rows);

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect, type JetStreamManager, type NatsConnection } from 'nats';
+import { allSucceeded, failedAttempts, failureMatching, sendMany, tally } from '../helpers/broker-bulk.js';
 import { brokerSkip, startNats, type TestBroker } from '../helpers/brokers.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -65,6 +66,19 @@ describe('nats destination (real nats-server with JetStream)', { skip: brokerSki
     const info = await jsm.streams.info(name);
     const out = [];
     for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) out.push(await jsm.streams.getMessage(name, { seq }));
+    return out;
+  }
+
+  /** The Nats-Msg-Id of every message the stream holds, read by an ordered consumer. */
+  async function streamIds(name: string): Promise<string[]> {
+    const total = (await jsm.streams.info(name)).state.messages;
+    const out: string[] = [];
+    if (total === 0) return out;
+    const messages = await (await nc.jetstream().consumers.get(name)).consume();
+    for await (const m of messages) {
+      out.push(m.headers?.get('Nats-Msg-Id') ?? '');
+      if (out.length === total) break;
+    }
     return out;
   }
 
@@ -144,6 +158,36 @@ describe('nats destination (real nats-server with JetStream)', { skip: brokerSki
     const msg = await relay.svix.message.create(app.id, { eventType: 'auth.check', payload: {} });
     await waitUntil('a failed attempt', async () => (await attempts(app.id, msg.id, ep)).some((a) => a.status === 2), 10_000);
     assert.match((await attempts(app.id, msg.id, ep)).find((a) => a.status === 2)!.response, /authorization violation/i);
+  });
+
+  it('10,000 messages: every message id stored exactly once (the stream dedupes on Nats-Msg-Id)', async (t) => {
+    const app = await relay.svix.application.create({ name: 'nats-bulk' });
+    const prefix = 'bulk' + randomUUID().slice(0, 8);
+    const name = await stream(prefix);
+    const ep = await endpoint(app.id, { destination: destination({ subject: `${prefix}.{eventType}`, stream: name }), maxInFlight: 64 });
+    const ids = await sendMany(relay, app.id, 10_000);
+    await allSucceeded(relay, app.id, ep, ids.length);
+    const held = await streamIds(name);
+    t.diagnostic(`${held.length} stored for ${ids.length} messages, ${(await failedAttempts(relay, app.id, ep)).length} failed attempts`);
+    const { missing, duplicates, strangers } = tally(ids, held);
+    assert.deepEqual({ missing: missing.slice(0, 3), missing_count: missing.length, duplicates, strangers }, { missing: [], missing_count: 0, duplicates: 0, strangers: 0 });
+  });
+
+  it('NATS down from the start: attempts fail naming the refused connection, then every message is stored once after it starts', async () => {
+    const app = await relay.svix.application.create({ name: 'nats-down' });
+    const prefix = 'down' + randomUUID().slice(0, 8);
+    const name = await stream(prefix);
+    await nc.close();
+    await nats.stop();
+    const ep = await endpoint(app.id, { destination: destination({ subject: `${prefix}.{eventType}` }) });
+    const ids = await sendMany(relay, app.id, 50, 8);
+    await failureMatching(relay, app.id, ep, new RegExp(`nats ${nats.address}: .*(CONNECTION_REFUSED|ECONNREFUSED)`));
+    await nats.start();
+    await connectReader();
+    await waitUntil('the stream recovered', async () => jsm.streams.info(name).then(() => true, () => false), 20_000);
+    await allSucceeded(relay, app.id, ep, ids.length, 30_000);
+    const { missing, duplicates, strangers } = tally(ids, await streamIds(name));
+    assert.deepEqual({ missing, duplicates, strangers }, { missing: [], duplicates: 0, strangers: 0 });
   });
 
   it('retries while NATS is down and delivers once it is back, each message stored once', async () => {

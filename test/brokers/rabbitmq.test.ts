@@ -2,9 +2,14 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import amqp, { type Channel, type ChannelModel, type GetMessage } from 'amqplib';
+import { allSucceeded, failedAttempts, failureMatching, sendMany, tally } from '../helpers/broker-bulk.js';
 import { brokerSkip, startRabbitmq, type TestBroker } from '../helpers/brokers.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
+
+/** The node's only user (no `guest`): created with the node, all permissions on `/`. */
+const USER = 'hookrelay';
+const PASSWORD = 'amqp-pass-' + randomUUID();
 
 describe('rabbitmq destination (real rabbitmq-server)', { skip: brokerSkip('rabbitmq-server', 'rabbitmq.sh') }, () => {
   let rabbit: TestBroker;
@@ -13,7 +18,7 @@ describe('rabbitmq destination (real rabbitmq-server)', { skip: brokerSkip('rabb
   let channel: Channel;
 
   const connectReader = async () => {
-    reader = await amqp.connect(`amqp://guest:guest@${rabbit.address}`);
+    reader = await amqp.connect(`amqp://${USER}:${PASSWORD}@${rabbit.address}`);
     reader.on('error', () => undefined);
     channel = await reader.createChannel();
     channel.on('error', () => undefined);
@@ -21,7 +26,7 @@ describe('rabbitmq destination (real rabbitmq-server)', { skip: brokerSkip('rabb
 
   before(async () => {
     // Retries long enough to outlast a restart (a RabbitMQ node takes several seconds to boot).
-    [rabbit, relay] = await Promise.all([startRabbitmq(), startRelay({ retrySchedule: '0,200ms,300ms,500ms,1s,1s,2s,2s,3s,3s,3s,3s,3s,3s,3s,3s,3s,3s,3s,3s', circuitCooldown: '1s', circuitMaxCooldown: '2s' })]);
+    [rabbit, relay] = await Promise.all([startRabbitmq({ user: { name: USER, password: PASSWORD } }), startRelay({ retrySchedule: '0,200ms,300ms,500ms,1s,1s,2s,2s,3s,3s,3s,3s,3s,3s,3s,3s,3s,3s,3s,3s', circuitCooldown: '1s', circuitMaxCooldown: '2s' })]);
     await connectReader();
   });
   after(async () => {
@@ -30,7 +35,7 @@ describe('rabbitmq destination (real rabbitmq-server)', { skip: brokerSkip('rabb
     await rabbit?.close();
   });
 
-  const destination = (extra: Record<string, unknown> = {}) => ({ type: 'rabbitmq', address: rabbit.address, username: 'guest', password: 'guest', exchange: '', routingKey: 'webhooks', timeoutMs: 3000, ...extra });
+  const destination = (extra: Record<string, unknown> = {}) => ({ type: 'rabbitmq', address: rabbit.address, username: USER, password: PASSWORD, exchange: '', routingKey: 'webhooks', timeoutMs: 3000, ...extra });
 
   async function endpoint(appId: string, body: Record<string, unknown>): Promise<string> {
     const response = await relay.api('POST', `/api/v1/app/${appId}/endpoint`, body);
@@ -65,6 +70,20 @@ describe('rabbitmq destination (real rabbitmq-server)', { skip: brokerSkip('rabb
       if (!got) return out;
       out.push(got);
     }
+  }
+
+  /** The message-id property of every message in the queue, consumed (and so removed) without acks. */
+  async function queueIds(name: string): Promise<string[]> {
+    const { messageCount } = await channel.checkQueue(name);
+    const out: string[] = [];
+    if (messageCount === 0) return out;
+    const { consumerTag } = await channel.consume(name, (m) => m && out.push(m.properties.messageId as string), { noAck: true });
+    try {
+      await waitUntil(`${messageCount} messages from ${name}`, () => out.length >= messageCount, 30_000);
+    } finally {
+      await channel.cancel(consumerTag);
+    }
+    return out;
   }
 
   it('validates the destination (422 naming the field), names the endpoint amqp://…, and never returns the password', async () => {
@@ -124,13 +143,55 @@ describe('rabbitmq destination (real rabbitmq-server)', { skip: brokerSkip('rabb
     assert.equal(got[0].properties.messageId, msg.id);
   });
 
-  it('an exchange that does not exist and wrong credentials are failed attempts naming the cause', async () => {
+  it('an exchange that does not exist and wrong credentials are failed attempts naming the cause; the right ones deliver once fixed', async () => {
     const app = await relay.svix.application.create({ name: 'rabbit-errors' });
+    const name = await queue();
     const noExchange = await endpoint(app.id, { destination: destination({ exchange: 'hr-missing-exchange' }) });
-    const wrongPassword = await endpoint(app.id, { destination: destination({ password: 'not-the-password' }) });
+    const wrongPassword = await endpoint(app.id, { destination: destination({ routingKey: name, password: 'not-the-password' }) });
+    // Without credentials hookrelay logs in as guest/guest, which this node does not have.
+    const asGuest = await endpoint(app.id, { destination: destination({ routingKey: name, username: undefined, password: undefined }) });
     const msg = await relay.svix.message.create(app.id, { eventType: 'errors', payload: {} });
     assert.match(await failedWith(app.id, msg.id, noExchange), /NOT_FOUND - no exchange 'hr-missing-exchange'/);
     assert.match(await failedWith(app.id, msg.id, wrongPassword), /ACCESS_REFUSED|403/);
+    assert.match(await failedWith(app.id, msg.id, asGuest), /ACCESS_REFUSED|403/);
+    const fixed = await relay.api('PATCH', `/api/v1/app/${app.id}/endpoint/${wrongPassword}`, { destination: destination({ routingKey: name }) });
+    assert.equal(fixed.status, 200, fixed.text);
+    await delivered(app.id, [msg.id], wrongPassword);
+    assert.deepEqual((await drain(name)).map((m) => m.properties.messageId), [msg.id]);
+  });
+
+  it('10,000 messages: every message id in the queue, duplicates no more than failed attempts', async (t) => {
+    const app = await relay.svix.application.create({ name: 'rabbit-bulk' });
+    const name = await queue();
+    const ep = await endpoint(app.id, { destination: destination({ routingKey: name }), maxInFlight: 64 });
+    const ids = await sendMany(relay, app.id, 10_000);
+    await allSucceeded(relay, app.id, ep, ids.length);
+    const held = await queueIds(name);
+    const failed = await failedAttempts(relay, app.id, ep);
+    const { missing, duplicates, strangers } = tally(ids, held);
+    t.diagnostic(`${held.length} queued for ${ids.length} messages: ${duplicates} duplicates, ${failed.length} failed attempts`);
+    assert.equal(missing.length, 0, `${missing.length} messages missing from the queue, e.g. ${missing.slice(0, 3)}`);
+    assert.equal(strangers, 0);
+    // RabbitMQ does not dedupe: a message can be doubled only by a retry after a lost confirm, i.e. after a failed attempt.
+    assert.ok(duplicates <= failed.length, `${duplicates} duplicates but only ${failed.length} failed attempts`);
+  });
+
+  it('RabbitMQ down from the start: attempts fail naming the refused connection, then every message arrives once it starts', async () => {
+    const app = await relay.svix.application.create({ name: 'rabbit-down' });
+    const name = await queue();
+    await reader.close().catch(() => undefined);
+    await rabbit.stop();
+    const ep = await endpoint(app.id, { destination: destination({ routingKey: name }) });
+    const ids = await sendMany(relay, app.id, 50, 8);
+    await failureMatching(relay, app.id, ep, new RegExp(`rabbitmq ${rabbit.address}: .*ECONNREFUSED`));
+    await rabbit.start();
+    await connectReader();
+    // Declared again, as in the restart test below: the route must exist for the messages to be confirmed.
+    await channel.assertQueue(name, { durable: true });
+    await allSucceeded(relay, app.id, ep, ids.length, 60_000);
+    const { missing, duplicates, strangers } = tally(ids, await queueIds(name));
+    // Nothing can have been published while the connection was refused: each message exactly once.
+    assert.deepEqual({ missing, duplicates, strangers }, { missing: [], duplicates: 0, strangers: 0 });
   });
 
   it('retries while RabbitMQ is down and delivers once it is back, each message once', async () => {

@@ -1,14 +1,20 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
+import { allSucceeded, failedAttempts, failureMatching, sendMany, tally } from '../helpers/broker-bulk.js';
 import { brokerSkip, startRedis, type TestBroker } from '../helpers/brokers.js';
 import { startRelay, testStoreKind, type TestRelay } from '../helpers/relay.js';
+import { makeTestCa } from '../helpers/test-ca.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const PASSWORD = 'redis-pass-' + randomUUID();
+/** An ACL user that may write to `allowed:*` keys only. */
+const WRITER = 'writer';
+const WRITER_PASSWORD = 'writer-pass-' + randomUUID();
 
 /** A stream entry as Redis holds it: field names and values, values as bytes. */
 type Entry = { id: string; fields: Map<string, Buffer> };
@@ -19,7 +25,7 @@ describe('redis destination (real redis-server)', { skip: brokerSkip('redis-serv
   let reader: Redis;
 
   before(async () => {
-    redis = await startRedis({ password: PASSWORD });
+    redis = await startRedis({ password: PASSWORD, users: [`${WRITER} on >${WRITER_PASSWORD} ~allowed:* +@all`] });
     // Retries long enough to outlast a server restart.
     relay = await startRelay({ retrySchedule: '0,200ms,300ms,500ms,1s,1s,2s,2s,2s,2s', circuitCooldown: '1s', circuitMaxCooldown: '2s' });
     reader = new Redis({ host: '127.0.0.1', port: redis.port, password: PASSWORD, lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -58,6 +64,17 @@ describe('redis destination (real redis-server)', { skip: brokerSkip('redis-serv
       for (let i = 0; i < flat.length; i += 2) fields.set(flat[i].toString(), flat[i + 1]);
       return { id: id.toString(), fields };
     });
+  }
+
+  /** The `message-id` field of every entry of the stream, read in pages. */
+  async function streamIds(stream: string): Promise<string[]> {
+    const out: string[] = [];
+    for (let start = '-'; ; ) {
+      const page = (await reader.xrange(stream, start, '+', 'COUNT', 1000)) as [string, string[]][];
+      for (const [, fields] of page) out.push(fields[fields.indexOf('message-id') + 1]);
+      if (page.length < 1000) return out;
+      start = '(' + page.at(-1)![0];
+    }
   }
 
   async function sendRaw(appId: string, body: string): Promise<string> {
@@ -168,6 +185,55 @@ describe('redis destination (real redis-server)', { skip: brokerSkip('redis-serv
     assert.equal((await entries(stream)).length, 1);
   });
 
+  it('an ACL user: the right username and password deliver; a wrong password, or a key outside its patterns, is a failed attempt naming why', async () => {
+    const app = await relay.svix.application.create({ name: 'redis-acl' });
+    const stream = 'allowed:' + randomUUID();
+    const writer = await endpoint(app.id, { destination: destination({ stream, username: WRITER, password: WRITER_PASSWORD }) });
+    const wrong = await endpoint(app.id, { destination: destination({ stream, username: WRITER, password: 'not-the-password' }) });
+    const denied = await endpoint(app.id, { destination: destination({ stream: 'forbidden:' + randomUUID(), username: WRITER, password: WRITER_PASSWORD }) });
+    const msg = await relay.svix.message.create(app.id, { eventType: 'acl.check', payload: { ok: true } });
+    await succeeded(app.id, msg.id, writer);
+    await failureMatching(relay, app.id, wrong, /WRONGPASS/);
+    await failureMatching(relay, app.id, denied, /NOPERM/);
+    assert.deepEqual((await entries(stream)).map((e) => e.fields.get('message-id')!.toString()), [msg.id]);
+  });
+
+  it('over TLS with a client certificate: the CA and the certificate deliver; no CA, another server name or no client certificate fail naming why', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hookrelay-redis-tls-'));
+    const ca = makeTestCa(dir);
+    // Redis asks every client for a certificate signed by the CA (tls-auth-clients yes, its default).
+    const secure = await startRedis({ tls: { certFile: ca.server.certFile, keyFile: ca.server.keyFile, caFile: ca.caFile } });
+    try {
+      const app = await relay.svix.application.create({ name: 'redis-tls' });
+      const base = { type: 'redis', address: `localhost:${secure.port}`, stream: 'secure', timeoutMs: 2000 };
+      const mtls = { caCert: ca.caCert, clientCert: ca.client.cert, clientKey: ca.client.key };
+      const trusted = await endpoint(app.id, { destination: { ...base, tls: mtls } });
+      const noCa = await endpoint(app.id, { destination: { ...base, tls: true } });
+      const otherName = await endpoint(app.id, { destination: { ...base, tls: { ...mtls, serverName: 'redis.example.com' } } });
+      const noClientCert = await endpoint(app.id, { destination: { ...base, tls: { caCert: ca.caCert } } });
+      const msg = await relay.svix.message.create(app.id, { eventType: 'tls', payload: { secure: true } });
+
+      const list = await succeeded(app.id, msg.id, trusted);
+      assert.equal(JSON.parse(list.find((a) => a.status === 0)!.response).stream, 'secure');
+      await failureMatching(relay, app.id, noCa, /self-signed certificate|unable to (get|verify)/i);
+      await failureMatching(relay, app.id, otherName, /redis\.example\.com|altnames/i);
+      // TLS 1.3: the server checks the client's certificate after the handshake and drops the connection (an alert, or a reset).
+      await failureMatching(relay, app.id, noClientCert, new RegExp(`redis localhost:${secure.port}: .*(ECONNRESET|certificate required|Connection is closed|socket hang up)`));
+
+      const tlsReader = new Redis({ host: '127.0.0.1', port: secure.port, tls: { ca: ca.caCert, cert: ca.client.cert, key: ca.client.key, servername: 'localhost' }, lazyConnect: true });
+      try {
+        await tlsReader.connect();
+        const held = (await tlsReader.xrange('secure', '-', '+')) as [string, string[]][];
+        assert.deepEqual(held.map(([, fields]) => fields[1]), [msg.id]);
+      } finally {
+        tlsReader.disconnect();
+      }
+    } finally {
+      await secure.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('keeps one connection per endpoint and replaces it when the endpoint changes', async () => {
     const app = await relay.svix.application.create({ name: 'redis-pool' });
     const ep = await endpoint(app.id, { destination: destination({ stream: 'pool-a' }) });
@@ -181,6 +247,37 @@ describe('redis destination (real redis-server)', { skip: brokerSkip('redis-serv
     await succeeded(app.id, msg.id, ep);
     assert.equal((await entries('pool-b')).length, 1);
     await waitUntil('the old connection closed', async () => (await clients()) === before + 1, 5_000);
+  });
+
+  it('10,000 messages: every message id on the stream, duplicates no more than failed attempts', async (t) => {
+    const app = await relay.svix.application.create({ name: 'redis-bulk' });
+    const stream = 'bulk:' + randomUUID();
+    const ep = await endpoint(app.id, { destination: destination({ stream }), maxInFlight: 64 });
+    const ids = await sendMany(relay, app.id, 10_000);
+    await allSucceeded(relay, app.id, ep, ids.length);
+    const held = await streamIds(stream);
+    const failed = await failedAttempts(relay, app.id, ep);
+    const { missing, duplicates, strangers } = tally(ids, held);
+    t.diagnostic(`${held.length} entries for ${ids.length} messages: ${duplicates} duplicates, ${failed.length} failed attempts`);
+    assert.equal(missing.length, 0, `${missing.length} messages missing from the stream, e.g. ${missing.slice(0, 3)}`);
+    assert.equal(strangers, 0);
+    // Redis does not dedupe: a record can be doubled only by a retry after a lost answer, i.e. after a failed attempt.
+    assert.ok(duplicates <= failed.length, `${duplicates} duplicates but only ${failed.length} failed attempts`);
+  });
+
+  it('Redis down from the start: attempts fail naming the refused connection, then every message arrives once it starts', async () => {
+    await redis.stop();
+    const app = await relay.svix.application.create({ name: 'redis-down' });
+    const stream = 'down:' + randomUUID();
+    const ep = await endpoint(app.id, { destination: destination({ stream }) });
+    const ids = await sendMany(relay, app.id, 50, 8);
+    await failureMatching(relay, app.id, ep, new RegExp(`redis ${redis.address}: .*ECONNREFUSED`));
+    await redis.start();
+    await reader.connect().catch(() => undefined);
+    await allSucceeded(relay, app.id, ep, ids.length, 30_000);
+    const { missing, duplicates, strangers } = tally(ids, await streamIds(stream));
+    // No XADD can have landed while the connection was refused: each message exactly once.
+    assert.deepEqual({ missing, duplicates, strangers }, { missing: [], duplicates: 0, strangers: 0 });
   });
 
   it('retries while Redis is down and delivers once it is back, nothing lost and nothing doubled', async () => {

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,6 +102,9 @@ export async function startBroker(
     if (spawnOptions.group) process.kill(-proc.pid!, 'SIGKILL');
     else proc.kill('SIGKILL');
     await exited;
+    // A wrapper script (`group`) may exit before the server it ran has let go of the port: down means refusing.
+    const deadline = Date.now() + 10_000;
+    while ((await portOpen(port)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
   };
 
   await start();
@@ -119,11 +122,18 @@ export async function startBroker(
   };
 }
 
-/** redis-server with an append-only file fsynced on every write, so a killed server keeps what it acknowledged. */
-export function startRedis(options: { password?: string } = {}): Promise<TestBroker> {
+/**
+ * redis-server with an append-only file fsynced on every write, so a killed server keeps what it acknowledged.
+ * `users`: ACL rules, one user each (`alice on >password ~keys:* +@all`). `tls`: the port speaks TLS only, and asks
+ * for a client certificate signed by `caFile`.
+ */
+export function startRedis(options: { password?: string; users?: string[]; tls?: { certFile: string; keyFile: string; caFile: string } } = {}): Promise<TestBroker> {
+  const tls = options.tls;
   return startBroker('redis-server', findBinary('redis-server')!, (port, dir) => [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always',
+    ...(tls ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-ca-cert-file', tls.caFile] : ['--port', String(port)]),
+    '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always',
     ...(options.password ? ['--requirepass', options.password] : []),
+    ...(options.users ?? []).flatMap((rules) => ['--user', ...rules.split(' ')]),
   ]);
 }
 
@@ -158,21 +168,50 @@ export function kafkaSkip(): false | string {
 
 /**
  * A single-node Kafka broker in KRaft mode (broker and controller in one JVM), its log dirs formatted in the temp dir.
- * Topics are not created on first use unless `autoCreateTopics`.
+ * Topics are not created on first use unless `autoCreateTopics`. `saslUsers` adds a second listener, SASL_PLAINTEXT
+ * on `saslAddress`, where each user logs in with PLAIN or SCRAM-SHA-512 (its SCRAM credential written when the storage
+ * is formatted); the first listener stays open to anyone. `tls` adds an SSL listener on `tlsAddress` that asks for a
+ * client certificate signed by `caFile`.
  */
-export async function startKafka(options: { autoCreateTopics?: boolean } = {}): Promise<TestBroker> {
+export async function startKafka(
+  options: { autoCreateTopics?: boolean; saslUsers?: Record<string, string>; tls?: { certFile: string; keyFile: string; caFile: string } } = {},
+): Promise<TestBroker & { saslAddress: string | null; tlsAddress: string | null }> {
   const libs = findKafkaLibs()!;
   const classpath = `${libs}/*`;
   const controllerPort = await freePort();
+  const users = Object.entries(options.saslUsers ?? {});
+  const saslPort = users.length ? await freePort() : null;
+  const tlsPort = options.tls ? await freePort() : null;
   const prepare = async (port: number, dir: string) => {
+    const sasl = saslPort === null ? null : `SASL_PLAINTEXT://127.0.0.1:${saslPort}`;
+    const ssl = tlsPort === null ? null : `SSL://127.0.0.1:${tlsPort}`;
+    const extra = [sasl, ssl].filter((l) => l !== null);
     const properties = [
       'process.roles=broker,controller',
       'node.id=1',
       `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+      `listeners=${[`PLAINTEXT://127.0.0.1:${port}`, ...extra, `CONTROLLER://127.0.0.1:${controllerPort}`].join(',')}`,
+      `advertised.listeners=${[`PLAINTEXT://127.0.0.1:${port}`, ...extra].join(',')}`,
       'controller.listener.names=CONTROLLER',
-      'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+      'inter.broker.listener.name=PLAINTEXT',
+      `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL`,
+      ...(sasl
+        ? [
+            'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512',
+            `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${users.map(([name, password]) => `user_${name}="${password}"`).join(' ')};`,
+            'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+          ]
+        : []),
+      ...(options.tls
+        ? [
+            // A PEM keystore is one file: the (unencrypted PKCS#8) key, then the certificate.
+            'listener.name.ssl.ssl.keystore.type=PEM',
+            `listener.name.ssl.ssl.keystore.location=${join(dir, 'keystore.pem')}`,
+            'listener.name.ssl.ssl.truststore.type=PEM',
+            `listener.name.ssl.ssl.truststore.location=${options.tls.caFile}`,
+            'listener.name.ssl.ssl.client.auth=required',
+          ]
+        : []),
       `log.dirs=${join(dir, 'data')}`,
       'num.partitions=1',
       'offsets.topic.replication.factor=1',
@@ -182,18 +221,22 @@ export async function startKafka(options: { autoCreateTopics?: boolean } = {}): 
       `auto.create.topics.enable=${options.autoCreateTopics === true}`,
     ];
     writeFileSync(join(dir, 'server.properties'), properties.join('\n') + '\n');
-    const format = spawnSync('java', ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', 'hookrelaytestcluster0A', '-c', join(dir, 'server.properties')], { encoding: 'utf8' });
+    if (options.tls) writeFileSync(join(dir, 'keystore.pem'), readFileSync(options.tls.keyFile, 'utf8') + readFileSync(options.tls.certFile, 'utf8'));
+    const scram = users.flatMap(([name, password]) => ['--add-scram', `SCRAM-SHA-512=[name=${name},password=${password}]`]);
+    const format = spawnSync('java', ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', 'hookrelaytestcluster0A', '-c', join(dir, 'server.properties'), ...scram], { encoding: 'utf8' });
     if (format.status !== 0) throw new Error(`kafka storage format failed:\n${format.stdout}${format.stderr}`);
   };
-  return startBroker('kafka', 'java', (_port, dir) => ['-Xmx512m', '-cp', classpath, 'kafka.Kafka', join(dir, 'server.properties')], portOpen, prepare);
+  const broker = await startBroker('kafka', 'java', (_port, dir) => ['-Xmx512m', '-cp', classpath, 'kafka.Kafka', join(dir, 'server.properties')], portOpen, prepare);
+  return { ...broker, saslAddress: saslPort === null ? null : `127.0.0.1:${saslPort}`, tlsAddress: tlsPort === null ? null : `127.0.0.1:${tlsPort}` };
 }
 
 /**
  * rabbitmq-server (Debian's, run directly rather than through its `su rabbitmq` wrapper) as a throwaway node: its own
  * node name, Erlang distribution and epmd ports, cookie (HOME) and Mnesia dir in the temp dir; `guest` may log in
- * from loopback. Its epmd is stopped on close.
+ * from loopback. Its epmd is stopped on close. With `user`, the node is made with that user (all permissions on `/`)
+ * instead of `guest`.
  */
-export async function startRabbitmq(): Promise<TestBroker> {
+export async function startRabbitmq(options: { user?: { name: string; password: string } } = {}): Promise<TestBroker> {
   const [distPort, epmdPort] = [await freePort(), await freePort()];
   // Its own epmd, in the foreground, so that it is this process's child and goes with the node (the one Erlang
   // starts by itself is a daemon that outlives the test).
@@ -209,7 +252,8 @@ export async function startRabbitmq(): Promise<TestBroker> {
       if (epmd.exitCode !== null || Date.now() > deadline) throw new Error(`epmd did not listen on 127.0.0.1:${epmdPort}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    writeFileSync(join(dir, 'rabbitmq.conf'), `loopback_users = none\nlisteners.tcp.1 = 127.0.0.1:${port}\n`);
+    const user = options.user ? `default_user = ${options.user.name}\ndefault_pass = ${options.user.password}\n` : '';
+    writeFileSync(join(dir, 'rabbitmq.conf'), `loopback_users = none\nlisteners.tcp.1 = 127.0.0.1:${port}\n${user}`);
     writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
     env = {
       ...process.env,
