@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,8 +16,8 @@ import { attemptOf, endpointInput } from './conformance.js';
  * The delivery rules are written twice: TypeScript around small statements for SQLite (store/sqlite/claim.ts), one
  * SQL statement for PostgreSQL (store/postgres/claim.ts). Random histories of accepts, claims, outcomes, releases and
  * clock jumps run on both stores side by side, and every observable result must be the same: which endpoint gets
- * which message at each claim (caps, FIFO, filters, disabled endpoints, due times, the circuit breaker's open and
- * half-open states), the fan-out of each accept, the endpoints' health, and when the next delivery is due.
+ * which message at each claim (caps, FIFO, ordering keys with either park rule, filters, disabled endpoints, due times,
+ * the circuit breaker's open and half-open states), the fan-out of each accept, the endpoints' health, and when the next delivery is due.
  */
 
 const T0 = Date.UTC(2026, 2, 1);
@@ -26,13 +26,19 @@ const LIMIT = 1000;
 
 const endpointSpec = fc.record({
   maxInFlight: fc.integer({ min: 1, max: 3 }),
-  ordering: fc.constantFrom('parallel' as const, 'fifo' as const),
+  ordering: fc.constantFrom('parallel' as const, 'fifo' as const, 'key' as const),
+  orderingOnPark: fc.constantFrom('skip' as const, 'hold' as const),
   filterTypes: fc.constantFrom(null, ['a'], ['b'], ['a', 'b']),
   disabled: fc.constantFrom(false, false, false, true),
 });
 
 const op = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('accept' as const), eventType: fc.constantFrom('a', 'b'), later: fc.constantFrom(0, 0, 0, 5_000) }) },
+  { weight: 4, arbitrary: fc.record({
+      kind: fc.constant('accept' as const),
+      eventType: fc.constantFrom('a', 'b'),
+      later: fc.constantFrom(0, 0, 0, 5_000),
+      key: fc.constantFrom(null, 'k1', 'k1', 'k2', 'k3'),
+    }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('claim' as const) }) },
   {
     weight: 5,
@@ -68,7 +74,10 @@ class Run {
     const app = await this.store.createApp({ name: `rules ${scenario}`, uid: null, rateLimit: null, metadata: {} }, T0);
     this.appId = app.id;
     for (const spec of specs) {
-      const endpoint = await this.store.createEndpoint(app.id, endpointInput({ maxInFlight: spec.maxInFlight, ordering: spec.ordering, filterTypes: spec.filterTypes ? [...spec.filterTypes] : null, disabled: spec.disabled }), 's', T0);
+      // Which keys a key-ordered endpoint serves first when its cap binds is each store's round robin, not a rule: with
+      // room for every key, the rules alone decide (caps themselves are checked on the other orderings).
+      const maxInFlight = spec.ordering === 'key' ? 100 : spec.maxInFlight;
+      const endpoint = await this.store.createEndpoint(app.id, endpointInput({ maxInFlight, ordering: spec.ordering, orderingOnPark: spec.orderingOnPark, filterTypes: spec.filterTypes ? [...spec.filterTypes] : null, disabled: spec.disabled }), 's', T0);
       this.endpoints.push(endpoint.id);
     }
   }
@@ -88,6 +97,7 @@ class Run {
           idempotencyTtlMs: 0,
           now,
           dueAt: now + o.later,
+          orderingKey: o.key,
         });
         assert.equal(result.kind, 'accepted');
         if (result.kind !== 'accepted') return;
@@ -180,12 +190,15 @@ describe('delivery rules: SQLite and PostgreSQL agree on random histories', { sk
       }),
       {
         numRuns: Number(process.env.RULES_RUNS ?? 60),
+        includeErrorInReport: true,
         // Histories the random ones reach rarely: a circuit that opens, then a half-open endpoint with work waiting.
         examples: [
+          // RULES_EXAMPLE=<file>: replay a counterexample (the JSON after "Counterexample:" in a failure).
+          ...(process.env.RULES_EXAMPLE ? [JSON.parse(readFileSync(process.env.RULES_EXAMPLE, 'utf8'))] : []),
           [
-            [{ maxInFlight: 3, ordering: 'parallel' as const, filterTypes: null, disabled: false }],
+            [{ maxInFlight: 3, ordering: 'parallel' as const, orderingOnPark: 'skip' as const, filterTypes: null, disabled: false }],
             [
-              ...Array.from({ length: 5 }, () => ({ kind: 'accept' as const, eventType: 'a' as const, later: 0 as const })),
+              ...Array.from({ length: 5 }, () => ({ kind: 'accept' as const, eventType: 'a' as const, later: 0 as const, key: null })),
               { kind: 'claim' as const },
               { kind: 'finish' as const, pick: 0, outcome: 'retry' as const },
               { kind: 'finish' as const, pick: 0, outcome: 'retry' as const },
