@@ -122,7 +122,8 @@ export class Dispatcher {
     // Something may be claimable (a wake-up, or a sleep that ended) and no claim has looked since.
     let wanted = true;
     while (this.running) {
-      wanted ||= this.alarm.take();
+      // take() first: it must clear the alarm on every turn (a `wanted ||=` would skip it while wanted is set).
+      wanted = this.alarm.take() || wanted;
       const room = this.options.maxInFlight - this.inFlight.size;
       let claimed: ClaimedDelivery[] = [];
       if (this.inFlight.size > 0) {
