@@ -88,6 +88,8 @@ export class SqliteStore implements Store {
       endpointById: db.prepare('SELECT * FROM endpoint WHERE app_id = ? AND (id = ? OR uid = ?) LIMIT 1'),
       // By id, else the newest message with that eventId (a provider's delivery id may repeat across source messages).
       messageById: db.prepare('SELECT * FROM message WHERE app_id = @app AND (id = @key OR event_id = @key) ORDER BY id = @key DESC, id DESC LIMIT 1'),
+      // By primary key alone: messageById's `id = ? OR event_id = ?` walks every message of the app (message_app).
+      messageByPrimaryKey: db.prepare('SELECT * FROM message WHERE id = ? AND app_id = ?'),
       messageByEventId: db.prepare('SELECT id FROM message WHERE app_id = ? AND event_id = ? AND source_id IS NULL'),
       idempotencyGet: db.prepare('SELECT message_id, expires_at FROM idempotency_key WHERE app_id = ? AND key = ?'),
       idempotencyPut: db.prepare(
@@ -536,7 +538,7 @@ export class SqliteStore implements Store {
     if (input.idempotencyKey !== null) {
       const seen = this.stmt.idempotencyGet.get(appId, input.idempotencyKey) as { message_id: string; expires_at: number } | undefined;
       if (seen && seen.expires_at > now) {
-        const original = this.stmt.messageById.get({ app: appId, key: seen.message_id });
+        const original = this.stmt.messageByPrimaryKey.get(seen.message_id, appId);
         if (original) return { kind: 'duplicate', message: toMessage(original) };
       }
     }
