@@ -53,6 +53,10 @@ export async function consumeKafka(ctx: ConsumerContext<KafkaSourceConfig>): Pro
     groupId: ctx.group,
     allowAutoTopicCreation: false,
     maxWaitTimeInMs: 500,
+    // A member that died (a killed process, or one cut off by a broker restart) holds its partitions until its session
+    // expires: 10 s, not kafkajs' 30 s. Heartbeats every second keep a live one well inside it.
+    sessionTimeout: 10_000,
+    heartbeatInterval: 1_000,
     // This loop, not kafkajs, restarts a consumer that failed (with the error shown on the source meanwhile).
     retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2_000, restartOnFailure: async () => false },
   });

@@ -139,7 +139,7 @@ export class BrokerSources {
   ) {
     this.now = options.now ?? Date.now;
     this.records = new RecordIntake(intake, this.now);
-    this.options = { resyncMs: options.resyncMs ?? 5_000, backoffMs: options.backoffMs ?? 500, maxBackoffMs: options.maxBackoffMs ?? 10_000 };
+    this.options = { resyncMs: options.resyncMs ?? 5_000, backoffMs: options.backoffMs ?? 500, maxBackoffMs: options.maxBackoffMs ?? 5_000 };
   }
 
   async start(): Promise<void> {
