@@ -28,7 +28,7 @@ export interface SourceBrokerAdapter {
   /** Makes the broker hand the source's already acknowledged records over again (a rewind, or a repeat publish). */
   redeliver(broker: TestBroker, place: string, sourceId: string, setDisabled: (disabled: boolean) => Promise<void>): Promise<void>;
   /** True once the broker holds nothing the source has not acknowledged on `place`. */
-  drained(broker: TestBroker, place: string, sourceId: string): Promise<boolean>;
+  drained(broker: TestBroker, place: string, sourceId: string, setDisabled: (disabled: boolean) => Promise<void>): Promise<boolean>;
   /** A config with wrong credentials and the state error expected; null when the test broker has no authentication. */
   wrongCredentials: ((broker: TestBroker, place: string) => Record<string, unknown>) | null;
   wrongCredentialsError: RegExp;
@@ -78,8 +78,8 @@ export function brokerSourceSuite(adapter: SourceBrokerAdapter): void {
     });
     after(async () => {
       await relay?.close();
-      await broker?.close();
       await adapter.close();
+      await broker?.close();
     });
 
     async function createSource(config: Record<string, unknown>): Promise<{ id: string; appId: string }> {
@@ -143,6 +143,10 @@ export function brokerSourceSuite(adapter: SourceBrokerAdapter): void {
     });
 
     it(`takes ${TOTAL} records with the broker killed and restarted mid-run, and a redelivery of all of them, as ${TOTAL} messages; a source created while the broker is down shows why and then consumes`, async (t) => {
+      const setDisabled = async (disabled: boolean) => {
+        const saved = await relay.api('PUT', `/ingest/api/v1/source/${source.id}`, { name: 'bulk', type: adapter.type, config: adapter.config(broker, place, { disabled }) });
+        assert.equal(saved.status, 200, saved.text);
+      };
       const started = Date.now();
       const phase = (what: string) => t.diagnostic(`${what} at ${Date.now() - started} ms`);
       const place = await adapter.place(broker);
@@ -166,7 +170,7 @@ export function brokerSourceSuite(adapter: SourceBrokerAdapter): void {
       phase('restarted');
       const messages = await countOf(source.appId, TOTAL);
       phase('all consumed');
-      await waitUntil('the broker to hold nothing unacknowledged', () => adapter.drained(broker, place, source.id), 60_000, 200);
+      await waitUntil('the broker to hold nothing unacknowledged', () => adapter.drained(broker, place, source.id, setDisabled), 60_000, 200);
       const seen = new Set(messages.map((m) => Buffer.from(m.payload!).toString()));
       assert.equal(seen.size, TOTAL, 'every record is one message');
       assert.equal(messages.length, TOTAL, 'no record became two messages');
@@ -180,16 +184,13 @@ export function brokerSourceSuite(adapter: SourceBrokerAdapter): void {
       assert.equal(message.eventType, 'back.again');
 
       // The broker hands every record over again (as after a crash between accept and ack): still one message each.
-      await adapter.redeliver(broker, place, source.id, async (disabled) => {
-        const saved = await relay.api('PUT', `/ingest/api/v1/source/${source.id}`, { name: 'bulk', type: adapter.type, config: adapter.config(broker, place, { disabled }) });
-        assert.equal(saved.status, 200, saved.text);
-      });
+      await adapter.redeliver(broker, place, source.id, setDisabled);
       phase('redelivering');
-      await waitUntil('the redelivered records to be consumed', () => adapter.drained(broker, place, source.id), 60_000, 200);
+      await waitUntil('the redelivered records to be consumed', () => adapter.drained(broker, place, source.id, setDisabled), 60_000, 200);
       phase('redelivery consumed');
       const again = await allMessages(relay, source.appId);
       assert.equal(again.length, TOTAL, 'a redelivered record stays one message');
-      assert.equal((await stateOf(source.id))?.state, 'running');
+      await waitForState(source.id, 'running');
     });
 
     it('names wrong credentials and an unknown topic or queue in the source state; secrets are never returned', async () => {

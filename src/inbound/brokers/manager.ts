@@ -25,6 +25,8 @@ export interface BrokerSourcesOptions {
 
 const describe = (type: BrokerSourceType, error: unknown) => (type === 'nats' ? natsError(error) : ((error as Error)?.message ?? String(error)));
 
+const STOP_WAIT_MS = 30_000;
+
 /** One source's consumer: its loop, dialling again after each failure, until stopped. */
 class Runner {
   private readonly abort = new AbortController();
@@ -106,10 +108,15 @@ class Runner {
     }
   }
 
-  /** Finishes the accept and acknowledgement in hand, then closes the consumer's connection. */
+  /** Finishes the accept and acknowledgement in hand, then closes the consumer's connection (waiting 30 s at most). */
   async stop(): Promise<void> {
     this.abort.abort();
-    await this.done;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), STOP_WAIT_MS)));
+    const outcome = await Promise.race([this.done, late]);
+    clearTimeout(timer);
+    // What was not acknowledged stays with the broker, which hands it out again: nothing is lost by giving up here.
+    if (outcome === 'late') this.owner.log.warn({ sourceId: this.source.id }, `the broker source's consumer did not stop within ${STOP_WAIT_MS / 1000} s; leaving it`);
   }
 }
 

@@ -29,6 +29,10 @@ function headersOf(m: JsMsg): Record<string, string> {
 export async function consumeNats(ctx: ConsumerContext<NatsSourceConfig>): Promise<void> {
   const c = ctx.config;
   const nc = await dial(ctx);
+  // Every wait below ends when the connection does (a pull in progress may otherwise wait on a dead socket).
+  const lost = nc.closed().then((error) => Promise.reject(new Error(`connection closed${error ? `: ${natsError(error)}` : ''}`)));
+  lost.catch(() => undefined);
+  const whileOpen = <T>(work: Promise<T>) => Promise.race([work, lost]);
   try {
     const jsm = await nc.jetstreamManager({ timeout: c.timeoutMs });
     try {
@@ -54,16 +58,24 @@ export async function consumeNats(ctx: ConsumerContext<NatsSourceConfig>): Promi
     ctx.running();
     while (!ctx.signal.aborted) {
       // `expires` bounds how long a stop waits for an empty pull to return.
-      const pulled = await consumer.fetch({ max_messages: c.batchSize, expires: 1_000 });
-      const messages: JsMsg[] = [];
-      for await (const m of pulled) messages.push(m);
-      if (nc.isClosed()) throw new Error(`connection closed${(await nc.closed()) ? `: ${natsError(await nc.closed())}` : ''}`);
+      const pulled = await whileOpen(consumer.fetch({ max_messages: c.batchSize, expires: 1_000 }));
+      const messages = await whileOpen(
+        (async () => {
+          const out: JsMsg[] = [];
+          for await (const m of pulled) out.push(m);
+          return out;
+        })(),
+      ).catch((error) => {
+        pulled.stop();
+        throw error;
+      });
+      if (nc.isClosed()) await lost;
       if (messages.length === 0) continue;
       const records: BrokerRecord[] = messages.map((m) => ({ id: `nats:${m.info.stream}/${m.info.streamSequence}`, payload: Buffer.from(m.data), headers: headersOf(m) }));
       // While the store is failing, tell the server the messages are still being worked on (no redelivery meanwhile).
       if (!(await ctx.acceptAll(records, () => messages.forEach((m) => m.working())))) return;
       for (const m of messages) m.ack();
-      await nc.flush();
+      await whileOpen(nc.flush());
     }
   } finally {
     // A message pulled but not acked is redelivered after ackWaitMs (to this source's next pull, or another process).
