@@ -60,9 +60,10 @@ function sourceComponents(): Record<string, unknown> {
   });
   const inMapping: Record<string, string> = {};
   const outMapping: Record<string, string> = {};
-  for (const { type, aliasOf, config } of sourceTypes()) {
+  for (const { type, aliasOf, config, broker } of sourceTypes()) {
     const name = pascalCase(type);
-    components[`IngestSourceConfig${name}`] = { ...config, description: aliasOf ? `Same as the ${aliasOf} type.` : `Config of a ${type} source.` };
+    const description = aliasOf ? `Same as the ${aliasOf} type.` : broker ? `Config of a ${type} broker source: hookrelay consumes it (docs/brokers.md).` : `Config of a ${type} source.`;
+    components[`IngestSourceConfig${name}`] = { ...config, description };
     components[`IngestSourceIn${name}`] = variant(inBase, type, ref(`IngestSourceConfig${name}`), (config.required ?? []).length > 0);
     components[`IngestSourceOut${name}`] = variant(outBase, type, { ...redactedConfigSchema(config), description: 'The config without its secrets' }, true);
     inMapping[type] = `#/components/schemas/IngestSourceIn${name}`;
