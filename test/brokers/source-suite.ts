@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Message } from '../../src/domain/types.js';
+import type { SealedStore } from '../../src/secrets/sealed-store.js';
 import type { TestBroker } from '../helpers/brokers.js';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -203,6 +204,11 @@ export function brokerSourceSuite(adapter: SourceBrokerAdapter): void {
         const shown = await relay.api('GET', `/ingest/api/v1/source/${wrong.id}`);
         assert.doesNotMatch(shown.text, /wrong-secret/);
         assert.ok(!('password' in shown.body.config) && !('token' in shown.body.config));
+        // At rest the password is sealed: the row holds no copy of it.
+        const rows = await (relay.store as SealedStore).inner.scanSecrets('source', '', 1000);
+        const row = rows.find((r) => r.id === wrong.id) as { config: Record<string, unknown> };
+        assert.match(String(row.config.password), /^hrenc:v1:/);
+        assert.doesNotMatch(JSON.stringify(rows), /wrong-secret/);
         // Fixed: the consumer restarts with the new settings and runs.
         const fixed = await relay.api('PUT', `/ingest/api/v1/source/${wrong.id}`, { name: 'fixed', type: adapter.type, config: adapter.config(broker, place) });
         assert.equal(fixed.status, 200, fixed.text);
