@@ -11,6 +11,7 @@ import { filterFanOut } from './filters.js';
 import { transformPhase } from './transforms.js';
 import { ingestPhase } from './ingest.js';
 import { processesPhase } from './processes.js';
+import { brokersInPhase } from './brokers-in.js';
 import { storeOnly } from './store-only.js';
 
 /**
@@ -28,7 +29,8 @@ import { storeOnly } from './store-only.js';
  * BENCH_FAULT_SECONDS (each run of the fault-isolation phase, default 8; 0 skips it), BENCH_FAULT_RATE (msgs/s to the
  * healthy app and to the faulty app, each fanning out to 25 endpoints; default 20), BENCH_FILTER_MESSAGES (messages
  * of the content-filter fan-out phase, each to 100 endpoints with and without filters; default 4000; 0 skips it),
- * BENCH_TRANSFORM_MESSAGES (deliveries to one endpoint without and with a transformation; default 3000; 0 skips it).
+ * BENCH_TRANSFORM_MESSAGES (deliveries to one endpoint without and with a transformation; default 3000; 0 skips it),
+ * BENCH_BROKER_SOURCE_RECORDS (records each broker source consumes: Redis, NATS, Kafka, RabbitMQ as installed; default 10000; 0 skips it).
  */
 
 const int = (name: string, fallback: number) => {
@@ -50,6 +52,7 @@ const cfg = {
   transformMessages: int('BENCH_TRANSFORM_MESSAGES', 3_000),
   ingestRequests: int('BENCH_INGEST_REQUESTS', 20_000),
   processMessages: int('BENCH_PROCESS_MESSAGES', 10_000),
+  brokerSourceRecords: int('BENCH_BROKER_SOURCE_RECORDS', 10_000),
   processCounts: (process.env.BENCH_PROCESSES ?? '1,2,3').split(',').map(Number),
   faultSeconds: int('BENCH_FAULT_SECONDS', 8),
   faultRate: int('BENCH_FAULT_RATE', 20),
@@ -427,6 +430,13 @@ async function main(): Promise<void> {
 
     // 3. Ingest: verified provider requests with a durable ack, beside a bare node:http server answering 200.
     if (cfg.ingestRequests > 0) rows.push(...(await ingestPhase(loadgen.call, cfg.ingestRequests, cfg.acceptConcurrency, cfg.phaseTimeoutMs)));
+
+    // 3b. Broker sources: records/s a source consumes from each installed broker into the store.
+    if (cfg.brokerSourceRecords > 0) {
+      const result = await brokersInPhase({ records: cfg.brokerSourceRecords, flags: relayFlags, timeoutMs: cfg.phaseTimeoutMs });
+      rows.push(...result.rows);
+      problems.push(...result.problems);
+    }
 
     // 4. Real processes: SQLite's one, then 1, 2 and 3 on one PostgreSQL database (accept, then drain).
     if (cfg.processMessages > 0) {
