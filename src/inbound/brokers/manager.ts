@@ -23,7 +23,13 @@ export interface BrokerSourcesOptions {
   now?: () => number;
 }
 
-const describe = (type: BrokerSourceType, error: unknown) => (type === 'nats' ? natsError(error) : ((error as Error)?.message ?? String(error)));
+const describeFailure = (type: BrokerSourceType, error: unknown) => (type === 'nats' ? natsError(error) : ((error as Error)?.message ?? String(error)));
+
+/** The consumer group (Kafka `groupId`, Redis `group`, NATS durable `consumer`) a source names, or its default. */
+function groupOf(config: BrokerSourceConfig, sourceId: string): string {
+  const named = config as { group?: string; groupId?: string; consumer?: string };
+  return named.group ?? named.groupId ?? named.consumer ?? defaultGroup(sourceId);
+}
 
 const STOP_WAIT_MS = 30_000;
 
@@ -53,7 +59,7 @@ class Runner {
       const context: ConsumerContext = {
         source: this.source,
         config: this.config,
-        group: (this.config as { group?: string; groupId?: string; consumer?: string }).group ?? (this.config as { groupId?: string }).groupId ?? (this.config as { consumer?: string }).consumer ?? defaultGroup(this.source.id),
+        group: groupOf(this.config, this.source.id),
         consumerName: this.owner.consumerName,
         egress: this.owner.egress,
         log,
@@ -70,7 +76,7 @@ class Runner {
         await CONSUMERS[type](context);
       } catch (error) {
         if (signal.aborted) break;
-        const message = describe(type, error);
+        const message = describeFailure(type, error);
         this.owner.report(this.source.id, 'error', message);
         log.warn({ error: message, retryInMs: backoff, wasConsuming: connected }, 'broker source failed; connecting again');
         await pause(backoff, signal);

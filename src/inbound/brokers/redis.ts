@@ -68,10 +68,9 @@ async function claimStale(ctx: ConsumerContext<RedisSourceConfig>, client: Redis
   const c = ctx.config;
   let cursor = '0-0';
   do {
-    const [next, entries, deleted] = (await client.callBuffer('XAUTOCLAIM', [c.stream, ctx.group, ctx.consumerName, c.claimIdleMs, cursor, 'COUNT', c.batchSize])) as [Buffer, RawEntry[], Buffer[]?];
+    // Redis 7 also answers the ids of pending entries that no longer exist (a third element): it drops them itself.
+    const [next, entries] = (await client.callBuffer('XAUTOCLAIM', [c.stream, ctx.group, ctx.consumerName, c.claimIdleMs, cursor, 'COUNT', c.batchSize])) as [Buffer, RawEntry[]];
     cursor = next.toString();
-    // Redis 7 lists the ids of pending entries that no longer exist apart; they are dropped from the pending list.
-    void deleted;
     if (!(await handle(ctx, client, entries.filter((e) => e !== null)))) return;
   } while (cursor !== '0-0' && !ctx.signal.aborted);
 }
