@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { HookrelayError, type FieldIssue } from '../../domain/errors.js';
 import { ADDRESS_PATTERN, hostOf } from '../../pipeline/destinations/broker.js';
-import { pem } from '../../pipeline/destinations/kinds.js';
+import { tlsSetting } from '../../pipeline/destinations/kinds.js';
 
 /**
  * Broker sources: a source whose `type` is a broker (`kafka`, `redis`, `nats`, `rabbitmq`) has no ingest URL that
@@ -10,17 +10,7 @@ import { pem } from '../../pipeline/destinations/kinds.js';
  * from, and how a record becomes a message (its event type, the headers kept, the dedupe window).
  */
 
-const tls = z.union([
-  z.boolean(),
-  z
-    .strictObject({
-      serverName: z.string().min(1).max(255).optional(),
-      caCert: pem('caCert').optional(),
-      clientCert: pem('clientCert').optional(),
-      clientKey: pem('clientKey').optional(),
-    })
-    .refine((t) => (t.clientCert === undefined) === (t.clientKey === undefined), { message: 'clientCert and clientKey go together (mTLS)', path: ['clientKey'] }),
-]);
+const tls = tlsSetting();
 
 const address = z.string().regex(ADDRESS_PATTERN, { message: 'must be host:port' });
 const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$/, { message: 'must be a header name' }).transform((v) => v.toLowerCase());

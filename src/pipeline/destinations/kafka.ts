@@ -6,7 +6,7 @@ import type { ClaimedDelivery, Endpoint } from '../../domain/types.js';
 import { canonicalHost, EgressPolicy, EgressRefusedError } from '../../egress/policy.js';
 import { AbortedError, ADDRESS_PATTERN, ConnectionPool, deliveryHeaders, fatal, fingerprintOf, hostOf, payloadBytes, retry, settingsOf, success, TimeoutError, withTimeout, type PooledConnection } from './broker.js';
 import type { Destination, SendResult } from './destination.js';
-import { defineDestinationKind, pem } from './kinds.js';
+import { defineDestinationKind, tlsSetting } from './kinds.js';
 import { renderTemplate } from './temporal.js';
 
 const placeholdersKnown = (s: string) => [...s.matchAll(/\{([^{}]*)\}/g)].every(([, name]) => ['messageId', 'eventType', 'eventId'].includes(name) || /^header\.[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name));
@@ -36,19 +36,7 @@ const config = z.strictObject({
       password: z.string().min(1).max(4096),
     })
     .optional(),
-  ssl: z
-    .union([
-      z.boolean(),
-      z
-        .strictObject({
-          serverName: z.string().min(1).max(255).optional(),
-          caCert: pem('caCert').optional(),
-          clientCert: pem('clientCert').optional(),
-          clientKey: pem('clientKey').optional(),
-        })
-        .refine((t) => (t.clientCert === undefined) === (t.clientKey === undefined), { message: 'clientCert and clientKey go together (mTLS)', path: ['clientKey'] }),
-    ])
-    .optional(),
+  ssl: tlsSetting().optional(),
   /** Bound on one produce, connecting and the acknowledgement of every in-sync replica included. */
   timeoutMs: z.number().int().min(100).max(60_000).default(10_000),
 });
