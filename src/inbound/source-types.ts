@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BROKER_SOURCE_CONFIGS, type BrokerSourceType } from './brokers/config.js';
+import { BROKER_SECRET_PATHS, BROKER_SOURCE_CONFIGS, type BrokerSourceType } from './brokers/config.js';
 import { PROVIDERS } from './providers/index.js';
 import { SOURCE_TYPE_ALIASES, SECRET_FIELDS, commonSourceConfig } from './source-config.js';
 
@@ -46,6 +46,16 @@ function configSchema(providerType: string): JsonSchema {
 function brokerConfigSchema(type: BrokerSourceType): JsonSchema {
   const own = jsonSchemaOf(BROKER_SOURCE_CONFIGS[type]);
   const properties = Object.fromEntries(Object.entries(own.properties ?? {}).map(([name, field]) => [name, SECRET_FIELDS.has(name) ? { ...field, writeOnly: true } : field]));
+  // A secret inside an object setting (`sasl.password`; `tls.clientKey` in the object variant of `tls`).
+  const secretIn = (schema: JsonSchema, field: string): JsonSchema =>
+    schema.properties?.[field] ? { ...schema, properties: { ...schema.properties, [field]: { ...schema.properties[field], writeOnly: true } } } : schema;
+  for (const path of BROKER_SECRET_PATHS) {
+    const [head, field] = path.split('.');
+    const setting = properties[head];
+    if (!setting) continue;
+    const variants = setting.anyOf as JsonSchema[] | undefined;
+    properties[head] = variants ? { ...setting, anyOf: variants.map((v) => secretIn(v, field)) } : secretIn(setting, field);
+  }
   return { ...own, properties, additionalProperties: false, 'x-hookrelay-broker': true };
 }
 
