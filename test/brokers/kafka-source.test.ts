@@ -5,12 +5,14 @@ import { waitUntil } from '../helpers/wait.js';
 import { brokerSourceSuite } from './source-suite.js';
 
 const PARTITIONS = 3;
+/** The broker takes SASL/PLAIN logins of this user only. */
+const SASL = { mechanism: 'plain' as const, username: 'hookrelay', password: 'kafka-pass-' + randomUUID() };
 let client: Kafka | null = null;
 let admin: Admin | null = null;
 
 async function adminOf(broker: TestBroker): Promise<Admin> {
   if (admin) return admin;
-  client = new Kafka({ clientId: 'hookrelay-test', brokers: [broker.address], logLevel: logLevel.NOTHING, retry: { retries: 10 } });
+  client = new Kafka({ clientId: 'hookrelay-test', brokers: [broker.address], sasl: SASL, logLevel: logLevel.NOTHING, retry: { retries: 10 } });
   admin = client.admin();
   await admin.connect();
   return admin;
@@ -19,7 +21,7 @@ async function adminOf(broker: TestBroker): Promise<Admin> {
 brokerSourceSuite({
   type: 'kafka',
   skip: kafkaSkip(),
-  start: () => startKafka(),
+  start: () => startKafka({ sasl: SASL }),
   async place(broker) {
     const topic = 'in-' + randomUUID();
     const a = await adminOf(broker);
@@ -31,7 +33,7 @@ brokerSourceSuite({
     }, 20_000, 100);
     return topic;
   },
-  config: (broker, topic, extra = {}) => ({ brokers: [broker.address], topic, timeoutMs: 3000, ...extra }),
+  config: (broker, topic, extra = {}) => ({ brokers: [broker.address], sasl: SASL, topic, timeoutMs: 3000, ...extra }),
   async produce(broker, topic, records) {
     await adminOf(broker);
     const producer = client!.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -67,9 +69,9 @@ brokerSourceSuite({
     const [committed] = await a.fetchOffsets({ groupId: `hookrelay-${sourceId}`, topics: [topic] });
     return ends.every((end) => committed.partitions.find((p) => p.partition === end.partition)?.offset === end.high);
   },
-  wrongCredentials: null,
-  wrongCredentialsError: /SASL/,
-  unknownPlace: async (broker) => ({ brokers: [broker.address], topic: 'no-such-topic', timeoutMs: 3000 }),
+  wrongCredentials: (broker, topic) => ({ brokers: [broker.address], sasl: { ...SASL, password: 'wrong-secret' }, topic, timeoutMs: 3000 }),
+  wrongCredentialsError: /SASL|[Aa]uthentication failed/,
+  unknownPlace: async (broker) => ({ brokers: [broker.address], sasl: SASL, topic: 'no-such-topic', timeoutMs: 3000 }),
   unknownPlaceError: /topic "no-such-topic" does not exist/,
   downError: /ECONNREFUSED|Connection error|connect/i,
   async afterRestart() {

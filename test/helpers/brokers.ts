@@ -160,19 +160,30 @@ export function kafkaSkip(): false | string {
  * A single-node Kafka broker in KRaft mode (broker and controller in one JVM), its log dirs formatted in the temp dir.
  * Topics are not created on first use unless `autoCreateTopics`.
  */
-export async function startKafka(options: { autoCreateTopics?: boolean } = {}): Promise<TestBroker> {
+export async function startKafka(options: { autoCreateTopics?: boolean; sasl?: { username: string; password: string } } = {}): Promise<TestBroker> {
   const libs = findKafkaLibs()!;
   const classpath = `${libs}/*`;
   const controllerPort = await freePort();
   const prepare = async (port: number, dir: string) => {
+    // `sasl`: the client listener takes SASL/PLAIN logins, this user's only.
+    const sasl = options.sasl;
+    const protocol = sasl ? 'SASL_PLAINTEXT' : 'PLAINTEXT';
     const properties = [
       'process.roles=broker,controller',
       'node.id=1',
       `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+      `listeners=${protocol}://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+      `advertised.listeners=${protocol}://127.0.0.1:${port}`,
       'controller.listener.names=CONTROLLER',
-      'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+      `listener.security.protocol.map=${protocol}:${protocol},CONTROLLER:PLAINTEXT`,
+      ...(sasl
+        ? [
+            `inter.broker.listener.name=${protocol}`,
+            'sasl.enabled.mechanisms=PLAIN',
+            'sasl.mechanism.inter.broker.protocol=PLAIN',
+            `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="${sasl.username}" password="${sasl.password}" user_${sasl.username}="${sasl.password}";`,
+          ]
+        : []),
       `log.dirs=${join(dir, 'data')}`,
       'num.partitions=1',
       'offsets.topic.replication.factor=1',
