@@ -12,6 +12,7 @@ import { transformPhase } from './transforms.js';
 import { orderingPhase } from './ordering.js';
 import { ingestPhase } from './ingest.js';
 import { processesPhase } from './processes.js';
+import { brokersInPhase } from './brokers-in.js';
 import { storeOnly } from './store-only.js';
 import { pacedLatency } from './latency.js';
 import { brokerPhase } from './brokers.js';
@@ -37,7 +38,8 @@ import { brokerPhase } from './brokers.js';
  * of each; default 20000; 0 skips it), BENCH_ORDERING_KEYS (default 1000),
  * BENCH_BROKER_MESSAGES (deliveries to each broker destination, beside the client library's own publish loop; default
  * 10000; 0 skips the broker phase), BENCH_BROKERS (which ones, default redis,nats,kafka,rabbitmq),
- * BENCH_BROKER_CONCURRENCY (publishes in flight, the endpoint's maxInFlight and the bare loop's workers; default 64).
+ * BENCH_BROKER_CONCURRENCY (publishes in flight, the endpoint's maxInFlight and the bare loop's workers; default 64),
+ * BENCH_BROKER_SOURCE_RECORDS (records each broker source consumes: Redis, NATS, Kafka, RabbitMQ as installed; default 10000; 0 skips it).
  */
 
 const int = (name: string, fallback: number) => {
@@ -65,6 +67,7 @@ const cfg = {
   brokerConcurrency: int('BENCH_BROKER_CONCURRENCY', 64),
   ingestRequests: int('BENCH_INGEST_REQUESTS', 20_000),
   processMessages: int('BENCH_PROCESS_MESSAGES', 10_000),
+  brokerSourceRecords: int('BENCH_BROKER_SOURCE_RECORDS', 10_000),
   processCounts: (process.env.BENCH_PROCESSES ?? '1,2,3').split(',').map(Number).filter((n) => n > 0),
   pgLatencyRate: int('BENCH_PG_LATENCY_RATE', 500),
   faultSeconds: int('BENCH_FAULT_SECONDS', 8),
@@ -487,6 +490,13 @@ async function main(): Promise<void> {
 
     // 3. Ingest: verified provider requests with a durable ack, beside a bare node:http server answering 200.
     if (cfg.ingestRequests > 0) rows.push(...(await ingestPhase(loadgen.call, cfg.ingestRequests, cfg.acceptConcurrency, cfg.phaseTimeoutMs, profiler)));
+
+    // 3b. Broker sources: records/s a source consumes from each installed broker into the store.
+    if (cfg.brokerSourceRecords > 0) {
+      const result = await brokersInPhase({ records: cfg.brokerSourceRecords, flags: relayFlags, timeoutMs: cfg.phaseTimeoutMs });
+      rows.push(...result.rows);
+      problems.push(...result.problems);
+    }
 
     // 4. Real processes: SQLite's one, then 1, 2 and 3 on one PostgreSQL database (accept, then drain).
     if (cfg.processMessages > 0) {

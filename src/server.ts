@@ -8,6 +8,7 @@ import type { Settings } from './config.js';
 import { DEFAULT_RETRY_POLICY } from './domain/retry.js';
 import { EgressPolicy } from './egress/policy.js';
 import { Ingest } from './inbound/ingest.js';
+import { BrokerSources } from './inbound/brokers/manager.js';
 import { HttpDestination } from './pipeline/destinations/http.js';
 import { Handshakes } from './pipeline/handshake.js';
 import { Destinations } from './pipeline/destinations/index.js';
@@ -185,6 +186,8 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     () => dispatcher.wake(),
     operational,
   );
+  // Broker sources: hookrelay consumes Kafka topics, Redis streams, JetStream consumers and RabbitMQ queues itself.
+  const brokerSources = new BrokerSources(store, intake, egress, log.child({ component: 'broker-sources' }));
 
   const { app } = buildApi(
     {
@@ -202,6 +205,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
       sandbox,
       operational,
       listeners,
+      brokerSources,
     },
     {
       adminToken: admin.token,
@@ -249,6 +253,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     handshakes.start();
   }
   else log.warn('this process accepts but does not deliver (--dispatch off); another hookrelay process must run the dispatcher');
+  await brokerSources.start();
   const storageWatch = watchStorage(store, log);
   const retention = new Retention(store, { retentionMs: settings.retentionMs, intervalMs: settings.pruneIntervalMs }, log.child({ component: 'retention' }));
   retention.start();
@@ -262,6 +267,8 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     (closing ??= (async () => {
       clearInterval(storageWatch);
       await app.close();
+      // Consumers finish the records in hand (accepted and acknowledged) before the store closes.
+      await brokerSources.stop();
       await retention.stop();
       await handshakes.stop();
       await dispatcher.stop(settings.shutdownGraceMs);

@@ -3,6 +3,7 @@ import { notFound } from '../domain/errors.js';
 import type { App, Endpoint, Message } from '../domain/types.js';
 import type { EgressPolicy } from '../egress/policy.js';
 import type { Ingest } from '../inbound/ingest.js';
+import type { ConsumerState } from '../inbound/brokers/consumer.js';
 import type { Intake } from '../pipeline/intake.js';
 import type { ListenerHub } from '../pipeline/destinations/listen.js';
 import type { OperationalWebhooks } from '../operational/events.js';
@@ -28,6 +29,8 @@ export interface ApiContext {
   sandbox: Sandbox;
   /** The `hookrelay listen` connections of this process; null when it does not deliver (--dispatch off). */
   listeners?: ListenerHub | null;
+  /** The consumers of broker sources in this process: told when a source changes, asked for a source's state. */
+  brokerSources?: { sync(): Promise<void>; stateOf(sourceId: string): ConsumerState | null } | null;
 }
 
 type Params = Record<string, string>;

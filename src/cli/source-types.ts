@@ -31,10 +31,12 @@ export interface SourceTypeField {
 
 export interface SourceTypeFields {
   type: string;
+  /** A broker source (hookrelay consumes it): its fields are all its own. */
+  broker: boolean;
   fields: SourceTypeField[];
 }
 
-const COMMON = '(every type)';
+const COMMON = '(every HTTP type)';
 
 function valueOf(field: FieldSchema): string {
   if (field.const !== undefined) return JSON.stringify(field.const);
@@ -61,17 +63,18 @@ export function sourceTypesOf(document: any): SourceTypeFields[] {
       secret: field.writeOnly === true,
       ...(field.default !== undefined ? { default: field.default } : {}),
     }));
-    return { type, fields };
+    return { type, broker: (config as Record<string, unknown>)['x-hookrelay-broker'] === true, fields };
   });
 }
 
-/** Prints the types as a table: each type's own fields, then once the settings every type shares. */
+/** Prints the types as a table: each type's own fields, then once the settings every HTTP type shares. */
 export function printSourceTypes(out: Out, types: SourceTypeFields[], json: boolean): void {
   if (json) return printJson(out, types);
-  const shared = types.length > 1 ? types.slice(1).reduce((names, t) => names.filter((n) => t.fields.some((f) => f.name === n)), types[0].fields.map((f) => f.name)) : [];
+  const http = types.filter((t) => !t.broker);
+  const shared = http.length > 1 ? http.slice(1).reduce((names, t) => names.filter((n) => t.fields.some((f) => f.name === n)), http[0].fields.map((f) => f.name)) : [];
   const rows: (SourceTypeField & { type: string })[] = [];
-  for (const t of types) for (const f of t.fields) if (!shared.includes(f.name)) rows.push({ ...f, type: t.type });
-  for (const f of types[0]?.fields ?? []) if (shared.includes(f.name)) rows.push({ ...f, type: COMMON });
+  for (const t of types) for (const f of t.fields) if (t.broker || !shared.includes(f.name)) rows.push({ ...f, type: t.type });
+  for (const f of http[0]?.fields ?? []) if (shared.includes(f.name)) rows.push({ ...f, type: COMMON });
   printTable(out, rows, [
     { title: 'type', value: (r) => r.type },
     { title: 'field', value: (r) => r.name },

@@ -7,6 +7,7 @@ import { parsePayloadCopy } from '../domain/content-filter.js';
 import type { PipelineObserver } from '../pipeline/observer.js';
 import type { Catalog } from '../store/store.js';
 import { AddressList } from './address-list.js';
+import { isBrokerSourceType } from './brokers/config.js';
 import { clientAddress } from './client-address.js';
 import { RateLimiter } from './rate-limiter.js';
 import { compileSource, type CompiledSource } from './source-config.js';
@@ -74,7 +75,8 @@ export class Ingest {
   /** The source an ingest token names, with its verifier; null when the token is unknown. */
   async source(token: string): Promise<{ source: Source; compiled: CompiledSource } | null> {
     const source = await this.store.getSourceByToken(token);
-    if (!source) return null;
+    // A broker source is consumed by hookrelay: nothing posts to it.
+    if (!source || isBrokerSourceType(source.type)) return null;
     // A store may hand back the same object while the source is unchanged; otherwise compare what the verifier is built from.
     let entry = this.compiled.get(source.id);
     if (!entry || (entry.source !== source && entry.version !== `${source.type} ${JSON.stringify(source.config)}`)) {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { HookrelayError, type FieldIssue } from '../domain/errors.js';
 import { AddressList, addressEntryProblem } from './address-list.js';
+import { BROKER_SECRET_PATHS, BROKER_SOURCE_CONFIGS, isBrokerSourceType, validateBrokerSourceConfig } from './brokers/config.js';
 import { ipPresets } from './ip-presets/index.js';
 import { PROVIDERS } from './providers/index.js';
 import type { Provider, Verifier } from './verifier.js';
@@ -70,9 +71,10 @@ function issuesOf(error: z.ZodError, prefix: (string | number)[]): FieldIssue[] 
 
 /** Validates a source's type and config (422 with the field named when wrong) and returns the normalised config. */
 export function validateSourceConfig(type: string, config: Record<string, unknown>): Record<string, unknown> {
+  if (isBrokerSourceType(type)) return validateBrokerSourceConfig(type, config);
   const provider = PROVIDERS.get(ALIASES[type] ?? type);
   if (!provider) {
-    const known = [...PROVIDERS.keys(), ...Object.keys(ALIASES)].sort().join(', ');
+    const known = [...PROVIDERS.keys(), ...Object.keys(ALIASES), ...Object.keys(BROKER_SOURCE_CONFIGS)].sort().join(', ');
     throw new HookrelayError('validation', `body.type: unknown source type ${JSON.stringify(type)}`, [{ loc: ['body', 'type'], msg: `must be one of ${known}`, type: 'enum' }]);
   }
   const commonPart: Record<string, unknown> = {};
@@ -103,8 +105,19 @@ function allowedAddresses(common: CommonSourceConfig): AddressList | null {
 /** Config fields that hold secrets: never returned by the API. */
 export const SECRET_FIELDS = new Set(['secret', 'additionalSecrets', 'password', 'hmacKey', 'token', 'verifyToken', 'signingToken', 'additionalSigningTokens']);
 
+/** Secret settings inside an object setting (a broker source's `sasl.password`, `tls.clientKey`). */
+export const NESTED_SECRET_PATHS: readonly string[] = BROKER_SECRET_PATHS;
+
 export function redactConfig(config: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(config)) if (!SECRET_FIELDS.has(key)) out[key] = value;
+  for (const path of NESTED_SECRET_PATHS) {
+    const [head, field] = path.split('.');
+    const inner = out[head];
+    if (inner !== null && typeof inner === 'object' && !Array.isArray(inner) && field in inner) {
+      const { [field]: _secret, ...rest } = inner as Record<string, unknown>;
+      out[head] = rest;
+    }
+  }
   return out;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BROKER_SECRET_PATHS, BROKER_SOURCE_CONFIGS, type BrokerSourceType } from './brokers/config.js';
 import { PROVIDERS } from './providers/index.js';
 import { SOURCE_TYPE_ALIASES, SECRET_FIELDS, commonSourceConfig } from './source-config.js';
 
@@ -15,6 +16,8 @@ export interface SourceTypeSchema {
    * Secret fields are `writeOnly` (sent on create and update, never returned).
    */
   config: JsonSchema;
+  /** A broker source (docs/brokers.md): hookrelay consumes it, and it has none of the HTTP sources' common settings. */
+  broker: boolean;
 }
 
 function jsonSchemaOf(schema: z.ZodType): JsonSchema {
@@ -39,13 +42,31 @@ function configSchema(providerType: string): JsonSchema {
   return { type: 'object', properties, ...(own.required?.length ? { required: own.required } : {}), additionalProperties: false };
 }
 
+/** A broker source's config: its own settings (secrets `writeOnly`), marked `x-hookrelay-broker` for clients. */
+function brokerConfigSchema(type: BrokerSourceType): JsonSchema {
+  const own = jsonSchemaOf(BROKER_SOURCE_CONFIGS[type]);
+  const properties = Object.fromEntries(Object.entries(own.properties ?? {}).map(([name, field]) => [name, SECRET_FIELDS.has(name) ? { ...field, writeOnly: true } : field]));
+  // A secret inside an object setting (`sasl.password`; `tls.clientKey` in the object variant of `tls`).
+  const secretIn = (schema: JsonSchema, field: string): JsonSchema =>
+    schema.properties?.[field] ? { ...schema, properties: { ...schema.properties, [field]: { ...schema.properties[field], writeOnly: true } } } : schema;
+  for (const path of BROKER_SECRET_PATHS) {
+    const [head, field] = path.split('.');
+    const setting = properties[head];
+    if (!setting) continue;
+    const variants = setting.anyOf as JsonSchema[] | undefined;
+    properties[head] = variants ? { ...setting, anyOf: variants.map((v) => secretIn(v, field)) } : secretIn(setting, field);
+  }
+  return { ...own, properties, additionalProperties: false, 'x-hookrelay-broker': true };
+}
+
 let catalog: SourceTypeSchema[] | undefined;
 
-/** Every source type and its config schema, in the order the types are registered, aliases last. Built on first use. */
+/** Every source type and its config schema, in the order the types are registered, aliases, then broker types. Built on first use. */
 export function sourceTypes(): SourceTypeSchema[] {
   catalog ??= [
-    ...[...PROVIDERS.keys()].map((type) => ({ type, aliasOf: null, config: configSchema(type) })),
-    ...Object.entries(SOURCE_TYPE_ALIASES).map(([type, target]) => ({ type, aliasOf: target, config: configSchema(target) })),
+    ...[...PROVIDERS.keys()].map((type) => ({ type, aliasOf: null, config: configSchema(type), broker: false })),
+    ...Object.entries(SOURCE_TYPE_ALIASES).map(([type, target]) => ({ type, aliasOf: target, config: configSchema(target), broker: false })),
+    ...(Object.keys(BROKER_SOURCE_CONFIGS) as BrokerSourceType[]).map((type) => ({ type, aliasOf: null, config: brokerConfigSchema(type), broker: true })),
   ];
   return catalog;
 }

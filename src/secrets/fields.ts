@@ -1,5 +1,5 @@
 import type { DestinationConfig, Endpoint, SigningSecret, Source } from '../domain/types.js';
-import { SECRET_FIELDS } from '../inbound/source-config.js';
+import { NESTED_SECRET_PATHS, SECRET_FIELDS } from '../inbound/source-config.js';
 import { DESTINATION_KINDS } from '../pipeline/destinations/index.js';
 import type { SecretRow } from '../store/store.js';
 import { isSealed, type SecretBox } from './box.js';
@@ -14,7 +14,7 @@ import { isSealed, type SecretBox } from './box.js';
 type Json = Record<string, unknown>;
 
 const destinationPaths = (destination: DestinationConfig): string[][] => (DESTINATION_KINDS.get(destination.type)?.secretFields ?? []).map((p) => p.split('.'));
-const SOURCE_PATHS = [...SECRET_FIELDS].map((field) => [field]);
+const SOURCE_PATHS = [...[...SECRET_FIELDS].map((field) => [field]), ...NESTED_SECRET_PATHS.map((path) => path.split('.'))];
 
 /** A copy of `object` with `f` applied to the value at each path that is present (and not null). */
 function mapPaths(object: Json, paths: string[][], f: (value: unknown) => unknown): Json {

@@ -66,7 +66,10 @@ describe('hookrelay source (CLI)', () => {
     assert.deepEqual(rows.find((r) => r[0] === 'basic-auth' && r[1] === 'password')?.slice(3), ['yes', 'secret']);
     assert.deepEqual(rows.find((r) => r[0] === 'basic-auth' && r[1] === 'username')?.slice(3), ['yes']);
     // The settings every type shares are listed once, not per type.
-    assert.deepEqual(rows.filter((r) => r[1] === 'maxBodyBytes'), [['(every type)', 'maxBodyBytes', 'integer', 'no', '1048576']]);
+    assert.deepEqual(rows.filter((r) => r[1] === 'maxBodyBytes'), [['(every HTTP type)', 'maxBodyBytes', 'integer', 'no', '1048576']]);
+    // A broker source's fields are its own (docs/brokers.md); its secrets are marked.
+    assert.deepEqual(rows.find((r) => r[0] === 'kafka' && r[1] === 'topic')?.slice(3), ['yes']);
+    assert.deepEqual(rows.find((r) => r[0] === 'redis' && r[1] === 'password')?.slice(3), ['no', 'secret']);
 
     const json = await cli(['source', 'types', 'discord', '--json'], noToken);
     assert.equal(json.code, 0, json.stderr);

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { notFound } from '../../domain/errors.js';
+import { invalid, notFound } from '../../domain/errors.js';
+import { brokerSourceHosts, isBrokerSourceType } from '../../inbound/brokers/config.js';
 import type { App, Source } from '../../domain/types.js';
 import { redactConfig, validateSourceConfig } from '../../inbound/source-config.js';
 import { pascalCase, redactedConfigSchema, sourceTypes, type JsonSchema } from '../../inbound/source-types.js';
@@ -34,6 +35,11 @@ const IngestSourceOut = z.object({
   metadata: z.record(z.string(), z.string()),
   createdAt: z.string(),
   updatedAt: z.string(),
+  consumer: z
+    .object({ state: z.enum(['starting', 'running', 'paused', 'error', 'disabled']), error: z.string().nullable(), since: z.string() })
+    .nullable()
+    .optional()
+    .describe('hookrelay extension, broker sources only: the state of this process\'s consumer (error: the broker\'s message; paused: the store is failing)'),
 });
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -54,9 +60,10 @@ function sourceComponents(): Record<string, unknown> {
   });
   const inMapping: Record<string, string> = {};
   const outMapping: Record<string, string> = {};
-  for (const { type, aliasOf, config } of sourceTypes()) {
+  for (const { type, aliasOf, config, broker } of sourceTypes()) {
     const name = pascalCase(type);
-    components[`IngestSourceConfig${name}`] = { ...config, description: aliasOf ? `Same as the ${aliasOf} type.` : `Config of a ${type} source.` };
+    const description = aliasOf ? `Same as the ${aliasOf} type.` : broker ? `Config of a ${type} broker source: hookrelay consumes it (docs/brokers.md).` : `Config of a ${type} source.`;
+    components[`IngestSourceConfig${name}`] = { ...config, description };
     components[`IngestSourceIn${name}`] = variant(inBase, type, ref(`IngestSourceConfig${name}`), (config.required ?? []).length > 0);
     components[`IngestSourceOut${name}`] = variant(outBase, type, { ...redactedConfigSchema(config), description: 'The config without its secrets' }, true);
     inMapping[type] = `#/components/schemas/IngestSourceIn${name}`;
@@ -79,7 +86,8 @@ const newToken = () => randomBytes(18).toString('base64url');
 
 const baseUrlOf = (request: FastifyRequest) => `${request.protocol}://${request.headers.host ?? request.hostname}`;
 
-function present(source: Source, request: FastifyRequest) {
+function present(source: Source, request: FastifyRequest, ctx?: ApiContext) {
+  const consumer = isBrokerSourceType(source.type) ? (ctx?.brokerSources?.stateOf(source.id) ?? null) : undefined;
   return {
     id: source.id,
     uid: source.uid,
@@ -91,7 +99,23 @@ function present(source: Source, request: FastifyRequest) {
     metadata: source.metadata,
     createdAt: new Date(source.createdAt).toISOString(),
     updatedAt: new Date(source.updatedAt).toISOString(),
+    ...(consumer === undefined ? {} : { consumer: consumer && { state: consumer.state, error: consumer.error, since: new Date(consumer.since).toISOString() } }),
   };
+}
+
+/** A broker source's addresses are held to the egress policy when saved (422 naming the setting), as endpoints' are. */
+function refuseInternalBroker(ctx: ApiContext, type: string, config: Record<string, unknown>): void {
+  if (!isBrokerSourceType(type)) return;
+  for (const { field, host } of brokerSourceHosts(type, config)) {
+    const refusal = ctx.egress.refuseHost(host);
+    if (refusal) throw invalid(['body', 'config', ...field.split('.').map((part) => (/^\d+$/.test(part) ? Number(part) : part))], refusal);
+  }
+}
+
+/** Starts, restarts or stops the consumer of a broker source that was saved or deleted (a failure waits for the resync). */
+async function resyncBrokers(ctx: ApiContext, type: string, request: FastifyRequest): Promise<void> {
+  if (!isBrokerSourceType(type) || !ctx.brokerSources) return;
+  await ctx.brokerSources.sync().catch((error) => request.log.warn({ err: error }, 'starting the broker source consumer failed'));
 }
 
 async function sourceOf(ctx: ApiContext, request: FastifyRequest): Promise<Source> {
@@ -110,33 +134,39 @@ export function sourceRoutes(router: Router, ctx: ApiContext, keys: ApiKeys): vo
   router.add({ method: 'GET', url: base, summary: 'List sources', tag, status: 200, query: PageQuery, response: listOf(IngestSourceOut), document: page }, async (request) => {
     requireAdmin(principalOf(request));
     const page = await ctx.store.listSources(parse(PageQuery, request.query, 'query'));
-    return presentPage(page, (s) => present(s, request));
+    return presentPage(page, (s) => present(s, request, ctx));
   });
 
   router.add({ method: 'POST', url: base, summary: 'Create source', tag, status: 201, body: IngestSourceIn, response: IngestSourceOut, document: one }, async (request) => {
     requireAdmin(principalOf(request));
     const body = parse(IngestSourceIn, request.body, 'body');
     const config = validateSourceConfig(body.type, body.config);
+    refuseInternalBroker(ctx, body.type, config);
     const source = await ctx.store.createSource({ name: body.name, uid: body.uid ?? null, type: body.type, config, metadata: body.metadata ?? {} }, newToken(), ctx.now());
     if (source.type === 'none' || source.type === 'generic-webhook') request.log.warn({ sourceId: source.id }, 'created a source that accepts requests without verification');
-    return present(source, request);
+    await resyncBrokers(ctx, source.type, request);
+    return present(source, request, ctx);
   });
 
   router.add({ method: 'GET', url: `${base}/:source_id`, summary: 'Get source', tag, status: 200, response: IngestSourceOut, document: one }, async (request) => {
-    return present(await sourceOf(ctx, request), request);
+    return present(await sourceOf(ctx, request), request, ctx);
   });
 
   router.add({ method: 'PUT', url: `${base}/:source_id`, summary: 'Update source', tag, status: 200, body: IngestSourceIn, response: IngestSourceOut, document: one }, async (request) => {
     const source = await sourceOf(ctx, request);
     const body = parse(IngestSourceIn, request.body, 'body');
     const config = validateSourceConfig(body.type, body.config);
-    return present(await ctx.store.updateSource(source.id, { name: body.name, uid: body.uid ?? null, type: body.type, config, metadata: body.metadata ?? {} }, ctx.now()), request);
+    refuseInternalBroker(ctx, body.type, config);
+    const updated = await ctx.store.updateSource(source.id, { name: body.name, uid: body.uid ?? null, type: body.type, config, metadata: body.metadata ?? {} }, ctx.now());
+    await resyncBrokers(ctx, isBrokerSourceType(source.type) ? source.type : updated.type, request);
+    return present(updated, request, ctx);
   });
 
   router.add({ method: 'DELETE', url: `${base}/:source_id`, summary: 'Delete source', tag, status: 204 }, async (request) => {
     const source = await sourceOf(ctx, request);
     await ctx.store.deleteSource(source.id);
     keys.forgetApp(source.appId);
+    await resyncBrokers(ctx, source.type, request);
   });
 
   router.add(

@@ -236,7 +236,12 @@ interface Source {
   appId: string;
   ingestUrl: string;
   createdAt: string;
+  /** Broker sources only: this process's consumer (null until it has started). */
+  consumer?: { state: string; error: string | null } | null;
 }
+
+/** A broker source's consumer as one line: its state, and the broker's (or the store's) message when failing. */
+const consumerText = (consumer: Source['consumer']) => (consumer ? `consumer ${consumer.state}${consumer.error ? `: ${consumer.error}` : ''}` : 'consumer starting');
 
 function Sources({ api }: { api: Api }) {
   const pager = usePager();
@@ -253,7 +258,7 @@ function Sources({ api }: { api: Api }) {
             <tr>
               <th scope="col">Name</th>
               <th scope="col">Provider</th>
-              <th scope="col">Ingest URL</th>
+              <th scope="col">Ingest URL or consumer</th>
               <th scope="col">Created</th>
               <th scope="col">Refused requests</th>
             </tr>
@@ -263,7 +268,7 @@ function Sources({ api }: { api: Api }) {
               <tr key={s.id}>
                 <td>{s.name}</td>
                 <td class="small">{s.type}</td>
-                <td class="mono small wrap">{s.ingestUrl}</td>
+                {s.consumer !== undefined ? <td class="small wrap">{consumerText(s.consumer)}</td> : <td class="mono small wrap">{s.ingestUrl}</td>}
                 <td class="small">
                   <When iso={s.createdAt} />
                 </td>

@@ -6,7 +6,7 @@ import type { ClaimedDelivery, Endpoint } from '../../domain/types.js';
 import { canonicalHost, EgressPolicy, EgressRefusedError } from '../../egress/policy.js';
 import { AbortedError, ADDRESS_PATTERN, ConnectionPool, deliveryHeaders, fatal, fingerprintOf, hostOf, payloadBytes, retry, settingsOf, success, TimeoutError, withTimeout, type PooledConnection } from './broker.js';
 import type { Destination, SendResult } from './destination.js';
-import { defineDestinationKind, pem } from './kinds.js';
+import { defineDestinationKind, tlsSetting } from './kinds.js';
 import { renderTemplate } from './temporal.js';
 
 const placeholdersKnown = (s: string) => [...s.matchAll(/\{([^{}]*)\}/g)].every(([, name]) => ['messageId', 'eventType', 'eventId'].includes(name) || /^header\.[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name));
@@ -36,19 +36,7 @@ const config = z.strictObject({
       password: z.string().min(1).max(4096),
     })
     .optional(),
-  ssl: z
-    .union([
-      z.boolean(),
-      z
-        .strictObject({
-          serverName: z.string().min(1).max(255).optional(),
-          caCert: pem('caCert').optional(),
-          clientCert: pem('clientCert').optional(),
-          clientKey: pem('clientKey').optional(),
-        })
-        .refine((t) => (t.clientCert === undefined) === (t.clientKey === undefined), { message: 'clientCert and clientKey go together (mTLS)', path: ['clientKey'] }),
-    ])
-    .optional(),
+  ssl: tlsSetting().optional(),
   /** Bound on one produce, connecting and the acknowledgement of every in-sync replica included. */
   timeoutMs: z.number().int().min(100).max(60_000).default(10_000),
 });
@@ -160,7 +148,7 @@ export class KafkaDestination implements Destination {
       requestTimeout: c.timeoutMs,
       // A few quick tries for a leader change; hookrelay's own schedule retries anything longer.
       retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 },
-      socketFactory: this.socketFactory(),
+      socketFactory: egressSocketFactory(this.egress),
       logLevel: logLevel.NOTHING,
     });
     // Idempotent: the broker drops a batch it already has when a retry of this producer resends it.
@@ -175,34 +163,34 @@ export class KafkaDestination implements Destination {
     return pooled;
   }
 
-  /**
-   * Every connection, to a bootstrap broker or to one the cluster names, goes through the egress policy: names are
-   * resolved by its lookup (which drops refused addresses), IP literals are checked here.
-   */
-  private socketFactory(): ISocketFactory {
-    return ({ host, port, ssl, onConnect }) => {
-      const name = canonicalHost(host) ?? host;
-      const refusal = isIP(name) ? this.egress.refuseLiteral(name) : null;
-      if (refusal) {
-        const socket = new Socket();
-        process.nextTick(() => socket.destroy(new EgressRefusedError(refusal)));
-        return socket;
-      }
-      const socket = ssl
-        ? tlsConnect({ host: name, port, lookup: this.egress.lookup, ...(isIP(name) ? {} : { servername: name }), ...ssl }, onConnect)
-        : netConnect({ host: name, port, lookup: this.egress.lookup }, onConnect);
-      socket.setKeepAlive(true, 60_000);
-      return socket;
-    };
-  }
-
   close(): Promise<void> {
     return this.pool.close();
   }
 }
 
+/**
+ * Every connection, to a bootstrap broker or to one the cluster names, goes through the egress policy: names are
+ * resolved by its lookup (which drops refused addresses), IP literals are checked here. Kafka sources dial the same way.
+ */
+export function egressSocketFactory(egress: EgressPolicy): ISocketFactory {
+  return ({ host, port, ssl, onConnect }) => {
+    const name = canonicalHost(host) ?? host;
+    const refusal = isIP(name) ? egress.refuseLiteral(name) : null;
+    if (refusal) {
+      const socket = new Socket();
+      process.nextTick(() => socket.destroy(new EgressRefusedError(refusal)));
+      return socket;
+    }
+    const socket = ssl
+      ? tlsConnect({ host: name, port, lookup: egress.lookup, ...(isIP(name) ? {} : { servername: name }), ...ssl }, onConnect)
+      : netConnect({ host: name, port, lookup: egress.lookup }, onConnect);
+    socket.setKeepAlive(true, 60_000);
+    return socket;
+  };
+}
+
 /** The egress refusal somewhere in a kafkajs error's causes, if that is what failed. */
-function egressRefusal(error: unknown): string | null {
+export function egressRefusal(error: unknown): string | null {
   for (let e = error as { message?: string; originalError?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 6; depth++) {
     if (e instanceof EgressRefusedError) return e.message;
     if (typeof e.message === 'string' && e.message.startsWith('refused: ')) return e.message;
@@ -212,7 +200,7 @@ function egressRefusal(error: unknown): string | null {
 }
 
 /** kafkajs wraps the cause (a broker error code, a socket error) in its own errors: name both. */
-function describeError(error: unknown): string {
+export function describeError(error: unknown): string {
   const e = error as { message?: string; type?: string; originalError?: { message?: string; type?: string } };
   const message = e?.message ?? String(error);
   const cause = e?.originalError?.message;

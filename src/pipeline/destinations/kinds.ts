@@ -68,3 +68,20 @@ export function redactDestination(kinds: ReadonlyMap<string, DestinationKind>, d
 
 /** A PEM-encoded certificate or key setting of a destination (up to 64 KiB). */
 export const pem = (what: string) => z.string().includes('-----BEGIN', { message: `${what} must be PEM` }).max(65_536);
+
+/**
+ * A TLS setting of a broker connection: `true` (the system's CAs, no client certificate), or the server name, CA and
+ * client certificate and key as PEM (`clientKey` is secret). Destinations and broker sources take the same one.
+ */
+export const tlsSetting = () =>
+  z.union([
+    z.boolean(),
+    z
+      .strictObject({
+        serverName: z.string().min(1).max(255).optional(),
+        caCert: pem('caCert').optional(),
+        clientCert: pem('clientCert').optional(),
+        clientKey: pem('clientKey').optional(),
+      })
+      .refine((t) => (t.clientCert === undefined) === (t.clientKey === undefined), { message: 'clientCert and clientKey go together (mTLS)', path: ['clientKey'] }),
+  ]);

@@ -22,7 +22,7 @@ import {
   type PooledConnection,
 } from './broker.js';
 import type { Destination, SendResult } from './destination.js';
-import { defineDestinationKind, pem } from './kinds.js';
+import { defineDestinationKind, tlsSetting } from './kinds.js';
 import { renderTemplate } from './temporal.js';
 
 
@@ -47,19 +47,7 @@ const config = z
     user: z.string().min(1).max(256).optional(),
     password: z.string().min(1).max(4096).optional(),
     token: z.string().min(1).max(4096).optional(),
-    tls: z
-      .union([
-        z.boolean(),
-        z
-          .strictObject({
-            serverName: z.string().min(1).max(255).optional(),
-            caCert: pem('caCert').optional(),
-            clientCert: pem('clientCert').optional(),
-            clientKey: pem('clientKey').optional(),
-          })
-          .refine((t) => (t.clientCert === undefined) === (t.clientKey === undefined), { message: 'clientCert and clientKey go together (mTLS)', path: ['clientKey'] }),
-      ])
-      .optional(),
+    tls: tlsSetting().optional(),
     /** Bound on one publish, connecting and the PubAck included. */
     timeoutMs: z.number().int().min(100).max(60_000).default(10_000),
   })

@@ -22,7 +22,7 @@ import {
   type PooledConnection,
 } from './broker.js';
 import type { Destination, SendResult } from './destination.js';
-import { defineDestinationKind, pem } from './kinds.js';
+import { defineDestinationKind, tlsSetting } from './kinds.js';
 import { renderTemplate } from './temporal.js';
 
 const placeholdersKnown = (s: string) => [...s.matchAll(/\{([^{}]*)\}/g)].every(([, name]) => ['messageId', 'eventType', 'eventId'].includes(name) || /^header\.[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name));
@@ -40,19 +40,7 @@ const config = z
     mandatory: z.boolean().default(true),
     username: z.string().min(1).max(1024).optional(),
     password: z.string().min(1).max(4096).optional(),
-    tls: z
-      .union([
-        z.boolean(),
-        z
-          .strictObject({
-            serverName: z.string().min(1).max(255).optional(),
-            caCert: pem('caCert').optional(),
-            clientCert: pem('clientCert').optional(),
-            clientKey: pem('clientKey').optional(),
-          })
-          .refine((t) => (t.clientCert === undefined) === (t.clientKey === undefined), { message: 'clientCert and clientKey go together (mTLS)', path: ['clientKey'] }),
-      ])
-      .optional(),
+    tls: tlsSetting().optional(),
     /** Bound on one publish, connecting and the publisher confirm included. */
     timeoutMs: z.number().int().min(100).max(60_000).default(10_000),
   })

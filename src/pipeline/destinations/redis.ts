@@ -22,7 +22,7 @@ import {
   type PooledConnection,
 } from './broker.js';
 import type { Destination, SendResult } from './destination.js';
-import { defineDestinationKind, pem } from './kinds.js';
+import { defineDestinationKind, tlsSetting } from './kinds.js';
 import { renderTemplate } from './temporal.js';
 
 
@@ -43,19 +43,7 @@ const config = z.strictObject({
   username: z.string().min(1).max(256).optional(),
   password: z.string().min(1).max(4096).optional(),
   db: z.number().int().min(0).max(15).default(0),
-  tls: z
-    .union([
-      z.boolean(),
-      z
-        .strictObject({
-          serverName: z.string().min(1).max(255).optional(),
-          caCert: pem('caCert').optional(),
-          clientCert: pem('clientCert').optional(),
-          clientKey: pem('clientKey').optional(),
-        })
-        .refine((t) => (t.clientCert === undefined) === (t.clientKey === undefined), { message: 'clientCert and clientKey go together (mTLS)', path: ['clientKey'] }),
-    ])
-    .optional(),
+  tls: tlsSetting().optional(),
   /** Bound on one publish, connecting included. */
   timeoutMs: z.number().int().min(100).max(60_000).default(10_000),
 });

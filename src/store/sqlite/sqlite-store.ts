@@ -100,11 +100,15 @@ export class SqliteStore implements Store {
       endpointsOfApp: db.prepare('SELECT * FROM endpoint WHERE app_id = ? AND disabled = 0'),
       endpointById: db.prepare('SELECT * FROM endpoint WHERE app_id = ? AND (id = ? OR uid = ?) LIMIT 1'),
       // By id, else the newest message with that eventId (a provider's delivery id may repeat across source messages).
-      messageById: db.prepare('SELECT * FROM message WHERE app_id = @app AND (id = @key OR event_id = @key) ORDER BY id = @key DESC, id DESC LIMIT 1'),
+      // A message by id, else the newest with that eventId (a provider's delivery id may repeat across source messages):
+      // two index seeks (one `id = ? OR event_id = ?` statement would walk every message of the app).
+      messageByPrimaryKey: db.prepare('SELECT * FROM message WHERE id = ? AND app_id = ?'),
+      // INDEXED BY: without it the planner walks message_app backwards to spare the sort of the few rows of one eventId.
+      newestByEventId: db.prepare('SELECT * FROM message INDEXED BY message_event_id_lookup WHERE app_id = ? AND event_id = ? ORDER BY id DESC LIMIT 1'),
       messageByEventId: db.prepare('SELECT id FROM message WHERE app_id = ? AND event_id = ? AND source_id IS NULL'),
       idempotencyGet: db.prepare('SELECT message_id, expires_at FROM idempotency_key WHERE app_id = ? AND key = ?'),
       // The newest message with that eventId since a time (message_event_id_lookup): a provider's redelivery.
-      recentByEventId: db.prepare('SELECT * FROM message WHERE app_id = ? AND event_id = ? AND created_at > ? ORDER BY id DESC LIMIT 1'),
+      recentByEventId: db.prepare('SELECT * FROM message INDEXED BY message_event_id_lookup WHERE app_id = ? AND event_id = ? AND created_at > ? ORDER BY id DESC LIMIT 1'),
       idempotencyPut: db.prepare(
         'INSERT INTO idempotency_key (app_id, key, message_id, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (app_id, key) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at',
       ),
@@ -598,7 +602,7 @@ export class SqliteStore implements Store {
     if (input.idempotencyKey !== null) {
       const seen = this.stmt.idempotencyGet.get(appId, input.idempotencyKey) as { message_id: string; expires_at: number } | undefined;
       if (seen && seen.expires_at > now) {
-        const original = this.stmt.messageById.get({ app: appId, key: seen.message_id });
+        const original = this.stmt.messageByPrimaryKey.get(seen.message_id, appId);
         if (original) return { kind: 'duplicate', message: toMessage(original) };
       }
     }
@@ -663,7 +667,7 @@ export class SqliteStore implements Store {
   }
 
   async getMessage(appId: string, idOrEventId: string): Promise<Message | null> {
-    const row = this.stmt.messageById.get({ app: appId, key: idOrEventId });
+    const row = this.stmt.messageByPrimaryKey.get(idOrEventId, appId) ?? this.stmt.newestByEventId.get(appId, idOrEventId);
     return row ? toMessage(row) : null;
   }
 

@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+
+/**
+ * Lookups that run per request must seek an index, whatever the number of messages an app has: a plan that walks
+ * `message_app` turns a GET by event id, or a provider's redelivery, into a scan of the app's whole history.
+ */
+describe('SQLite query plans of per-request lookups', () => {
+  it('finds a message by id or by event id, and a recent redelivery, with index seeks', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'hookrelay-plans-'));
+    const store = new SqliteStore({ path: join(dir, 'store.db') });
+    t.after(async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const statements = (store as unknown as { stmt: Record<string, { source: string }> }).stmt;
+    const expected: Record<string, RegExp> = {
+      messageByPrimaryKey: /USING INDEX sqlite_autoindex_message_1|USING PRIMARY KEY/,
+      newestByEventId: /USING INDEX message_event_id_lookup \(app_id=\? AND event_id=\?\)/,
+      recentByEventId: /USING INDEX message_event_id_lookup \(app_id=\? AND event_id=\?\)/,
+      messageByEventId: /USING INDEX message_event_id \(app_id=\? AND event_id=\?\)/,
+    };
+    for (const [name, pattern] of Object.entries(expected)) {
+      const sql = statements[name]?.source;
+      assert.ok(sql, `statement ${name} exists`);
+      const params = Array.from({ length: sql.split('?').length - 1 }, () => 'x');
+      const plan = (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail).join('; ');
+      assert.match(plan, pattern, `${name}: ${plan}`);
+    }
+  });
+});
