@@ -149,6 +149,16 @@ const duration = z.string().transform((text, ctx) => {
   }
 });
 
+/** A comma-separated list of durations (`0,30s,5m`). */
+const schedule = z.string().transform((text, ctx) => {
+  try {
+    return parseSchedule(text);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
 const pemFile = z.string().transform((path, ctx) => {
   try {
     const text = readFileSync(path, 'utf8');
@@ -223,28 +233,8 @@ const schema = z
     tlsKey: pemFile.optional(),
     maxPayloadBytes: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
     sqliteSynchronous: z.enum(['FULL', 'NORMAL']).default('FULL'),
-    retrySchedule: z
-      .string()
-      .transform((text, ctx) => {
-        try {
-          return parseSchedule(text);
-        } catch (error) {
-          ctx.addIssue({ code: 'custom', message: (error as Error).message });
-          return z.NEVER;
-        }
-      })
-      .optional(),
-    verificationSchedule: z
-      .string()
-      .transform((text, ctx) => {
-        try {
-          return parseSchedule(text);
-        } catch (error) {
-          ctx.addIssue({ code: 'custom', message: (error as Error).message });
-          return z.NEVER;
-        }
-      })
-      .optional(),
+    retrySchedule: schedule.optional(),
+    verificationSchedule: schedule.optional(),
     deliveryTimeout: duration.default(15_000),
     connectTimeout: duration.default(15_000),
     responseBodyLimit: int(0, 1024 * 1024).default(20_000),

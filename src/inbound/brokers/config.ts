@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { HookrelayError, type FieldIssue } from '../../domain/errors.js';
 import { ADDRESS_PATTERN, hostOf } from '../../pipeline/destinations/broker.js';
+import { kafkaSasl } from '../../pipeline/destinations/kafka.js';
 import { tlsSetting } from '../../pipeline/destinations/kinds.js';
 
 /**
@@ -88,13 +89,7 @@ export const BROKER_SOURCE_CONFIGS = {
     .refine((c) => c.token === undefined || c.user === undefined, { message: 'use a token or a user and password, not both', path: ['token'] }),
   kafka: z.strictObject({
     brokers: z.array(address).min(1).max(32),
-    sasl: z
-      .strictObject({
-        mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
-        username: z.string().min(1).max(1024),
-        password: z.string().min(1).max(4096),
-      })
-      .optional(),
+    sasl: kafkaSasl.optional(),
     ssl: tls.optional(),
     /** The topic to consume (it must exist). */
     topic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, { message: 'must be a Kafka topic name (letters, digits, . _ -)' }),

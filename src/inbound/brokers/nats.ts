@@ -1,5 +1,5 @@
-import { AckPolicy, connect, DeliverPolicy, nanos, type JsMsg, type NatsConnection, type TlsOptions } from 'nats';
-import { hostOf, pinnedAddress, portOf } from '../../pipeline/destinations/broker.js';
+import { AckPolicy, connect, DeliverPolicy, nanos, type JsMsg, type NatsConnection } from 'nats';
+import { natsConnection } from '../../pipeline/destinations/nats.js';
 import type { NatsSourceConfig } from './config.js';
 import type { BrokerRecord, ConsumerContext } from './consumer.js';
 
@@ -84,20 +84,6 @@ export async function consumeNats(ctx: ConsumerContext<NatsSourceConfig>): Promi
 }
 
 async function dial(ctx: ConsumerContext<NatsSourceConfig>): Promise<NatsConnection> {
-  const c = ctx.config;
-  const host = hostOf(c.address);
-  const address = await pinnedAddress(ctx.egress, host);
-  const t = c.tls === undefined || c.tls === false ? null : c.tls === true ? {} : c.tls;
-  return connect({
-    servers: address.includes(':') ? `[${address}]:${portOf(c.address)}` : `${address}:${portOf(c.address)}`,
-    user: c.user,
-    pass: c.password,
-    token: c.token,
-    // The consumer loop dials again after a failure; servers a cluster advertises would bypass the egress policy.
-    reconnect: false,
-    ignoreClusterUpdates: true,
-    timeout: c.timeoutMs,
-    tls: t ? ({ servername: t.serverName ?? host, ca: t.caCert, cert: t.clientCert, key: t.clientKey } as TlsOptions) : undefined,
-    name: 'hookrelay-source',
-  });
+  // The consumer loop dials again after a failure.
+  return connect({ ...(await natsConnection(ctx.config, ctx.egress)), name: 'hookrelay-source' });
 }

@@ -12,6 +12,13 @@ import { renderTemplate } from './temporal.js';
 const placeholdersKnown = (s: string) => [...s.matchAll(/\{([^{}]*)\}/g)].every(([, name]) => ['messageId', 'eventType', 'eventId'].includes(name) || /^header\.[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name));
 const PLACEHOLDER_HELP = 'unknown placeholder (use {messageId}, {eventType}, {eventId} or {header.NAME})';
 
+/** A SASL login (destinations and sources). */
+export const kafkaSasl = z.strictObject({
+  mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+  username: z.string().min(1).max(1024),
+  password: z.string().min(1).max(4096),
+});
+
 const config = z.strictObject({
   /** Bootstrap brokers, host:port each; the cluster's other brokers are learned from them (and checked too). */
   brokers: z.array(z.string().regex(ADDRESS_PATTERN, { message: 'must be host:port' })).min(1).max(32),
@@ -29,13 +36,7 @@ const config = z.strictObject({
     .max(1000)
     .refine((k) => placeholdersKnown(k.replaceAll('{appId}', '')), { message: 'unknown placeholder (use {appId}, {messageId}, {eventType}, {eventId} or {header.NAME})' })
     .default('{appId}'),
-  sasl: z
-    .strictObject({
-      mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
-      username: z.string().min(1).max(1024),
-      password: z.string().min(1).max(4096),
-    })
-    .optional(),
+  sasl: kafkaSasl.optional(),
   ssl: tlsSetting().optional(),
   /** Bound on one produce, connecting and the acknowledgement of every in-sync replica included. */
   timeoutMs: z.number().int().min(100).max(60_000).default(10_000),

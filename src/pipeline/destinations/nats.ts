@@ -1,4 +1,4 @@
-import { connect, headers as natsHeaders, type JetStreamClient, type NatsConnection, type TlsOptions } from 'nats';
+import { connect, headers as natsHeaders, type ConnectionOptions, type JetStreamClient, type NatsConnection, type TlsOptions } from 'nats';
 import { z } from 'zod';
 import type { ClaimedDelivery, Endpoint } from '../../domain/types.js';
 import { EgressPolicy, EgressRefusedError } from '../../egress/policy.js';
@@ -148,24 +148,7 @@ export class NatsDestination implements Destination {
    * the egress policy); a closed connection is dialled again by the next delivery.
    */
   private async connect(c: NatsConfig): Promise<NatsPooled> {
-    const host = hostOf(c.address);
-    const address = await pinnedAddress(this.egress, host);
-    const t = c.tls === undefined || c.tls === false ? null : c.tls === true ? {} : c.tls;
-    const server = address.includes(':') ? `[${address}]:${portOf(c.address)}` : `${address}:${portOf(c.address)}`;
-    const nc = await connect({
-      servers: server,
-      user: c.user,
-      pass: c.password,
-      token: c.token,
-      reconnect: false,
-      ignoreClusterUpdates: true,
-      timeout: c.timeoutMs,
-      // nats.js lays these over its own TLS options: the name, not the pinned address, is the server name checked.
-      tls: t ? ({ servername: t.serverName ?? host, ca: t.caCert, cert: t.clientCert, key: t.clientKey } as TlsOptions) : undefined,
-      name: 'hookrelay',
-      noEcho: true,
-    });
-    return new NatsPooled(nc);
+    return new NatsPooled(await connect({ ...(await natsConnection(c, this.egress)), name: 'hookrelay', noEcho: true }));
   }
 
   close(): Promise<void> {
@@ -180,4 +163,28 @@ function describeError(error: unknown, subject: string): string {
   if (code === 'AUTHORIZATION_VIOLATION') return 'authorization violation (wrong user, password or token)';
   const message = (error as Error)?.message ?? String(error);
   return code && !message.includes(code) ? `${code}: ${message}` : message;
+}
+
+/**
+ * How hookrelay dials a NATS server (destinations and sources): the egress-checked address pinned, no reconnects (a
+ * broken connection is dialled again by its owner; servers a cluster advertises would bypass the egress policy).
+ */
+export async function natsConnection(
+  c: Pick<NatsConfig, 'address' | 'user' | 'password' | 'token' | 'timeoutMs' | 'tls'>,
+  egress: EgressPolicy,
+): Promise<ConnectionOptions> {
+  const host = hostOf(c.address);
+  const address = await pinnedAddress(egress, host);
+  const t = c.tls === undefined || c.tls === false ? null : c.tls === true ? {} : c.tls;
+  return {
+    servers: address.includes(':') ? `[${address}]:${portOf(c.address)}` : `${address}:${portOf(c.address)}`,
+    user: c.user,
+    pass: c.password,
+    token: c.token,
+    reconnect: false,
+    ignoreClusterUpdates: true,
+    timeout: c.timeoutMs,
+    // nats.js lays these over its own TLS options: the name, not the pinned address, is the server name checked.
+    tls: t ? ({ servername: t.serverName ?? host, ca: t.caCert, cert: t.clientCert, key: t.clientKey } as TlsOptions) : undefined,
+  };
 }
