@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
-import { brokerSkip, startRabbitmq, startRedis, type TestBroker } from '../helpers/brokers.js';
+import { Kafka, logLevel } from 'kafkajs';
+import { connect as natsConnect } from 'nats';
+import { brokerSkip, kafkaSkip, startKafka, startNats, startRabbitmq, startRedis, type TestBroker } from '../helpers/brokers.js';
 import { waitUntil } from '../helpers/wait.js';
 import { startChild, tempDir, type Child } from '../process/child.js';
 
@@ -22,7 +24,7 @@ async function messagesOf(child: Child, appId: string): Promise<{ id: string; ev
 }
 
 interface CrashBroker {
-  type: 'redis' | 'rabbitmq';
+  type: 'redis' | 'rabbitmq' | 'nats' | 'kafka';
   skip: false | string;
   start(): Promise<TestBroker>;
   /** Puts N records `{"i": n}` on the broker; returns the source config that consumes them slowly (small batches). */
@@ -57,6 +59,52 @@ const brokers: CrashBroker[] = [
       await connection.close();
       // The broker requeues what the killed process's connection had not acked.
       return { address: broker.address, username: 'guest', password: 'guest', queue: 'crash', prefetch: 10 };
+    },
+  },
+  {
+    type: 'nats',
+    skip: brokerSkip('nats-server', 'nats.sh'),
+    start: () => startNats(),
+    async fill(broker) {
+      const nc = await natsConnect({ servers: broker.address });
+      await (await nc.jetstreamManager()).streams.add({ name: 'CRASH', subjects: ['crash.>'] });
+      const js = nc.jetstream();
+      for (let i = 0; i < N; i += 500) {
+        await Promise.all(Array.from({ length: Math.min(500, N - i) }, (_, j) => js.publish('crash.in', JSON.stringify({ i: i + j }))));
+      }
+      await nc.close();
+      // What the killed process had pulled but not acked is redelivered after ackWaitMs.
+      return { address: broker.address, stream: 'CRASH', batchSize: 10, ackWaitMs: 1000, eventType: { fixed: 'crash.test' } };
+    },
+  },
+  {
+    type: 'kafka',
+    skip: kafkaSkip(),
+    start: () => startKafka(),
+    async fill(broker) {
+      const kafka = new Kafka({ clientId: 'crash-test', brokers: [broker.address], logLevel: logLevel.NOTHING, retry: { retries: 10 } });
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.createTopics({ topics: [{ topic: 'crash', numPartitions: 2 }], waitForLeaders: true });
+      await admin.disconnect();
+      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      for (let i = 0; i < N; i += 1000) {
+        const messages = Array.from({ length: Math.min(1000, N - i) }, (_, j) => ({ partition: (i + j) % 2, value: JSON.stringify({ i: i + j }) }));
+        // A topic just created may not be served by every part of the broker yet: the idempotent producer resends safely.
+        for (let tries = 1; ; tries++) {
+          try {
+            await producer.send({ topic: 'crash', acks: -1, messages });
+            break;
+          } catch (error) {
+            if (tries === 20) throw error;
+            await new Promise((resolve) => setTimeout(resolve, 250));
+          }
+        }
+      }
+      await producer.disconnect();
+      // Offsets are committed after each stored batch; the killed member's partitions go to the next one after its session.
+      return { brokers: [broker.address], topic: 'crash', batchSize: 10, eventType: { fixed: 'crash.test' } };
     },
   },
 ];
