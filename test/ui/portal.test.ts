@@ -97,6 +97,8 @@ describe('customer portal in Chromium', { skip: skipWithoutChromium() }, () => {
     await screenshot(page, 'portal-endpoints');
 
     await page.getByRole('button', { name: 'Add endpoint' }).click();
+    // A new view moves the focus to its heading (for screen readers) once rendered: start typing after that.
+    await page.waitForFunction(() => document.activeElement?.id === 'main-heading');
     const urlField = page.getByLabel('Endpoint URL');
     await urlField.focus();
     await page.keyboard.type(`${receiver.url}/new`);
