@@ -51,6 +51,8 @@ export interface Settings {
   signatureHeaders: SignatureHeaderSet;
   /** Whether this process delivers; off makes an API-only process in front of a shared PostgreSQL database. @default true */
   dispatch: boolean;
+  /** HTTP deliveries go out from a thread of their own (the main thread keeps the API, claims and commits). @default true */
+  deliveryThread: boolean;
   pollMs: number;
   /** How often retention runs. @default 60000 */
   pruneIntervalMs: number;
@@ -105,6 +107,7 @@ export const SETTING_SOURCES = {
   leaseMargin: ['lease-margin', 'HOOKRELAY_LEASE_MARGIN'],
   retention: ['retention', 'HOOKRELAY_RETENTION'],
   dispatch: ['dispatch', 'HOOKRELAY_DISPATCH'],
+  deliveryThread: ['delivery-thread', 'HOOKRELAY_DELIVERY_THREAD'],
   signatureHeaders: ['signature-headers', 'HOOKRELAY_SIGNATURE_HEADERS'],
   allowNetworks: ['allow-networks', 'HOOKRELAY_ALLOW_NETWORKS'],
   dnsServers: ['dns-servers', 'HOOKRELAY_DNS_SERVERS'],
@@ -244,6 +247,7 @@ const schema = z
     leaseMargin: duration.default(30_000),
     retention: duration.pipe(z.number().min(60_000, 'must be at least 1m')).default(30 * 86_400_000),
     dispatch: z.enum(['on', 'off']).default('on'),
+    deliveryThread: z.enum(['on', 'off']).default('on'),
     signatureHeaders: z.enum(['both', 'webhook', 'svix']).default('both'),
     allowNetworks: list((entries) => new AllowList(entries)).default([]),
     dnsServers: list(checkDnsServers).default([]),
@@ -333,6 +337,7 @@ export function loadSettings(flags: RawSettings, env: NodeJS.ProcessEnv): Readon
     leaseMarginMs: s.leaseMargin,
     retentionMs: s.retention,
     dispatch: s.dispatch === 'on',
+    deliveryThread: s.deliveryThread === 'on',
     signatureHeaders: s.signatureHeaders,
     pollMs: 1000,
     pruneIntervalMs: 60_000,

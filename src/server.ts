@@ -10,6 +10,7 @@ import { EgressPolicy } from './egress/policy.js';
 import { Ingest } from './inbound/ingest.js';
 import { BrokerSources } from './inbound/brokers/manager.js';
 import { HttpDestination } from './pipeline/destinations/http.js';
+import { ThreadTransport } from './pipeline/destinations/http-thread.js';
 import { Handshakes } from './pipeline/handshake.js';
 import { Destinations } from './pipeline/destinations/index.js';
 import { TransformingDestination } from './pipeline/destinations/transforming.js';
@@ -130,7 +131,7 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
   const retry = { ...DEFAULT_RETRY_POLICY, scheduleMs: settings.retryScheduleMs };
   const egress = new EgressPolicy({ allowNetworks: settings.allowNetworks, dnsServers: settings.dnsServers });
   if (settings.allowNetworks.length > 0) log.info({ allowNetworks: settings.allowNetworks }, 'deliveries may reach these internal networks and hosts');
-  const http = new HttpDestination({
+  const httpOptions = {
     timeoutMs: settings.deliveryTimeoutMs,
     connectTimeoutMs: settings.connectTimeoutMs,
     responseBodyLimit: settings.responseBodyLimit,
@@ -138,7 +139,9 @@ export async function startHookrelay(settings: Readonly<Settings>, log: Logger):
     userAgent: `hookrelay/${VERSION}`,
     signatureHeaders: settings.signatureHeaders,
     egress,
-  });
+  };
+  // Signing stays here (secrets never cross threads); the sockets and HTTP parsing go to the delivery thread.
+  const http = new HttpDestination(httpOptions, settings.deliveryThread && settings.dispatch ? new ThreadTransport(httpOptions) : undefined);
   // `hookrelay listen` streams connect to a process that delivers: an API-only one has nothing to deliver through them.
   const listeners = settings.dispatch
     ? new ListenerHub({ timeoutMs: settings.deliveryTimeoutMs, responseBodyLimit: settings.responseBodyLimit, signatureHeaders: settings.signatureHeaders, userAgent: `hookrelay/${VERSION}` })

@@ -57,6 +57,8 @@ Options (each also settable by environment variable):
                                                             than this (default 30d)
   --dispatch <on|off>        HOOKRELAY_DISPATCH             off: accept and serve the API but deliver nothing (an
                                                             API-only process beside dispatching ones on PostgreSQL)
+  --delivery-thread <on|off> HOOKRELAY_DELIVERY_THREAD      on: HTTP deliveries leave from a thread of their own
+                                                            (default); off: from the main thread
   --signature-headers <set>  HOOKRELAY_SIGNATURE_HEADERS    names of a delivery's signature headers: both (default:
                                                             webhook-* and svix-*, same values), webhook or svix
   --allow-networks <list>    HOOKRELAY_ALLOW_NETWORKS       CIDRs, addresses and host names deliveries may reach although
@@ -117,6 +119,7 @@ const FLAGS = {
   'lease-margin': { type: 'string' },
   retention: { type: 'string' },
   dispatch: { type: 'string' },
+  'delivery-thread': { type: 'string' },
   'signature-headers': { type: 'string' },
   'allow-networks': { type: 'string' },
   'dns-servers': { type: 'string' },

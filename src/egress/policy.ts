@@ -33,7 +33,8 @@ export class EgressPolicy {
   private readonly allow: AllowList;
   private readonly resolver: Resolver | null;
 
-  constructor(options: EgressOptions = {}) {
+  /** `options`: kept so that another thread (the delivery thread) can build the same policy. */
+  constructor(readonly options: EgressOptions = {}) {
     this.allow = new AllowList(options.allowNetworks ?? []);
     if (options.dnsServers && options.dnsServers.length > 0) {
       checkDnsServers(options.dnsServers);

@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Webhook } from 'standardwebhooks';
+import type { Worker } from 'node:worker_threads';
+import { EgressPolicy } from '../../src/egress/policy.js';
+import { HttpDestination } from '../../src/pipeline/destinations/http.js';
+import { ThreadTransport } from '../../src/pipeline/destinations/http-thread.js';
+import type { ClaimedDelivery } from '../../src/domain/types.js';
+import { generateSecret } from '../../src/signing/standard-webhooks.js';
+import { startReceiver } from '../helpers/receiver.js';
+import { waitUntil } from '../helpers/wait.js';
+
+const LOOPBACK = new EgressPolicy({ allowNetworks: ['127.0.0.0/8'] });
+const options = { timeoutMs: 5_000, connectTimeoutMs: 2_000, responseBodyLimit: 64, connectionsPerOrigin: 8, userAgent: 'hookrelay/test', egress: LOOPBACK };
+
+function claimed(url: string, payload: string, secret: string, headers: Record<string, string> = {}): ClaimedDelivery {
+  const id = `msg_${Math.random().toString(36).slice(2)}`;
+  return {
+    delivery: { id: 1, messageId: id, endpointId: 'ep_1', appId: 'app_1', retryIndex: 0, manual: false },
+    endpoint: { id: 'ep_1', url, secrets: [{ key: secret, expiresAt: null }], headers, encryptionKeys: [] },
+    message: { id, eventType: 'thing.happened', payload: Buffer.from(payload), contentType: 'application/json' },
+  } as unknown as ClaimedDelivery;
+}
+
+const threadOf = (transport: ThreadTransport) => (transport as unknown as { worker: Worker | null }).worker;
+
+describe('HTTP deliveries from the delivery thread', () => {
+  it('sends the exact bytes, signed, with the headers in order, and reports the answer', async (t) => {
+    const receiver = await startReceiver(() => ({ status: 201, body: 'x'.repeat(100) }));
+    const http = new HttpDestination(options, new ThreadTransport(options));
+    t.after(async () => {
+      await http.close();
+      await receiver.close();
+    });
+    const secret = generateSecret();
+    const payload = '{"amount":12345678901234567890,"nested":{"b":1,"a":2}}';
+    const delivery = claimed(receiver.url, payload, secret, { 'X-First': '1', 'X-Second': '2' });
+    const result = await http.send(delivery, new AbortController().signal);
+    assert.equal(result.kind, 'success');
+    assert.equal(result.statusCode, 201);
+    assert.equal(result.responseBody, 'x'.repeat(64), 'the answer is kept up to the body limit');
+    const [got] = receiver.received;
+    assert.equal(got.body.toString(), payload);
+    // undici writes host and connection first; hookrelay's headers follow in the order it built them.
+    const names = got.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+    assert.deepEqual(names.filter((n) => n !== 'host' && n !== 'connection' && n !== 'content-length'), result.request?.headers.map(([n]) => n.toLowerCase()));
+    assert.deepEqual(result.request?.headers.map(([n]) => n.toLowerCase()).slice(0, 2), ['x-first', 'x-second']);
+    // The official verifier accepts what the thread sent.
+    const verified = new Webhook(secret).verify(got.body.toString(), got.headers as Record<string, string>);
+    assert.deepEqual(verified, JSON.parse(payload));
+  });
+
+  it('answers many attempts at once, each with its own outcome', async (t) => {
+    const receiver = await startReceiver((req) => ({ status: Number(JSON.parse(req.body.toString()).status) }));
+    const http = new HttpDestination(options, new ThreadTransport(options));
+    t.after(async () => {
+      await http.close();
+      await receiver.close();
+    });
+    const statuses = Array.from({ length: 300 }, (_, i) => [200, 204, 410, 500, 429][i % 5]);
+    const signal = new AbortController().signal;
+    const results = await Promise.all(statuses.map((status) => http.send(claimed(receiver.url, JSON.stringify({ status }), generateSecret()), signal)));
+    assert.deepEqual(results.map((r) => r.statusCode), statuses);
+    assert.deepEqual(results.map((r) => r.kind), statuses.map((s) => (s < 300 ? 'success' : s === 410 ? 'gone' : 'retry')));
+  });
+
+  it('refuses addresses the egress policy refuses, in the thread too', async (t) => {
+    const receiver = await startReceiver();
+    const strict = { ...options, egress: new EgressPolicy() };
+    const http = new HttpDestination(strict, new ThreadTransport(strict));
+    t.after(async () => {
+      await http.close();
+      await receiver.close();
+    });
+    const result = await http.send(claimed(receiver.url, '{}', generateSecret()), new AbortController().signal);
+    assert.equal(result.kind, 'fatal');
+    assert.match(result.kind === 'fatal' ? result.error : '', /refused: 127\.0\.0\.1 is a loopback address/);
+    assert.equal(receiver.received.length, 0);
+  });
+
+  it('times out an attempt the receiver never answers, and a shutdown ends the others at once', async (t) => {
+    const receiver = await startReceiver(() => ({ hang: true }));
+    const quick = { ...options, timeoutMs: 300 };
+    const http = new HttpDestination(quick, new ThreadTransport(quick));
+    t.after(async () => {
+      await http.close();
+      await receiver.close();
+    });
+    const timedOut = await http.send(claimed(receiver.url, '{}', generateSecret()), new AbortController().signal);
+    assert.equal(timedOut.kind, 'retry');
+    assert.match(timedOut.kind === 'retry' ? (timedOut.error ?? '') : '', /timed out after 300 ms/);
+
+    const slow = { ...options, timeoutMs: 60_000 };
+    const patient = new HttpDestination(slow, new ThreadTransport(slow));
+    t.after(() => patient.close());
+    const shutdown = new AbortController();
+    const attempts = [1, 2, 3].map(() => patient.send(claimed(receiver.url, '{}', generateSecret()), shutdown.signal));
+    await receiver.waitFor(4);
+    shutdown.abort();
+    const results = await Promise.all(attempts);
+    for (const r of results) assert.deepEqual([r.kind, r.kind === 'retry' ? r.error : null], ['retry', 'aborted by shutdown']);
+  });
+
+  it('fails the attempts of a thread that died as retries, and sends the next ones from a new thread', async (t) => {
+    const receiver = await startReceiver((_, n) => (n === 0 ? { hang: true } : { status: 200 }));
+    const transport = new ThreadTransport(options);
+    const http = new HttpDestination(options, transport);
+    t.after(async () => {
+      await http.close();
+      await receiver.close();
+    });
+    const signal = new AbortController().signal;
+    const hanging = http.send(claimed(receiver.url, '{}', generateSecret()), signal);
+    await receiver.waitFor(1);
+    const first = threadOf(transport)!;
+    await first.terminate();
+    const lost = await hanging;
+    assert.equal(lost.kind, 'retry');
+    assert.match(lost.kind === 'retry' ? (lost.error ?? '') : '', /the delivery thread exited .* before the attempt ended/);
+    const next = await http.send(claimed(receiver.url, '{}', generateSecret()), signal);
+    assert.equal(next.kind, 'success');
+    assert.notEqual(threadOf(transport), first);
+  });
+
+  it('lets attempts in flight finish when it is closed, then ends the thread', async (t) => {
+    const receiver = await startReceiver(() => ({ status: 200, delayMs: 300 }));
+    t.after(() => receiver.close());
+    const transport = new ThreadTransport(options);
+    const http = new HttpDestination(options, transport);
+    const thread = threadOf(transport)!;
+    let exited = false;
+    thread.once('exit', () => (exited = true));
+    const attempt = http.send(claimed(receiver.url, '{}', generateSecret()), new AbortController().signal);
+    await receiver.waitFor(1);
+    await http.close();
+    assert.equal((await attempt).kind, 'success');
+    await waitUntil('the delivery thread to end', () => exited, 2_000);
+    const after = await http.send(claimed(receiver.url, '{}', generateSecret()), new AbortController().signal);
+    assert.deepEqual([after.kind, after.kind === 'retry' ? after.error : null], ['retry', 'the delivery thread is shut down']);
+  });
+});
