@@ -6,12 +6,14 @@ export type Client = pg.PoolClient;
  * A connection pool for one database URL. Times and delivery ids are bigint columns that always fit in a double
  * (epoch ms, row counters), so they arrive as numbers rather than strings.
  */
-export function createPool(url: string, options: { max: number; onError: (error: Error) => void }): pg.Pool {
+export function createPool(url: string, options: { max: number; min?: number; onError: (error: Error) => void }): pg.Pool {
   const types = new pg.TypeOverrides();
   types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max,
+    // Kept open when idle, so that a quiet process answers its first burst without connecting (and authenticating) first.
+    min: options.min ?? 0,
     types,
     // Unreachable (rather than refusing) servers must not hold requests forever: they get 503 after this long.
     connectionTimeoutMillis: 5_000,
@@ -24,6 +26,12 @@ export function createPool(url: string, options: { max: number; onError: (error:
   // An idle connection that dies (server restart, failover) is reported here; without a listener it would crash the process.
   pool.on('error', options.onError);
   return pool;
+}
+
+/** Opens `count` connections now (at start), rather than under the first load, where each costs a round of authentication. */
+export async function warm(pool: pg.Pool, count: number): Promise<void> {
+  const clients = await Promise.all(Array.from({ length: Math.min(count, pool.options.max) }, () => pool.connect()));
+  for (const client of clients) client.release();
 }
 
 /**

@@ -35,7 +35,7 @@ import { migrate, type MigrationReport } from './migrate.js';
 import { Liveness } from './liveness.js';
 import { Lookup } from './lookup.js';
 import { Notifier } from './notifier.js';
-import { createPool, Params, transaction, type Client } from './pool.js';
+import { createPool, Params, transaction, warm, type Client } from './pool.js';
 import { json, toApiKey, toApp, toAttempt, toDelivery, toEndpoint, toEventType, toMessage, toSource, unprefix } from './rows.js';
 
 export interface PostgresStoreOptions {
@@ -57,6 +57,9 @@ export const WAKE_CHANNEL = 'hookrelay_wake';
  * claims lock endpoints so caps and FIFO hold across processes, and a NOTIFY after each commit that creates due
  * work wakes the other processes' dispatchers. Transient database failures surface as `unavailable` (HTTP 503).
  */
+/** Connections opened at start and kept when idle: the accept batch, a claim, outcome batches and the API's reads. */
+const WARM_CONNECTIONS = 4;
+
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
   readonly exclusive = false;
@@ -78,7 +81,8 @@ export class PostgresStore implements Store {
 
   private constructor(options: PostgresStoreOptions) {
     const onError = options.onError ?? (() => undefined);
-    this.pool = createPool(options.url, { max: options.poolSize ?? 10, onError });
+    const poolSize = options.poolSize ?? 10;
+    this.pool = createPool(options.url, { max: poolSize, min: Math.min(WARM_CONNECTIONS, poolSize), onError });
     this.accepts = new AcceptBatcher(this.pool, { maxBatch: 1000, maxBatchBytes: 8 * 1024 * 1024, notify: { channel: WAKE_CHANNEL, payload: this.instance } });
     this.notifier = new Notifier({ url: options.url, channel: WAKE_CHANNEL, self: this.instance, onError });
     this.onError = onError;
@@ -111,6 +115,7 @@ export class PostgresStore implements Store {
     const store = new PostgresStore(options);
     try {
       store.migration = await migrate(store.pool);
+      await warm(store.pool, WARM_CONNECTIONS);
     } catch (error) {
       await store.pool.end().catch(() => undefined);
       throw error;
