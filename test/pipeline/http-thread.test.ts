@@ -7,8 +7,11 @@ import { HttpDestination } from '../../src/pipeline/destinations/http.js';
 import { ThreadTransport } from '../../src/pipeline/destinations/http-thread.js';
 import type { ClaimedDelivery } from '../../src/domain/types.js';
 import { generateSecret } from '../../src/signing/standard-webhooks.js';
+import { loadSettings } from '../../src/config.js';
 import { startReceiver } from '../helpers/receiver.js';
+import { startRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
+import { createApp, createEndpoint, sendMany, verifySignature } from './support.js';
 
 const LOOPBACK = new EgressPolicy({ allowNetworks: ['127.0.0.0/8'] });
 const options = { timeoutMs: 5_000, connectTimeoutMs: 2_000, responseBodyLimit: 64, connectionsPerOrigin: 8, userAgent: 'hookrelay/test', egress: LOOPBACK };
@@ -137,5 +140,30 @@ describe('HTTP deliveries from the delivery thread', () => {
     await waitUntil('the delivery thread to end', () => exited, 2_000);
     const after = await http.send(claimed(receiver.url, '{}', generateSecret()), new AbortController().signal);
     assert.deepEqual([after.kind, after.kind === 'retry' ? after.error : null], ['retry', 'the delivery thread is shut down']);
+  });
+});
+
+describe('--delivery-thread', () => {
+  it('is on by default; off and on deliver the same messages, signed, with the attempts recorded', async (t) => {
+    assert.equal(loadSettings({}, {}).deliveryThread, true);
+    assert.equal(loadSettings({}, { HOOKRELAY_DELIVERY_THREAD: 'off' }).deliveryThread, false);
+    assert.throws(() => loadSettings({ deliveryThread: 'sometimes' }, {}), /--delivery-thread \(HOOKRELAY_DELIVERY_THREAD\)/);
+    for (const mode of ['on', 'off']) {
+      const [relay, receiver] = await Promise.all([startRelay({ deliveryThread: mode }), startReceiver()]);
+      t.after(async () => {
+        await relay.close();
+        await receiver.close();
+      });
+      const appId = await createApp(relay);
+      const endpoint = await createEndpoint(relay, appId, { url: receiver.url });
+      const ids = await sendMany(relay, appId, 40, 10, (i) => ({ i, mode }));
+      const got = await receiver.waitFor(40);
+      for (const request of got) verifySignature(request, endpoint.secret);
+      assert.deepEqual(new Set(got.map((r) => r.headers['webhook-id'])), new Set(ids), `delivery thread ${mode}`);
+      await waitUntil(`the attempts of mode ${mode} recorded`, async () => {
+        const page = await relay.api('GET', `/api/v1/app/${appId}/attempt/endpoint/${endpoint.id}?limit=100`);
+        return page.body.data?.length === 40 && page.body.data.every((a: { status: number }) => a.status === 0);
+      });
+    }
   });
 });
