@@ -16,6 +16,7 @@ import { brokersInPhase } from './brokers-in.js';
 import { storeOnly } from './store-only.js';
 import { pacedLatency } from './latency.js';
 import { brokerPhase } from './brokers.js';
+import { memoryPhase } from './memory.js';
 
 /**
  * `npm run bench`: what hookrelay delivers per second against what this machine can POST at all, in one run.
@@ -26,7 +27,7 @@ import { brokerPhase } from './brokers.js';
  * BENCH_LATENCY_RATES (msgs/s to one endpoint, comma separated), BENCH_FANOUT_LATENCY_RATES (msgs/s to the fan-out
  * endpoints, default 1000), BENCH_LATENCY_SECONDS, BENCH_STORE_ONLY (backlog of the no-HTTP
  * store phase), BENCH_CEILING_SECONDS, BENCH_CEILING_IN_FLIGHT, BENCH_MAX_IN_FLIGHT, BENCH_ENDPOINT_MAX_IN_FLIGHT,
- * BENCH_ENDPOINT_CONCURRENCY, BENCH_SYNCHRONOUS (FULL|NORMAL), BENCH_PHASE_TIMEOUT_S, BENCH_MAX_SECONDS,
+ * BENCH_ENDPOINT_CONCURRENCY, BENCH_DELIVERY_THREAD (on|off, default on), BENCH_SYNCHRONOUS (FULL|NORMAL), BENCH_PHASE_TIMEOUT_S, BENCH_MAX_SECONDS,
  * BENCH_INGEST_REQUESTS (signed provider requests of the ingest phase, default 20000; 0 skips it),
  * BENCH_PROCESS_MESSAGES (messages per run of the processes phase: SQLite and PostgreSQL as real `hookrelay serve`
  * processes, default 10000; 0 skips it), BENCH_PROCESSES (PostgreSQL process counts, default 1,2,3), BENCH_PG_LATENCY_RATE (msgs/s offered to one PostgreSQL process fanning out to ten endpoints, default 500; 0 skips), BENCH_PROFILE_DIR (write a .cpuprofile of this process per phase; summarize with dist/bench/profile-summary.js),
@@ -39,7 +40,8 @@ import { brokerPhase } from './brokers.js';
  * BENCH_BROKER_MESSAGES (deliveries to each broker destination, beside the client library's own publish loop; default
  * 10000; 0 skips the broker phase), BENCH_BROKERS (which ones, default redis,nats,kafka,rabbitmq),
  * BENCH_BROKER_CONCURRENCY (publishes in flight, the endpoint's maxInFlight and the bare loop's workers; default 64),
- * BENCH_BROKER_SOURCE_RECORDS (records each broker source consumes: Redis, NATS, Kafka, RabbitMQ as installed; default 10000; 0 skips it).
+ * BENCH_BROKER_SOURCE_RECORDS (records each broker source consumes: Redis, NATS, Kafka, RabbitMQ as installed; default 10000; 0 skips it),
+ * BENCH_MEMORY_MESSAGES (pending messages at the last RSS sample of the memory phase, default 1000000; 0 skips it).
  */
 
 const int = (name: string, fallback: number) => {
@@ -67,6 +69,7 @@ const cfg = {
   brokerConcurrency: int('BENCH_BROKER_CONCURRENCY', 64),
   ingestRequests: int('BENCH_INGEST_REQUESTS', 20_000),
   processMessages: int('BENCH_PROCESS_MESSAGES', 10_000),
+  memoryMessages: int('BENCH_MEMORY_MESSAGES', 1_000_000),
   brokerSourceRecords: int('BENCH_BROKER_SOURCE_RECORDS', 10_000),
   processCounts: (process.env.BENCH_PROCESSES ?? '1,2,3').split(',').map(Number).filter((n) => n > 0),
   pgLatencyRate: int('BENCH_PG_LATENCY_RATE', 500),
@@ -90,6 +93,7 @@ const relayFlags = {
   maxInFlight: String(cfg.relayMaxInFlight),
   sqliteSynchronous: cfg.synchronous,
   ...(process.env.BENCH_ENDPOINT_CONCURRENCY ? { endpointConcurrency: process.env.BENCH_ENDPOINT_CONCURRENCY } : {}),
+  ...(process.env.BENCH_DELIVERY_THREAD ? { deliveryThread: process.env.BENCH_DELIVERY_THREAD } : {}),
 };
 
 // ---- children ---------------------------------------------------------------------------------
@@ -526,6 +530,13 @@ async function main(): Promise<void> {
         flags: relayFlags,
         timeoutMs: cfg.phaseTimeoutMs,
       });
+      rows.push(...result.rows);
+      problems.push(...result.problems);
+    }
+
+    // 6. Memory as the backlog grows (last: it writes a database of more than a gigabyte).
+    if (cfg.memoryMessages > 0) {
+      const result = await memoryPhase({ receiver: receiver.call, receiverUrl, flags: relayFlags, messages: cfg.memoryMessages, deliverSeconds: 3 });
       rows.push(...result.rows);
       problems.push(...result.problems);
     }
