@@ -165,3 +165,14 @@ export interface HealthChange {
   consecutiveFailures: number;
   openUntil: number | null;
 }
+
+/**
+ * Whether an attempt's slot of its endpoint's `maxInFlight` is free as soon as the receiver answered, before the
+ * outcome is written: only for a success, on an unordered endpoint whose circuit is closed. Not after a failure (its
+ * outcome may open the circuit, which must stop further attempts at the threshold), not for FIFO or key-ordered
+ * endpoints (the next delivery of the queue or key waits for the outcome of the one before), nor for a half-open
+ * circuit (one probe at a time, until its outcome has moved the circuit).
+ */
+export function slotFreedOnAnswer(endpoint: { ordering: string; health: { openUntil: number | null } }, succeeded: boolean): boolean {
+  return succeeded && endpoint.ordering === 'parallel' && endpoint.health.openUntil === null;
+}

@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
-import { DEFAULT_HEALTH_POLICY, type HealthChange, type HealthPolicy } from '../domain/health.js';
+import { DEFAULT_HEALTH_POLICY, slotFreedOnAnswer, type HealthChange, type HealthPolicy } from '../domain/health.js';
 import { ID_PREFIX, newId } from '../domain/ids.js';
 import { nextAttemptDelay, type RetryPolicy } from '../domain/retry.js';
 import type { Attempt, ClaimedDelivery } from '../domain/types.js';
@@ -10,11 +10,11 @@ import type { Tracing } from '../observability/tracing.js';
 import type { PipelineObserver } from './observer.js';
 import { SendPacer } from './pacer.js';
 
-const CLAIM_SPACING_MS = 5;
+const CLAIM_SPACING_MS = 3;
 /** Waiting to claim a full batch never delays due work longer than this (attempts stuck on dead endpoints keep the room small). */
 const CLAIM_MAX_DELAY_MS = 20;
 const OUTCOME_BATCH = 256;
-const OUTCOME_DELAY_MS = 2;
+const OUTCOME_DELAY_MS = 1;
 
 export interface DispatcherOptions {
   /** Identifies this dispatcher's leases. */
@@ -206,6 +206,7 @@ export class Dispatcher {
     }
     const finishedAt = this.now();
     span?.end(result, finishedAt);
+    if (slotFreedOnAnswer(claimed.endpoint, result.kind === 'success')) this.store.attemptAnswered?.(claimed.delivery.id, claimed.delivery.endpointId);
     const outcome = this.outcome(claimed, result, startedAt, finishedAt);
     this.options.observer?.attempted?.(claimed, outcome, result);
     this.outcomes.push(outcome);

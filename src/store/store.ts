@@ -297,6 +297,13 @@ export interface Store {
    */
   complete(outcomes: AttemptOutcome[], policy?: HealthPolicy): Promise<HealthChange[]>;
   renewLeases(owner: string, deliveryIds: number[], until: number): Promise<void>;
+  /**
+   * The attempt of a claimed delivery got its answer and its outcome is on its way to `complete`: its slot of the
+   * endpoint's `maxInFlight` is free now, for the next claim, rather than once the outcome is written. The dispatcher
+   * says so only for a success where the order of outcomes cannot matter (domain/health.ts `slotFreedOnAnswer`). Absent where the
+   * claim counts slots from the table (PostgreSQL: several processes share the caps).
+   */
+  attemptAnswered?(deliveryId: number, endpointId: string): void;
   /** Returns every delivery leased by `owner` (or by anyone, when null, and then every handshake lease too) to pending. */
   releaseLeases(owner: string | null): Promise<number>;
   /** When the earliest pending delivery becomes due (not before its endpoint's circuit cool-down or rate-limit slot), or null when none is pending. */
@@ -339,7 +346,7 @@ export interface Store {
  * dependency says what it touches): the dispatcher works on the delivery queue alone; the front doors append to the
  * message log; the API and the sources read the catalog.
  */
-export type DeliveryQueue = Pick<Store, 'claim' | 'complete' | 'renewLeases' | 'releaseLeases' | 'nextDueAt' | 'onWake'>;
+export type DeliveryQueue = Pick<Store, 'claim' | 'complete' | 'attemptAnswered' | 'renewLeases' | 'releaseLeases' | 'nextDueAt' | 'onWake'>;
 export type MessageLog = Pick<
   Store,
   | 'accept'

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cooldownFor, HEALTHY, nextHealth, summarizeHealth, type HealthPolicy } from '../../src/domain/health.js';
+import { cooldownFor, HEALTHY, nextHealth, slotFreedOnAnswer, summarizeHealth, type HealthPolicy } from '../../src/domain/health.js';
 import { reserveSlots, sendQuota, UNLIMITED, RATE_CLAIM_MARGIN_MS, RATE_LOOKAHEAD_MS } from '../../src/domain/rate.js';
 
 const policy: HealthPolicy = { threshold: 3, cooldownMs: 1_000, maxCooldownMs: 5_000, disableAfterMs: 0, disableAfterParked: 0 };
@@ -57,5 +57,15 @@ describe('rate-limit slots', () => {
     // 3/s: slots never come closer than 1/rate, rounding included.
     const thirds = reserveSlots(3, null, 0, 4).slots;
     for (let i = 1; i < thirds.length; i++) assert.ok(thirds[i] - thirds[i - 1] >= 333);
+  });
+});
+
+describe('when an answered attempt frees its endpoint slot', () => {
+  it('at the answer for a success on an unordered endpoint with a closed circuit; otherwise only when its outcome is written', () => {
+    assert.equal(slotFreedOnAnswer({ ordering: 'parallel', health: HEALTHY }, true), true);
+    assert.equal(slotFreedOnAnswer({ ordering: 'parallel', health: HEALTHY }, false), false, 'a failure may open the circuit: no attempt past the threshold');
+    assert.equal(slotFreedOnAnswer({ ordering: 'fifo', health: HEALTHY }, true), false, 'the next of a FIFO queue waits for the outcome of its head');
+    assert.equal(slotFreedOnAnswer({ ordering: 'key', health: HEALTHY }, true), false, 'so does the next of a key');
+    assert.equal(slotFreedOnAnswer({ ordering: 'parallel', health: { ...HEALTHY, openUntil: 1 } }, true), false, 'a half-open circuit probes once at a time');
   });
 });

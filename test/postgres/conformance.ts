@@ -456,6 +456,38 @@ export function storeConformance(backend: string, open: () => Promise<StoreUnder
         assert.equal((await claim('p', T0 + 27)).length, 3, 'released leases free their slots');
       });
 
+      it('frees a slot when its attempt is answered where the store counts slots itself, and never twice', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        await store.createEndpoint(app.id, endpointInput({ maxInFlight: 2 }), 's', T0);
+        for (let i = 0; i < 6; i++) accepted(await store.accept(acceptInput(app.id, { now: T0 + i })));
+        const claim = (at: number) => store.claim({ owner: 'o', now: at, limit: 100, leaseMs: 60_000 });
+        const [a, b] = await claim(T0 + 10);
+        assert.ok(a && b);
+        if (!store.attemptAnswered) {
+          // PostgreSQL counts slots from its table: a slot is free once the outcome is written.
+          assert.deepEqual(await claim(T0 + 11), []);
+          await store.complete([succeed('o', a, T0 + 12)]);
+          assert.equal((await claim(T0 + 13)).length, 1);
+          return;
+        }
+        store.attemptAnswered(a.delivery.id, a.endpoint.id);
+        const [c, ...more] = await claim(T0 + 11);
+        assert.ok(c, 'the answered attempt freed its slot before its outcome was written');
+        assert.deepEqual(more, []);
+        assert.deepEqual(await claim(T0 + 12), [], 'b and c hold the cap');
+        await store.complete([succeed('o', a, T0 + 13)]);
+        assert.deepEqual(await claim(T0 + 14), [], 'the outcome of an answered attempt frees nothing more');
+        await store.complete([succeed('o', b, T0 + 15)]);
+        assert.equal((await claim(T0 + 16)).length, 1);
+        // Counted again from the table (after a release), a slot freed early is taken until its outcome is written.
+        store.attemptAnswered(c.delivery.id, c.endpoint.id);
+        assert.equal(await store.releaseLeases('nobody'), 0);
+        assert.deepEqual(await claim(T0 + 17), [], 'c is in flight in the table until its outcome is written');
+        await store.complete([succeed('o', c, T0 + 18)]);
+        assert.equal((await claim(T0 + 19)).length, 1);
+        assert.deepEqual(await claim(T0 + 20), []);
+      });
+
       it('orders by key: one delivery per key in flight, oldest first, a retry holds its own key only, keyless messages unordered', async (store) => {
         const app = await store.createApp(appInput(null), T0);
         const keyed = await store.createEndpoint(app.id, endpointInput({ ordering: 'key', maxInFlight: 10 }), 's', T0);

@@ -87,10 +87,26 @@ export class ClaimBook {
   /** Where each key-ordered endpoint's walk over its keys stopped. */
   keys?: KeyCursors;
   private counts: Map<string, number> | null = null;
+  /** Deliveries whose slot was freed when their attempt was answered (`answered`), until their outcome is written. */
+  private readonly freedEarly = new Set<number>();
   private expiryCheckedAt = -Infinity;
 
   forget(): void {
     this.counts = null;
+    // Counted again from the table, where these are still in flight: their written outcomes free their slots then.
+    this.freedEarly.clear();
+  }
+
+  /** The attempt of a leased delivery was answered: its endpoint's slot is free before its outcome is written. */
+  answered(deliveryId: number, endpointId: string): void {
+    if (this.counts === null) return;
+    this.finished(endpointId);
+    this.freedEarly.add(deliveryId);
+  }
+
+  /** Whether this delivery's slot was freed already when its attempt was answered (then its outcome does not free it again). */
+  freed(deliveryId: number): boolean {
+    return this.freedEarly.delete(deliveryId);
   }
 
   /** A delivery left `in_flight` (its outcome was written). */

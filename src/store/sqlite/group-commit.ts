@@ -10,6 +10,8 @@ export interface CommitHooks {
 
 interface Pending {
   work: () => unknown;
+  /** Answered only once the commit is on disk (an accept), or as soon as it is committed (an attempt's outcome). */
+  durable: boolean;
   resolve: (value: any) => void;
   reject: (error: unknown) => void;
 }
@@ -18,8 +20,11 @@ interface Pending {
  * Group commit: writes queued during one event-loop turn run in one transaction, so one fsync
  * covers them all. Each write runs inside its own savepoint: a failing write is rolled back alone and
  * rejects only its own caller. A failing commit rejects every caller of the batch — nothing is
- * acknowledged that was not committed. With a `WalSync`, the commit does not sync on the event loop: callers are
- * answered once the sync that follows it (in the thread pool, shared with other batches) has finished.
+ * acknowledged that was not committed. With a `WalSync`, the commit does not sync on the event loop: durable callers
+ * are answered once the sync that follows it (in the thread pool, shared with other batches) has finished. Callers
+ * that need no durability (attempt outcomes: one lost to a power cut is a delivery sent again, as after a kill -9
+ * before its commit) are answered at the commit, and a batch of them alone is not synced at all; the next durable
+ * commit's sync makes their WAL frames durable too, since the log is synced as a whole.
  */
 export class GroupCommit {
   private queue: Pending[] = [];
@@ -43,9 +48,9 @@ export class GroupCommit {
     };
   }
 
-  run<T>(work: () => T): Promise<T> {
+  run<T>(work: () => T, durable = true): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ work, resolve, reject });
+      this.queue.push({ work, durable, resolve, reject });
       if (this.queue.length >= this.maxBatch) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
@@ -85,14 +90,28 @@ export class GroupCommit {
     } finally {
       if (this.wal) this.sql.strict.run();
     }
-    const answer = () => {
-      this.hooks.settled?.(null);
-      batch.forEach((item, i) => (outcomes[i].ok ? item.resolve(outcomes[i].value) : item.reject(outcomes[i].value)));
+    const answer = (durable: boolean | null) => {
+      batch.forEach((item, i) => {
+        if (durable !== null && item.durable !== durable) return;
+        if (outcomes[i].ok) item.resolve(outcomes[i].value);
+        else item.reject(outcomes[i].value);
+      });
     };
-    if (!this.wal) return answer();
-    this.wal.sync().then(answer, (error) => {
-      this.hooks.settled?.(error);
-      for (const item of batch) item.reject(error);
-    });
+    if (!this.wal) {
+      this.hooks.settled?.(null);
+      return answer(null);
+    }
+    answer(false);
+    if (!batch.some((item) => item.durable)) return this.hooks.settled?.(null);
+    this.wal.sync().then(
+      () => {
+        this.hooks.settled?.(null);
+        answer(true);
+      },
+      (error) => {
+        this.hooks.settled?.(error);
+        for (const item of batch) if (item.durable) item.reject(error);
+      },
+    );
   }
 }

@@ -815,6 +815,7 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** Answered at the commit, without waiting for its sync: see group-commit.ts. */
   complete(outcomes: AttemptOutcome[], policy: HealthPolicy = DEFAULT_HEALTH_POLICY): Promise<HealthChange[]> {
     return this.commits.run(() => {
       try {
@@ -825,7 +826,7 @@ export class SqliteStore implements Store {
         this.claims.forget();
         throw error;
       }
-    });
+    }, false);
   }
 
   /** One read and at most one write per endpoint of the batch; a healthy endpoint whose attempts all succeeded is not written. */
@@ -860,9 +861,14 @@ export class SqliteStore implements Store {
     const [status, retryIndex, at] =
       next.kind === 'succeeded' ? ['succeeded', 0, null] : next.kind === 'retry' ? ['pending', next.retryIndex, next.at] : ['failed', 0, null];
     const moved = this.stmt.finish.run(status, retryIndex, at, now, attempt.deliveryId, owner).changes;
-    if (moved === 1) this.claims.finished(attempt.endpointId);
+    const freed = this.claims.freed(attempt.deliveryId);
+    if (moved === 1 && !freed) this.claims.finished(attempt.endpointId);
     // The lease was lost (e.g. it expired and another dispatcher took over): keep the attempt, leave the state to the new owner.
     else this.stmt.countAttempt.run(now, attempt.deliveryId);
+  }
+
+  attemptAnswered(deliveryId: number, endpointId: string): void {
+    this.claims.answered(deliveryId, endpointId);
   }
 
   async renewLeases(owner: string, deliveryIds: number[], until: number): Promise<void> {
