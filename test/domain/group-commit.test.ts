@@ -4,14 +4,30 @@ import { Database } from '../../src/store/sqlite/driver.js';
 import { GroupCommit } from '../../src/store/sqlite/group-commit.js';
 
 /** GroupCommit on a real in-memory SQLite database. */
-function fixture(hooks: ConstructorParameters<typeof GroupCommit>[2] = {}) {
+function fixture(hooks: ConstructorParameters<typeof GroupCommit>[2] = {}, wal: ConstructorParameters<typeof GroupCommit>[3] = null) {
   const db = new Database(':memory:');
   db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL UNIQUE)');
   const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
-  const commits = new GroupCommit(db, 2048, hooks);
+  const commits = new GroupCommit(db, 2048, hooks, wal);
   const rows = () => (db.prepare('SELECT v FROM t ORDER BY id').all() as { v: string }[]).map((r) => r.v);
-  return { db, commits, rows, write: (v: string) => commits.run(() => insert.run(v).lastInsertRowid) };
+  return { db, commits, rows, write: (v: string, durable = true) => commits.run(() => insert.run(v).lastInsertRowid, durable) };
 }
+
+/** The WAL sync of a real store, held until the test lets it finish (or fail): an in-memory database has no WAL file. */
+function heldSync() {
+  const calls: { finish: () => void; fail: (error: Error) => void }[] = [];
+  const wal = {
+    sync: () => new Promise<void>((resolve, reject) => calls.push({ finish: resolve, fail: reject })),
+  } as unknown as NonNullable<ConstructorParameters<typeof GroupCommit>[3]>;
+  return { wal, calls };
+}
+
+const settledYet = async (promise: Promise<unknown>) => {
+  let done = false;
+  void promise.then(() => (done = true), () => (done = true));
+  await new Promise((resolve) => setImmediate(resolve));
+  return done;
+};
 
 describe('group commit', () => {
   it('writes of one turn share one transaction; a write that throws is rolled back alone and rejects only its caller', async () => {
@@ -52,4 +68,34 @@ describe('group commit', () => {
     await Promise.all([f.commits.run(() => order.push('outcome')), f.commits.run(() => order.push('release'))]);
     assert.deepEqual(order, ['outcome', 'release']);
   });
+
+  it('answers a durable write after the WAL sync that follows its commit, an outcome at the commit; outcomes alone are not synced', async () => {
+    const { wal, calls } = heldSync();
+    const f = fixture({}, wal);
+    const accept = f.write('accept');
+    const outcome = f.write('outcome', false);
+    assert.equal(await settledYet(outcome), true, 'the outcome is answered at the commit');
+    assert.equal(await settledYet(accept), false, 'the accept waits for its sync');
+    assert.equal(calls.length, 1);
+    calls[0].finish();
+    await accept;
+    assert.deepEqual(f.rows(), ['accept', 'outcome']);
+
+    await Promise.all([f.write('o1', false), f.write('o2', false)]);
+    assert.equal(calls.length, 1, 'a batch of outcomes alone started no sync');
+    assert.deepEqual(f.rows(), ['accept', 'outcome', 'o1', 'o2']);
+  });
+
+  it('a failed WAL sync rejects the durable callers of its batch only', async () => {
+    const { wal, calls } = heldSync();
+    const settled: unknown[] = [];
+    const f = fixture({ settled: (error) => settled.push(error) }, wal);
+    const accept = f.write('accept');
+    const outcome = f.write('outcome', false);
+    await outcome;
+    calls[0].fail(Object.assign(new Error('EIO'), { code: 'SQLITE_IOERR_FSYNC' }));
+    await assert.rejects(accept, /EIO/);
+    assert.match(String(settled.at(-1)), /EIO/);
+  });
 });
+
