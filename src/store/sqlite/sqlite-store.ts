@@ -120,7 +120,7 @@ export class SqliteStore implements Store {
         "INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, created_at, updated_at, ordering_key) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)",
       ),
       insertAttempt: db.prepare(
-        'INSERT INTO attempt (id, delivery_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code, succeeded, response_body, error, trigger, sent_request) VALUES (@id, @deliveryId, @messageId, @endpointId, @appId, @url, @startedAt, @durationMs, @statusCode, @succeeded, @responseBody, @error, @trigger, @request)',
+        'INSERT INTO attempt (id, delivery_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code, succeeded, response_body, error, trigger, sent_request) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       finish: db.prepare(
         "UPDATE delivery SET status = ?, attempt_count = attempt_count + 1, retry_index = ?, next_attempt_at = ?, manual = 0, leased_by = NULL, lease_until = NULL, updated_at = ? WHERE id = ? AND status = 'in_flight' AND leased_by = ?",
@@ -856,7 +856,8 @@ export class SqliteStore implements Store {
   }
 
   private completeOne({ owner, attempt, next }: AttemptOutcome): void {
-    this.stmt.insertAttempt.run({ ...attempt, succeeded: attempt.succeeded ? 1 : 0, request: jsonOrNull(attempt.request) });
+    const a = attempt;
+    this.stmt.insertAttempt.run(a.id, a.deliveryId, a.messageId, a.endpointId, a.appId, a.url, a.startedAt, a.durationMs, a.statusCode, a.succeeded ? 1 : 0, a.responseBody, a.error, a.trigger, jsonOrNull(a.request));
     const now = attempt.startedAt + attempt.durationMs;
     const [status, retryIndex, at] =
       next.kind === 'succeeded' ? ['succeeded', 0, null] : next.kind === 'retry' ? ['pending', next.retryIndex, next.at] : ['failed', 0, null];
