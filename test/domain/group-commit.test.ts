@@ -96,6 +96,13 @@ describe('group commit', () => {
     calls[0].fail(Object.assign(new Error('EIO'), { code: 'SQLITE_IOERR_FSYNC' }));
     await assert.rejects(accept, /EIO/);
     assert.match(String(settled.at(-1)), /EIO/);
+    // Outcomes committed without a sync say nothing of whether syncs work again: the problem stays reported.
+    await f.write('another outcome', false);
+    assert.match(String(settled.at(-1)), /EIO/);
+    const next = f.write('next accept');
+    calls[1].finish();
+    await next;
+    assert.equal(settled.at(-1), null, 'a durable commit that synced clears it');
   });
 });
 

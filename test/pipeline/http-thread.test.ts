@@ -104,7 +104,29 @@ describe('HTTP deliveries from the delivery thread', () => {
     for (const r of results) assert.deepEqual([r.kind, r.kind === 'retry' ? r.error : null], ['retry', 'aborted by shutdown']);
   });
 
-  it('fails the attempts of a thread that died as retries, and sends the next ones from a new thread', async (t) => {
+  it('sends the unanswered attempts of a working thread that died again from a new thread, once', async (t) => {
+    const receiver = await startReceiver((_, n) => (n === 1 ? { hang: true } : { status: 200 }));
+    const transport = new ThreadTransport(options);
+    const http = new HttpDestination(options, transport);
+    t.after(async () => {
+      await http.close();
+      await receiver.close();
+    });
+    const signal = new AbortController().signal;
+    assert.equal((await http.send(claimed(receiver.url, '{}', generateSecret()), signal)).kind, 'success');
+    const delivery = claimed(receiver.url, '{"again":true}', generateSecret());
+    const hanging = http.send(delivery, signal);
+    await receiver.waitFor(2);
+    const first = threadOf(transport)!;
+    await first.terminate();
+    const result = await hanging;
+    assert.equal(result.kind, 'success', 'a dead thread is not the receiver failing');
+    assert.notEqual(threadOf(transport), first);
+    const copies = receiver.received.filter((r) => r.headers['webhook-id'] === delivery.message.id);
+    assert.equal(copies.length, 2, 'sent again, as after a crash');
+  });
+
+  it('fails the attempts of a thread that died before answering anything as retries, and starts a new one a second later', async (t) => {
     const receiver = await startReceiver((_, n) => (n === 0 ? { hang: true } : { status: 200 }));
     const transport = new ThreadTransport(options);
     const http = new HttpDestination(options, transport);
@@ -120,8 +142,13 @@ describe('HTTP deliveries from the delivery thread', () => {
     const lost = await hanging;
     assert.equal(lost.kind, 'retry');
     assert.match(lost.kind === 'retry' ? (lost.error ?? '') : '', /the delivery thread exited .* before the attempt ended/);
-    const next = await http.send(claimed(receiver.url, '{}', generateSecret()), signal);
-    assert.equal(next.kind, 'success');
+    const soon = await http.send(claimed(receiver.url, '{}', generateSecret()), signal);
+    assert.match(soon.kind === 'retry' ? (soon.error ?? '') : '', /the delivery thread cannot start: the delivery thread exited/);
+    const next = (await waitUntil('a new delivery thread', async () => {
+      const result = await http.send(claimed(receiver.url, '{}', generateSecret()), signal);
+      return result.kind === 'success' ? result : null;
+    }, 5_000, 200))!;
+    assert.equal(next.statusCode, 200);
     assert.notEqual(threadOf(transport), first);
   });
 

@@ -477,6 +477,8 @@ export function storeConformance(backend: string, open: () => Promise<StoreUnder
         assert.deepEqual(await claim(T0 + 12), [], 'b and c hold the cap');
         await store.complete([succeed('o', a, T0 + 13)]);
         assert.deepEqual(await claim(T0 + 14), [], 'the outcome of an answered attempt frees nothing more');
+        const [view] = (await store.listDeliveriesByMessage(app.id, a.message.id, { limit: 10 })).data;
+        assert.deepEqual([view.delivery.status, view.delivery.attemptCount], ['succeeded', 1], 'one attempt counted once');
         await store.complete([succeed('o', b, T0 + 15)]);
         assert.equal((await claim(T0 + 16)).length, 1);
         // Counted again from the table (after a release), a slot freed early is taken until its outcome is written.
@@ -486,6 +488,26 @@ export function storeConformance(backend: string, open: () => Promise<StoreUnder
         await store.complete([succeed('o', c, T0 + 18)]);
         assert.equal((await claim(T0 + 19)).length, 1);
         assert.deepEqual(await claim(T0 + 20), []);
+      });
+
+      it('keeps slot counts exact when a lease expires while an answered attempt waits for its outcome', async (store) => {
+        if (!store.attemptAnswered) {
+          assert.equal(store.exclusive, false, 'only a store shared by processes counts slots from its table');
+          return;
+        }
+        const app = await store.createApp(appInput(null), T0);
+        await store.createEndpoint(app.id, endpointInput({ maxInFlight: 2 }), 's', T0);
+        for (let i = 0; i < 5; i++) accepted(await store.accept(acceptInput(app.id, { now: T0 + i })));
+        const [a] = await store.claim({ owner: 'o', now: T0 + 10, limit: 1, leaseMs: 10 });
+        const [b] = await store.claim({ owner: 'o', now: T0 + 11, limit: 1, leaseMs: 60_000 });
+        assert.ok(a && b);
+        store.attemptAnswered(b.delivery.id, b.endpoint.id);
+        // a's lease is found expired (once a second) and the counts are taken from the table again: b is in flight there.
+        const again = await store.claim({ owner: 'o', now: T0 + 2_000, limit: 100, leaseMs: 60_000 });
+        assert.deepEqual(again.map((c) => c.delivery.id), [a.delivery.id], 'a is due again; b holds the other slot');
+        await store.complete([succeed('o', b, T0 + 2_001)]);
+        assert.equal((await store.claim({ owner: 'o', now: T0 + 2_002, limit: 100, leaseMs: 60_000 })).length, 1, "b's outcome freed its slot");
+        assert.deepEqual(await store.claim({ owner: 'o', now: T0 + 2_003, limit: 100, leaseMs: 60_000 }), []);
       });
 
       it('orders by key: one delivery per key in flight, oldest first, a retry holds its own key only, keyless messages unordered', async (store) => {

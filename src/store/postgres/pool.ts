@@ -28,10 +28,13 @@ export function createPool(url: string, options: { max: number; min?: number; on
   return pool;
 }
 
-/** Opens `count` connections now (at start), rather than under the first load, where each costs a round of authentication. */
+/**
+ * Opens up to `count` connections now (at start), rather than under the first load, where each costs a round of
+ * authentication. Best effort: a connection refused now (a connection limit) is opened on demand later, as before.
+ */
 export async function warm(pool: pg.Pool, count: number): Promise<void> {
-  const clients = await Promise.all(Array.from({ length: Math.min(count, pool.options.max) }, () => pool.connect()));
-  for (const client of clients) client.release();
+  const opened = await Promise.allSettled(Array.from({ length: Math.min(count, pool.options.max) }, () => pool.connect()));
+  for (const result of opened) if (result.status === 'fulfilled') result.value.release();
 }
 
 /**

@@ -52,14 +52,14 @@ const INBOUND_KEY_PREFIX = 'inbound:';
 /** The channel accepts, resends and recovers notify on; every hookrelay process on the database listens. */
 export const WAKE_CHANNEL = 'hookrelay_wake';
 
+/** Connections opened at start and kept when idle: the accept batch, a claim, outcome batches and the API's reads. */
+const WARM_CONNECTIONS = 4;
+
 /**
  * The shared store: any number of hookrelay processes on one PostgreSQL database. Accepts are group-committed,
  * claims lock endpoints so caps and FIFO hold across processes, and a NOTIFY after each commit that creates due
  * work wakes the other processes' dispatchers. Transient database failures surface as `unavailable` (HTTP 503).
  */
-/** Connections opened at start and kept when idle: the accept batch, a claim, outcome batches and the API's reads. */
-const WARM_CONNECTIONS = 4;
-
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
   readonly exclusive = false;

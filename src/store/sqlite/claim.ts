@@ -87,30 +87,38 @@ export class ClaimBook {
   /** Where each key-ordered endpoint's walk over its keys stopped. */
   keys?: KeyCursors;
   private counts: Map<string, number> | null = null;
+  /**
+   * Deliveries leased since the counts were last taken from the table, whose slot is still counted: only these can
+   * have it freed early (one whose lease expired meanwhile is not counted, and must not free another's slot).
+   */
+  private readonly counted = new Set<number>();
   /** Deliveries whose slot was freed when their attempt was answered (`answered`), until their outcome is written. */
   private readonly freedEarly = new Set<number>();
   private expiryCheckedAt = -Infinity;
 
+  /** Count again from the table at the next claim (a lease expiry, a release, a batch that did not commit). */
   forget(): void {
     this.counts = null;
-    // Counted again from the table, where these are still in flight: their written outcomes free their slots then.
+    // In the table, deliveries freed early are still in flight: their written outcomes free their slots then.
+    this.counted.clear();
     this.freedEarly.clear();
   }
 
   /** The attempt of a leased delivery was answered: its endpoint's slot is free before its outcome is written. */
   answered(deliveryId: number, endpointId: string): void {
-    if (this.counts === null) return;
-    this.finished(endpointId);
+    if (this.counts === null || !this.counted.delete(deliveryId)) return;
+    this.release(endpointId);
     this.freedEarly.add(deliveryId);
   }
 
-  /** Whether this delivery's slot was freed already when its attempt was answered (then its outcome does not free it again). */
-  freed(deliveryId: number): boolean {
-    return this.freedEarly.delete(deliveryId);
+  /** The outcome of a delivery was written: `moved` when it left `in_flight` (this process still held its lease). */
+  settled(deliveryId: number, endpointId: string, moved: boolean): void {
+    this.counted.delete(deliveryId);
+    const early = this.freedEarly.delete(deliveryId);
+    if (moved && !early) this.release(endpointId);
   }
 
-  /** A delivery left `in_flight` (its outcome was written). */
-  finished(endpointId: string): void {
+  private release(endpointId: string): void {
     if (this.counts === null) return;
     const n = (this.counts.get(endpointId) ?? 0) - 1;
     if (n > 0) this.counts.set(endpointId, n);
@@ -120,7 +128,7 @@ export class ClaimBook {
   inFlight(stmt: ReturnType<typeof prepare>, now: number): Map<string, number> {
     if (now - this.expiryCheckedAt >= 1000) {
       this.expiryCheckedAt = now;
-      if (stmt.expireLeases.run(now).changes > 0) this.counts = null;
+      if (stmt.expireLeases.run(now).changes > 0) this.forget();
     }
     if (this.counts === null) {
       this.counts = new Map();
@@ -129,8 +137,10 @@ export class ClaimBook {
     return this.counts;
   }
 
-  leased(endpointId: string): void {
-    this.counts?.set(endpointId, (this.counts.get(endpointId) ?? 0) + 1);
+  leased(deliveryId: number, endpointId: string): void {
+    if (this.counts === null) return;
+    this.counts.set(endpointId, (this.counts.get(endpointId) ?? 0) + 1);
+    this.counted.add(deliveryId);
   }
 }
 
@@ -204,7 +214,7 @@ export function claimDue(db: Database.Database, request: ClaimRequest, cursor: C
     .sort((a, b) => a.id - b.id)
     .map((delivery) => {
       const { endpoint, notBefore } = endpointOf.get(delivery.id)!;
-      cursor.leased(endpoint.id);
+      cursor.leased(delivery.id, endpoint.id);
       const claimed: ClaimedDelivery = { delivery, endpoint, message: messages.get(delivery.messageId)! };
       if (notBefore !== undefined) claimed.notBefore = notBefore;
       return claimed;

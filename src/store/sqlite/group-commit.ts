@@ -102,7 +102,8 @@ export class GroupCommit {
       return answer(null);
     }
     answer(false);
-    if (!batch.some((item) => item.durable)) return this.hooks.settled?.(null);
+    // Committed but not synced: says nothing of whether syncs work again, so a storage problem stays reported.
+    if (!batch.some((item) => item.durable)) return;
     this.wal.sync().then(
       () => {
         this.hooks.settled?.(null);

@@ -862,10 +862,9 @@ export class SqliteStore implements Store {
     const [status, retryIndex, at] =
       next.kind === 'succeeded' ? ['succeeded', 0, null] : next.kind === 'retry' ? ['pending', next.retryIndex, next.at] : ['failed', 0, null];
     const moved = this.stmt.finish.run(status, retryIndex, at, now, attempt.deliveryId, owner).changes;
-    const freed = this.claims.freed(attempt.deliveryId);
-    if (moved === 1 && !freed) this.claims.finished(attempt.endpointId);
+    this.claims.settled(attempt.deliveryId, attempt.endpointId, moved === 1);
     // The lease was lost (e.g. it expired and another dispatcher took over): keep the attempt, leave the state to the new owner.
-    else this.stmt.countAttempt.run(now, attempt.deliveryId);
+    if (moved !== 1) this.stmt.countAttempt.run(now, attempt.deliveryId);
   }
 
   attemptAnswered(deliveryId: number, endpointId: string): void {
