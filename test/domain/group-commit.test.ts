@@ -100,6 +100,7 @@ describe('group commit', () => {
     await f.write('another outcome', false);
     assert.match(String(settled.at(-1)), /EIO/);
     const next = f.write('next accept');
+    await new Promise((resolve) => setImmediate(resolve));
     calls[1].finish();
     await next;
     assert.equal(settled.at(-1), null, 'a durable commit that synced clears it');
