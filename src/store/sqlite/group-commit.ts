@@ -23,8 +23,8 @@ interface Pending {
  * acknowledged that was not committed. With a `WalSync`, the commit does not sync on the event loop: durable callers
  * are answered once the sync that follows it (in the thread pool, shared with other batches) has finished. Callers
  * that need no durability (attempt outcomes: one lost to a power cut is a delivery sent again, as after a kill -9
- * before its commit) are answered at the commit, and a batch of them alone is not synced at all; the next durable
- * commit's sync makes their WAL frames durable too, since the log is synced as a whole.
+ * before its commit) are answered at the commit, so the dispatcher claims again without waiting for the disk; their
+ * batch is synced all the same.
  */
 export class GroupCommit {
   private queue: Pending[] = [];
@@ -102,8 +102,7 @@ export class GroupCommit {
       return answer(null);
     }
     answer(false);
-    // Committed but not synced: says nothing of whether syncs work again, so a storage problem stays reported.
-    if (!batch.some((item) => item.durable)) return;
+    // Every batch is synced, outcomes alone too: a sync never has to carry what piled up unsynced (an accept's 202 waits for it).
     this.wal.sync().then(
       () => {
         this.hooks.settled?.(null);
