@@ -58,6 +58,10 @@ export function openDatabase(path: string, synchronous: Synchronous): { db: Bett
     db.pragma('foreign_keys = ON');
     db.pragma('temp_store = MEMORY');
     db.pragma('cache_size = -65536');
+    // Checkpoints every ~32 MiB of WAL rather than SQLite's 4 MiB: a hot index page rewritten by hundreds of commits is
+    // copied into the database once, and the disk is busy less often while accepts wait for their WAL sync (at 10,000
+    // deliveries/s the default checkpointed several times a second, and the 202's p99 rose with them).
+    db.pragma('wal_autocheckpoint = 8000');
     return { db, migration: migrate(db) };
   } catch (error) {
     db.close();
