@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import type { Worker } from 'node:worker_threads';
 import { EgressPolicy } from '../../src/egress/policy.js';
@@ -8,7 +8,7 @@ import { ThreadTransport } from '../../src/pipeline/destinations/http-thread.js'
 import type { ClaimedDelivery } from '../../src/domain/types.js';
 import { generateSecret } from '../../src/signing/standard-webhooks.js';
 import { loadSettings } from '../../src/config.js';
-import { startReceiver } from '../helpers/receiver.js';
+import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { startRelay } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/wait.js';
 import { createApp, createEndpoint, sendMany, verifySignature } from './support.js';
@@ -27,14 +27,21 @@ function claimed(url: string, payload: string, secret: string, headers: Record<s
 
 const threadOf = (transport: ThreadTransport) => (transport as unknown as { worker: Worker | null }).worker;
 
+/** An HTTP destination over its own delivery thread, closed with the receiver after the test. */
+function threaded(t: TestContext, receiver: Receiver, settings = options) {
+  const transport = new ThreadTransport(settings);
+  const http = new HttpDestination(settings, transport);
+  t.after(async () => {
+    await http.close();
+    await receiver.close();
+  });
+  return { transport, http };
+}
+
 describe('HTTP deliveries from the delivery thread', () => {
   it('sends the exact bytes, signed, with the headers in order, and reports the answer', async (t) => {
     const receiver = await startReceiver(() => ({ status: 201, body: 'x'.repeat(100) }));
-    const http = new HttpDestination(options, new ThreadTransport(options));
-    t.after(async () => {
-      await http.close();
-      await receiver.close();
-    });
+    const { http } = threaded(t, receiver);
     const secret = generateSecret();
     const payload = '{"amount":12345678901234567890,"nested":{"b":1,"a":2}}';
     const delivery = claimed(receiver.url, payload, secret, { 'X-First': '1', 'X-Second': '2' });
@@ -55,11 +62,7 @@ describe('HTTP deliveries from the delivery thread', () => {
 
   it('answers many attempts at once, each with its own outcome', async (t) => {
     const receiver = await startReceiver((req) => ({ status: Number(JSON.parse(req.body.toString()).status) }));
-    const http = new HttpDestination(options, new ThreadTransport(options));
-    t.after(async () => {
-      await http.close();
-      await receiver.close();
-    });
+    const { http } = threaded(t, receiver);
     const statuses = Array.from({ length: 300 }, (_, i) => [200, 204, 410, 500, 429][i % 5]);
     const signal = new AbortController().signal;
     const results = await Promise.all(statuses.map((status) => http.send(claimed(receiver.url, JSON.stringify({ status }), generateSecret()), signal)));
@@ -70,11 +73,7 @@ describe('HTTP deliveries from the delivery thread', () => {
   it('refuses addresses the egress policy refuses, in the thread too', async (t) => {
     const receiver = await startReceiver();
     const strict = { ...options, egress: new EgressPolicy() };
-    const http = new HttpDestination(strict, new ThreadTransport(strict));
-    t.after(async () => {
-      await http.close();
-      await receiver.close();
-    });
+    const { http } = threaded(t, receiver, strict);
     const result = await http.send(claimed(receiver.url, '{}', generateSecret()), new AbortController().signal);
     assert.equal(result.kind, 'fatal');
     assert.match(result.kind === 'fatal' ? result.error : '', /refused: 127\.0\.0\.1 is a loopback address/);
@@ -84,11 +83,7 @@ describe('HTTP deliveries from the delivery thread', () => {
   it('times out an attempt the receiver never answers, and a shutdown ends the others at once', async (t) => {
     const receiver = await startReceiver(() => ({ hang: true }));
     const quick = { ...options, timeoutMs: 300 };
-    const http = new HttpDestination(quick, new ThreadTransport(quick));
-    t.after(async () => {
-      await http.close();
-      await receiver.close();
-    });
+    const { http } = threaded(t, receiver, quick);
     const timedOut = await http.send(claimed(receiver.url, '{}', generateSecret()), new AbortController().signal);
     assert.equal(timedOut.kind, 'retry');
     assert.match(timedOut.kind === 'retry' ? (timedOut.error ?? '') : '', /timed out after 300 ms/);
@@ -106,12 +101,7 @@ describe('HTTP deliveries from the delivery thread', () => {
 
   it('sends the unanswered attempts of a working thread that died again from a new thread, once', async (t) => {
     const receiver = await startReceiver((_, n) => (n === 1 ? { hang: true } : { status: 200 }));
-    const transport = new ThreadTransport(options);
-    const http = new HttpDestination(options, transport);
-    t.after(async () => {
-      await http.close();
-      await receiver.close();
-    });
+    const { transport, http } = threaded(t, receiver);
     const signal = new AbortController().signal;
     assert.equal((await http.send(claimed(receiver.url, '{}', generateSecret()), signal)).kind, 'success');
     const delivery = claimed(receiver.url, '{"again":true}', generateSecret());
@@ -128,12 +118,7 @@ describe('HTTP deliveries from the delivery thread', () => {
 
   it('fails the attempts of a thread that died before answering anything as retries, and starts a new one a second later', async (t) => {
     const receiver = await startReceiver((_, n) => (n === 0 ? { hang: true } : { status: 200 }));
-    const transport = new ThreadTransport(options);
-    const http = new HttpDestination(options, transport);
-    t.after(async () => {
-      await http.close();
-      await receiver.close();
-    });
+    const { transport, http } = threaded(t, receiver);
     const signal = new AbortController().signal;
     const hanging = http.send(claimed(receiver.url, '{}', generateSecret()), signal);
     await receiver.waitFor(1);
