@@ -3,6 +3,7 @@ import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { connect as natsConnect } from 'nats';
+import { sendInBatches } from '../test/helpers/kafka-send.js';
 import { findBinary, findKafkaLibs, startKafka, startNats, startRabbitmq, startRedis, type TestBroker } from '../test/helpers/brokers.js';
 import { startBenchRelay } from './relay.js';
 import type { Row } from './run.js';
@@ -60,18 +61,8 @@ const PRODUCERS: Producer[] = [
       await admin.disconnect();
       const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
       await producer.connect();
-      for (let i = 0; i < count; i += 1000) {
-        const messages = Array.from({ length: Math.min(1000, count - i) }, (_, j) => ({ partition: (i + j) % 3, value: record(i + j), headers: { 'event-type': 'order.created' } }));
-        for (let tries = 1; ; tries++) {
-          try {
-            await producer.send({ topic: 'bench', acks: -1, messages });
-            break;
-          } catch (error) {
-            if (tries === 40) throw error;
-            await new Promise((resolve) => setTimeout(resolve, 250));
-          }
-        }
-      }
+      const messages = Array.from({ length: count }, (_, i) => ({ partition: i % 3, value: record(i), headers: { 'event-type': 'order.created' } }));
+      await sendInBatches(producer, 'bench', messages, 40);
       await producer.disconnect();
       return { brokers: [broker.address], topic: 'bench' };
     },

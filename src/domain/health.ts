@@ -1,3 +1,5 @@
+import type { Endpoint } from './types.js';
+
 /**
  * Endpoint health: the circuit breaker and auto-disable. The state lives in the endpoint's row, so it survives
  * restarts and is shared by every process on a PostgreSQL store; it is updated once per endpoint per batch of
@@ -173,6 +175,6 @@ export interface HealthChange {
  * endpoints (the next delivery of the queue or key waits for the outcome of the one before), nor for a half-open
  * circuit (one probe at a time, until its outcome has moved the circuit).
  */
-export function slotFreedOnAnswer(endpoint: { ordering: string; health: { openUntil: number | null } }, succeeded: boolean): boolean {
+export function slotFreedOnAnswer(endpoint: Pick<Endpoint, 'ordering' | 'health'>, succeeded: boolean): boolean {
   return succeeded && endpoint.ordering === 'parallel' && endpoint.health.openUntil === null;
 }

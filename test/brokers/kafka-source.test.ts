@@ -3,6 +3,7 @@ import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { kafkaSkip, startKafka, type TestBroker } from '../helpers/brokers.js';
 import { waitUntil } from '../helpers/wait.js';
 import { brokerSourceSuite } from './source-suite.js';
+import { sendInBatches } from '../helpers/kafka-send.js';
 
 const PARTITIONS = 3;
 /** The user of the broker's SASL listener. */
@@ -43,19 +44,7 @@ brokerSourceSuite({
     const producer = client!.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     try {
-      for (let i = 0; i < records.length; i += 1000) {
-        const messages = records.slice(i, i + 1000).map((r, j) => ({ partition: (i + j) % PARTITIONS, value: r.payload, headers: r.headers }));
-        // A topic just created may not be known to every part of the broker yet: the idempotent producer resends safely.
-        for (let tries = 1; ; tries++) {
-          try {
-            await producer.send({ topic, acks: -1, messages });
-            break;
-          } catch (error) {
-            if (tries === 20) throw error;
-            await new Promise((resolve) => setTimeout(resolve, 250));
-          }
-        }
-      }
+      await sendInBatches(producer, topic, records.map((r, i) => ({ partition: i % PARTITIONS, value: r.payload, headers: r.headers })));
     } finally {
       await producer.disconnect();
     }

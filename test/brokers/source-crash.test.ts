@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { connect as natsConnect } from 'nats';
 import { brokerSkip, kafkaSkip, startKafka, startNats, startRabbitmq, startRedis, type TestBroker } from '../helpers/brokers.js';
+import { sendInBatches } from '../helpers/kafka-send.js';
 import { waitUntil } from '../helpers/wait.js';
 import { startChild, tempDir, type Child } from '../process/child.js';
 
@@ -89,19 +90,8 @@ const brokers: CrashBroker[] = [
       await admin.disconnect();
       const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
       await producer.connect();
-      for (let i = 0; i < N; i += 1000) {
-        const messages = Array.from({ length: Math.min(1000, N - i) }, (_, j) => ({ partition: (i + j) % 2, value: JSON.stringify({ i: i + j }) }));
-        // A topic just created may not be served by every part of the broker yet: the idempotent producer resends safely.
-        for (let tries = 1; ; tries++) {
-          try {
-            await producer.send({ topic: 'crash', acks: -1, messages });
-            break;
-          } catch (error) {
-            if (tries === 20) throw error;
-            await new Promise((resolve) => setTimeout(resolve, 250));
-          }
-        }
-      }
+      const messages = Array.from({ length: N }, (_, i) => ({ partition: i % 2, value: JSON.stringify({ i }) }));
+      await sendInBatches(producer, 'crash', messages);
       await producer.disconnect();
       // Offsets are committed after each stored batch; the killed member's partitions go to the next one after its session.
       return { brokers: [broker.address], topic: 'crash', batchSize: 10, eventType: { fixed: 'crash.test' } };

@@ -12,15 +12,18 @@ export interface ThreadTransportData {
   egress: EgressOptions;
 }
 
-/** To the delivery thread: requests to send, attempts to end, or the end of the thread. */
-export type ToThread = { send: (HttpRequest & { id: number })[] } | { abort: number[]; reason: string } | { close: true };
+/** A request as it crosses to the thread, with the id its result comes back under. */
+export type PostedRequest = HttpRequest & { id: number };
+
+/** To the thread: requests to send, attempts to end, or the end of the thread. */
+export type ToThread = { send: PostedRequest[] } | { abort: number[]; reason: string } | { close: true };
 /** From the delivery thread: what the attempts came to, in the order they finished. */
 export type FromThread = { ids: number[]; results: SendResult[] };
 
 interface Pending {
   resolve: (result: SendResult) => void;
   signal: AbortSignal;
-  request: HttpRequest & { id: number };
+  request: PostedRequest;
   /** The thread's own sweep ends an attempt at its timeout; past this, the thread is not answering at all. */
   deadline: number;
   /** Sent again to a new thread once, after the one it was given to died. */
@@ -50,7 +53,7 @@ export class ThreadTransport implements HttpTransport {
   private restartAt = 0;
   private lastFailure = '';
   private readonly pending = new Map<number, Pending>();
-  private outbox: (HttpRequest & { id: number })[] = [];
+  private outbox: PostedRequest[] = [];
   private readonly watched = new WeakSet<AbortSignal>();
   private readonly sweeper: NodeJS.Timeout;
   private nextId = 1;
@@ -124,7 +127,7 @@ export class ThreadTransport implements HttpTransport {
   /** The thread died with attempts unanswered: a working one's go to a new thread once; otherwise they are retries. */
   private lost(resend: boolean): void {
     if (!resend) this.restartAt = Date.now() + RESTART_DELAY_MS;
-    const again: (HttpRequest & { id: number })[] = [];
+    const again: PostedRequest[] = [];
     for (const [id, pending] of this.pending) {
       if (resend && !pending.resent) {
         pending.resent = true;
