@@ -40,6 +40,30 @@ describe('group commit', () => {
     assert.equal(commits, 1, 'one commit for the turn');
   });
 
+  it('a write that throws after writing part of its rows leaves none of them, alone or in a batch; the others run again and commit', async () => {
+    let rolledBack = 0;
+    const f = fixture({ rolledBack: () => rolledBack++ });
+    const insert = f.db.prepare('INSERT INTO t (v) VALUES (?)');
+    const runs: string[] = [];
+    const partial = (v: string) => () => {
+      insert.run(`${v}-first`);
+      throw new Error(`${v} failed halfway`);
+    };
+    const counted = (v: string) => () => {
+      runs.push(v);
+      return insert.run(v).lastInsertRowid;
+    };
+    const alone = await Promise.allSettled([f.commits.run(partial('alone'))]);
+    assert.equal(alone[0].status, 'rejected');
+    assert.deepEqual(f.rows(), []);
+    const results = await Promise.allSettled([f.commits.run(counted('a')), f.commits.run(partial('b')), f.commits.run(counted('c'))]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.match(String((results[1] as PromiseRejectedResult).reason), /b failed halfway/);
+    assert.deepEqual(f.rows(), ['a', 'c']);
+    assert.deepEqual(runs, ['a', 'a', 'c'], 'the batch ran again after the failure, each write once more');
+    assert.equal(rolledBack, 2, 'told that what the batch had written was rolled back');
+  });
+
   it('a failing commit rejects every caller of the batch and leaves nothing written; the next batch commits', async () => {
     let refuse = true;
     const settled: unknown[] = [];

@@ -6,6 +6,13 @@ export interface CommitHooks {
   beforeCommit?: () => void;
   /** The batch committed (null) or failed as a whole (the error). */
   settled?: (error: unknown) => void;
+  /** A write threw and the batch was rolled back to run again write by write: in-memory state its writes changed is stale. */
+  rolledBack?: () => void;
+}
+
+interface Outcome {
+  ok: boolean;
+  value: unknown;
 }
 
 interface Pending {
@@ -18,8 +25,9 @@ interface Pending {
 
 /**
  * Group commit: writes queued during one event-loop turn run in one transaction, so one fsync
- * covers them all. Each write runs inside its own savepoint: a failing write is rolled back alone and
- * rejects only its own caller. A failing commit rejects every caller of the batch — nothing is
+ * covers them all. A write that throws is rolled back alone and rejects only its own caller: the batch is rolled
+ * back and runs again with a savepoint per write (so a write must be safe to run again after a rollback; a savepoint
+ * for every write, every time, cost as much as the write). A failing commit rejects every caller of the batch — nothing is
  * acknowledged that was not committed. With a `WalSync`, the commit does not sync on the event loop: durable callers
  * are answered once the sync that follows it (in the thread pool, shared with other batches) has finished. Callers
  * that need no durability (attempt outcomes: one lost to a power cut is a delivery sent again, as after a kill -9
@@ -64,26 +72,15 @@ export class GroupCommit {
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
-    const outcomes: { ok: boolean; value: unknown }[] = [];
+    let outcomes: Outcome[];
     if (this.wal) this.sql.relaxed.run();
     try {
       this.sql.begin.run();
-      for (const item of batch) {
-        this.sql.savepoint.run();
-        try {
-          outcomes.push({ ok: true, value: item.work() });
-          this.sql.release.run();
-        } catch (error) {
-          this.sql.rollbackTo.run();
-          this.sql.release.run();
-          outcomes.push({ ok: false, value: error });
-        }
-      }
+      outcomes = this.runAll(batch) ?? this.runEachAlone(batch);
       this.hooks.beforeCommit?.();
       this.sql.commit.run();
     } catch (error) {
-      // SQLite may already have rolled back (a full disk or I/O error can end the transaction by itself).
-      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      this.rollback();
       this.hooks.settled?.(error);
       for (const item of batch) item.reject(error);
       return;
@@ -113,5 +110,44 @@ export class GroupCommit {
         for (const item of batch) if (item.durable) item.reject(error);
       },
     );
+  }
+
+  /**
+   * The batch as one transaction without savepoints (a savepoint per write costs about as much as the write itself).
+   * Null when a write threw: everything is rolled back, for the batch to run again with a savepoint per write.
+   */
+  private runAll(batch: Pending[]): Outcome[] | null {
+    const outcomes: Outcome[] = [];
+    try {
+      for (const item of batch) outcomes.push({ ok: true, value: item.work() });
+      return outcomes;
+    } catch {
+      this.rollback();
+      this.hooks.rolledBack?.();
+      this.sql.begin.run();
+      return null;
+    }
+  }
+
+  /** Each write in its own savepoint: a failing write is rolled back alone and rejects only its own caller. */
+  private runEachAlone(batch: Pending[]): Outcome[] {
+    const outcomes: Outcome[] = [];
+    for (const item of batch) {
+      this.sql.savepoint.run();
+      try {
+        outcomes.push({ ok: true, value: item.work() });
+        this.sql.release.run();
+      } catch (error) {
+        this.sql.rollbackTo.run();
+        this.sql.release.run();
+        outcomes.push({ ok: false, value: error });
+      }
+    }
+    return outcomes;
+  }
+
+  private rollback(): void {
+    // SQLite may already have rolled back (a full disk or I/O error can end the transaction by itself).
+    if (this.db.inTransaction) this.db.exec('ROLLBACK');
   }
 }

@@ -88,6 +88,8 @@ export class SqliteStore implements Store {
         if (error) this.claims.forget();
         this.problems.failing = isStorageError(error) ? describeStorageError(error) : null;
       },
+      // The batch runs again write by write: outcomes it had applied to the counts were rolled back.
+      rolledBack: () => this.claims.forget(),
     }, this.walSync);
     if (identity) {
       // Also noticed while idle, so that readiness turns 503 without waiting for a write.

@@ -1,11 +1,22 @@
 import { closeSync, fsync, openSync } from 'node:fs';
 
+interface Waiter {
+  commit: number;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
 /**
  * The fsync that `synchronous=FULL` makes at every WAL commit, done off the event loop. A group commit's transaction
  * commits with `synchronous=NORMAL` (its frames reach the WAL file but are not synced), then its callers wait for one
  * of these: an fsync of the WAL in libuv's thread pool, started after their commit. Meanwhile the event loop goes on
  * serving requests and sending deliveries — a FULL commit would have blocked it for the whole sync — and the next
- * batch may already commit. Commits that finish while a sync runs share the next one.
+ * batch may already commit.
+ *
+ * Syncs overlap: a commit made while a sync runs starts its own at once (up to `maxRunning`; past that, one sync
+ * starts as soon as another ends and covers every commit waiting by then). An fsync makes durable everything written
+ * to the file before it was called, so whichever sync ends first answers every commit made before it started — a
+ * caller waits about one sync, not the rest of the running one and then its own.
  *
  * Same guarantee as FULL: a caller is answered only after the WAL frames of its commit are on disk. (In WAL mode FULL
  * differs from NORMAL only by that per-commit sync; checkpoints sync in both.) Fsync works per file, so the WAL's own
@@ -13,22 +24,27 @@ import { closeSync, fsync, openSync } from 'node:fs';
  */
 export class WalSync {
   private fd: number | null = null;
-  private running: Promise<void> | null = null;
-  private next: Promise<void> | null = null;
+  /** Commits numbered in order; `durable` is the last one known to be on disk. */
+  private committed = 0;
+  private durable = 0;
+  /** Commits after `durable` already covered by a running sync (none needs another one started for it). */
+  private covered = 0;
+  private running = 0;
+  private waiters: Waiter[] = [];
 
-  constructor(private readonly walPath: string) {}
+  constructor(
+    private readonly walPath: string,
+    private readonly maxRunning = 2,
+    /** The sync itself; the WAL file's fsync unless a test holds it. */
+    private readonly syncFile: () => Promise<void> = () => this.fsync(),
+  ) {}
 
   /** Resolves once everything committed before this call is durable. */
   sync(): Promise<void> {
-    if (!this.running) {
-      this.running = this.fsync().finally(() => (this.running = null));
-      return this.running;
-    }
-    // The running sync may have started before the caller's commit: the caller needs the one after it.
-    return (this.next ??= this.running.then(
-      () => this.startNext(),
-      () => this.startNext(),
-    ));
+    const commit = ++this.committed;
+    const done = new Promise<void>((resolve, reject) => this.waiters.push({ commit, resolve, reject }));
+    if (this.running < this.maxRunning) this.start();
+    return done;
   }
 
   close(): void {
@@ -36,9 +52,28 @@ export class WalSync {
     this.fd = null;
   }
 
-  private startNext(): Promise<void> {
-    this.next = null;
-    return this.sync();
+  private start(): void {
+    const covers = this.committed;
+    this.covered = covers;
+    this.running++;
+    this.syncFile().then(
+      () => this.ended(covers, null),
+      (error) => this.ended(covers, error),
+    );
+  }
+
+  private ended(covers: number, error: unknown): void {
+    this.running--;
+    if (error === null) this.durable = Math.max(this.durable, covers);
+    const still: Waiter[] = [];
+    for (const waiter of this.waiters) {
+      if (waiter.commit <= this.durable) waiter.resolve();
+      // A failed sync may have lost what it covered (the kernel can drop the pages it could not write): refuse it.
+      else if (error !== null && waiter.commit <= covers) waiter.reject(error);
+      else still.push(waiter);
+    }
+    this.waiters = still;
+    if (this.covered < this.committed && this.running < this.maxRunning) this.start();
   }
 
   private async fsync(): Promise<void> {
