@@ -105,7 +105,7 @@ async function latency(options: ProcessesOptions, db: string, problems: string[]
     const run = await paced(options.latencySeconds, 5e7);
     const { delay, accepted } = run;
     console.log(`PostgreSQL latency, first second of a fresh process: POST→receipt p50 ${cold.delay.p50.toFixed(1)} ms, p99 ${cold.delay.p99.toFixed(1)} ms`);
-    console.log(`PostgreSQL latency at ${fmt(run.offered)} msgs/s to ${ENDPOINTS} endpoints: POST→receipt p50 ${delay.p50.toFixed(1)} ms, p99 ${delay.p99.toFixed(1)} ms, max ${delay.max.toFixed(1)} ms; ${run.missing} missing, ${run.duplicates} duplicates`);
+    console.log(`PostgreSQL latency at ${fmt(run.offered)} msgs/s to ${ENDPOINTS} endpoints: POST→receipt p50 ${delay.p50.toFixed(1)} ms, p99 ${delay.p99.toFixed(1)} ms, max ${delay.max.toFixed(1)} ms; POST→202 p50 ${accepted.latencyMs.p50.toFixed(1)} ms, p99 ${accepted.latencyMs.p99.toFixed(1)} ms; ${run.missing} missing, ${run.duplicates} duplicates`);
     if (run.missing) problems.push(`PostgreSQL latency: ${run.missing} of ${accepted.ok * ENDPOINTS} deliveries never reached the receiver`);
     if (accepted.failed) problems.push(`PostgreSQL latency: ${accepted.failed} accepts failed: ${accepted.failures.join(' | ')}`);
     return {
