@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { ERRORS, HookrelayError } from '../domain/errors.js';
 import { ApiKeys } from './api-keys.js';
@@ -17,7 +18,8 @@ import { endpointTaskRoutes } from './routes/endpoint-tasks.js';
 import { unservedSvixRoutes } from './routes/unserved.js';
 import { eventTypeRoutes } from './routes/event-types.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
-import { ingestRoute } from './routes/ingest.js';
+import { ingestDoor, ingestRoute } from './routes/ingest.js';
+import { problemOf } from './problem.js';
 import { messageRoutes } from './routes/messages.js';
 import { metricsRoute, type MetricsAccess } from './routes/metrics.js';
 import { operationalWebhookRoutes } from '../operational/routes.js';
@@ -109,6 +111,17 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   const app = Fastify(fastifyOptions as FastifyServerOptions) as unknown as FastifyInstance;
   app.server.maxHeadersCount = limits.maxHeaders + 1;
   app.server.maxConnections = limits.maxConnections;
+  // Providers' requests to /ingest/{token} are served before Fastify (routes/ingest.ts); Fastify gets the rest.
+  const door = ingestDoor(ctx.ingest, { now: () => ctx.now(), limits, logger: options.logger, requestLog: Boolean(options.requestLog), tracing: options.tracing ?? null });
+  const [fastifyHandler] = app.server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+  app.server.removeListener('request', fastifyHandler);
+  app.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (!door.serve(req, res)) fastifyHandler(req, res);
+  });
+  app.addHook('preClose', (done) => {
+    door.close();
+    done();
+  });
   const keys = new ApiKeys(() => ctx.store, () => ctx.now());
   const portalTokens = new PortalTokens(keys);
   const auth = new Authenticator(options.adminToken, keys, portalTokens);
@@ -179,9 +192,8 @@ export function buildApi(ctx: ApiContext, options: ApiOptions): { app: FastifyIn
   app.setErrorHandler((error, request, reply) => {
     closeIfUnread(request, reply);
     if (error instanceof HookrelayError) {
-      if (error.code === 'validation') return reply.code(422).send({ detail: error.issues ?? [{ loc: [], msg: error.message, type: 'value_error' }] });
-      if (error.code === 'unavailable') reply.header('retry-after', '1');
-      return reply.code(error.status).send({ code: error.code, detail: error.message });
+      const problem = problemOf(error);
+      return reply.code(problem.status).headers(problem.headers).send(problem.body);
     }
     const err = error as { code?: string; statusCode?: number; message: string };
     const known = err.code ? FASTIFY_ERRORS[err.code] : undefined;

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { STATUS_CODES, type ServerOptions } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerOptions } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ERRORS, HookrelayError, type ErrorCode } from '../domain/errors.js';
 
@@ -92,12 +92,19 @@ export function frameworkErrorHandler(error: FastifyError, request: FastifyReque
   }
 }
 
+/** A URL or header list over the limit, whatever the route; null when the request is within them. */
+export function requestShapeProblem(raw: IncomingMessage, limits: HttpLimits): HookrelayError | null {
+  if ((raw.url ?? '').length > limits.maxUrlBytes) return new HookrelayError('uri_too_long', `the request URL exceeds ${limits.maxUrlBytes} bytes`);
+  // node keeps at most maxHeadersCount headers (set to the limit + 1), so one over the limit is visible here.
+  if (raw.rawHeaders.length / 2 > limits.maxHeaders) return new HookrelayError('headers_too_large', `the request has more than ${limits.maxHeaders} headers`);
+  return null;
+}
+
 /** Before authentication: a URL or header list over the limit is refused whatever the route. */
 export function checkRequestShape(limits: HttpLimits) {
   return async (request: FastifyRequest): Promise<void> => {
-    if ((request.raw.url ?? '').length > limits.maxUrlBytes) throw new HookrelayError('uri_too_long', `the request URL exceeds ${limits.maxUrlBytes} bytes`);
-    // node keeps at most maxHeadersCount headers (set to the limit + 1), so one over the limit is visible here.
-    if (request.raw.rawHeaders.length / 2 > limits.maxHeaders) throw new HookrelayError('headers_too_large', `the request has more than ${limits.maxHeaders} headers`);
+    const problem = requestShapeProblem(request.raw, limits);
+    if (problem) throw problem;
   };
 }
 

@@ -52,6 +52,12 @@ const json = (status: number, body: unknown, headers?: Record<string, string>): 
   body: JSON.stringify(body),
 });
 
+/** The body of a request is larger than its source accepts (413). */
+export const tooLarge = (limit: number): IngestAnswer =>
+  json(413, { code: 'payload_too_large', detail: `the request body exceeds this source's limit of ${limit} bytes` });
+
+export type Opened = { kind: 'open'; source: Source; compiled: CompiledSource } | { kind: 'refused'; answer: IngestAnswer };
+
 /**
  * The inbound front door: verify once on receipt, answer handshakes, drop duplicates, then accept the request
  * as a message of the source's app through the same intake as the API. 2xx only after the commit; 503 when
@@ -116,6 +122,22 @@ export class Ingest {
     if (waitMs === 0) return null;
     const seconds = String(Math.max(1, Math.ceil(waitMs / 1000)));
     return json(429, { code: 'rate_limited', detail: `source ${source.id} accepts ${rate} requests per second; retry after ${seconds} s` }, { 'retry-after': seconds });
+  }
+
+  /**
+   * Before the body is read: the source an ingest token names, or the answer that ends the request — 404 for an unknown
+   * token, then `screen` (403), a declared body over the source's limit (413) and `admit` (429).
+   */
+  async open(token: string, peer: Peer, declaredBytes: number, now: number): Promise<Opened> {
+    const found = await this.source(token);
+    if (!found) return { kind: 'refused', answer: json(404, { code: 'not_found', detail: 'no source has this ingest URL' }) };
+    const screened = this.screen(found.source, found.compiled, peer);
+    if (screened) return { kind: 'refused', answer: screened };
+    const limit = found.compiled.common.maxBodyBytes;
+    if (declaredBytes > limit) return { kind: 'refused', answer: tooLarge(limit) };
+    const refused = this.admit(found.source, found.compiled, now);
+    if (refused) return { kind: 'refused', answer: refused };
+    return { kind: 'open', ...found };
   }
 
   /** `traceContext`: the traceparent of the request's span, stored with the message (null when tracing is off). */
