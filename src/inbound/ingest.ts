@@ -56,7 +56,11 @@ const json = (status: number, body: unknown, headers?: Record<string, string>): 
 export const tooLarge = (limit: number): IngestAnswer =>
   json(413, { code: 'payload_too_large', detail: `the request body exceeds this source's limit of ${limit} bytes` });
 
-export type Opened = { kind: 'open'; source: Source; compiled: CompiledSource } | { kind: 'refused'; answer: IngestAnswer };
+/**
+ * `closes`: the connection is closed if the body has not all arrived (nothing of it is worth reading: no such source, or
+ * too large); a request refused for its address or its rate keeps its connection, and its body is read and dropped.
+ */
+export type Opened = { kind: 'open'; source: Source; compiled: CompiledSource } | { kind: 'refused'; answer: IngestAnswer; closes: boolean };
 
 /**
  * The inbound front door: verify once on receipt, answer handshakes, drop duplicates, then accept the request
@@ -130,13 +134,13 @@ export class Ingest {
    */
   async open(token: string, peer: Peer, declaredBytes: number, now: number): Promise<Opened> {
     const found = await this.source(token);
-    if (!found) return { kind: 'refused', answer: json(404, { code: 'not_found', detail: 'no source has this ingest URL' }) };
+    if (!found) return { kind: 'refused', answer: json(404, { code: 'not_found', detail: 'no source has this ingest URL' }), closes: true };
     const screened = this.screen(found.source, found.compiled, peer);
-    if (screened) return { kind: 'refused', answer: screened };
+    if (screened) return { kind: 'refused', answer: screened, closes: false };
     const limit = found.compiled.common.maxBodyBytes;
-    if (declaredBytes > limit) return { kind: 'refused', answer: tooLarge(limit) };
+    if (declaredBytes > limit) return { kind: 'refused', answer: tooLarge(limit), closes: true };
     const refused = this.admit(found.source, found.compiled, now);
-    if (refused) return { kind: 'refused', answer: refused };
+    if (refused) return { kind: 'refused', answer: refused, closes: false };
     return { kind: 'open', ...found };
   }
 

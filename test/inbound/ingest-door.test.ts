@@ -1,6 +1,7 @@
 import { sign as githubSign } from '@octokit/webhooks-methods';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { verifyKey } from 'discord-interactions';
+import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { startRelay, type TestRelay } from '../helpers/relay.js';
 import { accepted, createSource, getMessage, post, type CreatedSource } from './support.js';
@@ -74,6 +75,30 @@ describe('ingest door and ingest route answer alike', () => {
       assert.equal(door.status, status, `${what} through the door: ${door.text}`);
       assert.equal(door.body.code, code, what);
       assert.deepEqual([route.status, route.body], [door.status, door.body], `${what}: the route answers as the door`);
+    }
+  });
+
+  it('writes provider answers as the route does: a 204 without content headers, JSON declared as UTF-8', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const key = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32).toString('hex');
+    const discord = new URL((await createSource(relay, 'discord', { publicKey: key })).ingestUrl);
+    const signed = async (body: string) => {
+      const timestamp = String(Math.floor(Date.now() / 1000));
+      const headers = { 'content-type': 'application/json', 'x-signature-ed25519': sign(null, Buffer.from(timestamp + body), privateKey).toString('hex'), 'x-signature-timestamp': timestamp };
+      assert.equal(await verifyKey(body, headers['x-signature-ed25519'], timestamp, key), true, 'what Discord would send');
+      return headers;
+    };
+    const ping = '{"version":1,"application_id":"11","type":0}';
+    const pong = '{"type":1,"id":"1","application_id":"11","token":"t","version":1}';
+    for (const url of [discord.href, `${discord.href}/`]) {
+      const event = await post(url, ping, await signed(ping));
+      assert.equal(event.status, 204, `${url}: ${event.text}`);
+      assert.equal(event.headers.get('content-type'), null, url);
+      assert.equal(event.headers.get('content-length'), null, url);
+      const interaction = await post(url, pong, await signed(pong));
+      assert.equal(interaction.status, 200, interaction.text);
+      assert.equal(interaction.headers.get('content-type'), 'application/json; charset=utf-8', url);
+      assert.equal(interaction.text, '{"type":1}');
     }
   });
 

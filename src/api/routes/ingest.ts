@@ -102,7 +102,7 @@ export function ingestRoute(app: FastifyInstance, ingest: Ingest, now: () => num
         const peer = { address: request.raw.socket.remoteAddress, headers: request.headers };
         const opened = await ingest.open(token, peer, Number(request.headers['content-length'] ?? 0), now());
         if (opened.kind === 'refused') {
-          if (!request.raw.complete) reply.header('connection', 'close');
+          if (opened.closes && !request.raw.complete) reply.header('connection', 'close');
           return reply.code(opened.answer.status).headers(opened.answer.headers ?? {}).type(opened.answer.contentType).send(opened.answer.body);
         }
         // Every body is read as bytes, whatever its type; Fastify would refuse a malformed content-type ("json", "") with
@@ -133,6 +133,9 @@ export interface IngestDoorOptions {
   tracing: Tracing | null;
 }
 
+const JSON_TYPE = /json/i;
+const CHARSET = /;\s*charset=/i;
+
 /** A token as hookrelay makes them (base64url): nothing for a router to decode or normalise. */
 const PLAIN_TOKEN = new RegExp(`^[A-Za-z0-9_-]{1,${MAX_PARAM_LENGTH}}$`);
 
@@ -147,11 +150,16 @@ const PLAIN_TOKEN = new RegExp(`^[A-Za-z0-9_-]{1,${MAX_PARAM_LENGTH}}$`);
 export function ingestDoor(ingest: Ingest, options: IngestDoorOptions): { serve: (req: IncomingMessage, res: ServerResponse) => boolean; close: () => void } {
   let closing = false;
 
-  const answer = (req: IncomingMessage, res: ServerResponse, { status, headers, contentType, body }: IngestAnswer) => {
+  /** Written as Fastify writes the route's answers: JSON declared as UTF-8, a 204 with no body and no content headers. */
+  const answer = (req: IncomingMessage, res: ServerResponse, { status, headers, contentType, body }: IngestAnswer, closeIfUnread = false) => {
     // Refused before its body arrived: the rest is not worth reading (a slow sender would keep the connection otherwise).
-    if (!req.complete) res.setHeader('connection', 'close');
+    if (closeIfUnread && !req.complete) res.setHeader('connection', 'close');
     if (headers) for (const name in headers) res.setHeader(name, headers[name]);
-    res.setHeader('content-type', contentType);
+    if (status === 204 || status < 200) {
+      res.writeHead(status);
+      return res.end();
+    }
+    res.setHeader('content-type', JSON_TYPE.test(contentType) && !CHARSET.test(contentType) ? `${contentType}; charset=utf-8` : contentType);
     res.setHeader('content-length', Buffer.byteLength(body));
     res.writeHead(status);
     res.end(body);
@@ -161,19 +169,20 @@ export function ingestDoor(ingest: Ingest, options: IngestDoorOptions): { serve:
     if (res.headersSent) return res.destroy();
     if (error instanceof HookrelayError) {
       const problem = problemOf(error);
-      return answer(req, res, { status: problem.status, headers: problem.headers, contentType: 'application/json; charset=utf-8', body: JSON.stringify(problem.body) });
+      return answer(req, res, { status: problem.status, headers: problem.headers, contentType: 'application/json; charset=utf-8', body: JSON.stringify(problem.body) }, true);
     }
     options.logger.error({ err: error, method: req.method, route: ROUTE }, 'unhandled error');
-    answer(req, res, { status: 500, contentType: 'application/json; charset=utf-8', body: JSON.stringify({ code: 'internal', detail: 'internal server error' }) });
+    answer(req, res, { status: 500, contentType: 'application/json; charset=utf-8', body: JSON.stringify({ code: 'internal', detail: 'internal server error' }) }, true);
   };
 
   const receive = async (req: IncomingMessage, res: ServerResponse, token: string, traceparent: string | null) => {
     const shape = requestShapeProblem(req, options.limits);
     if (shape) throw shape;
     const opened = await ingest.open(token, { address: req.socket.remoteAddress, headers: req.headers }, Number(req.headers['content-length'] ?? 0), options.now());
-    if (opened.kind === 'refused') return answer(req, res, opened.answer);
+    if (opened.kind === 'refused') return answer(req, res, opened.answer, opened.closes);
     const { source, compiled } = opened;
-    const body = await readRaw(req, compiled.common.maxBodyBytes);
+    // As Fastify does, a GET's body is not read (node drops it).
+    const body = req.method === 'GET' ? Buffer.alloc(0) : await readRaw(req, compiled.common.maxBodyBytes);
     const protocol = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
     const url = calledUrl(compiled, protocol, req.headers.host!, req.url!);
     const inbound = { method: req.method!, url, headers: headersOf(req.headers, undefined), body };
