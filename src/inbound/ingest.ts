@@ -53,7 +53,7 @@ const json = (status: number, body: unknown, headers?: Record<string, string>): 
 });
 
 /** The body of a request is larger than its source accepts (413). */
-export const tooLarge = (limit: number): IngestAnswer =>
+const tooLarge = (limit: number): IngestAnswer =>
   json(413, { code: 'payload_too_large', detail: `the request body exceeds this source's limit of ${limit} bytes` });
 
 /**

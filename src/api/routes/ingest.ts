@@ -63,8 +63,8 @@ function calledUrl(compiled: CompiledSource, protocol: string, host: string, url
 /**
  * `/ingest/{token}` in Fastify: where providers post. Runs in its own scope so that every content type is read as raw
  * bytes (signatures cover the exact bytes) and the size limit is the source's own. Most requests never reach it: the
- * door below serves them under Fastify; this route answers the rest (HEAD probes, a token written with escapes or a
- * trailing slash, requests during shutdown).
+ * ingest door (`ingestDoor`, below) serves them before Fastify does; this route answers the rest (HEAD probes, a token
+ * written with escapes or a trailing slash, requests during shutdown).
  */
 export function ingestRoute(app: FastifyInstance, ingest: Ingest, now: () => number): void {
   app.register(async (scope) => {

@@ -27,7 +27,7 @@ export class WalSync {
   /** Commits numbered in order; `durable` is the last one known to be on disk. */
   private committed = 0;
   private durable = 0;
-  /** Commits after `durable` already covered by a running sync (none needs another one started for it). */
+  /** The last commit a started sync covers: commits after it need another sync. */
   private covered = 0;
   private running = 0;
   private waiters: Waiter[] = [];
