@@ -27,11 +27,15 @@ export interface IngestAnswer {
   body: string;
 }
 
+const EVENT_TYPE_NAME = /^[A-Za-z0-9\-_.]+$/;
+
 /**
  * Provider event types as names endpoints can filter on (letters, digits, `-`, `_`, `.`): separators such as
  * `:` and `/` become `.`, anything else `_` (`repo:push` → `repo.push`, `Push Hook` → `Push_Hook`).
  */
 export function eventTypeName(raw: string): string {
+  // Most names need nothing done (GitHub's `issues.opened`, Stripe's `invoice.paid`).
+  if (raw.length <= 256 && EVENT_TYPE_NAME.test(raw)) return raw;
   const name = raw.trim().replace(/[:/]/g, '.').replace(/[^A-Za-z0-9\-_.]/g, '_').slice(0, 256);
   return name === '' ? 'unknown' : name;
 }
@@ -141,7 +145,7 @@ export class Ingest {
     if (declaredBytes > limit) return { kind: 'refused', answer: tooLarge(limit), closes: true };
     const refused = this.admit(found.source, found.compiled, now);
     if (refused) return { kind: 'refused', answer: refused, closes: false };
-    return { kind: 'open', ...found };
+    return { kind: 'open', source: found.source, compiled: found.compiled };
   }
 
   /** `traceContext`: the traceparent of the request's span, stored with the message (null when tracing is off). */
@@ -167,7 +171,7 @@ export class Ingest {
     }
     const dedupeKey = verdict.deliveryId !== null ? deliveryKey(verdict.deliveryId) : `sha256:${createHash('sha256').update(request.body).digest('hex')}`;
     const kept: Record<string, string> = {};
-    for (const name of ['content-type', ...compiled.provider.keepHeaders, ...compiled.common.keepHeaders]) {
+    for (const name of compiled.keptHeaders) {
       const value = request.headers[name];
       if (value !== undefined) kept[name] = value;
     }

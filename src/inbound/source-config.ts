@@ -59,6 +59,8 @@ export interface CompiledSource {
   common: CommonSourceConfig;
   /** The addresses requests may come from; null when any may. */
   addresses: AddressList | null;
+  /** The request headers kept on a message (lower-cased): content-type, the provider's, then the source's own. */
+  keptHeaders: readonly string[];
 }
 
 function issuesOf(error: z.ZodError, prefix: (string | number)[]): FieldIssue[] {
@@ -94,7 +96,13 @@ export function compileSource(type: string, config: Record<string, unknown>): Co
   const providerPart: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(config)) (COMMON_KEYS.includes(key) ? commonPart : providerPart)[key] = value;
   const common = commonSourceConfig.parse(commonPart);
-  return { provider, verifier: provider.create(provider.config.parse(providerPart)), common, addresses: allowedAddresses(common) };
+  return {
+    provider,
+    verifier: provider.create(provider.config.parse(providerPart)),
+    common,
+    addresses: allowedAddresses(common),
+    keptHeaders: [...new Set(['content-type', ...provider.keepHeaders, ...common.keepHeaders])],
+  };
 }
 
 function allowedAddresses(common: CommonSourceConfig): AddressList | null {

@@ -27,9 +27,10 @@ export class Intake {
    * `deliverAt` (ms) schedules the first attempt later than usual; an earlier time changes nothing. `origin` names where
    * the message came from, for the metrics: `api`, or the type of the source that received it.
    */
-  async accept({ deliverAt, ...input }: Omit<AcceptInput, 'dueAt'> & { deliverAt?: number | null }, origin = 'api'): Promise<AcceptResult> {
+  async accept(input: Omit<AcceptInput, 'dueAt'> & { deliverAt?: number | null }, origin = 'api'): Promise<AcceptResult> {
     const started = performance.now();
-    const result = await this.store.accept({ ...input, dueAt: Math.max(input.now + this.firstAttemptDelayMs, deliverAt ?? 0) });
+    // One copy of the input (a store ignores `deliverAt`): this runs for every message and every provider request.
+    const result = await this.store.accept({ ...input, dueAt: Math.max(input.now + this.firstAttemptDelayMs, input.deliverAt ?? 0) });
     this.observer.accepted?.(origin, result, performance.now() - started);
     if (result.kind === 'accepted' && result.deliveries > 0) for (const listener of this.listeners) listener();
     return result;

@@ -43,6 +43,8 @@ function readRaw(stream: Readable, limit: number): Promise<Buffer> {
 
 /** Header values as the verifiers read them: one string each; `contentType` is the provider's own value. */
 function headersOf(headers: IncomingHttpHeaders, contentType: string | undefined): Record<string, string> {
+  // node joins repeated headers into one string, except set-cookie (an array): without it there is nothing to change.
+  if (contentType === undefined && headers['set-cookie'] === undefined) return headers as Record<string, string>;
   const out: Record<string, string> = {};
   for (const name in headers) {
     const value = headers[name];
@@ -135,6 +137,11 @@ export interface IngestDoorOptions {
 
 const JSON_TYPE = /json/i;
 const CHARSET = /;\s*charset=/i;
+const JSON_UTF8 = 'application/json; charset=utf-8';
+
+/** A JSON answer is declared UTF-8, as Fastify declares it. */
+const declaredType = (contentType: string) =>
+  contentType === JSON_UTF8 || !JSON_TYPE.test(contentType) || CHARSET.test(contentType) ? contentType : `${contentType}; charset=utf-8`;
 
 /** A token as hookrelay makes them (base64url): nothing for a router to decode or normalise. */
 const PLAIN_TOKEN = new RegExp(`^[A-Za-z0-9_-]{1,${MAX_PARAM_LENGTH}}$`);
@@ -152,16 +159,17 @@ export function ingestDoor(ingest: Ingest, options: IngestDoorOptions): { serve:
 
   /** Written as Fastify writes the route's answers: JSON declared as UTF-8, a 204 with no body and no content headers. */
   const answer = (req: IncomingMessage, res: ServerResponse, { status, headers, contentType, body }: IngestAnswer, closeIfUnread = false) => {
+    // Names and values in one list, written by one writeHead (no per-header setHeader bookkeeping).
+    const fields: string[] = [];
     // Refused before its body arrived: the rest is not worth reading (a slow sender would keep the connection otherwise).
-    if (closeIfUnread && !req.complete) res.setHeader('connection', 'close');
-    if (headers) for (const name in headers) res.setHeader(name, headers[name]);
+    if (closeIfUnread && !req.complete) fields.push('connection', 'close');
+    if (headers) for (const name in headers) fields.push(name, headers[name]);
     if (status === 204 || status < 200) {
-      res.writeHead(status);
+      res.writeHead(status, fields);
       return res.end();
     }
-    res.setHeader('content-type', JSON_TYPE.test(contentType) && !CHARSET.test(contentType) ? `${contentType}; charset=utf-8` : contentType);
-    res.setHeader('content-length', Buffer.byteLength(body));
-    res.writeHead(status);
+    fields.push('content-type', declaredType(contentType), 'content-length', String(Buffer.byteLength(body)));
+    res.writeHead(status, fields);
     res.end(body);
   };
 
