@@ -138,6 +138,7 @@ export interface IngestDoorOptions {
 const JSON_TYPE = /json/i;
 const CHARSET = /;\s*charset=/i;
 const JSON_UTF8 = 'application/json; charset=utf-8';
+const FRAMING = new Set(['connection', 'content-type', 'content-length']);
 
 /** A JSON answer is declared UTF-8, as Fastify declares it. */
 const declaredType = (contentType: string) =>
@@ -163,7 +164,8 @@ export function ingestDoor(ingest: Ingest, options: IngestDoorOptions): { serve:
     const fields: string[] = [];
     // Refused before its body arrived: the rest is not worth reading (a slow sender would keep the connection otherwise).
     if (closeIfUnread && !req.complete) fields.push('connection', 'close');
-    if (headers) for (const name in headers) fields.push(name, headers[name]);
+    // The door's own framing headers win, as setHeader's last value did: one of each goes out.
+    if (headers) for (const name in headers) if (!FRAMING.has(name.toLowerCase())) fields.push(name, headers[name]);
     if (status === 204 || status < 200) {
       res.writeHead(status, fields);
       return res.end();
@@ -175,6 +177,8 @@ export function ingestDoor(ingest: Ingest, options: IngestDoorOptions): { serve:
 
   const failed = (req: IncomingMessage, res: ServerResponse, error: unknown) => {
     if (res.headersSent) return res.destroy();
+    // A writeHead that refused a header has already set the reason phrase of the status it was writing.
+    res.statusMessage = '';
     if (error instanceof HookrelayError) {
       const problem = problemOf(error);
       return answer(req, res, { status: problem.status, headers: problem.headers, contentType: 'application/json; charset=utf-8', body: JSON.stringify(problem.body) }, true);
