@@ -181,10 +181,10 @@ export function ingestDoor(ingest: Ingest, options: IngestDoorOptions): { serve:
     res.statusMessage = '';
     if (error instanceof HookrelayError) {
       const problem = problemOf(error);
-      return answer(req, res, { status: problem.status, headers: problem.headers, contentType: 'application/json; charset=utf-8', body: JSON.stringify(problem.body) }, true);
+      return answer(req, res, { status: problem.status, headers: problem.headers, contentType: JSON_UTF8, body: JSON.stringify(problem.body) }, true);
     }
     options.logger.error({ err: error, method: req.method, route: ROUTE }, 'unhandled error');
-    answer(req, res, { status: 500, contentType: 'application/json; charset=utf-8', body: JSON.stringify({ code: 'internal', detail: 'internal server error' }) }, true);
+    answer(req, res, { status: 500, contentType: JSON_UTF8, body: JSON.stringify({ code: 'internal', detail: 'internal server error' }) }, true);
   };
 
   const receive = async (req: IncomingMessage, res: ServerResponse, token: string, traceparent: string | null) => {
