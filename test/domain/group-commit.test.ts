@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Database } from '../../src/store/sqlite/driver.js';
 import { GroupCommit } from '../../src/store/sqlite/group-commit.js';
+import { WalSync } from '../../src/store/sqlite/wal-sync.js';
 
 /** GroupCommit on a real in-memory SQLite database. */
 function fixture(hooks: ConstructorParameters<typeof GroupCommit>[2] = {}, wal: ConstructorParameters<typeof GroupCommit>[3] = null) {
@@ -13,13 +14,22 @@ function fixture(hooks: ConstructorParameters<typeof GroupCommit>[2] = {}, wal: 
   return { db, commits, rows, write: (v: string, durable = true) => commits.run(() => insert.run(v).lastInsertRowid, durable) };
 }
 
-/** The WAL sync of a real store, held until the test lets it finish (or fail): an in-memory database has no WAL file. */
-function heldSync() {
+/**
+ * The WAL sync of a real store on a file that does not exist (an in-memory database has no WAL): thread-pool syncs are
+ * held until the test lets them finish (or fail); syncs on the event loop, when `inline`, are counted or fail.
+ */
+function heldSync(inline = false) {
   const calls: { finish: () => void; fail: (error: Error) => void }[] = [];
-  const wal = {
-    sync: () => new Promise<void>((resolve, reject) => calls.push({ finish: resolve, fail: reject })),
-  } as unknown as NonNullable<ConstructorParameters<typeof GroupCommit>[3]>;
-  return { wal, calls };
+  const now = { syncs: 0, failure: null as Error | null };
+  const wal = new WalSync('/nonexistent-wal', {
+    inline,
+    syncFile: () => new Promise<void>((resolve, reject) => calls.push({ finish: resolve, fail: reject })),
+    syncFileNow: () => {
+      now.syncs++;
+      if (now.failure) throw now.failure;
+    },
+  });
+  return { wal, calls, now };
 }
 
 const settledYet = async (promise: Promise<unknown>) => {
@@ -127,5 +137,32 @@ describe('group commit', () => {
     await next;
     assert.equal(settled.at(-1), null, 'the next sync that works clears it');
   });
-});
 
+  it('while the disk is quick, a batch with a durable write syncs on the event loop: answered without a thread-pool sync', async () => {
+    const { wal, calls, now } = heldSync(true);
+    const f = fixture({}, wal);
+    await Promise.all([f.write('accept'), f.write('outcome', false)]);
+    assert.equal(now.syncs, 1, 'one sync on the event loop for the batch');
+    assert.equal(calls.length, 0, 'no sync in the thread pool');
+    await Promise.all([f.write('o1', false), f.write('o2', false)]);
+    assert.equal(now.syncs, 1);
+    assert.equal(calls.length, 1, 'a batch of outcomes alone is synced in the thread pool, where nobody waits for it');
+    calls[0].finish();
+    assert.deepEqual(f.rows(), ['accept', 'outcome', 'o1', 'o2']);
+  });
+
+  it('a failed sync on the event loop rejects the durable callers of its batch only; the next batch commits and is answered', async () => {
+    const { wal, now } = heldSync(true);
+    const settled: unknown[] = [];
+    const f = fixture({ settled: (error) => settled.push(error) }, wal);
+    now.failure = Object.assign(new Error('EIO'), { code: 'EIO' });
+    const accept = f.write('accept');
+    const outcome = f.write('outcome', false);
+    await outcome;
+    await assert.rejects(accept, (error: Error & { code?: string }) => error.code === 'SQLITE_IOERR_FSYNC');
+    assert.match(String(settled.at(-1)), /EIO/);
+    now.failure = null;
+    await f.write('next accept');
+    assert.equal(settled.at(-1), null);
+  });
+});

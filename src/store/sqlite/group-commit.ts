@@ -28,11 +28,11 @@ interface Pending {
  * covers them all. A write that throws is rolled back alone and rejects only its own caller: the batch is rolled
  * back and runs again with a savepoint per write (so a write must be safe to run again after a rollback; a savepoint
  * for every write, every time, cost as much as the write). A failing commit rejects every caller of the batch — nothing is
- * acknowledged that was not committed. With a `WalSync`, the commit does not sync on the event loop: durable callers
- * are answered once the sync that follows it (in the thread pool, shared with other batches) has finished. Callers
- * that need no durability (attempt outcomes: one lost to a power cut is a delivery sent again, as after a kill -9
- * before its commit) are answered at the commit, so the dispatcher claims again without waiting for the disk; their
- * batch is synced all the same.
+ * acknowledged that was not committed. With a `WalSync`, the commit itself does not sync: durable callers are answered
+ * once the sync that follows it has finished (on the event loop while the disk is quick, else in the thread pool,
+ * shared with other batches). Callers that need no durability (attempt outcomes: one lost to a power cut is a delivery
+ * sent again, as after a kill -9 before its commit) are answered at the commit, so the dispatcher claims again without
+ * waiting for the disk; their batch is synced all the same, in the thread pool.
  */
 export class GroupCommit {
   private queue: Pending[] = [];
@@ -99,6 +99,18 @@ export class GroupCommit {
       return answer(null);
     }
     answer(false);
+    // A batch with callers waiting for the disk syncs on the event loop while the disk is quick (see WalSync).
+    if (this.wal.inlineReady && batch.some((item) => item.durable)) {
+      try {
+        this.wal.syncNow();
+      } catch (error) {
+        this.hooks.settled?.(error);
+        for (const item of batch) if (item.durable) item.reject(error);
+        return;
+      }
+      this.hooks.settled?.(null);
+      return answer(true);
+    }
     // Every batch is synced, outcomes alone too: a sync never has to carry what piled up unsynced (an accept's 202 waits for it).
     this.wal.sync().then(
       () => {

@@ -101,16 +101,16 @@ export class SqliteStore implements Store {
       appById: db.prepare('SELECT * FROM app WHERE id = ? OR uid = ? LIMIT 1'),
       endpointsOfApp: db.prepare('SELECT * FROM endpoint WHERE app_id = ? AND disabled = 0'),
       endpointById: db.prepare('SELECT * FROM endpoint WHERE app_id = ? AND (id = ? OR uid = ?) LIMIT 1'),
-      // By id, else the newest message with that eventId (a provider's delivery id may repeat across source messages).
       // A message by id, else the newest with that eventId (a provider's delivery id may repeat across source messages):
       // two index seeks (one `id = ? OR event_id = ?` statement would walk every message of the app).
       messageByPrimaryKey: db.prepare('SELECT * FROM message WHERE id = ? AND app_id = ?'),
-      // INDEXED BY: without it the planner walks message_app backwards to spare the sort of the few rows of one eventId.
-      newestByEventId: db.prepare('SELECT * FROM message INDEXED BY message_event_id_lookup WHERE app_id = ? AND event_id = ? ORDER BY id DESC LIMIT 1'),
+      // INDEXED BY: without it the planner walks message_app backwards. Newest by rowid, the order of insertion: the
+      // index holds the rows of one eventId in rowid order, so this is a seek with no sort (by id it sorted every time).
+      newestByEventId: db.prepare('SELECT * FROM message INDEXED BY message_event_id_lookup WHERE app_id = ? AND event_id = ? ORDER BY rowid DESC LIMIT 1'),
       messageByEventId: db.prepare('SELECT id FROM message WHERE app_id = ? AND event_id = ? AND source_id IS NULL'),
       idempotencyGet: db.prepare('SELECT message_id, expires_at FROM idempotency_key WHERE app_id = ? AND key = ?'),
-      // The newest message with that eventId since a time (message_event_id_lookup): a provider's redelivery.
-      recentByEventId: db.prepare('SELECT * FROM message INDEXED BY message_event_id_lookup WHERE app_id = ? AND event_id = ? AND created_at > ? ORDER BY id DESC LIMIT 1'),
+      // The newest message with that eventId since a time (message_event_id_lookup, no sort as above): a provider's redelivery.
+      recentByEventId: db.prepare('SELECT * FROM message INDEXED BY message_event_id_lookup WHERE app_id = ? AND event_id = ? AND created_at > ? ORDER BY rowid DESC LIMIT 1'),
       idempotencyPut: db.prepare(
         'INSERT INTO idempotency_key (app_id, key, message_id, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (app_id, key) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at',
       ),
