@@ -12,7 +12,8 @@ export interface WalSyncOptions {
   /** Syncs running in the thread pool at once. */
   maxRunning?: number;
   /** A sync in the thread pool; the WAL file's fdatasync unless a test holds it. */
-  syncFile?: () => Promise<void>;
+  /** `slot`: which of the running syncs this is (each has a descriptor of its own). */
+  syncFile?: (slot: number) => Promise<void>;
   /** A sync on the calling thread; the WAL file's fdatasync unless a test replaces it. */
   syncFileNow?: () => void;
   /** Milliseconds, for timing syncs on the calling thread. */
@@ -44,12 +45,18 @@ export interface WalSyncOptions {
  *   before it started.
  *
  * Same guarantee as FULL: a caller is answered only after the WAL frames of its commit are on disk. (In WAL mode FULL
- * differs from NORMAL only by that per-commit sync; checkpoints sync in both.) It is an fdatasync, as SQLite's own:
- * it covers the frames and the file's size, which is all that recovery reads. Syncs work per file, so the WAL's own
- * descriptor here covers the writes SQLite made through its descriptor.
+ * differs from NORMAL only by that per-commit sync; checkpoints sync in both.) It is an fdatasync: on Linux it covers
+ * the frames and the file's size, which is all that recovery reads (the file's times are what it leaves out). Syncs
+ * work per file, so the WAL's own descriptor here covers the writes SQLite made through its descriptor. A failed
+ * sync is final for the process: see `fail`.
  */
 export class WalSync {
-  private fd: number | null = null;
+  /**
+   * One descriptor of the WAL per sync that may run at once (the last one for the event loop's): the kernel reports a
+   * write-back error once per open file, so two syncs at once through one descriptor could see it in only one of them.
+   */
+  private readonly fds: (number | null)[];
+  private readonly slotBusy: boolean[];
   /** Commits numbered in order; `durable` is the last one known to be on disk. */
   private committed = 0;
   private durable = 0;
@@ -57,13 +64,15 @@ export class WalSync {
   private covered = 0;
   private running = 0;
   private waiters: Waiter[] = [];
+  /** Set by the first failed sync; from then on every sync fails (see `fail`). */
+  private broken: Error | null = null;
   /** Syncs go to the thread pool until then (after a slow sync on the event loop). */
   private inlineAfter = 0;
   /** Moving average of the last syncs on the calling thread, in ms. */
   private inlineAverage = 0;
   private readonly inline: boolean;
   private readonly maxRunning: number;
-  private readonly syncFile: () => Promise<void>;
+  private readonly syncFile: (slot: number) => Promise<void>;
   private readonly syncFileNow: () => void;
   private readonly now: () => number;
   private readonly inlineAverageMs: number;
@@ -76,21 +85,24 @@ export class WalSync {
   ) {
     this.inline = options.inline ?? true;
     this.maxRunning = options.maxRunning ?? 2;
-    this.syncFile = options.syncFile ?? (() => this.fdatasync());
-    this.syncFileNow = options.syncFileNow ?? (() => fdatasyncSync(this.open()));
+    this.fds = Array.from({ length: this.maxRunning + 1 }, () => null);
+    this.slotBusy = Array.from({ length: this.maxRunning }, () => false);
+    this.syncFile = options.syncFile ?? ((slot) => this.fdatasync(slot));
+    this.syncFileNow = options.syncFileNow ?? (() => fdatasyncSync(this.open(this.maxRunning)));
     this.now = options.now ?? (() => performance.now());
     this.inlineAverageMs = options.inlineAverageMs ?? 1;
     this.inlineLimitMs = options.inlineLimitMs ?? 10;
     this.inlinePauseMs = options.inlinePauseMs ?? 250;
   }
 
-  /** Whether `syncNow` may be used: the last sync on the event loop was quick. */
+  /** Whether `syncNow` may be used: the last syncs on the event loop were quick. */
   get inlineReady(): boolean {
     return this.inline && (this.inlineAfter === 0 || this.now() >= this.inlineAfter);
   }
 
   /** Resolves once everything committed before this call is durable. */
   sync(): Promise<void> {
+    if (this.broken) return Promise.reject(this.broken);
     const commit = ++this.committed;
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ commit, resolve, reject }));
     if (this.running < this.maxRunning) this.start();
@@ -99,10 +111,11 @@ export class WalSync {
 
   /** Syncs on the calling thread: everything committed before this call is durable when it returns. Throws when the sync fails. */
   syncNow(): void {
+    if (this.broken) throw this.broken;
     const covers = ++this.committed;
     this.covered = covers;
     const started = this.now();
-    let failure: unknown = null;
+    let failure: Error | null = null;
     try {
       this.syncFileNow();
     } catch (error) {
@@ -115,53 +128,73 @@ export class WalSync {
       this.inlineAfter = ended + this.inlinePauseMs;
       this.inlineAverage = 0;
     }
-    this.settle(covers, failure);
-    if (failure !== null) throw failure;
+    if (failure !== null) throw this.fail(failure);
+    this.settle(covers);
   }
 
   close(): void {
-    if (this.fd !== null) closeSync(this.fd);
-    this.fd = null;
+    this.fds.forEach((fd, slot) => {
+      if (fd !== null) closeSync(fd);
+      this.fds[slot] = null;
+    });
   }
 
   private start(): void {
     const covers = this.committed;
     this.covered = covers;
     this.running++;
-    this.syncFile().then(
-      () => this.ended(covers, null),
-      (error) => this.ended(covers, error),
+    const slot = this.slotBusy.indexOf(false);
+    this.slotBusy[slot] = true;
+    this.syncFile(slot).then(
+      () => this.ended(slot, covers, null),
+      (error) => this.ended(slot, covers, error),
     );
   }
 
-  private ended(covers: number, error: unknown): void {
+  private ended(slot: number, covers: number, error: unknown): void {
     this.running--;
-    this.settle(covers, error);
+    this.slotBusy[slot] = false;
+    if (this.broken) return;
+    if (error !== null) {
+      this.fail(error as Error);
+      return;
+    }
+    this.settle(covers);
     if (this.covered < this.committed && this.running < this.maxRunning) this.start();
   }
 
-  /** A sync covering the commits up to `covers` ended: answer every commit it made durable, or refuse those it covered. */
-  private settle(covers: number, error: unknown): void {
-    if (error === null) this.durable = Math.max(this.durable, covers);
+  /** A sync covering the commits up to `covers` succeeded: answer every commit it made durable. */
+  private settle(covers: number): void {
+    this.durable = Math.max(this.durable, covers);
     const still: Waiter[] = [];
     for (const waiter of this.waiters) {
       if (waiter.commit <= this.durable) waiter.resolve();
-      // A failed sync may have lost what it covered (the kernel can drop the pages it could not write): refuse it.
-      else if (error !== null && waiter.commit <= covers) waiter.reject(error);
       else still.push(waiter);
     }
     this.waiters = still;
   }
 
-  /** Opened on first use: SQLite creates the WAL file at the first write. */
-  private open(): number {
-    this.fd ??= openSync(this.walPath, 'r');
-    return this.fd;
+  /**
+   * A sync failed. The kernel may have dropped the pages it could not write and marked them clean, so a later sync
+   * can succeed without them; and SQLite's recovery stops at the first frame missing from the WAL, so no commit made
+   * after the lost frames would survive a restart either. Every waiting commit is refused, and every later sync fails
+   * until a restart recovers the file (as PostgreSQL stops after a failed fsync).
+   */
+  private fail(error: Error): Error {
+    this.broken = Object.assign(new Error(`${error.message}; what was written since may not be on disk: restart hookrelay`), { code: 'SQLITE_IOERR_FSYNC' });
+    for (const waiter of this.waiters) waiter.reject(error);
+    this.waiters = [];
+    return error;
   }
 
-  private async fdatasync(): Promise<void> {
+  /** Opened on first use: SQLite creates the WAL file at the first write. */
+  private open(slot: number): number {
+    return (this.fds[slot] ??= openSync(this.walPath, 'r'));
+  }
+
+  private async fdatasync(slot: number): Promise<void> {
     try {
-      const fd = this.open();
+      const fd = this.open(slot);
       await new Promise<void>((resolve, reject) => fdatasync(fd, (error) => (error ? reject(error) : resolve())));
     } catch (error) {
       throw this.named(error);
