@@ -28,7 +28,8 @@ import { memoryPhase } from './memory.js';
  * endpoints, default 1000), BENCH_LATENCY_SECONDS, BENCH_STORE_ONLY (backlog of the no-HTTP
  * store phase), BENCH_CEILING_SECONDS, BENCH_CEILING_IN_FLIGHT, BENCH_MAX_IN_FLIGHT, BENCH_ENDPOINT_MAX_IN_FLIGHT,
  * BENCH_ENDPOINT_CONCURRENCY, BENCH_DELIVERY_THREAD (on|off, default on), BENCH_SYNCHRONOUS (FULL|NORMAL), BENCH_PHASE_TIMEOUT_S, BENCH_MAX_SECONDS,
- * BENCH_INGEST_REQUESTS (signed provider requests of the ingest phase, default 20000; 0 skips it),
+ * BENCH_INGEST_REQUESTS (signed provider requests per server and round of the ingest phase, default 20000; 0 skips it),
+ * BENCH_INGEST_ROUNDS (alternating bare/hookrelay rounds of the ingest phase, default 3),
  * BENCH_PROCESS_MESSAGES (messages per run of the processes phase: SQLite and PostgreSQL as real `hookrelay serve`
  * processes, default 10000; 0 skips it), BENCH_PROCESSES (PostgreSQL process counts, default 1,2,3), BENCH_PG_LATENCY_RATE (msgs/s offered to one PostgreSQL process fanning out to ten endpoints, default 500; 0 skips), BENCH_PROFILE_DIR (write a .cpuprofile of this process per phase; summarize with dist/bench/profile-summary.js),
  * BENCH_FAULT_SECONDS (each run of the fault-isolation phase, default 8; 0 skips it), BENCH_FAULT_RATE (msgs/s to the
@@ -70,6 +71,7 @@ const cfg = {
   brokers: (process.env.BENCH_BROKERS ?? 'redis,nats,kafka,rabbitmq').split(',').map((b) => b.trim()).filter(Boolean),
   brokerConcurrency: int('BENCH_BROKER_CONCURRENCY', 64),
   ingestRequests: int('BENCH_INGEST_REQUESTS', 20_000),
+  ingestRounds: int('BENCH_INGEST_ROUNDS', 3),
   processMessages: int('BENCH_PROCESS_MESSAGES', 10_000),
   memoryMessages: int('BENCH_MEMORY_MESSAGES', 1_000_000),
   warmupMessages: int('BENCH_WARMUP_MESSAGES', 5_000),
@@ -505,7 +507,7 @@ async function main(): Promise<void> {
     }
 
     // 3. Ingest: verified provider requests with a durable ack, beside a bare node:http server answering 200.
-    if (cfg.ingestRequests > 0) rows.push(...(await ingestPhase(loadgen.call, cfg.ingestRequests, cfg.acceptConcurrency, cfg.phaseTimeoutMs, cfg.warmupMessages, profiler)));
+    if (cfg.ingestRequests > 0) rows.push(...(await ingestPhase(loadgen.call, cfg.ingestRequests, cfg.acceptConcurrency, cfg.phaseTimeoutMs, cfg.warmupMessages, profiler, cfg.ingestRounds)));
 
     // 3b. Broker sources: records/s a source consumes from each installed broker into the store.
     if (cfg.brokerSourceRecords > 0) {
