@@ -27,7 +27,8 @@ const median = <T>(items: T[], by: (item: T) => number): T => [...items].sort((a
  * 200 with the message id. No endpoint is attached, so the figure is the front door alone. Both are measured warm, in
  * `rounds` alternating rounds (bare then hookrelay, then hookrelay then bare, …): this host's speed drifts by ±10 %
  * within seconds, and a ceiling measured once, before or after, moves the ratio with it. The row gives the round of
- * median ratio, and every round's ratio beside it.
+ * median ratio, and every round's ratio beside it. The relay is up during the bare rounds too (idle, with nothing to
+ * deliver), so both are measured in the same process state.
  */
 export async function ingestPhase(call: Caller, requests: number, concurrency: number, timeoutMs: number, warmup: number, profiler?: PhaseProfiler, rounds = 3): Promise<Row[]> {
   const bare = createServer((req, res) => {
@@ -97,7 +98,7 @@ export async function ingestPhase(call: Caller, requests: number, concurrency: n
         ceiling: `${byCpu.bare.cpu.toFixed(1)} µs`,
         ratio: `${((byCpu.bare.cpu / byCpu.relay.cpu) * 100).toFixed(1)}%`,
         target: '',
-        notes: 'CPU of the process serving (hookrelay, or the bare server), per answered request, round of median ratio; the load-independent view of the ratio above',
+        notes: 'CPU of the process serving (hookrelay, or the bare server), per answered request, round of median CPU ratio; the load-independent view of the ratio above',
       },
     ];
   } finally {
