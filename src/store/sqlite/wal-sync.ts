@@ -11,8 +11,7 @@ export interface WalSyncOptions {
   inline?: boolean;
   /** Syncs running in the thread pool at once. */
   maxRunning?: number;
-  /** A sync in the thread pool; the WAL file's fdatasync unless a test holds it. */
-  /** `slot`: which of the running syncs this is (each has a descriptor of its own). */
+  /** A sync in the thread pool, the WAL file's fdatasync unless a test holds it; `slot` names its descriptor. */
   syncFile?: (slot: number) => Promise<void>;
   /** A sync on the calling thread; the WAL file's fdatasync unless a test replaces it. */
   syncFileNow?: () => void;
@@ -36,8 +35,8 @@ export interface WalSyncOptions {
  * - `syncNow`, on the event loop, for a batch whose callers wait for durability (accepts). On a disk that syncs in a
  *   fraction of a millisecond this costs less than a hand-off to the thread pool: no wake-ups between threads, and
  *   the requests that arrive meanwhile make the next batch larger. Syncs slow on average (a slow disk), or one very
- *   slow sync (a failing disk), send syncs to the thread pool for a while, so that a slow disk never stalls the event
- *   loop for long; then the event loop tries again.
+ *   slow sync (a failing disk), send syncs to the thread pool for a while, then the event loop tries again: a disk
+ *   that turns slow stalls the event loop for one sync, however long it takes, and no more until the pause ends.
  * - `sync`, in libuv's thread pool, for everything else (attempt outcomes, whose callers do not wait) and while the
  *   disk is slow. Syncs overlap: a commit made while a sync runs starts its own at once (up to `maxRunning`; past
  *   that, one sync starts as soon as another ends and covers every commit waiting by then). A sync makes durable
@@ -56,13 +55,13 @@ export class WalSync {
    * write-back error once per open file, so two syncs at once through one descriptor could see it in only one of them.
    */
   private readonly fds: (number | null)[];
+  /** Which descriptors a thread-pool sync is using: as many syncs run there as are true. */
   private readonly slotBusy: boolean[];
   /** Commits numbered in order; `durable` is the last one known to be on disk. */
   private committed = 0;
   private durable = 0;
   /** The last commit a started sync covers: commits after it need another sync. */
   private covered = 0;
-  private running = 0;
   private waiters: Waiter[] = [];
   /** Set by the first failed sync; from then on every sync fails (see `fail`). */
   private broken: Error | null = null;
@@ -71,7 +70,6 @@ export class WalSync {
   /** Moving average of the last syncs on the calling thread, in ms. */
   private inlineAverage = 0;
   private readonly inline: boolean;
-  private readonly maxRunning: number;
   private readonly syncFile: (slot: number) => Promise<void>;
   private readonly syncFileNow: () => void;
   private readonly now: () => number;
@@ -84,11 +82,11 @@ export class WalSync {
     options: WalSyncOptions = {},
   ) {
     this.inline = options.inline ?? true;
-    this.maxRunning = options.maxRunning ?? 2;
-    this.fds = Array.from({ length: this.maxRunning + 1 }, () => null);
-    this.slotBusy = Array.from({ length: this.maxRunning }, () => false);
+    const maxRunning = options.maxRunning ?? 2;
+    this.fds = Array.from({ length: maxRunning + 1 }, () => null);
+    this.slotBusy = Array.from({ length: maxRunning }, () => false);
     this.syncFile = options.syncFile ?? ((slot) => this.fdatasync(slot));
-    this.syncFileNow = options.syncFileNow ?? (() => fdatasyncSync(this.open(this.maxRunning)));
+    this.syncFileNow = options.syncFileNow ?? (() => fdatasyncSync(this.open(maxRunning)));
     this.now = options.now ?? (() => performance.now());
     this.inlineAverageMs = options.inlineAverageMs ?? 1;
     this.inlineLimitMs = options.inlineLimitMs ?? 10;
@@ -105,7 +103,7 @@ export class WalSync {
     if (this.broken) return Promise.reject(this.broken);
     const commit = ++this.committed;
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ commit, resolve, reject }));
-    if (this.running < this.maxRunning) this.start();
+    if (this.slotBusy.includes(false)) this.start();
     return done;
   }
 
@@ -142,7 +140,6 @@ export class WalSync {
   private start(): void {
     const covers = this.committed;
     this.covered = covers;
-    this.running++;
     const slot = this.slotBusy.indexOf(false);
     this.slotBusy[slot] = true;
     this.syncFile(slot).then(
@@ -152,7 +149,6 @@ export class WalSync {
   }
 
   private ended(slot: number, covers: number, error: unknown): void {
-    this.running--;
     this.slotBusy[slot] = false;
     if (this.broken) return;
     if (error !== null) {
@@ -160,7 +156,7 @@ export class WalSync {
       return;
     }
     this.settle(covers);
-    if (this.covered < this.committed && this.running < this.maxRunning) this.start();
+    if (this.covered < this.committed) this.start();
   }
 
   /** A sync covering the commits up to `covers` succeeded: answer every commit it made durable. */
