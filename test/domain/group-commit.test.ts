@@ -15,21 +15,21 @@ function fixture(hooks: ConstructorParameters<typeof GroupCommit>[2] = {}, wal: 
 }
 
 /**
- * The WAL sync of a real store on a file that does not exist (an in-memory database has no WAL): thread-pool syncs are
- * held until the test lets them finish (or fail); syncs on the event loop, when `inline`, are counted or fail.
+ * A WalSync whose syncs the test ends: `calls[i]` is the i-th sync asked for; `finish()` ends it (covering every commit
+ * asked for before it), `fail()` ends it with an error, as the sync thread would report them.
  */
-function heldSync(inline = false) {
+function heldSync() {
   const calls: { finish: () => void; fail: (error: Error) => void }[] = [];
-  const now = { syncs: 0, failure: null as Error | null };
-  const wal = new WalSync('/nonexistent-wal', {
-    inline,
-    syncFile: () => new Promise<void>((resolve, reject) => calls.push({ finish: resolve, fail: reject })),
-    syncFileNow: () => {
-      now.syncs++;
-      if (now.failure) throw now.failure;
-    },
+  const wal = new WalSync('/nonexistent-wal', (_path, settled) => {
+    let synced = 0;
+    return {
+      request: (commit) => calls.push({ finish: () => ((synced = commit), settled(null)), fail: (error) => settled(error) }),
+      completed: () => synced,
+      keepAlive: () => {},
+      close: () => {},
+    };
   });
-  return { wal, calls, now };
+  return { wal, calls };
 }
 
 const settledYet = async (promise: Promise<unknown>) => {
@@ -137,33 +137,13 @@ describe('group commit', () => {
     await f.write('an outcome', false);
   });
 
-  it('while the disk is quick, a batch with a durable write syncs on the event loop: answered without a thread-pool sync', async () => {
-    const { wal, calls, now } = heldSync(true);
-    const f = fixture({}, wal);
-    await Promise.all([f.write('accept'), f.write('outcome', false)]);
-    assert.equal(now.syncs, 1, 'one sync on the event loop for the batch');
-    assert.equal(calls.length, 0, 'no sync in the thread pool');
-    await Promise.all([f.write('o1', false), f.write('o2', false)]);
-    assert.equal(now.syncs, 1);
-    assert.equal(calls.length, 1, 'a batch of outcomes alone is synced in the thread pool, where nobody waits for it');
-    calls[0].finish();
-    assert.deepEqual(f.rows(), ['accept', 'outcome', 'o1', 'o2']);
-  });
-
-  it('a failed sync on the event loop rejects the durable callers of its batch and of the batches after it; outcomes still commit', async () => {
-    const { wal, now } = heldSync(true);
-    const settled: unknown[] = [];
-    const f = fixture({ settled: (error) => settled.push(error) }, wal);
-    now.failure = Object.assign(new Error('EIO'), { code: 'EIO' });
-    const accept = f.write('accept');
-    const outcome = f.write('outcome', false);
-    await outcome;
-    await assert.rejects(accept, (error: Error & { code?: string }) => error.code === 'SQLITE_IOERR_FSYNC');
-    assert.match(String(settled.at(-1)), /EIO/);
-    now.failure = null;
-    await assert.rejects(f.write('next accept'), /restart hookrelay/);
-    assert.equal(now.syncs, 1, 'not tried again');
-    await f.write('an outcome', false);
-    assert.deepEqual(f.rows(), ['accept', 'outcome', 'next accept', 'an outcome'], 'committed, though not acknowledged');
+  it('with a WAL sync the connection is left at FULL between group commits; without one, a store opened NORMAL stays NORMAL', () => {
+    const { wal } = heldSync();
+    const synced = fixture({}, wal);
+    assert.equal(synced.db.pragma('synchronous', { simple: true }), 2, 'FULL for the writes outside group commits');
+    const plain = new Database(':memory:');
+    plain.pragma('synchronous = NORMAL');
+    new GroupCommit(plain);
+    assert.equal(plain.pragma('synchronous', { simple: true }), 1, 'a store opened NORMAL stays NORMAL');
   });
 });

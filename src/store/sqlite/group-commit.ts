@@ -29,15 +29,16 @@ interface Pending {
  * back and runs again with a savepoint per write (so a write must be safe to run again after a rollback; a savepoint
  * for every write, every time, cost as much as the write). A failing commit rejects every caller of the batch — nothing is
  * acknowledged that was not committed. With a `WalSync`, the commit itself does not sync: durable callers are answered
- * once the sync that follows it has finished (on the event loop while the disk is quick, else in the thread pool,
- * shared with other batches). Callers that need no durability (attempt outcomes: one lost to a power cut is a delivery
- * sent again, as after a kill -9 before its commit) are answered at the commit, so the dispatcher claims again without
- * waiting for the disk; their batch is synced all the same, in the thread pool.
+ * once a sync asked for after it has finished, on the sync thread, while the event loop goes on with the next batch.
+ * Callers that need no durability (attempt outcomes: one lost to a power cut is a delivery sent again, as after a
+ * kill -9 before its commit) are answered at the commit, so the dispatcher claims again without waiting for the disk;
+ * their batch is synced all the same.
  */
 export class GroupCommit {
   private queue: Pending[] = [];
   private scheduled = false;
   private readonly sql;
+  private readonly syncMode;
 
   constructor(
     private readonly db: Database.Database,
@@ -45,9 +46,9 @@ export class GroupCommit {
     private readonly hooks: CommitHooks = {},
     private readonly wal: WalSync | null = null,
   ) {
+    // Only with a WalSync, strict last: a PRAGMA synchronous takes effect when it is prepared, not only when it runs.
+    this.syncMode = wal ? { relaxed: db.prepare('PRAGMA synchronous = NORMAL'), strict: db.prepare('PRAGMA synchronous = FULL') } : null;
     this.sql = {
-      relaxed: db.prepare('PRAGMA synchronous = NORMAL'),
-      strict: db.prepare('PRAGMA synchronous = FULL'),
       begin: db.prepare('BEGIN IMMEDIATE'),
       commit: db.prepare('COMMIT'),
       savepoint: db.prepare('SAVEPOINT write'),
@@ -57,6 +58,8 @@ export class GroupCommit {
   }
 
   run<T>(work: () => T, durable = true): Promise<T> {
+    // Every queued write looks whether a sync has ended: on a busy event loop that answers its callers soonest.
+    this.wal?.poll();
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ work, durable, resolve, reject });
       if (this.queue.length >= this.maxBatch) this.flush();
@@ -73,8 +76,8 @@ export class GroupCommit {
     this.queue = [];
     if (batch.length === 0) return;
     let outcomes: Outcome[];
-    if (this.wal) this.sql.relaxed.run();
     try {
+      this.syncMode?.relaxed.run();
       this.sql.begin.run();
       outcomes = this.runAll(batch) ?? this.runEachAlone(batch);
       this.hooks.beforeCommit?.();
@@ -85,7 +88,8 @@ export class GroupCommit {
       for (const item of batch) item.reject(error);
       return;
     } finally {
-      if (this.wal) this.sql.strict.run();
+      // A write flushed after the store closed fails above; this must not throw out of the event loop after it.
+      if (this.db.open) this.syncMode?.strict.run();
     }
     const answer = (durable: boolean | null) => {
       batch.forEach((item, i) => {
@@ -99,18 +103,6 @@ export class GroupCommit {
       return answer(null);
     }
     answer(false);
-    // A batch with callers waiting for the disk syncs on the event loop while the disk is quick (see WalSync).
-    if (this.wal.inlineReady && batch.some((item) => item.durable)) {
-      try {
-        this.wal.syncNow();
-      } catch (error) {
-        this.hooks.settled?.(error);
-        for (const item of batch) if (item.durable) item.reject(error);
-        return;
-      }
-      this.hooks.settled?.(null);
-      return answer(true);
-    }
     // Every batch is synced, outcomes alone too: a sync never has to carry what piled up unsynced (an accept's 202 waits for it).
     this.wal.sync().then(
       () => {
