@@ -2,6 +2,7 @@ import type { Endpoint, Source } from '../domain/types.js';
 import type { Store } from '../store/store.js';
 import { MasterKeyError } from './box.js';
 import type { SecretFields } from './fields.js';
+import { layer } from '../store/layer.js';
 
 /**
  * Encryption at rest as a layer over any Store: secrets are sealed on their way in and opened on their way out,
@@ -80,6 +81,10 @@ export function sealStore(inner: Store, fields: SecretFields): SealedStore {
     createSource: async (input, token, now) => openSource(await inner.createSource({ ...input, config: fields.sealSourceConfig(input.config) }, token, now))!,
     getSource: async (idOrUid) => openSource(await inner.getSource(idOrUid)),
     getSourceByToken: async (token) => openSource(await inner.getSourceByToken(token)),
+    getCachedSourceByToken: (token) => {
+      const source = inner.getCachedSourceByToken?.(token);
+      return source === undefined ? undefined : openSource(source)!;
+    },
     updateSource: async (id, input, now) => openSource(await inner.updateSource(id, { ...input, config: fields.sealSourceConfig(input.config) }, now))!,
     setSourceToken: async (id, token, now) => openSource(await inner.setSourceToken(id, token, now))!,
 
@@ -91,7 +96,8 @@ export function sealStore(inner: Store, fields: SecretFields): SealedStore {
       const result = await inner.listDeliveriesByMessage(appId, messageId, page);
       return { ...result, data: result.data.map((v) => ({ ...v, endpoint: openEndpoint(v.endpoint) })) };
     },
-    claim: async (request) => (await inner.claim(request)).map((c) => ({ ...c, endpoint: openEndpoint(c.endpoint) })),
+    // Object.assign, not a spread plus one property: on Node 20 that gives every claimed delivery a map of its own.
+    claim: async (request) => (await inner.claim(request)).map((c) => Object.assign({}, c, { endpoint: openEndpoint(c.endpoint) })),
 
     // Raw on purpose: these exist to read and write the sealed form (src/secrets/reseal.ts).
     scanSecrets: (kind, after, limit) => inner.scanSecrets(kind, after, limit),
@@ -114,27 +120,7 @@ export function sealStore(inner: Store, fields: SecretFields): SealedStore {
     putIdempotentResponse: (scope, key, response, expiresAt) => inner.putIdempotentResponse(scope, key, { ...response, body: fields.box.seal(response.body) }, expiresAt),
   };
 
-  const bound = new Map<PropertyKey, unknown>();
-  // Properties assigned to the layer (diagnostics wrap methods, as on any object) shadow everything else.
-  const assigned = new Map<PropertyKey, unknown>();
-  return new Proxy(inner, {
-    set(_target, property, value) {
-      assigned.set(property, value);
-      return true;
-    },
-    get(target, property) {
-      if (assigned.has(property)) return assigned.get(property);
-      if (property === 'inner') return inner;
-      if (Object.hasOwn(overrides, property)) return overrides[property as SecretMethods];
-      if (Object.hasOwn(answers, property)) return answers[property as keyof typeof answers];
-      let value = bound.get(property);
-      if (value === undefined) {
-        value = Reflect.get(target, property, target);
-        if (typeof value === 'function') value = value.bind(target);
-        else return value;
-        bound.set(property, value);
-      }
-      return value;
-    },
-  }) as SealedStore;
+  // Every other method passed through, bound once; properties assigned to the layer (diagnostics wrap methods) shadow these.
+  const sealed = layer(inner, (_name, method) => method.bind(inner)) as SealedStore & Record<string, unknown>;
+  return Object.assign(sealed, overrides, answers, { inner });
 }

@@ -56,7 +56,8 @@ export class HttpDestination implements Destination {
     const request = { method: claimed.method ?? 'POST', headers: Object.entries(headers) };
     return this.transport
       .send({ origin: target.origin, path: target.path, method: request.method, headers, body: payload }, signal)
-      .then((result) => ({ ...result, request }));
+      // Not `{ ...result, request }`: on Node 20 that gives every copy a map of its own, and each read of it downstream misses V8's caches.
+      .then((result) => Object.assign({}, result, { request }));
   }
 
   /** Origin and path of an endpoint URL, parsed once per URL. */

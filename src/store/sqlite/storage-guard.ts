@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { HookrelayError } from '../../domain/errors.js';
+import { layer } from '../layer.js';
 
 /**
  * SQLite result codes that mean "the storage cannot take this now" — a full disk, an I/O error, a file that became
@@ -77,8 +78,7 @@ const USABLE_WHEN_LOST = /^(get|list|scan|claim$|complete$|attemptAnswered$|rene
  */
 export function guardStorage<S extends object>(store: S, problems: StorageProblems): S {
   const translate = (error: unknown): unknown => (isStorageError(error) ? unavailable(`the database cannot be written now: ${describeStorageError(error)}`) : error);
-  // One wrapper per method, made on first use: every store call goes through here.
-  const wrapped = new Map<string, (...args: unknown[]) => unknown>();
+  // One wrapper per method: every store call goes through here.
   const wrap = (name: string, method: (...args: unknown[]) => unknown) => (...args: unknown[]) => {
     if (problems.lost !== null && !USABLE_WHEN_LOST.test(name)) return Promise.reject(unavailable(`${problems.lost}; restart hookrelay once the file is restored`));
     try {
@@ -88,13 +88,5 @@ export function guardStorage<S extends object>(store: S, problems: StorageProble
       throw translate(error);
     }
   };
-  return new Proxy(store, {
-    get(target, name, receiver) {
-      const value = Reflect.get(target, name, receiver);
-      if (typeof value !== 'function' || typeof name !== 'string') return value;
-      let fn = wrapped.get(name);
-      if (!fn) wrapped.set(name, (fn = wrap(name, value as (...args: unknown[]) => unknown)));
-      return fn;
-    },
-  });
+  return layer(store, wrap);
 }
