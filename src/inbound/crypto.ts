@@ -14,11 +14,15 @@ export function bytesEqual(a: Buffer, b: Buffer): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+// Compiled once: a literal in the function would make a RegExp object per signature checked.
+const HEX = /^[0-9a-fA-F]+$/;
+const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
+
 /** Decodes a hex or base64 signature; null when it is not valid in that encoding. */
 export function decodeSignature(text: string, encoding: 'hex' | 'base64'): Buffer | null {
   const trimmed = text.trim();
-  if (encoding === 'hex') return /^[0-9a-fA-F]+$/.test(trimmed) && trimmed.length % 2 === 0 ? Buffer.from(trimmed, 'hex') : null;
-  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(trimmed)) return null;
+  if (encoding === 'hex') return HEX.test(trimmed) && trimmed.length % 2 === 0 ? Buffer.from(trimmed, 'hex') : null;
+  if (!BASE64.test(trimmed)) return null;
   return Buffer.from(trimmed.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
 }
 

@@ -44,7 +44,8 @@ export function eventTypeName(raw: string): string {
  * A provider's delivery id as a dedupe key. It comes from a header or a signed body, so it is verified but not
  * well-formed: one that is not short printable ASCII (e.g. NUL, which PostgreSQL refuses in text) is hashed.
  */
-const deliveryKey = (id: string) => (/^[\x21-\x7e]{1,256}$/.test(id) ? id : `id-sha256:${createHash('sha256').update(id).digest('hex')}`);
+const PRINTABLE_ID = /^[\x21-\x7e]{1,256}$/;
+const deliveryKey = (id: string) => (PRINTABLE_ID.test(id) ? id : `id-sha256:${createHash('sha256').update(id).digest('hex')}`);
 
 /** The tag of a message stored although its payload fails its event type's schema (a source set to `mark`). */
 export const SCHEMA_INVALID_TAG = 'schema-invalid';
@@ -66,6 +67,9 @@ const tooLarge = (limit: number): IngestAnswer =>
  */
 export type Opened = { kind: 'open'; source: Source; compiled: CompiledSource } | { kind: 'refused'; answer: IngestAnswer; closes: boolean };
 
+/** A source with the verifier built from its config. */
+type Found = { source: Source; compiled: CompiledSource };
+
 /**
  * The inbound front door: verify once on receipt, answer handshakes, drop duplicates, then accept the request
  * as a message of the source's app through the same intake as the API. 2xx only after the commit; 503 when
@@ -78,7 +82,7 @@ export class Ingest {
   readonly failures = new VerificationFailures();
 
   constructor(
-    private readonly store: Pick<Catalog, 'getSourceByToken'>,
+    private readonly store: Pick<Catalog, 'getSourceByToken' | 'getCachedSourceByToken'>,
     private readonly intake: Intake,
     private readonly log: Logger,
     private readonly observer: PipelineObserver = {},
@@ -86,9 +90,17 @@ export class Ingest {
     private readonly trustedProxies = new AddressList([]),
   ) {}
 
-  /** The source an ingest token names, with its verifier; null when the token is unknown. */
-  async source(token: string): Promise<{ source: Source; compiled: CompiledSource } | null> {
-    const source = await this.store.getSourceByToken(token);
+  /**
+   * The source an ingest token names, with its verifier; null when the token is unknown. Answered at once when the store
+   * has the source at hand: this runs for every provider request, and a chain of awaits costs more than the lookup.
+   */
+  source(token: string): Found | null | Promise<Found | null> {
+    const cached = this.store.getCachedSourceByToken?.(token);
+    if (cached !== undefined) return this.withVerifier(cached);
+    return this.store.getSourceByToken(token).then((source) => this.withVerifier(source));
+  }
+
+  private withVerifier(source: Source | null): Found | null {
     // A broker source is consumed by hookrelay: nothing posts to it.
     if (!source || isBrokerSourceType(source.type)) return null;
     // A store may hand back the same object while the source is unchanged; otherwise compare what the verifier is built from.
@@ -136,8 +148,12 @@ export class Ingest {
    * Before the body is read: the source an ingest token names, or the answer that ends the request — 404 for an unknown
    * token, then `screen` (403), a declared body over the source's limit (413) and `admit` (429).
    */
-  async open(token: string, peer: Peer, declaredBytes: number, now: number): Promise<Opened> {
-    const found = await this.source(token);
+  open(token: string, peer: Peer, declaredBytes: number, now: number): Opened | Promise<Opened> {
+    const found = this.source(token);
+    return found instanceof Promise ? found.then((f) => this.opened(f, peer, declaredBytes, now)) : this.opened(found, peer, declaredBytes, now);
+  }
+
+  private opened(found: Found | null, peer: Peer, declaredBytes: number, now: number): Opened {
     if (!found) return { kind: 'refused', answer: json(404, { code: 'not_found', detail: 'no source has this ingest URL' }), closes: true };
     const screened = this.screen(found.source, found.compiled, peer);
     if (screened) return { kind: 'refused', answer: screened, closes: false };

@@ -233,6 +233,12 @@ export interface Store {
   /** By id or uid. */
   getSource(idOrUid: string): Promise<Source | null>;
   getSourceByToken(token: string): Promise<Source | null>;
+  /**
+   * The source a token names when the store has it at hand without a query, as `getSourceByToken` would answer; undefined
+   * when it would have to ask. SQLite keeps every source it found (one process writes the file, and every change clears
+   * them; unknown tokens are not kept); PostgreSQL, shared with other processes, always asks and leaves this out.
+   */
+  getCachedSourceByToken?(token: string): Source | undefined;
   updateSource(id: string, input: SourceInput, now: number): Promise<Source>;
   setSourceToken(id: string, token: string, now: number): Promise<Source>;
   /** Deletes the source with its app, endpoints and messages. */

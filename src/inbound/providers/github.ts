@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { anyHmacMatches, decodeSignature } from '../crypto.js';
-import { defineProvider, jsonBody, rejected, secretsConfig, secretsOf, verified } from '../verifier.js';
+import { stringMember } from '../json-member.js';
+import { defineProvider, rejected, secretsConfig, secretsOf, verified } from '../verifier.js';
 
 /** GitHub: `X-Hub-Signature-256: sha256=<hex>` over the body; SHA-1 (`X-Hub-Signature`) only when enabled. No timestamp: replays are caught by dedupe on `X-GitHub-Delivery`. */
 export const githubProvider = defineProvider({
@@ -24,8 +25,8 @@ export const githubProvider = defineProvider({
         }
         if (!ok) return rejected('no signature matches');
         const event = h['x-github-event'] ?? null;
-        const action = jsonBody(request.body)?.action;
-        return verified(event && typeof action === 'string' ? `${event}.${action}` : event, h['x-github-delivery'] ?? null);
+        const action = event ? stringMember(request.body, 'action') : null;
+        return verified(event && action !== null ? `${event}.${action}` : event, h['x-github-delivery'] ?? null);
       },
     };
   },

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { secretKey } from '../../signing/standard-webhooks.js';
 import { anyHmacMatches, decodeSignature } from '../crypto.js';
-import { defineProvider, jsonBody, rejected, secretsConfig, secretsOf, staleness, tolerance, verified, type InboundRequest, type Verdict } from '../verifier.js';
+import { stringMember } from '../json-member.js';
+import { defineProvider, rejected, secretsConfig, secretsOf, staleness, tolerance, verified, type InboundRequest, type Verdict } from '../verifier.js';
 
 /**
  * Checks `webhook-*` (or `svix-*`) headers against keys (from `secretKey`; nulls are skipped). Verified with
@@ -41,8 +42,7 @@ function standardWebhooks(type: string) {
         verify(request: InboundRequest, now: number) {
           const verdict = verifyStandardWebhook(keys, request, now, config.tolerance);
           if (verdict.kind !== 'verified') return verdict;
-          const body = jsonBody(request.body);
-          return verified(typeof body?.type === 'string' ? body.type : null, verdict.deliveryId);
+          return verified(stringMember(request.body, 'type'), verdict.deliveryId);
         },
       };
     },
