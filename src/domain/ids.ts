@@ -45,9 +45,15 @@ export function newId(prefix: string, now = Date.now()): string {
   return `${prefix}_${base62(now, 8)}${base62(counter % 238_328, 3)}${randomChars(RANDOM_CHARS)}`;
 }
 
-/** The smallest id of `prefix` made at `ms` or later: ids of a time range are an id range (an index range scan). */
+/** The largest time 8 base62 characters hold (the year 8900). */
+const MAX_ID_MS = 62 ** 8 - 1;
+
+/**
+ * The smallest id of `prefix` made at `ms` or later: ids of a time range are an id range (an index range scan). A time
+ * before 1970 gives the floor of every id, one past the year 8900 the ceiling of every id made until then.
+ */
 export function idFloor(prefix: string, ms: number): string {
-  return `${prefix}_${base62(ms, 8)}`;
+  return `${prefix}_${base62(ms > 0 ? Math.min(Math.floor(ms), MAX_ID_MS) : 0, 8)}`;
 }
 
 export const ID_PREFIX = {

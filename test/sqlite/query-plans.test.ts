@@ -24,6 +24,9 @@ describe('SQLite query plans of per-request lookups', () => {
       newestByEventId: /USING INDEX message_event_id_lookup \(app_id=\? AND event_id=\?\)/,
       recentByEventId: /USING INDEX message_event_id_lookup \(app_id=\? AND event_id=\?\)/,
       messageByEventId: /USING INDEX message_event_id \(app_id=\? AND event_id=\?\)/,
+      // Retention walks by id from its cursor: a range of the primary key's index, never the whole history.
+      retentionWalk: /USING INDEX sqlite_autoindex_message_1 \(id>\? AND id<\?\)/,
+      heldForRetention: /USING PRIMARY KEY \(message_id>\? AND message_id<\?\)/,
     };
     for (const [name, pattern] of Object.entries(expected)) {
       const sql = statements[name]?.source;

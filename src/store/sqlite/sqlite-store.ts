@@ -65,9 +65,10 @@ export class SqliteStore implements Store {
   private readonly walSync: WalSync | null;
   private readonly claims = new ClaimBook();
   private readonly synchronous: Synchronous;
-  private readonly sourceCache = new Map<string, Source | null>();
+  private readonly sourceCache = new Map<string, Source>();
   private readonly fanOutCache = new Map<string, FanOutTarget[]>();
-  private readonly pruneCursor = { createdAt: -1, id: '' };
+  /** Where the next retention pass goes on through the held messages (from the start after a restart). */
+  private heldCursor = '';
   private readonly stmt;
 
   constructor(options: SqliteStoreOptions) {
@@ -139,6 +140,22 @@ export class SqliteStore implements Store {
          WHERE id = @id`,
       ),
       renew: db.prepare("UPDATE delivery SET lease_until = ? WHERE id = ? AND status = 'in_flight' AND leased_by = ?"),
+      // Retention (prune): the payload of a message goes once no delivery of it is pending or in flight.
+      expunge: db.prepare(
+        `UPDATE message SET payload = NULL WHERE id IN (SELECT value FROM json_each(?)) AND payload IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.message_id = message.id AND d.status IN ('pending', 'in_flight'))`,
+      ),
+      hold: db.prepare(
+        'INSERT OR IGNORE INTO retention_held (message_id) SELECT id FROM message WHERE id IN (SELECT value FROM json_each(?)) AND payload IS NOT NULL',
+      ),
+      releaseHeld: db.prepare(
+        `DELETE FROM retention_held WHERE message_id IN (SELECT value FROM json_each(?))
+           AND NOT EXISTS (SELECT 1 FROM message m WHERE m.id = retention_held.message_id AND m.payload IS NOT NULL)`,
+      ),
+      heldForRetention: db.prepare('SELECT message_id FROM retention_held WHERE message_id > ? AND message_id < ? ORDER BY message_id LIMIT ?'),
+      retentionCursor: db.prepare('SELECT message_id FROM retention_cursor WHERE id = 1'),
+      moveRetentionCursor: db.prepare('UPDATE retention_cursor SET message_id = ? WHERE id = 1'),
+      retentionWalk: db.prepare('SELECT id, payload IS NOT NULL AS has_payload FROM message WHERE id > ? AND id < ? ORDER BY id LIMIT ?'),
       // Per endpoint from the pending index alone, then one endpoint row per endpoint with a backlog.
       backlog: db.prepare(
         `SELECT coalesce(sum(p.n), 0) AS pending, coalesce(sum(CASE WHEN e.disabled = 0 AND e.verification_state = 'verified' THEN p.due END), 0) AS due,
@@ -451,13 +468,18 @@ export class SqliteStore implements Store {
 
   /** Cached per token: this process is the only writer, and every source write goes through `sourcesChanged`. */
   async getSourceByToken(token: string): Promise<Source | null> {
-    let source = this.sourceCache.get(token);
-    if (source === undefined) {
-      const row = this.stmt.sourceByToken.get(token);
-      source = row ? toSource(row) : null;
-      this.sourceCache.set(token, source);
-    }
+    const cached = this.getCachedSourceByToken(token);
+    if (cached) return cached;
+    const row = this.stmt.sourceByToken.get(token);
+    if (!row) return null;
+    // Unknown tokens are not kept: anyone can post to /ingest/<anything>.
+    const source = toSource(row);
+    this.sourceCache.set(token, source);
     return source;
+  }
+
+  getCachedSourceByToken(token: string): Source | undefined {
+    return this.sourceCache.get(token);
   }
 
   private sourcesChanged(): void {
@@ -491,6 +513,8 @@ export class SqliteStore implements Store {
     this.endpointsChanged();
     const source = await this.getSource(id);
     if (source) this.db.prepare('DELETE FROM app WHERE id = ?').run(source.appId);
+    // A lookup while getSource was awaited may have cached the source again.
+    this.sourcesChanged();
   }
 
   // ---- api keys -------------------------------------------------------------------------------
@@ -745,9 +769,9 @@ export class SqliteStore implements Store {
       .prepare(
         `UPDATE delivery SET status = 'pending', next_attempt_at = ?, retry_index = 0, manual = 1, updated_at = ?
          WHERE app_id = ? AND endpoint_id = ? AND status = 'failed'
-           AND message_id IN (SELECT id FROM message WHERE app_id = ? AND created_at >= ? AND created_at < ?)`,
+           AND message_id IN (SELECT id FROM message WHERE app_id = ? AND created_at >= ? AND created_at < ? AND id >= ? AND id < ?)`,
       )
-      .run(now, now, appId, endpointId, appId, since, until);
+      .run(now, now, appId, endpointId, appId, since, until, idFloor(ID_PREFIX.message, since), idFloor(ID_PREFIX.message, until));
     return result.changes;
   }
 
@@ -757,11 +781,12 @@ export class SqliteStore implements Store {
     const candidates = this.db
       .prepare(
         `SELECT m.id, m.event_type, m.channels FROM message m
-         WHERE m.app_id = ? AND m.created_at >= ? AND m.created_at < ? AND m.payload IS NOT NULL
+         WHERE m.app_id = ? AND m.created_at >= ? AND m.created_at < ? AND m.id >= ? AND m.id < ? AND m.payload IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.message_id = m.id AND d.endpoint_id = ?)
          ORDER BY m.id`,
       )
-      .all(appId, since, until, endpoint.id) as { id: string; event_type: string; channels: string | null }[];
+      // A time bound is also an id bound (ids begin with their creation time): a range of message_app, not the app's every message.
+      .all(appId, since, until, idFloor(ID_PREFIX.message, since), idFloor(ID_PREFIX.message, until), endpoint.id) as { id: string; event_type: string; channels: string | null }[];
     // Filters as they are now; a disabled endpoint gets its deliveries too, sent once it is enabled.
     const filter = { ...endpoint, disabled: false };
     const replay = this.db.prepare(
@@ -936,32 +961,50 @@ export class SqliteStore implements Store {
     };
   }
 
+  /**
+   * One pass of retention, within `limit` messages: a quarter of it for the messages held back by unfinished deliveries
+   * (expunged once those have ended; many of them cannot stall the rest), the rest for the walk by id onward from where
+   * it stopped (a message id begins with its creation time).
+   */
   async prune(before: number, limit: number): Promise<PruneResult> {
-    const cursor = this.pruneCursor;
-    return this.db.transaction(() => {
-      const candidates = this.db
-        .prepare('SELECT id, created_at FROM message WHERE payload IS NOT NULL AND created_at < ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?')
-        .all(before, cursor.createdAt, cursor.id, limit) as { id: string; created_at: number }[];
+    const floor = idFloor(ID_PREFIX.message, before);
+    let heldCursor = this.heldCursor;
+    const result = this.db.transaction(() => {
+      const heldBudget = Math.ceil(limit / 4);
+      const held = (this.stmt.heldForRetention.all(heldCursor, floor, heldBudget) as { message_id: string }[]).map((row) => row.message_id);
       let payloads = 0;
-      if (candidates.length > 0) {
-        payloads = this.db
-          .prepare(
-            `UPDATE message SET payload = NULL WHERE id IN (SELECT value FROM json_each(?)) AND payload IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.message_id = message.id AND d.status IN ('pending', 'in_flight'))`,
-          )
-          .run(JSON.stringify(candidates.map((c) => c.id))).changes;
-        const last = candidates[candidates.length - 1];
-        Object.assign(cursor, { createdAt: last.created_at, id: last.id });
+      if (held.length > 0) {
+        payloads += this.stmt.expunge.run(JSON.stringify(held)).changes;
+        this.stmt.releaseHeld.run(JSON.stringify(held));
+        heldCursor = held[held.length - 1];
       }
-      // Reached the end: the next pass starts over, picking up messages whose deliveries have finished since.
-      const scanned = candidates.length < limit;
-      if (scanned) Object.assign(cursor, { createdAt: -1, id: '' });
+      const heldDone = held.length < heldBudget;
+      // Reached the end of the held ones: the next pass looks at them all again, for deliveries that ended since.
+      if (heldDone) heldCursor = '';
+
+      let { message_id: cursor } = this.stmt.retentionCursor.get() as { message_id: string };
+      // Past the floor: the clock went back, or the retention period grew. What lies above it is walked again once it
+      // is old enough (a message made after a clock step back can have an id below where the walk had got to).
+      if (floor < cursor) this.stmt.moveRetentionCursor.run((cursor = floor));
+      const room = limit - held.length;
+      const rows = room > 0 ? (this.stmt.retentionWalk.all(cursor, floor, room) as { id: string; has_payload: number }[]) : [];
+      if (rows.length > 0) {
+        const candidates = JSON.stringify(rows.filter((row) => row.has_payload).map((row) => row.id));
+        payloads += this.stmt.expunge.run(candidates).changes;
+        this.stmt.hold.run(candidates);
+        this.stmt.moveRetentionCursor.run(rows[rows.length - 1].id);
+      }
+      const walked = rows.length < room;
+
       const attempts = this.db.prepare('DELETE FROM attempt WHERE id IN (SELECT id FROM attempt WHERE started_at < ? ORDER BY started_at LIMIT ?)').run(before, limit).changes;
       const keys =
         this.db.prepare('DELETE FROM idempotency_key WHERE rowid IN (SELECT rowid FROM idempotency_key WHERE expires_at < ? LIMIT ?)').run(before, limit).changes +
         this.db.prepare('DELETE FROM idempotent_response WHERE rowid IN (SELECT rowid FROM idempotent_response WHERE expires_at < ? LIMIT ?)').run(before, limit).changes;
-      return { payloads, attempts, idempotencyKeys: keys, done: scanned && attempts < limit && keys < limit };
+      return { payloads, attempts, idempotencyKeys: keys, done: heldDone && walked && attempts < limit && keys < limit };
     })();
+    // Only once the pass has committed: a pass rolled back looks at the same held messages again.
+    this.heldCursor = heldCursor;
+    return result;
   }
 
   async getIdempotentResponse(scope: string, key: string, now: number): Promise<StoredResponse | null> {
@@ -987,8 +1030,7 @@ export class SqliteStore implements Store {
     if (this.fileWatch) clearInterval(this.fileWatch);
     this.commits.flush();
     // The last batch's callers are answered once its sync is done; the connection closes after it.
-    await this.walSync?.sync().catch(() => undefined);
-    this.walSync?.close();
+    await this.walSync?.close();
     if (this.db.open) this.db.close();
   }
 
