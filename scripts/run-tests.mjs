@@ -12,9 +12,13 @@ function find(dir) {
   });
 }
 
-const only = process.argv.slice(2);
+// Arguments name the files to run (a part of their path); one that begins with `!` leaves the files it names out.
+const patterns = process.argv.slice(2);
+const only = patterns.filter((pattern) => !pattern.startsWith('!'));
+const except = patterns.filter((pattern) => pattern.startsWith('!')).map((pattern) => pattern.slice(1));
 const files = find('dist/test')
   .filter((file) => only.length === 0 || only.some((pattern) => file.includes(pattern)))
+  .filter((file) => !except.some((pattern) => file.includes(pattern)))
   .sort();
 if (files.length === 0) {
   console.error('no test files found under dist/test');
