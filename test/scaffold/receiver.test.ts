@@ -138,6 +138,8 @@ describe('hookrelay scaffold receiver', () => {
       await relay.svix.endpoint.patch(app.id, endpoint.id, { url: `http://127.0.0.1:${port}/webhooks`, disabled: false });
       const msg = await relay.svix.message.create(app.id, { eventType: 'invoice.paid', payload: INVOICE_PAID.examples[0] });
       await waitUntil('the receiver to process the delivery', () => output.includes(`processed invoice.paid ${msg.id}`), 20_000);
+      // The receiver logs before it answers, and hookrelay records the attempt once the answer is in.
+      await waitUntil('the attempt to be recorded', async () => (await relay.svix.messageAttempt.listByMsg(app.id, msg.id)).data.length > 0);
       const attempts = await relay.svix.messageAttempt.listByMsg(app.id, msg.id);
       assert.equal(attempts.data.length, 1);
       assert.equal(attempts.data[0].responseStatusCode, 204);
