@@ -63,6 +63,7 @@ describe('FIFO ordering', () => {
     await fifoReceiver.waitFor(COUNT + 1, 15_000);
     await parallelReceiver.waitFor(COUNT, 15_000);
     await waitUntil('every fifo delivery to succeed', async () => (await attemptedMessages(relay, appId, fifoEndpoint.id, 0)).length === COUNT);
+    await waitUntil('every parallel delivery to succeed', async () => (await attemptedMessages(relay, appId, parallelEndpoint.id, 0)).length === COUNT);
 
     assert.ok(failedThird, 'message #3 was refused once');
     assert.equal(fifoReceiver.received.length, COUNT + 1, 'each message once, plus the retry of #3');

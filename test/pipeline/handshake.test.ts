@@ -74,6 +74,8 @@ function suite(kind: TestStoreKind): void {
     const sent: string[] = [];
     for (let i = 0; i < 5; i++) sent.push(await send(relay, appId, { i }));
     await waitUntil('two handshake attempts', () => handshakes(receiver).length >= 2);
+    // The receiver sees a handshake before hookrelay has judged its answer and counted it.
+    await waitUntil('two handshake attempts recorded', async () => (await stateOf(relay, appId, endpoint.id)).attempts >= 2);
     const pending = await stateOf(relay, appId, endpoint.id);
     assert.equal(pending.state, 'pendingVerification');
     assert.equal(pending.reason, 'status 503');

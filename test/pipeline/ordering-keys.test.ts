@@ -48,7 +48,10 @@ function suite(kind: TestStoreKind) {
     assert.ok(retried > 0, 'no attempt failed: retries were not exercised');
     // Keys progress side by side: many keys had requests open at once (the cap is 16), never two of one key.
     assert.ok(receiver.maxKeysOpen() >= 8, `at most ${receiver.maxKeysOpen()} keys were in flight at once`);
-    const attempted = await relay.api('GET', `/api/v1/app/${appId}/endpoint/${endpoint.id}/stats`);
+    // The receiver counts an answer once it has sent it; hookrelay stores the outcome once it has read it.
+    const stats = () => relay.api('GET', `/api/v1/app/${appId}/endpoint/${endpoint.id}/stats`);
+    await waitUntil('every success to be recorded', async () => (await stats()).body.success >= KEYS * PER_KEY, 30_000, 100);
+    const attempted = await stats();
     assert.equal(attempted.body.success, KEYS * PER_KEY, attempted.text);
   });
 

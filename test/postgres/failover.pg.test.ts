@@ -6,7 +6,8 @@ import { freshDatabase, skipWithoutPostgres } from '../helpers/postgres.js';
 import { startReceiver } from '../helpers/receiver.js';
 import { waitUntil } from '../helpers/wait.js';
 
-const MESSAGES = 600;
+// Enough that the victim, alone at 40 in flight and 150 ms each, still holds leases after the survivor has started (4.5 s).
+const MESSAGES = 1200;
 // A lease long enough that taking over by its expiry would miss every deadline below by far.
 const LEASE_MS = 15_000 + 120_000;
 

@@ -106,6 +106,8 @@ describe('operator dashboard in Chromium', { skip: skipWithoutChromium() }, () =
     const app = await relay.svix1.application.get('shop');
     const msg = await relay.svix1.message.create(app.id, { eventType: 'order.created', payload: { order: 1001 } });
     await receiver.waitFor(1);
+    // The attempt table loads once: open the page after the attempt is stored, not only received.
+    await waitUntil('the attempt to be recorded', async () => (await relay.svix1.messageAttempt.listByMsg(app.id, msg.id)).data.length > 0);
     await page.getByRole('button', { name: 'Messages' }).click();
     await page.getByRole('link', { name: 'order.created' }).click();
     await page.getByRole('link', { name: /200 success/ }).waitFor();
