@@ -4,16 +4,9 @@ import { Redis } from 'ioredis';
 import { brokerSkip, startRedis, type TestBroker } from '../helpers/brokers.js';
 import { freshDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/postgres.js';
 import { waitUntil } from '../helpers/wait.js';
-import { listAllMessageIds, startChild, type Child } from '../process/child.js';
+import { listAllMessageIds, metricOf, startChild, type Child } from '../process/child.js';
 
 const N = 4000;
-
-/** The messages a process has accepted from Redis sources, from its Prometheus counter. */
-async function acceptedFromRedis(child: Child): Promise<number> {
-  const response = await fetch(`${child.url}/metrics`, { headers: { authorization: `Bearer ${child.adminToken}` } });
-  const line = (await response.text()).split('\n').find((l) => l.startsWith('hookrelay_messages_accepted_total{origin="redis"}'));
-  return line ? Number(line.split(' ').pop()) : 0;
-}
 
 describe('a broker source on PostgreSQL with two hookrelay processes', { skip: brokerSkip('redis-server', 'redis.sh') || skipWithoutPostgres() }, () => {
   let redis: TestBroker;
@@ -51,7 +44,7 @@ describe('a broker source on PostgreSQL with two hookrelay processes', { skip: b
       const consumers = (await client.call('XINFO', 'CONSUMERS', 'shared', `hookrelay-${sourceId}`)) as unknown[][];
       const names = consumers.map((fields) => String(fields[fields.indexOf('name') + 1]));
       assert.ok(names.some((n) => n.includes(`-${a.proc.pid}-`)) && names.some((n) => n.includes(`-${b.proc.pid}-`)), `consumers of the group: ${names.join(', ')}`);
-      const [byA, byB] = await Promise.all([acceptedFromRedis(a), acceptedFromRedis(b)]);
+      const [byA, byB] = await Promise.all([a, b].map((child) => metricOf(child, 'hookrelay_messages_accepted_total{origin="redis"}')));
       assert.ok(byA > 0 && byB > 0, `accepted by each process: ${byA} and ${byB}`);
       assert.equal(byA + byB, N);
       await waitUntil('every entry acknowledged', async () => {

@@ -3,20 +3,13 @@ import { describe, it } from 'node:test';
 import { freshDatabase, skipWithoutPostgres } from '../helpers/postgres.js';
 import { waitUntil } from '../helpers/wait.js';
 import { assertKeyOrder, startOrderedReceiver } from '../pipeline/ordering-support.js';
-import { startChild, type Child } from '../process/child.js';
+import { metricOf, startChild, type Child } from '../process/child.js';
 
 const KEYS = 30;
 const PER_KEY = 60;
 
 /** The attempts a process has made, from its Prometheus counter. */
-async function attemptsOf(child: Child): Promise<number> {
-  const response = await fetch(`${child.url}/metrics`, { headers: { authorization: `Bearer ${child.adminToken}` } });
-  const text = await response.text();
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith('hookrelay_attempts_total'))
-    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
-}
+const attemptsOf = (child: Child) => metricOf(child, 'hookrelay_attempts_total');
 
 describe('ordering keys on two PostgreSQL processes', { skip: skipWithoutPostgres() }, () => {
   it('never delivers one key from both processes at once, keeps each key in order, and keeps it across a SIGKILL of one', { timeout: 300_000 }, async (t) => {

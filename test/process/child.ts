@@ -224,3 +224,12 @@ export async function listAllMessageIds(svix: Svix, appId: string): Promise<stri
     iterator = page.iterator;
   }
 }
+
+/** The sum of a process's Prometheus samples whose line starts with `prefix` (a name, or a name with its labels). */
+export async function metricOf(child: Child, prefix: string): Promise<number> {
+  const response = await fetch(`${child.url}/metrics`, { headers: { authorization: `Bearer ${child.adminToken}` } });
+  return (await response.text())
+    .split('\n')
+    .filter((line) => line.startsWith(prefix))
+    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+}
