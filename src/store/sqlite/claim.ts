@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { reserveSlots, sendQuota } from '../../domain/rate.js';
 import type { ClaimedDelivery, Endpoint } from '../../domain/types.js';
 import type { ClaimRequest } from '../store.js';
-import { toDelivery, toEndpoint, toMessage } from './rows.js';
+import { namedRows, toDelivery, toEndpoint, toMessage } from './rows.js';
 
 const statements = new WeakMap<Database.Database, ReturnType<typeof prepare>>();
 
@@ -20,10 +20,10 @@ function prepare(db: Database.Database) {
     ),
     headOf: db.prepare("SELECT id, next_attempt_at FROM delivery WHERE status = 'pending' AND endpoint_id = ? ORDER BY id LIMIT 1"),
     // One statement each for the whole batch: per-row statements cost more than the rows.
-    lease: db.prepare(
-      "UPDATE delivery SET status = 'in_flight', leased_by = ?, lease_until = ? WHERE id IN (SELECT value FROM json_each(?)) RETURNING *",
+    lease: namedRows(
+      db.prepare("UPDATE delivery SET status = 'in_flight', leased_by = ?, lease_until = ? WHERE id IN (SELECT value FROM json_each(?)) RETURNING *"),
     ),
-    messages: db.prepare('SELECT * FROM message WHERE id IN (SELECT value FROM json_each(?))'),
+    messages: namedRows(db.prepare('SELECT * FROM message WHERE id IN (SELECT value FROM json_each(?))')),
     paced: db.prepare('UPDATE endpoint SET next_send_at = ? WHERE id = ?'),
     // Ordering keys (`ordering = 'key'`), all on the partial indexes of migration 0015.
     earliestDue: db.prepare("SELECT min(next_attempt_at) FROM delivery WHERE status = 'pending' AND endpoint_id = ?").pluck(),
@@ -206,9 +206,9 @@ export function claimDue(db: Database.Database, request: ClaimRequest, cursor: C
 
   if (picked.length === 0) return [];
   const endpointOf = new Map(picked.map((p) => [p.id, p]));
-  const deliveries = (stmt.lease.all(owner, now + request.leaseMs, JSON.stringify([...endpointOf.keys()])) as unknown[]).map(toDelivery);
+  const deliveries = stmt.lease(owner, now + request.leaseMs, JSON.stringify([...endpointOf.keys()])).map(toDelivery);
   const messages = new Map(
-    (stmt.messages.all(JSON.stringify([...new Set(deliveries.map((d) => d.messageId))])) as unknown[]).map(toMessage).map((m) => [m.id, m]),
+    stmt.messages(JSON.stringify([...new Set(deliveries.map((d) => d.messageId))])).map(toMessage).map((m) => [m.id, m]),
   );
   return deliveries
     .sort((a, b) => a.id - b.id)

@@ -1,3 +1,4 @@
+import type Database from 'better-sqlite3';
 import type { EndpointHealth } from '../../domain/health.js';
 import type { ApiKey, App, Attempt, Delivery, Endpoint, EndpointVerification, EventType, Message, Source } from '../../domain/types.js';
 
@@ -153,4 +154,15 @@ export function unprefix(row: any, prefix: string): any {
   const out: any = {};
   for (const key in row) if (key.startsWith(prefix)) out[key.slice(prefix.length)] = row[key];
   return out;
+}
+
+/**
+ * A hot statement's rows, read as arrays (the driver's raw mode) and named by an object literal compiled once from the
+ * statement's columns. Rows named by the driver cost about twice as much: it internalises every column name and sets
+ * every property through V8's API, row after row (8 % of the drain's CPU when the claim read its rows that way).
+ */
+export function namedRows(stmt: Database.Statement): (...params: unknown[]) => any[] {
+  const names = stmt.raw(true).columns().map((column) => column.name);
+  const name = new Function('r', `return { ${names.map((n, i) => `${JSON.stringify(n)}: r[${i}]`).join(', ')} };`) as (row: unknown[]) => any;
+  return (...params) => (stmt.all(...params) as unknown[][]).map(name);
 }
