@@ -38,4 +38,34 @@ describe('SQLite query plans of per-request lookups', () => {
       assert.doesNotMatch(plan, /TEMP B-TREE/, `${name} sorts: ${plan}`);
     }
   });
+
+  it('lists an endpoint’s deliveries by message without a sorter, the failed ones through their own index, and keeps the status out of the index a delivery passes through', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'hookrelay-plans-'));
+    const store = new SqliteStore({ path: join(dir, 'store.db') });
+    t.after(async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const prepared: string[] = [];
+    const prepare = store.db.prepare.bind(store.db);
+    store.db.prepare = ((sql: string) => (prepared.push(sql), prepare(sql))) as typeof store.db.prepare;
+    const planOf = async (status?: 'failed' | 'pending') => {
+      prepared.length = 0;
+      await store.listDeliveriesByEndpoint('app_x', 'ep_x', status ? { status } : {}, { limit: 10 });
+      const sql = prepared.find((text) => text.includes('FROM delivery d'))!;
+      const params = Array.from({ length: sql.split('?').length - 1 }, () => 'x');
+      return (prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail).join('; ');
+    };
+    for (const status of [undefined, 'pending'] as const) {
+      const plan = await planOf(status);
+      assert.match(plan, /SEARCH d USING INDEX delivery_endpoint \(endpoint_id=\?\)/, `${status ?? 'any'}: ${plan}`);
+      assert.doesNotMatch(plan, /TEMP B-TREE/, `${status ?? 'any'} sorts: ${plan}`);
+    }
+    const failed = await planOf('failed');
+    assert.match(failed, /SEARCH d USING INDEX delivery_failed \(endpoint_id=\?\)/, failed);
+    assert.doesNotMatch(failed, /TEMP B-TREE/, failed);
+    // A claim and an outcome change a delivery's status: an index with the status in its key would be written twice more.
+    const columns = (prepare("SELECT name FROM pragma_index_info('delivery_endpoint')").all() as { name: string }[]).map((r) => r.name);
+    assert.deepEqual(columns, ['endpoint_id', 'message_id']);
+  });
 });

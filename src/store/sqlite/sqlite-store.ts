@@ -738,7 +738,9 @@ export class SqliteStore implements Store {
     const messageFilter = messageFilterSql(filter, 'm');
     let sql = `${DELIVERY_VIEW} WHERE d.app_id = ? AND d.endpoint_id = ?${messageFilter.sql}`;
     const params: unknown[] = [appId, endpointId, ...messageFilter.params];
-    if (filter.status) {
+    // 'failed' as a literal: the planner then seeks the partial index of the failed ones rather than walking them all.
+    if (filter.status === 'failed') sql += " AND d.status = 'failed'";
+    else if (filter.status) {
       sql += ' AND d.status = ?';
       params.push(filter.status);
     }
