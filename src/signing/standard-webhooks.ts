@@ -67,19 +67,19 @@ export function secretKey(secret: string): Buffer | null {
   return key.length >= 24 && key.length <= 64 ? key : null;
 }
 
-/** The bytes a Standard Webhooks signature covers: `${id}.${timestamp}.` followed by the exact payload bytes. */
-function signedContent(id: string, timestampSec: number, payload: Uint8Array): Buffer {
-  const head = Buffer.from(`${id}.${timestampSec}.`);
-  return Buffer.concat([head, payload]);
+/** What a Standard Webhooks signature covers: `${id}.${timestamp}.` followed by the exact payload bytes. */
+function signatureHead(id: string, timestampSec: number): string {
+  return `${id}.${timestampSec}.`;
 }
 
 export function sign(key: SigningKey, id: string, timestampSec: number, payload: Uint8Array): string {
-  return signContent(key, signedContent(id, timestampSec, payload));
+  return signContent(key, signatureHead(id, timestampSec), payload);
 }
 
-function signContent(key: SigningKey, content: Buffer): string {
-  if (Buffer.isBuffer(key)) return 'v1,' + createHmac('sha256', key).update(content).digest('base64');
-  return 'v1a,' + edSign(null, content, key).toString('base64');
+/** An HMAC reads the head and the payload in turn; only Ed25519, which signs one buffer, gets them joined. */
+function signContent(key: SigningKey, head: string, payload: Uint8Array): string {
+  if (Buffer.isBuffer(key)) return 'v1,' + createHmac('sha256', key).update(head).update(payload).digest('base64');
+  return 'v1a,' + edSign(null, Buffer.concat([Buffer.from(head), payload]), key).toString('base64');
 }
 
 /**
@@ -88,18 +88,27 @@ function signContent(key: SigningKey, content: Buffer): string {
  */
 export type SignatureHeaderSet = 'both' | 'webhook' | 'svix';
 
+const WEBHOOK_NAMES = ['webhook-id', 'webhook-timestamp', 'webhook-signature'] as const;
+const SVIX_NAMES = ['svix-id', 'svix-timestamp', 'svix-signature'] as const;
+const HEADER_NAMES: Record<SignatureHeaderSet, readonly (typeof WEBHOOK_NAMES | typeof SVIX_NAMES)[]> = {
+  both: [WEBHOOK_NAMES, SVIX_NAMES],
+  webhook: [WEBHOOK_NAMES],
+  svix: [SVIX_NAMES],
+};
+
 /**
  * The signature headers for one message, with one signature per valid key (rotation overlap): `v1,` for an HMAC key,
  * `v1a,` for an Ed25519 one, space-separated in one header as the spec lists them.
  */
 export function signatureHeaders(keys: SigningKey[], id: string, timestampSec: number, payload: Uint8Array, set: SignatureHeaderSet = 'both'): Record<string, string> {
-  const content = signedContent(id, timestampSec, payload);
-  const signature = keys.map((key) => signContent(key, content)).join(' ');
+  const head = signatureHead(id, timestampSec);
+  const signature = keys.length === 1 ? signContent(keys[0], head, payload) : keys.map((key) => signContent(key, head, payload)).join(' ');
+  const timestamp = String(timestampSec);
   const headers: Record<string, string> = {};
-  for (const prefix of set === 'both' ? ['webhook', 'svix'] : [set]) {
-    headers[`${prefix}-id`] = id;
-    headers[`${prefix}-timestamp`] = String(timestampSec);
-    headers[`${prefix}-signature`] = signature;
+  for (const [idName, timestampName, signatureName] of HEADER_NAMES[set]) {
+    headers[idName] = id;
+    headers[timestampName] = timestamp;
+    headers[signatureName] = signature;
   }
   return headers;
 }
