@@ -318,7 +318,8 @@ export interface Store {
   stats(now: number): Promise<PipelineStats>;
   /**
    * Counts for the overview over [since, until): messages through their time-ordered ids (a primary-key range),
-   * attempts through the attempt_started index, queue sizes through the partial pending / in-flight indexes.
+   * attempts through their time-ordered ids too on SQLite (an index on started_at on PostgreSQL), queue sizes through
+   * the partial pending / in-flight indexes.
    */
   overview(since: number, until: number): Promise<OverviewStats>;
   /**

@@ -145,6 +145,11 @@ export class SqliteStore implements Store {
         `UPDATE message SET payload = NULL WHERE id IN (SELECT value FROM json_each(?)) AND payload IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.message_id = message.id AND d.status IN ('pending', 'in_flight'))`,
       ),
+      // An attempt's id begins with its start time: a time range of attempts is a range of the primary key's index.
+      pruneAttempts: db.prepare('DELETE FROM attempt WHERE id IN (SELECT id FROM attempt WHERE id < ? ORDER BY id LIMIT ?)'),
+      attemptsPerMinute: db.prepare(
+        'SELECT started_at / 60000 * 60000 AS minute, count(*) AS count, count(*) - sum(succeeded) AS failed FROM attempt WHERE id >= ? AND id < ? GROUP BY 1 ORDER BY 1',
+      ),
       hold: db.prepare(
         'INSERT OR IGNORE INTO retention_held (message_id) SELECT id FROM message WHERE id IN (SELECT value FROM json_each(?)) AND payload IS NOT NULL',
       ),
@@ -930,9 +935,7 @@ export class SqliteStore implements Store {
       const n = count.get(idFloor(ID_PREFIX.message, Math.max(minute, since)), idFloor(ID_PREFIX.message, Math.min(minute + 60_000, until))) as number;
       if (n > 0) messages.push({ minute, count: n });
     }
-    const attempts = this.db
-      .prepare('SELECT started_at / 60000 * 60000 AS minute, count(*) AS count, count(*) - sum(succeeded) AS failed FROM attempt WHERE started_at >= ? AND started_at < ? GROUP BY 1 ORDER BY 1')
-      .all(since, until) as { minute: number; count: number; failed: number }[];
+    const attempts = this.stmt.attemptsPerMinute.all(idFloor(ID_PREFIX.attempt, since), idFloor(ID_PREFIX.attempt, until)) as { minute: number; count: number; failed: number }[];
     const pending = (this.db.prepare("SELECT count(*) AS n FROM delivery WHERE status = 'pending'").get() as { n: number }).n;
     const inFlight = (this.db.prepare("SELECT count(*) AS n FROM delivery WHERE status = 'in_flight'").get() as { n: number }).n;
     return { messages, attempts, pending, inFlight };
@@ -998,7 +1001,7 @@ export class SqliteStore implements Store {
       }
       const walked = rows.length < room;
 
-      const attempts = this.db.prepare('DELETE FROM attempt WHERE id IN (SELECT id FROM attempt WHERE started_at < ? ORDER BY started_at LIMIT ?)').run(before, limit).changes;
+      const attempts = this.stmt.pruneAttempts.run(idFloor(ID_PREFIX.attempt, before), limit).changes;
       const keys =
         this.db.prepare('DELETE FROM idempotency_key WHERE rowid IN (SELECT rowid FROM idempotency_key WHERE expires_at < ? LIMIT ?)').run(before, limit).changes +
         this.db.prepare('DELETE FROM idempotent_response WHERE rowid IN (SELECT rowid FROM idempotent_response WHERE expires_at < ? LIMIT ?)').run(before, limit).changes;
