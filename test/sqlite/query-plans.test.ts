@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 
 /**
@@ -10,14 +10,20 @@ import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
  * `message_app` turns a GET by event id, or a provider's redelivery, into a scan of the app's whole history; one that
  * sorts pays for a sorter every time.
  */
+/** A new store in a directory of its own, closed and removed after the test. */
+function freshStore(t: TestContext): SqliteStore {
+  const dir = mkdtempSync(join(tmpdir(), 'hookrelay-plans-'));
+  const store = new SqliteStore({ path: join(dir, 'store.db') });
+  t.after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return store;
+}
+
 describe('SQLite query plans of per-request lookups', () => {
   it('finds a message by id or by event id, and a recent redelivery, with index seeks', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'hookrelay-plans-'));
-    const store = new SqliteStore({ path: join(dir, 'store.db') });
-    t.after(async () => {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    });
+    const store = freshStore(t);
     const statements = (store as unknown as { stmt: Record<string, { source: string }> }).stmt;
     const expected: Record<string, RegExp> = {
       messageByPrimaryKey: /USING INDEX sqlite_autoindex_message_1|USING PRIMARY KEY/,
@@ -44,12 +50,7 @@ describe('SQLite query plans of per-request lookups', () => {
   });
 
   it('lists an endpoint’s deliveries by message without a sorter, the failed ones through their own index, and keeps the status out of the index a delivery passes through', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'hookrelay-plans-'));
-    const store = new SqliteStore({ path: join(dir, 'store.db') });
-    t.after(async () => {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    });
+    const store = freshStore(t);
     const prepared: string[] = [];
     const prepare = store.db.prepare.bind(store.db);
     store.db.prepare = ((sql: string) => (prepared.push(sql), prepare(sql))) as typeof store.db.prepare;
