@@ -102,7 +102,7 @@ const HEADER_NAMES: Record<SignatureHeaderSet, readonly (typeof WEBHOOK_NAMES | 
  */
 export function signatureHeaders(keys: SigningKey[], id: string, timestampSec: number, payload: Uint8Array, set: SignatureHeaderSet = 'both'): Record<string, string> {
   const head = signatureHead(id, timestampSec);
-  const signature = keys.length === 1 ? signContent(keys[0], head, payload) : keys.map((key) => signContent(key, head, payload)).join(' ');
+  const signature = keys.map((key) => signContent(key, head, payload)).join(' ');
   const timestamp = String(timestampSec);
   const headers: Record<string, string> = {};
   for (const [idName, timestampName, signatureName] of HEADER_NAMES[set]) {
