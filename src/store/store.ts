@@ -319,7 +319,7 @@ export interface Store {
   /**
    * Counts for the overview over [since, until): messages through their time-ordered ids (a primary-key range),
    * attempts through their time-ordered ids too on SQLite (an index on started_at on PostgreSQL), queue sizes through
-   * the partial pending / in-flight indexes.
+   * the partial pending / in-flight indexes (SQLite: in flight from its in-memory leases).
    */
   overview(since: number, until: number): Promise<OverviewStats>;
   /**

@@ -77,20 +77,24 @@ describe('group commit', () => {
   it('a failing commit rejects every caller of the batch and leaves nothing written; the next batch commits', async () => {
     let refuse = true;
     const settled: unknown[] = [];
+    const committed: string[][] = [];
     const f = fixture({
       beforeCommit: () => {
         if (refuse) throw new Error('the disk is full');
       },
+      committed: () => committed.push(f.rows()),
       settled: (error) => settled.push(error),
     });
     const results = await Promise.allSettled([f.write('x'), f.write('y')]);
     assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+    assert.deepEqual(committed, [], 'nothing was committed');
     for (const r of results) assert.match(String((r as PromiseRejectedResult).reason), /disk is full/);
     assert.deepEqual(f.rows(), [], 'a rejected batch left rows behind');
     assert.equal(f.db.inTransaction, false);
     refuse = false;
     await f.write('z');
     assert.deepEqual(f.rows(), ['z']);
+    assert.deepEqual(committed, [['z']], 'the committed hook runs once, after the commit');
     assert.equal(settled.length, 2);
     assert.match(String(settled[0]), /disk is full/);
     assert.equal(settled[1], null);

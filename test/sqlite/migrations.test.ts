@@ -102,6 +102,23 @@ describe('SQLite migrations', () => {
     assert.deepEqual(migrated([]), { cursor: '', held: [] }, 'no messages: from the start');
   });
 
+  it('0020 returns deliveries leased in the table to pending (leases are in memory since) and drops the in-flight index', () => {
+    const db = databaseAt(19);
+    db.prepare("INSERT INTO app (id, name, created_at, updated_at) VALUES ('app_1', 'a', 1, 1)").run();
+    db.prepare("INSERT INTO endpoint (id, app_id, url, max_in_flight, secrets, created_at, updated_at) VALUES ('ep_1', 'app_1', 'https://example.com', 1, '[]', 1, 1)").run();
+    db.prepare("INSERT INTO message (id, app_id, event_type, payload, content_type, created_at) VALUES ('msg_1', 'app_1', 't', x'7b7d', 'application/json', 1)").run();
+    db.prepare("INSERT INTO message (id, app_id, event_type, payload, content_type, created_at) VALUES ('msg_2', 'app_1', 't', x'7b7d', 'application/json', 1)").run();
+    db.prepare("INSERT INTO delivery (message_id, app_id, endpoint_id, status, leased_by, lease_until, created_at, updated_at) VALUES ('msg_1', 'app_1', 'ep_1', 'in_flight', 'o', 99, 1, 1)").run();
+    db.prepare("INSERT INTO delivery (message_id, app_id, endpoint_id, status, created_at, updated_at) VALUES ('msg_2', 'app_1', 'ep_1', 'succeeded', 1, 1)").run();
+    assert.ok(db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'delivery_in_flight'").get());
+    migrate(db);
+    assert.deepEqual(db.prepare('SELECT message_id, status, leased_by, lease_until FROM delivery ORDER BY message_id').all(), [
+      { message_id: 'msg_1', status: 'pending', leased_by: null, lease_until: null },
+      { message_id: 'msg_2', status: 'succeeded', leased_by: null, lease_until: null },
+    ]);
+    assert.equal(db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'delivery_in_flight'").get(), undefined);
+  });
+
   it('a migration marked to run with foreign keys off is rolled back when it leaves a row pointing nowhere, and keys are back on', () => {
     const db = databaseAt(FILES.length);
     db.prepare("INSERT INTO app (id, name, created_at, updated_at) VALUES ('app_1', 'a', 1, 1)").run();

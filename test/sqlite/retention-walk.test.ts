@@ -94,8 +94,9 @@ describe('SQLite retention walk', () => {
     // The held message's delivery ends (after a restart, again): the next run expunges it and forgets it.
     await store.close();
     store = new SqliteStore({ path });
-    const inFlight = claimed.find((c) => c.message.id === ids[2])!;
-    await store.complete([{ owner: 'o', attempt: attemptOf(inFlight, T0 + 30, true), next: { kind: 'succeeded' } }]);
+    const [again, ...more] = await store.claim({ owner: 'o', now: T0 + 30, limit: 100, leaseMs: 60_000 });
+    assert.deepEqual([again?.message.id, more], [ids[2], []], 'a lease ends with its process: the delivery goes again');
+    await store.complete([{ owner: 'o', attempt: attemptOf(again, T0 + 31, true), next: { kind: 'succeeded' } }]);
     assert.equal(await pruneAll(store, before, 3), 1);
     assert.equal((await store.getMessage(app.id, ids[2]))!.payload, null);
     assert.deepEqual(store.db.prepare('SELECT message_id FROM retention_held').all(), []);

@@ -4,6 +4,8 @@ import type { WalSync } from './wal-sync.js';
 export interface CommitHooks {
   /** Runs just before COMMIT; throwing rolls the batch back and rejects every caller with that error. */
   beforeCommit?: () => void;
+  /** Runs right after COMMIT, before any caller is answered: in-memory state that follows what the batch wrote. */
+  committed?: () => void;
   /** The batch committed (null) or failed as a whole (the error). */
   settled?: (error: unknown) => void;
   /** A write threw and the batch was rolled back to run again write by write: in-memory state its writes changed is stale. */
@@ -82,6 +84,7 @@ export class GroupCommit {
       outcomes = this.runAll(batch) ?? this.runEachAlone(batch);
       this.hooks.beforeCommit?.();
       this.sql.commit.run();
+      this.hooks.committed?.();
     } catch (error) {
       this.rollback();
       this.hooks.settled?.(error);

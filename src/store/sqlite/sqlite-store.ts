@@ -30,7 +30,8 @@ import type {
   Store,
   StoredResponse,
 } from '../store.js';
-import { ClaimBook, claimDue } from './claim.js';
+import { claimDue, type ClaimCursor } from './claim.js';
+import { Leases } from './leases.js';
 import { GroupCommit } from './group-commit.js';
 import { WalSync } from './wal-sync.js';
 import { describeStorageError, FileIdentity, isStorageError, StorageProblems, unavailable } from './storage-guard.js';
@@ -63,13 +64,15 @@ export class SqliteStore implements Store {
   readonly problems = new StorageProblems();
   private readonly fileWatch: NodeJS.Timeout | null = null;
   private readonly walSync: WalSync | null;
-  private readonly claims = new ClaimBook();
+  private readonly leases = new Leases();
+  private readonly claimCursor: ClaimCursor = { endpointId: '' };
   private readonly synchronous: Synchronous;
   private readonly sourceCache = new Map<string, Source>();
   private readonly fanOutCache = new Map<string, FanOutTarget[]>();
   /** Where the next retention pass goes on through the held messages (from the start after a restart). */
   private heldCursor = '';
   private readonly stmt;
+  private readonly claimDue;
 
   constructor(options: SqliteStoreOptions) {
     this.synchronous = options.synchronous ?? 'FULL';
@@ -84,13 +87,15 @@ export class SqliteStore implements Store {
         const lost = fileProblem();
         if (lost) throw unavailable(`${lost}; restart hookrelay once the file is restored`);
       },
+      // The outcomes of the batch are in the table: their leases end.
+      committed: () => this.leases.committed(),
       settled: (error) => {
-        // A batch that did not commit may have finished deliveries in the counts: count again.
-        if (error) this.claims.forget();
+        // A batch that did not commit keeps its deliveries held until their leases expire (unstage is a no-op after a commit).
+        if (error) this.leases.unstage();
         this.problems.failing = isStorageError(error) ? describeStorageError(error) : null;
       },
-      // The batch runs again write by write: outcomes it had applied to the counts were rolled back.
-      rolledBack: () => this.claims.forget(),
+      // The batch runs again write by write: it stages its outcomes again.
+      rolledBack: () => this.leases.unstage(),
     }, this.walSync);
     if (identity) {
       // Also noticed while idle, so that readiness turns 503 without waiting for a write.
@@ -125,8 +130,9 @@ export class SqliteStore implements Store {
       insertAttempt: db.prepare(
         'INSERT INTO attempt (id, delivery_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code, succeeded, response_body, error, trigger, sent_request) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
+      // Only for a delivery whose lease this process holds (leases.ts): in the table it is pending.
       finish: db.prepare(
-        "UPDATE delivery SET status = ?, attempt_count = attempt_count + 1, retry_index = ?, next_attempt_at = ?, manual = 0, leased_by = NULL, lease_until = NULL, updated_at = ? WHERE id = ? AND status = 'in_flight' AND leased_by = ?",
+        "UPDATE delivery SET status = ?, attempt_count = attempt_count + 1, retry_index = ?, next_attempt_at = ?, manual = 0, updated_at = ? WHERE id = ? AND status = 'pending'",
       ),
       countAttempt: db.prepare('UPDATE delivery SET attempt_count = attempt_count + 1, updated_at = ? WHERE id = ?'),
       disableEndpoint: db.prepare(
@@ -139,7 +145,6 @@ export class SqliteStore implements Store {
            updated_at = CASE WHEN @disable IS NULL THEN updated_at ELSE @at END
          WHERE id = @id`,
       ),
-      renew: db.prepare("UPDATE delivery SET lease_until = ? WHERE id = ? AND status = 'in_flight' AND leased_by = ?"),
       // Retention (prune): the payload of a message goes once no delivery of it is pending or in flight.
       expunge: db.prepare(
         `UPDATE message SET payload = NULL WHERE id IN (SELECT value FROM json_each(?)) AND payload IS NOT NULL
@@ -162,14 +167,16 @@ export class SqliteStore implements Store {
       moveRetentionCursor: db.prepare('UPDATE retention_cursor SET message_id = ? WHERE id = 1'),
       retentionWalk: db.prepare('SELECT id, payload IS NOT NULL AS has_payload FROM message WHERE id > ? AND id < ? ORDER BY id LIMIT ?'),
       // Per endpoint from the pending index alone, then one endpoint row per endpoint with a backlog.
+      // Held deliveries (@held, leases.ts) are pending in the table but in flight.
       backlog: db.prepare(
         `SELECT coalesce(sum(p.n), 0) AS pending, coalesce(sum(CASE WHEN e.disabled = 0 AND e.verification_state = 'verified' THEN p.due END), 0) AS due,
                 min(CASE WHEN e.disabled = 0 AND e.verification_state = 'verified' AND p.due > 0 THEN p.oldest END) AS oldest
          FROM (SELECT endpoint_id, count(*) AS n, sum(next_attempt_at <= @now) AS due, min(next_attempt_at) AS oldest
-               FROM delivery WHERE status = 'pending' GROUP BY endpoint_id) p
+               FROM delivery WHERE status = 'pending' AND id NOT IN (SELECT value FROM json_each(@held)) GROUP BY endpoint_id) p
          JOIN endpoint e ON e.id = p.endpoint_id`,
       ),
-      inFlightCount: db.prepare("SELECT count(*) AS n FROM delivery WHERE status = 'in_flight'"),
+      pendingCount: db.prepare("SELECT count(*) FROM delivery WHERE status = 'pending' AND id NOT IN (SELECT value FROM json_each(?))").pluck(),
+      paced: db.prepare('UPDATE endpoint SET next_send_at = ? WHERE id = ?'),
       endpointStates: db.prepare(
         `SELECT sum(disabled = 0 AND circuit_open_until IS NULL) AS closed, sum(disabled = 0 AND circuit_open_until > @now) AS open,
                 sum(disabled = 0 AND circuit_open_until <= @now) AS half_open, sum(disabled = 1) AS disabled
@@ -177,11 +184,13 @@ export class SqliteStore implements Store {
       ),
       nextPendingEndpoint: db.prepare("SELECT min(endpoint_id) AS id FROM delivery WHERE status = 'pending' AND endpoint_id > ?"),
       // Due, and not held by an open circuit or the rate limit (a claim reserves slots one look-ahead early).
+      // The first rows may be held (leases.ts): read past as many as the endpoint holds.
       dueOfEnabled: db.prepare(
-        `SELECT max(d.next_attempt_at, coalesce(e.circuit_open_until, 0), coalesce(e.next_send_at, 0) - ${RATE_LOOKAHEAD_MS}) AS due
-         FROM delivery d JOIN endpoint e ON e.id = d.endpoint_id WHERE d.status = 'pending' AND d.endpoint_id = ? AND e.disabled = 0 AND e.verification_state = 'verified' ORDER BY d.next_attempt_at LIMIT 1`,
+        `SELECT d.id, max(d.next_attempt_at, coalesce(e.circuit_open_until, 0), coalesce(e.next_send_at, 0) - ${RATE_LOOKAHEAD_MS}) AS due
+         FROM delivery d JOIN endpoint e ON e.id = d.endpoint_id WHERE d.status = 'pending' AND d.endpoint_id = ? AND e.disabled = 0 AND e.verification_state = 'verified' ORDER BY d.next_attempt_at LIMIT ?`,
       ),
     };
+    this.claimDue = db.transaction((request: ClaimRequest) => claimDue(db, request, this.claimCursor, this.leases));
   }
 
   // ---- apps ---------------------------------------------------------------------------------
@@ -745,27 +754,37 @@ export class SqliteStore implements Store {
     const params: unknown[] = [appId, endpointId, ...messageFilter.params];
     // 'failed' as a literal: the planner then seeks the partial index of the failed ones rather than walking them all.
     if (filter.status === 'failed') sql += " AND d.status = 'failed'";
-    else if (filter.status) {
+    else if (filter.status === 'in_flight' || filter.status === 'pending') {
+      // In flight is held in memory (leases.ts); in the table those deliveries are pending.
+      sql += ` AND d.status = 'pending' AND d.id ${filter.status === 'pending' ? 'NOT IN' : 'IN'} (SELECT value FROM json_each(?))`;
+      params.push(JSON.stringify(this.leases.ids(endpointId)));
+    } else if (filter.status) {
       sql += ' AND d.status = ?';
       params.push(filter.status);
     }
-    return this.pageOf(sql, params, 'd.message_id', page, toDeliveryView, (v) => v.message.id);
+    return this.pageOf(sql, params, 'd.message_id', page, this.deliveryView, (v) => v.message.id);
   }
 
   async listDeliveriesByMessage(appId: string, messageId: string, page: PageRequest): Promise<Page<DeliveryView>> {
     const sql = `${DELIVERY_VIEW} WHERE d.app_id = ? AND d.message_id = ?`;
-    return this.pageOf(sql, [appId, messageId], 'd.endpoint_id', { order: 'ascending', ...page }, toDeliveryView, (v) => v.endpoint.id);
+    return this.pageOf(sql, [appId, messageId], 'd.endpoint_id', { order: 'ascending', ...page }, this.deliveryView, (v) => v.endpoint.id);
   }
 
+  /** A delivery's row as the API shows it: in flight while this process holds its lease. */
+  private readonly deliveryView = (row: unknown): DeliveryView => {
+    const view = toDeliveryView(row);
+    if (this.leases.has(view.delivery.id)) view.delivery.status = 'in_flight';
+    return view;
+  };
+
+  /** A delivery in flight is pending in the table and stays held: its attempt's outcome, written next, decides its state. */
   async resend(appId: string, messageId: string, endpointId: string, now: number): Promise<void> {
     this.db
       .prepare(
         `INSERT INTO delivery (message_id, app_id, endpoint_id, status, next_attempt_at, manual, created_at, updated_at, ordering_key)
          VALUES (?, ?, ?, 'pending', ?, 1, ?, ?, ${KEY_OF_NEW_DELIVERY})
          ON CONFLICT (message_id, endpoint_id) DO UPDATE SET
-           status = CASE WHEN status = 'in_flight' THEN status ELSE 'pending' END,
-           next_attempt_at = CASE WHEN status = 'in_flight' THEN next_attempt_at ELSE excluded.next_attempt_at END,
-           retry_index = CASE WHEN status = 'in_flight' THEN retry_index ELSE 0 END,
+           status = 'pending', next_attempt_at = excluded.next_attempt_at, retry_index = 0,
            manual = 1, updated_at = excluded.updated_at, ordering_key = coalesce(ordering_key, excluded.ordering_key)`,
       )
       .run(messageId, appId, endpointId, now, now, now, endpointId, messageId, messageId);
@@ -816,6 +835,10 @@ export class SqliteStore implements Store {
       .all(appId, endpointId, range.since ?? 0, range.until ?? Number.MAX_SAFE_INTEGER) as { status: DeliveryStatus; n: number }[];
     const stats: Record<DeliveryStatus, number> = { pending: 0, in_flight: 0, succeeded: 0, failed: 0 };
     for (const row of rows) stats[row.status] = row.n;
+    // Held deliveries are pending in the table (leases.ts).
+    const held = this.leases.countOf(appId, endpointId, range.since ?? 0, range.until ?? Number.MAX_SAFE_INTEGER);
+    stats.pending -= held;
+    stats.in_flight += held;
     return stats;
   }
 
@@ -827,17 +850,23 @@ export class SqliteStore implements Store {
   // ---- dispatcher -----------------------------------------------------------------------------
 
   async claim(request: ClaimRequest): Promise<ClaimedDelivery[]> {
-    try {
-      return this.withoutFsync(() => this.db.transaction(() => claimDue(this.db, request, this.claims)).immediate());
-    } catch (error) {
-      this.claims.forget();
-      throw error;
+    // A read, but one snapshot for all its statements; the leases it takes are in memory (leases.ts).
+    const { claimed, paced } = this.claimDue.deferred(request);
+    if (paced.length > 0) {
+      try {
+        this.withoutFsync(() => this.db.transaction(() => paced.forEach(([id, at]) => this.stmt.paced.run(at, id)))());
+      } catch (error) {
+        // Without its reserved send times written, a rate-limited endpoint could be sent to too fast: claim nothing.
+        for (const c of claimed) this.leases.free(c.delivery.id);
+        throw error;
+      }
     }
+    return claimed;
   }
 
   /**
-   * Runs lease bookkeeping without an fsync of its own: a lease lost to a crash costs nothing (an SQLite
-   * database's leases are all released at start), and the next FULL commit makes these WAL frames durable too.
+   * Runs a write without an fsync of its own: the next FULL commit makes its WAL frames durable too. For what a
+   * crash may lose at no cost (a rate limit's next send time: at worst a few sends come a window early).
    */
   private withoutFsync<T>(work: () => T): T {
     if (this.synchronous !== 'FULL') return work();
@@ -852,12 +881,13 @@ export class SqliteStore implements Store {
   /** Answered at the commit, without waiting for its sync: see group-commit.ts. */
   complete(outcomes: AttemptOutcome[], policy: HealthPolicy = DEFAULT_HEALTH_POLICY): Promise<HealthChange[]> {
     return this.commits.run(() => {
+      const mark = this.leases.stagedCount;
       try {
         for (const outcome of outcomes) this.completeOne(outcome);
         return this.recordHealth(outcomes, policy);
       } catch (error) {
-        // Rolled back to this write's savepoint: the counts it changed are wrong.
-        this.claims.forget();
+        // Rolled back to this write's savepoint: its outcomes are not written, their deliveries stay held.
+        this.leases.unstage(mark);
         throw error;
       }
     }, false);
@@ -893,35 +923,34 @@ export class SqliteStore implements Store {
     const a = attempt;
     this.stmt.insertAttempt.run(a.id, a.deliveryId, a.messageId, a.endpointId, a.appId, a.url, a.startedAt, a.durationMs, a.statusCode, a.succeeded ? 1 : 0, a.responseBody, a.error, a.trigger, jsonOrNull(a.request));
     const now = attempt.startedAt + attempt.durationMs;
+    // The lease was lost (it expired, and maybe another claim took the delivery): keep the attempt, leave the state.
+    if (!this.leases.holds(attempt.deliveryId, owner)) {
+      this.stmt.countAttempt.run(now, attempt.deliveryId);
+      return;
+    }
     const [status, retryIndex, at] =
       next.kind === 'succeeded' ? ['succeeded', 0, null] : next.kind === 'retry' ? ['pending', next.retryIndex, next.at] : ['failed', 0, null];
-    const moved = this.stmt.finish.run(status, retryIndex, at, now, attempt.deliveryId, owner).changes;
-    this.claims.settled(attempt.deliveryId, attempt.endpointId, moved === 1);
-    // The lease was lost (e.g. it expired and another dispatcher took over): keep the attempt, leave the state to the new owner.
-    if (moved !== 1) this.stmt.countAttempt.run(now, attempt.deliveryId);
+    this.stmt.finish.run(status, retryIndex, at, now, attempt.deliveryId);
+    this.leases.stage(attempt.deliveryId);
   }
 
-  attemptAnswered(deliveryId: number, endpointId: string): void {
-    this.claims.answered(deliveryId, endpointId);
+  attemptAnswered(deliveryId: number): void {
+    this.leases.answered(deliveryId);
   }
 
   async renewLeases(owner: string, deliveryIds: number[], until: number): Promise<void> {
-    this.withoutFsync(() =>
-      this.db.transaction(() => {
-        for (const id of deliveryIds) this.stmt.renew.run(until, id, owner);
-      })(),
-    );
+    this.leases.renew(owner, deliveryIds, until);
   }
 
   /** Queued behind the outcomes and accepts already waiting for the group commit, so it never overtakes an outcome. */
   releaseLeases(owner: string | null): Promise<number> {
-    const sql = "UPDATE delivery SET status = 'pending', leased_by = NULL, lease_until = NULL WHERE status = 'in_flight'";
     return this.commits.run(() => {
-      this.claims.forget();
-      if (owner !== null) return this.db.prepare(`${sql} AND leased_by = ?`).run(owner).changes;
+      const released = this.leases.release(owner);
       // Handshakes in flight when the process died are due again too (they were not recorded as attempts).
-      this.db.prepare("UPDATE endpoint SET verification_leased_by = NULL, verification_lease_until = NULL WHERE verification_state = 'pending' AND verification_leased_by IS NOT NULL").run();
-      return this.db.prepare(sql).run().changes;
+      if (owner === null) {
+        this.db.prepare("UPDATE endpoint SET verification_leased_by = NULL, verification_lease_until = NULL WHERE verification_state = 'pending' AND verification_leased_by IS NOT NULL").run();
+      }
+      return released;
     });
   }
 
@@ -936,9 +965,8 @@ export class SqliteStore implements Store {
       if (n > 0) messages.push({ minute, count: n });
     }
     const attempts = this.stmt.attemptsPerMinute.all(idFloor(ID_PREFIX.attempt, since), idFloor(ID_PREFIX.attempt, until)) as { minute: number; count: number; failed: number }[];
-    const pending = (this.db.prepare("SELECT count(*) AS n FROM delivery WHERE status = 'pending'").get() as { n: number }).n;
-    const inFlight = (this.db.prepare("SELECT count(*) AS n FROM delivery WHERE status = 'in_flight'").get() as { n: number }).n;
-    return { messages, attempts, pending, inFlight };
+    const pending = this.stmt.pendingCount.get(JSON.stringify(this.leases.ids())) as number;
+    return { messages, attempts, pending, inFlight: this.leases.size };
   }
 
   async nextDueAt(): Promise<number | null> {
@@ -948,14 +976,17 @@ export class SqliteStore implements Store {
       const next = (this.stmt.nextPendingEndpoint.get(after) as { id: string | null }).id;
       if (next === null) return earliest;
       after = next;
-      const row = this.stmt.dueOfEnabled.get(next) as { due: number } | undefined;
-      if (row && (earliest === null || row.due < earliest)) earliest = row.due;
+      for (const row of this.stmt.dueOfEnabled.all(next, 1 + this.leases.heldOf(next)) as { id: number; due: number }[]) {
+        if (this.leases.has(row.id)) continue;
+        if (earliest === null || row.due < earliest) earliest = row.due;
+        break;
+      }
     }
   }
 
   async stats(now: number): Promise<PipelineStats> {
-    const backlog = this.stmt.backlog.get({ now }) as { pending: number; due: number; oldest: number | null };
-    const inFlight = (this.stmt.inFlightCount.get() as { n: number }).n;
+    const backlog = this.stmt.backlog.get({ now, held: JSON.stringify(this.leases.ids()) }) as { pending: number; due: number; oldest: number | null };
+    const inFlight = this.leases.size;
     const e = this.stmt.endpointStates.get({ now }) as { closed: number | null; open: number | null; half_open: number | null; disabled: number | null };
     return {
       pending: backlog.pending,
