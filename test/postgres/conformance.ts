@@ -609,6 +609,23 @@ export function storeConformance(backend: string, open: () => Promise<StoreUnder
         assert.equal((await store.getAttempt(app.id, sent.message.id, stored.id))!.request, null, 'expunging an attempt forgets what it sent');
       });
 
+      it('counts deliveries in flight apart from the pending ones, and reports the next due time past them', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        await store.createEndpoint(app.id, endpointInput(), 's', T0);
+        accepted(await store.accept(acceptInput(app.id, { now: T0, dueAt: T0 })));
+        accepted(await store.accept(acceptInput(app.id, { now: T0 + 1, dueAt: T0 + 1 })));
+        accepted(await store.accept(acceptInput(app.id, { now: T0 + 2, dueAt: T0 + 5_000 })));
+        const claimed = await store.claim({ owner: 'o', now: T0 + 10, limit: 10, leaseMs: 60_000 });
+        assert.equal(claimed.length, 2);
+        assert.equal(await store.nextDueAt(), T0 + 5_000, 'the deliveries in flight are not due again');
+        const stats = await store.stats(T0 + 10);
+        assert.deepEqual([stats.pending, stats.due, stats.inFlight, stats.oldestDueAt], [1, 0, 2, null]);
+        const overview = await store.overview(T0, T0 + 60_000);
+        assert.deepEqual([overview.pending, overview.inFlight], [1, 2]);
+        await store.complete([succeed('o', claimed[0], T0 + 20)]);
+        assert.deepEqual([(await store.stats(T0 + 20)).inFlight, (await store.overview(T0, T0 + 60_000)).inFlight], [1, 1]);
+      });
+
       it('leaves a not-yet-due FIFO head (and everything behind it) waiting, and reports when it becomes due', async (store) => {
         const app = await store.createApp(appInput(null), T0);
         const fifo = await store.createEndpoint(app.id, endpointInput({ ordering: 'fifo' }), 's', T0);

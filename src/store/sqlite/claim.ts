@@ -12,9 +12,10 @@ function prepare(db: Database.Database) {
     // Loose index scan: the next endpoint (by id) that has any pending delivery, one index seek each.
     nextEndpoint: db.prepare("SELECT min(endpoint_id) AS id FROM delivery WHERE status = 'pending' AND endpoint_id > ?"),
     endpoint: db.prepare('SELECT * FROM endpoint WHERE id = ?'),
-    dueOf: db.prepare(
-      "SELECT id FROM delivery WHERE status = 'pending' AND endpoint_id = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
-    ),
+    // Plucked: a row object per id cost 2–3 times as much as the walk itself.
+    dueOf: db
+      .prepare("SELECT id FROM delivery WHERE status = 'pending' AND endpoint_id = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?")
+      .pluck(),
     headOf: db.prepare("SELECT id, next_attempt_at FROM delivery WHERE status = 'pending' AND endpoint_id = ? ORDER BY id LIMIT 1"),
     // One statement each for the whole batch: per-row statements cost more than the rows.
     deliveries: namedRows(db.prepare('SELECT * FROM delivery WHERE id IN (SELECT value FROM json_each(?))')),
@@ -134,9 +135,9 @@ export function claimDue(
       const room = Math.min(cap - busy, limit - picked.length, quota);
       if (room <= 0) continue;
       // Held deliveries are still pending in the table: read past as many as the endpoint holds.
-      for (const row of stmt.dueOf.all(next, now, room + leases.heldOf(next)) as { id: number }[]) {
+      for (const id of stmt.dueOf.all(next, now, room + leases.heldOf(next)) as number[]) {
         if (picked.length - from === room) break;
-        if (!leases.has(row.id)) picked.push({ id: row.id, endpoint });
+        if (!leases.has(id)) picked.push({ id, endpoint });
       }
     }
     if (endpoint.rateLimit !== null && picked.length > from) {
