@@ -574,6 +574,16 @@ export function storeConformance(backend: string, open: () => Promise<StoreUnder
         await store.updateEndpoint(other.id, later.id, endpointInput({ ordering: 'key', maxInFlight: 10 }), T0 + 20);
         const switched = (await claim(T0 + 21)).filter((c) => c.endpoint.id === later.id);
         assert.deepEqual(switched.map((c) => c.message.id), [k[0]]);
+
+        // One switched while a delivery of it is in flight: that delivery is not claimed again, and holds its key.
+        const busy = await store.createEndpoint(other.id, endpointInput({ maxInFlight: 10, filterTypes: ['busy'] }), 's', T0);
+        const b: string[] = [];
+        for (let i = 0; i < 2; i++) b.push(accepted(await store.accept(acceptInput(other.id, { now: T0 + i, eventType: 'busy', orderingKey: 'b' }))).message.id);
+        const inFlight = (await claim(T0 + 22)).filter((c) => c.endpoint.id === busy.id);
+        assert.deepEqual(inFlight.map((c) => c.message.id).sort(), [...b].sort());
+        await store.complete([succeed('o1', inFlight.find((c) => c.message.id === b[1])!, T0 + 23)]);
+        await store.updateEndpoint(other.id, busy.id, endpointInput({ ordering: 'key', maxInFlight: 10, filterTypes: ['busy'] }), T0 + 24);
+        assert.deepEqual((await claim(T0 + 25)).filter((c) => c.endpoint.id === busy.id), [], 'the delivery in flight is not sent twice');
       });
 
       it('keeps the request an attempt sent (method, headers in order, names as written) and null for one that sent none, in one batch', async (store) => {

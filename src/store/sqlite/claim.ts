@@ -41,9 +41,10 @@ export type KeyCursors = Map<string, string>;
  * it is due, nothing of the key is in flight and (`orderingOnPark: 'hold'`) no older delivery of the key is parked.
  * One index seek per key looked at; keys are walked round robin from where the previous claim stopped.
  */
-function keyHeads(stmt: Statements, endpoint: Endpoint, now: number, room: number, cursors: KeyCursors, busy: ReadonlyMap<string, number>): number[] {
+function keyHeads(stmt: Statements, endpoint: Endpoint, now: number, room: number, cursors: KeyCursors, leases: Leases): number[] {
   const due = stmt.earliestDue.get(endpoint.id) as number | null;
   if (due === null || due > now) return [];
+  const busy = leases.keysOf(endpoint.id);
   const hold = endpoint.orderingOnPark === 'hold';
   const start = cursors.get(endpoint.id) ?? '';
   const picked: number[] = [];
@@ -58,7 +59,8 @@ function keyHeads(stmt: Statements, endpoint: Endpoint, now: number, room: numbe
       continue;
     }
     after = head.key;
-    if (busy.has(head.key) || head.at > now) continue;
+    // A held head holds its key too: leased before the endpoint ordered by key, its lease carries no key.
+    if (busy.has(head.key) || leases.has(head.id) || head.at > now) continue;
     if (hold && stmt.parkedBefore.get(endpoint.id, head.key, head.id) !== undefined) continue;
     picked.push(head.id);
   }
@@ -130,7 +132,7 @@ export function claimDue(
     } else if (endpoint.ordering === 'key') {
       const room = Math.min(cap - busy, limit - picked.length, quota);
       if (room <= 0) continue;
-      for (const id of keyHeads(stmt, endpoint, now, room, (cursor.keys ??= new Map()), leases.keysOf(next))) picked.push({ id, endpoint });
+      for (const id of keyHeads(stmt, endpoint, now, room, (cursor.keys ??= new Map()), leases)) picked.push({ id, endpoint });
     } else {
       const room = Math.min(cap - busy, limit - picked.length, quota);
       if (room <= 0) continue;

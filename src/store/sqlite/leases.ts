@@ -81,6 +81,7 @@ export class Leases {
   }
 
   take(deliveryId: number, terms: LeaseTerms, delivery: { endpointId: string; appId: string; key: string | null; createdAt: number }): void {
+    // A claim never picks a held delivery (claim.ts); were one taken again, its counts must not be taken twice.
     if (this.byId.has(deliveryId)) this.free(deliveryId);
     this.byId.set(deliveryId, {
       owner: terms.owner,
