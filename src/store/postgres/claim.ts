@@ -88,9 +88,14 @@ const KEY_WALK_BUDGET = 4096;
 
 const MESSAGE_COLUMNS = ['id', 'app_id', 'event_type', 'event_id', 'payload', 'content_type', 'channels', 'tags', 'created_at', 'source_id', 'headers', 'verified', 'trace_context', 'ordering_key'];
 // Also moves the rate-limited endpoints' next free slot past the slots this claim reserved (their rows are locked).
-const LEASE = `
+// By primary key alone: every picked delivery was read pending in this transaction, under locks only a claim of its
+// endpoint could contend for (its own row lock from PICK, or the endpoint's lock for a key head), so it is pending
+// still. A \`status = 'pending'\` here let the planner scan a whole pending partial index for the ids whenever its
+// statistics said few deliveries were pending (a fresh database, or one whose deliveries mostly succeeded): 10,000
+// buffers and 17 ms for 256 rows, measured.
+export const LEASE = `
   WITH leased AS (
-    UPDATE delivery SET status = 'in_flight', leased_by = $1, lease_until = $2 WHERE id = ANY($3) AND status = 'pending' RETURNING *
+    UPDATE delivery SET status = 'in_flight', leased_by = $1, lease_until = $2 WHERE id = ANY($3) RETURNING *
   ), paced AS (
     UPDATE endpoint e SET next_send_at = p.at FROM unnest($4::text[], $5::bigint[]) AS p(id, at) WHERE e.id = p.id
   )
@@ -191,7 +196,7 @@ async function pickFrom(client: Client, rows: any[], now: number, limit: number,
     for (const id of await keyHeads(client, endpoint, now, limit - picked.length, keyCursors)) picked.push({ id, endpoint });
   }
   if (locked.length === 0) return walkedTo;
-  const result = await client.query<{ n: number; id: number }>(PICK, [
+  const result = await client.query<{ n: number; id: number }>({ name: 'hookrelay-claim-pick', text: PICK }, [
     locked.map((e) => e.id),
     locked.map((_, n) => n),
     // Half-open (the cool-down is over): one probe at a time.
@@ -226,7 +231,7 @@ async function keyHeads(client: Client, endpoint: Endpoint, now: number, batchRo
   let after = start;
   let wrapped = false;
   for (let looked = 0; picked.length < room && looked < KEY_WALK_BUDGET; looked += KEY_CHUNK) {
-    const { rows } = await client.query<{ key: string; id: number; at: number; endpoint_busy: number; busy: boolean; held: boolean }>(KEY_HEADS, [
+    const { rows } = await client.query<{ key: string; id: number; at: number; endpoint_busy: number; busy: boolean; held: boolean }>({ name: 'hookrelay-claim-key-heads', text: KEY_HEADS }, [
       endpoint.id,
       after,
       wrapped ? start : null,

@@ -97,7 +97,7 @@ export class PostgresStore implements Store {
     });
     // An id match wins over a uid match, as in a lookup of its own.
     this.apps = new Lookup(
-      async (keys) => (await this.query('SELECT * FROM app WHERE id = ANY($1) OR uid = ANY($1)', [keys])).rows.map(toApp),
+      async (keys) => (await this.query({ name: 'hookrelay-apps', text: 'SELECT * FROM app WHERE id = ANY($1) OR uid = ANY($1)' }, [keys])).rows.map(toApp),
       (key, apps) => apps.find((a) => a.id === key) ?? apps.find((a) => a.uid === key) ?? null,
     );
     this.sourcesByToken = new Lookup(
@@ -875,7 +875,7 @@ export class PostgresStore implements Store {
 // $19–$25: one health report per endpoint of the batch (domain/health.ts summarizeHealth); $26–$32: the policy;
 // $33: each attempt's sent request (JSON text or NULL), a column of $1–$18's rows added after them.
 // The rule is nextHealth's; healthy endpoints whose attempts all succeeded are neither locked nor written.
-const COMPLETE = `
+export const COMPLETE = `
   WITH input AS (
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::int[], $9::int[], $10::bool[],
       $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::int[], $17::bigint[], $18::bigint[], $33::text[])
@@ -890,8 +890,10 @@ const COMPLETE = `
     FROM input t WHERE d.id = t.delivery_id AND d.status = 'in_flight' AND d.leased_by = t.owner
     RETURNING d.id
   ), lost AS (
+    -- The outcomes that moved nothing are picked from the input first: a test on d.id would look up (and walk the
+    -- dead versions of) every delivery the batch has just moved, to find it in \`moved\`.
     UPDATE delivery d SET attempt_count = d.attempt_count + 1, updated_at = t.finished_at
-    FROM input t WHERE d.id = t.delivery_id AND d.id NOT IN (SELECT id FROM moved)
+    FROM input t WHERE t.delivery_id NOT IN (SELECT id FROM moved) AND d.id = t.delivery_id
   ), report AS (
     SELECT * FROM unnest($19::text[], $20::bool[], $21::int[], $22::bigint[], $23::int[], $24::text[], $25::bigint[])
       AS r(endpoint_id, succeeded, failures, first_failure_at, parked, gone, at)
