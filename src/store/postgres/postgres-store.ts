@@ -739,8 +739,8 @@ export class PostgresStore implements Store {
       [idFloor(ID_PREFIX.message, since), idFloor(ID_PREFIX.message, until)],
     );
     const attempts = await this.query(
-      'SELECT started_at / 60000 * 60000 AS minute, count(*) AS count, count(*) FILTER (WHERE NOT succeeded) AS failed FROM attempt WHERE started_at >= $1 AND started_at < $2 GROUP BY 1 ORDER BY 1',
-      [since, until],
+      'SELECT started_at / 60000 * 60000 AS minute, count(*) AS count, count(*) FILTER (WHERE NOT succeeded) AS failed FROM attempt WHERE id >= $1 AND id < $2 GROUP BY 1 ORDER BY 1',
+      [idFloor(ID_PREFIX.attempt, since), idFloor(ID_PREFIX.attempt, until)],
     );
     const queue = await this.one(
       "SELECT (SELECT count(*) FROM delivery WHERE status = 'pending') AS pending, (SELECT count(*) FROM delivery WHERE status = 'in_flight') AS in_flight",
@@ -799,8 +799,9 @@ export class PostgresStore implements Store {
     const attempts =
       (
         await this.query(
-          'DELETE FROM attempt WHERE id IN (SELECT id FROM attempt WHERE started_at < $1 ORDER BY started_at LIMIT $2 FOR UPDATE SKIP LOCKED)',
-          [before, limit],
+          // An attempt's id begins with its start time: the ids below this floor started before `before`.
+          'DELETE FROM attempt WHERE id IN (SELECT id FROM attempt WHERE id < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)',
+          [idFloor(ID_PREFIX.attempt, before), limit],
         )
       ).rowCount ?? 0;
     const keys =
