@@ -17,7 +17,12 @@ export interface AcceptCall {
   appId: string;
   count: number;
   concurrency: number;
-  /** Messages per second, open loop; closed loop when absent. */
+  /**
+   * Messages per second, open loop; closed loop when absent. An open loop opens its `concurrency` connections before
+   * the clock starts, as a client that has been running keeps its pool: Node.js accepts one new connection per turn of
+   * its event loop, so a client that opened one for each request sent while the answers were a few milliseconds late
+   * would measure the queue of its own connections (hundreds of ms for dozens of them) rather than the answers.
+   */
   rate?: number;
   /** Return [message id, send time] of every accepted message. */
   recordIds?: boolean;
@@ -70,6 +75,7 @@ async function accept(call: AcceptCall): Promise<AcceptResult> {
   };
 
   const base = call.seqBase ?? 0;
+  if (call.rate) await Promise.all(pools.map((pool) => openConnections(pool, call.concurrency)));
   const startedAt = now();
   if (call.rate) {
     const inFlight = new Set<Promise<void>>();
@@ -92,6 +98,16 @@ async function accept(call: AcceptCall): Promise<AcceptResult> {
   const finishedAt = now();
   await Promise.all(pools.map((pool) => pool.close()));
   return { ok, failed, failures, startedAt, finishedAt, latencyMs: summarize(latencies), sends: call.recordIds ? sends : undefined };
+}
+
+/** `count` requests at once (one per connection, as the pool does not pipeline): the pool opens `count` connections. */
+async function openConnections(pool: Pool, count: number): Promise<void> {
+  await Promise.all(
+    Array.from({ length: count }, async () => {
+      const response = await pool.request({ path: '/healthz', method: 'GET' });
+      await response.body.dump();
+    }),
+  );
 }
 
 /** A provider posting signed webhooks (GitHub's scheme) to `url`, `concurrency` at a time, each with its own delivery id. */

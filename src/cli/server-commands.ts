@@ -71,12 +71,12 @@ async function runMigrate(raw: RawSettings): Promise<number> {
     await store.close();
     return EXIT.ok;
   }
-  const { db, migration } = openDatabase(path, settings.sqliteSynchronous);
+  const opened = openDatabase(path, settings.sqliteSynchronous);
   try {
-    report(migration);
+    report(opened.migration);
     return EXIT.ok;
   } finally {
-    db.close();
+    opened.close();
   }
 }
 

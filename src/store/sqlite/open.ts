@@ -3,12 +3,13 @@ import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Database } from './driver.js';
+import { DatabaseInUseError, OwnerLock } from './owner-lock.js';
+
+export { DatabaseInUseError };
 
 export type Synchronous = 'FULL' | 'NORMAL';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
-
-export class DatabaseInUseError extends Error {}
 
 /** The database file cannot be opened, with the real cause (permissions, a directory in the way…) and the path. */
 export class DatabaseOpenError extends Error {}
@@ -32,11 +33,19 @@ function cantOpen(path: string, error: Error): DatabaseOpenError {
   return new DatabaseOpenError(`cannot open the database ${path}: ${cause}`);
 }
 
+export interface OpenedDatabase {
+  db: BetterSqlite3.Database;
+  migration: MigrationReport;
+  /** Closes the connection, then gives up the ownership of the file. */
+  close(): void;
+}
+
 /**
- * Opens the database file. `locking_mode=EXCLUSIVE` makes one hookrelay process own the file (a second one
- * is refused at once instead of racing for leases) and lets WAL run without a shared-memory index.
+ * Opens the database file for this process alone (`OwnerLock`: a second hookrelay is refused at once instead of racing
+ * for the deliveries whose leases this one keeps in memory). WAL in SQLite's normal locking mode, so that the checkpoint
+ * thread's connection can copy the log into the database beside this one (checkpoint-thread.ts).
  */
-export function openDatabase(path: string, synchronous: Synchronous): { db: BetterSqlite3.Database; migration: MigrationReport } {
+export function openDatabase(path: string, synchronous: Synchronous): OpenedDatabase {
   if (path !== ':memory:') {
     try {
       mkdirSync(dirname(path), { recursive: true });
@@ -44,15 +53,23 @@ export function openDatabase(path: string, synchronous: Synchronous): { db: Bett
       throw new DatabaseOpenError(`cannot create the database directory ${dirname(path)}: ${(error as Error).message}`);
     }
   }
+  let owner: OwnerLock | null = null;
+  try {
+    if (path !== ':memory:') owner = OwnerLock.acquire(path);
+  } catch (error) {
+    if ((error as { code?: string }).code === 'SQLITE_CANTOPEN') throw cantOpen(`${path}-lock`, error as Error);
+    throw error;
+  }
   let db: BetterSqlite3.Database;
   try {
-    db = new Database(path, { timeout: 0 });
+    // A busy wait only where the checkpoint thread holds the checkpoint lock (an explicit TRUNCATE); writes never wait.
+    db = new Database(path, { timeout: 5000 });
   } catch (error) {
+    owner?.release();
     if ((error as { code?: string }).code === 'SQLITE_CANTOPEN') throw cantOpen(path, error as Error);
     throw error;
   }
   try {
-    db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${synchronous}`);
     db.pragma('foreign_keys = ON');
@@ -61,17 +78,25 @@ export function openDatabase(path: string, synchronous: Synchronous): { db: Bett
     // (SQLite parks a page at the lock-byte page number while it reorders siblings, and the truncate at commit then
     // scans every bucket). With 64 MiB that walk was 4 % of the drain's CPU; at 8 MiB it is 0.7 %, with no more reads.
     db.pragma('cache_size = -8192');
-    // Checkpoints every ~32 MiB of WAL rather than SQLite's 4 MiB: a hot index page rewritten by hundreds of commits is
-    // copied into the database once, and the disk is busy less often while accepts wait for their WAL sync (at 10,000
-    // deliveries/s the default checkpointed several times a second, and the 202's p99 rose with them).
+    // The checkpoint thread copies the log into the database off the event loop. A commit still checkpoints once the
+    // log reaches ~32 MiB: by then the thread has copied nearly all of it, so this finishes the copy (a few pages) and
+    // lets the next commit start the log over, which a thread racing a busy writer cannot always do.
     db.pragma('wal_autocheckpoint = 8000');
-    return { db, migration: migrate(db) };
+    const migration = migrate(db);
+    return {
+      db,
+      migration,
+      close() {
+        if (db.open) db.close();
+        owner?.release();
+      },
+    };
   } catch (error) {
     db.close();
+    owner?.release();
     const code = (error as { code?: string }).code;
-    if (code === 'SQLITE_BUSY') {
-      throw new DatabaseInUseError(`the database ${path} is in use by another hookrelay process (an SQLite database is served by one process; use PostgreSQL for several)`);
-    }
+    // A hookrelay from before the lock file holds the database itself.
+    if (code === 'SQLITE_BUSY') throw new DatabaseInUseError(`the database ${path} is in use by another process`);
     if (code === 'SQLITE_CANTOPEN' || code?.startsWith('SQLITE_READONLY')) throw cantOpen(path, error as Error);
     throw error;
   }

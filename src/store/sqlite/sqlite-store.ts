@@ -34,6 +34,7 @@ import { claimDue, type ClaimCursor } from './claim.js';
 import { Leases } from './leases.js';
 import { GroupCommit } from './group-commit.js';
 import { WalSync } from './wal-sync.js';
+import { CheckpointThread } from './checkpoint-thread.js';
 import { describeStorageError, FileIdentity, isStorageError, StorageProblems, unavailable } from './storage-guard.js';
 import { openDatabase, type Synchronous } from './open.js';
 import { jsonOrNull, toApiKey, toApp, toAttempt, toDelivery, toEndpoint, toEventType, toHealth, toMessage, toSource, unprefix } from './rows.js';
@@ -64,6 +65,8 @@ export class SqliteStore implements Store {
   readonly problems = new StorageProblems();
   private readonly fileWatch: NodeJS.Timeout | null = null;
   private readonly walSync: WalSync | null;
+  private readonly checkpoints: CheckpointThread | null;
+  private readonly closeDatabase: () => void;
   private readonly leases = new Leases();
   private readonly claimCursor: ClaimCursor = { endpointId: '' };
   private readonly synchronous: Synchronous;
@@ -76,11 +79,14 @@ export class SqliteStore implements Store {
 
   constructor(options: SqliteStoreOptions) {
     this.synchronous = options.synchronous ?? 'FULL';
-    this.db = openDatabase(options.path, this.synchronous).db;
+    const opened = openDatabase(options.path, this.synchronous);
+    this.db = opened.db;
+    this.closeDatabase = opened.close;
     const identity = options.path === ':memory:' ? null : new FileIdentity(options.path);
     const fileProblem = () => (this.problems.lost ??= identity?.problem() ?? null);
     // FULL durability without an fsync on the event loop: see wal-sync.ts.
     this.walSync = this.synchronous === 'FULL' && options.path !== ':memory:' ? new WalSync(`${options.path}-wal`) : null;
+    this.checkpoints = options.path === ':memory:' ? null : new CheckpointThread(options.path);
     this.commits = new GroupCommit(this.db, undefined, {
       // Checked before every commit, so nothing is acknowledged into a file that was deleted or replaced.
       beforeCommit: () => {
@@ -88,7 +94,10 @@ export class SqliteStore implements Store {
         if (lost) throw unavailable(`${lost}; restart hookrelay once the file is restored`);
       },
       // The outcomes of the batch are in the table: their leases end.
-      committed: () => this.leases.committed(),
+      committed: () => {
+        this.leases.committed();
+        this.checkpoints?.committed();
+      },
       settled: (error) => {
         // A batch that did not commit keeps its deliveries held until their leases expire (unstage is a no-op after a commit).
         if (error) this.leases.unstage();
@@ -1065,7 +1074,8 @@ export class SqliteStore implements Store {
     this.commits.flush();
     // The last batch's callers are answered once its sync is done; the connection closes after it.
     await this.walSync?.close();
-    if (this.db.open) this.db.close();
+    await this.checkpoints?.close();
+    this.closeDatabase();
   }
 
   // ---- helpers ----------------------------------------------------------------------------------
