@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CheckpointThread } from '../../src/store/sqlite/checkpoint-thread.js';
+import { Database } from '../../src/store/sqlite/driver.js';
 import { DatabaseInUseError, openDatabase } from '../../src/store/sqlite/open.js';
 import { OwnerLock } from '../../src/store/sqlite/owner-lock.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
@@ -82,6 +83,28 @@ describe('the owner lock', () => {
     first.close();
     const second = openDatabase(path, 'FULL');
     second.close();
+  });
+
+  it('keeps other hookrelays away, not readers: a backup of a served file holds what was committed', async () => {
+    const path = join(dir, 'served.db');
+    const store = new SqliteStore({ path });
+    try {
+      const app = await store.createApp({ name: 'kept', uid: null, rateLimit: null, metadata: {} }, Date.now());
+      const reader = new Database(path, { readonly: true });
+      try {
+        await reader.backup(join(dir, 'backup.db'));
+      } finally {
+        reader.close();
+      }
+      const copy = new Database(join(dir, 'backup.db'), { readonly: true });
+      try {
+        assert.deepEqual(copy.prepare('SELECT id, name FROM app').all(), [{ id: app.id, name: 'kept' }]);
+      } finally {
+        copy.close();
+      }
+    } finally {
+      await store.close();
+    }
   });
 
   it('names the lock file when it cannot be opened', () => {
