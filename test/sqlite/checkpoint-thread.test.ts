@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -105,6 +105,13 @@ describe('the owner lock', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('says what to do when its lock file is not a lock file', () => {
+    const path = join(dir, 'garbled.db');
+    openDatabase(path, 'FULL').close();
+    writeFileSync(`${path}-lock`, 'not an SQLite file, and long enough to have a header: '.repeat(4));
+    assert.throws(() => openDatabase(path, 'FULL'), /the lock file .*garbled\.db-lock is damaged; stop every hookrelay using .*garbled\.db, delete/);
   });
 
   it('names the lock file when it cannot be opened', () => {
