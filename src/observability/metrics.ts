@@ -1,7 +1,8 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { HealthChange } from '../domain/health.js';
 import type { ClaimedDelivery } from '../domain/types.js';
 import { destinationKind, type PipelineObserver } from '../pipeline/observer.js';
+import { HotCounter, HotHistogram } from './hot-metrics.js';
 import type { AcceptResult, AttemptOutcome, PipelineStats } from '../store/store.js';
 
 /**
@@ -15,12 +16,13 @@ export class Metrics implements PipelineObserver {
   private readonly registry = new Registry();
   /** Gauges read from the store: served only when the read succeeded, so a failed read shows as missing, not as 0. */
   private readonly storeRegistry = new Registry();
-  private readonly acceptedTotal: Counter<'origin'>;
-  private readonly duplicatesTotal: Counter<'origin'>;
-  private readonly attemptsTotal: Counter<'destination' | 'outcome'>;
-  private readonly attemptSeconds: Histogram<'destination'>;
+  // Counted on every accept or attempt: see hot-metrics.ts.
+  private readonly acceptedTotal: HotCounter;
+  private readonly duplicatesTotal: HotCounter;
+  private readonly attemptsTotal: HotCounter;
+  private readonly attemptSeconds: HotHistogram;
+  private readonly commitSeconds: HotHistogram;
   private readonly verificationFailures: Counter<'source_type'>;
-  private readonly commitSeconds: Histogram<'operation'>;
   private readonly circuitsOpened: Counter;
   private readonly endpointsDisabled: Counter;
   private readonly storeReadFailures: Counter;
@@ -37,15 +39,15 @@ export class Metrics implements PipelineObserver {
     const registers = [this.registry];
     this.contentType = this.registry.contentType;
     collectDefaultMetrics({ register: this.registry });
-    this.acceptedTotal = new Counter({ name: 'hookrelay_messages_accepted_total', help: 'Messages accepted, by origin (api, or the source type of an inbound request).', labelNames: ['origin'], registers });
-    this.duplicatesTotal = new Counter({ name: 'hookrelay_messages_duplicate_total', help: 'Accepts answered with an existing message (idempotency key or inbound dedupe), by origin.', labelNames: ['origin'], registers });
-    this.attemptsTotal = new Counter({
+    this.acceptedTotal = new HotCounter({ name: 'hookrelay_messages_accepted_total', help: 'Messages accepted, by origin (api, or the source type of an inbound request).', labelNames: ['origin'], registers });
+    this.duplicatesTotal = new HotCounter({ name: 'hookrelay_messages_duplicate_total', help: 'Accepts answered with an existing message (idempotency key or inbound dedupe), by origin.', labelNames: ['origin'], registers });
+    this.attemptsTotal = new HotCounter({
       name: 'hookrelay_attempts_total',
       help: 'Delivery attempts by destination kind and what became of the delivery: succeeded, retrying (scheduled again) or parked (failed for good until resent or recovered).',
       labelNames: ['destination', 'outcome'],
       registers,
     });
-    this.attemptSeconds = new Histogram({
+    this.attemptSeconds = new HotHistogram({
       name: 'hookrelay_attempt_duration_seconds',
       help: 'Duration of delivery attempts, by destination kind.',
       labelNames: ['destination'],
@@ -53,7 +55,7 @@ export class Metrics implements PipelineObserver {
       registers,
     });
     this.verificationFailures = new Counter({ name: 'hookrelay_ingest_verification_failures_total', help: 'Inbound requests refused because their signature or credentials did not verify, by source type.', labelNames: ['source_type'], registers });
-    this.commitSeconds = new Histogram({
+    this.commitSeconds = new HotHistogram({
       name: 'hookrelay_store_commit_duration_seconds',
       help: 'Time for the store to commit an accept (group commit included) or a batch of attempt outcomes.',
       labelNames: ['operation'],
@@ -73,9 +75,9 @@ export class Metrics implements PipelineObserver {
   }
 
   accepted(origin: string, result: AcceptResult, commitMs: number): void {
-    this.commitSeconds.observe({ operation: 'accept' }, commitMs / 1000);
-    if (result.kind === 'accepted') this.acceptedTotal.inc({ origin });
-    else if (result.kind === 'duplicate') this.duplicatesTotal.inc({ origin });
+    this.commitSeconds.child('accept').observe(commitMs / 1000);
+    if (result.kind === 'accepted') this.acceptedTotal.child(origin).inc();
+    else if (result.kind === 'duplicate') this.duplicatesTotal.child(origin).inc();
   }
 
   verificationFailed(sourceType: string): void {
@@ -85,12 +87,12 @@ export class Metrics implements PipelineObserver {
   attempted(claimed: ClaimedDelivery, outcome: AttemptOutcome): void {
     const destination = destinationKind(claimed);
     const next = outcome.next.kind === 'retry' ? 'retrying' : outcome.next.kind;
-    this.attemptsTotal.inc({ destination, outcome: next });
-    this.attemptSeconds.observe({ destination }, outcome.attempt.durationMs / 1000);
+    this.attemptsTotal.child(destination, next).inc();
+    this.attemptSeconds.child(destination).observe(outcome.attempt.durationMs / 1000);
   }
 
   recorded(_batch: readonly AttemptOutcome[], changes: readonly HealthChange[], commitMs: number): void {
-    this.commitSeconds.observe({ operation: 'complete' }, commitMs / 1000);
+    this.commitSeconds.child('complete').observe(commitMs / 1000);
     for (const change of changes) {
       if (change.opened) this.circuitsOpened.inc();
       if (change.disabled) this.endpointsDisabled.inc();

@@ -18,4 +18,15 @@ describe('time-sortable ids', () => {
     assert.equal(idFloor('msg', Date.UTC(9000, 0, 1)), 'msg_zzzzzzzz');
     assert.ok(now < idFloor('msg', Date.UTC(9000, 0, 1)));
   });
+
+  it('are the prefix, an underscore and 25 base62 characters, unique and in creation order within a millisecond and across them', () => {
+    const t = Date.UTC(2026, 11, 7, 21, 0, 0);
+    const ids: string[] = [];
+    for (let ms = t; ms < t + 3; ms++) for (let i = 0; i < 500; i++) ids.push(newId(i % 2 ? 'atmpt' : 'msg', ms).replace(/^[a-z]+_/, ''));
+    for (const prefix of ['app', 'ep', 'msg', 'atmpt', 'src', 'key']) assert.match(newId(prefix, t), new RegExp(`^${prefix}_[0-9A-Za-z]{25}$`));
+    assert.equal(new Set(ids).size, ids.length);
+    assert.deepEqual([...ids].sort(), ids);
+    // The time part is the time's base62 (what idFloor bounds).
+    assert.equal(newId('msg', t).slice(0, 12), idFloor('msg', t));
+  });
 });

@@ -21,9 +21,13 @@ export class TransformingDestination implements Destination {
     private readonly sandbox: Sandbox,
   ) {}
 
-  async send(claimed: ClaimedDelivery, signal: AbortSignal): Promise<SendResult> {
+  send(claimed: ClaimedDelivery, signal: AbortSignal): Promise<SendResult> {
     const code = activeTransformation(claimed.endpoint);
-    if (code === null) return this.inner.send(claimed, signal);
+    // Not an async function: most deliveries pass straight through, without a promise of their own.
+    return code === null ? this.inner.send(claimed, signal) : this.transformed(claimed, code, signal);
+  }
+
+  private async transformed(claimed: ClaimedDelivery, code: string, signal: AbortSignal): Promise<SendResult> {
     const { endpoint, message } = claimed;
     const outcome = await transform(
       this.sandbox,
