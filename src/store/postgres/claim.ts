@@ -63,7 +63,7 @@ const PICK = `
 // a pending delivery after `$2` (and up to `$3`, if given), `$4` at most, one seek of delivery_key_pending each, with
 // each key's oldest pending delivery, whether anything of the key is in flight, and (`$6`: parked messages hold their
 // key) whether an older one of the key is parked. Nothing when no pending delivery of the endpoint is due at `$5`.
-const KEY_HEADS = `
+export const KEY_HEADS = `
   WITH RECURSIVE walk (key, id, at, n) AS (
     (SELECT ordering_key, id, next_attempt_at, 1 FROM delivery
      WHERE status = 'pending' AND endpoint_id = $1 AND ordering_key > $2 AND ($3::text IS NULL OR ordering_key <= $3)

@@ -33,6 +33,7 @@ import { claimDue } from './claim.js';
 import { isForeignKeyViolation, isUniqueViolation, translate } from './errors.js';
 import { migrate, type MigrationReport } from './migrate.js';
 import { Liveness } from './liveness.js';
+import { QueueStatistics } from './queue-statistics.js';
 import { Lookup } from './lookup.js';
 import { Notifier } from './notifier.js';
 import { createPool, Params, transaction, warm, type Client } from './pool.js';
@@ -67,6 +68,7 @@ export class PostgresStore implements Store {
   private readonly accepts: AcceptBatcher;
   private readonly notifier: Notifier;
   private readonly liveness: Liveness;
+  private readonly statistics: QueueStatistics;
   private readonly onError: (error: Error) => void;
   private readonly apps: Lookup<App>;
   private readonly sourcesByToken: Lookup<Source>;
@@ -95,6 +97,7 @@ export class PostgresStore implements Store {
         void this.notify();
       },
     });
+    this.statistics = new QueueStatistics({ pool: this.pool, onError });
     // An id match wins over a uid match, as in a lookup of its own.
     this.apps = new Lookup(
       async (keys) => (await this.query({ name: 'hookrelay-apps', text: 'SELECT * FROM app WHERE id = ANY($1) OR uid = ANY($1)' }, [keys])).rows.map(toApp),
@@ -116,6 +119,7 @@ export class PostgresStore implements Store {
     try {
       store.migration = await migrate(store.pool);
       await warm(store.pool, WARM_CONNECTIONS);
+      store.statistics.start();
     } catch (error) {
       await store.pool.end().catch(() => undefined);
       throw error;
@@ -830,6 +834,7 @@ export class PostgresStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.accepts.drain();
+    await this.statistics.stop();
     await this.liveness.close();
     await this.notifier.close();
     await this.pool.end();
