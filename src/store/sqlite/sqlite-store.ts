@@ -101,7 +101,7 @@ export class SqliteStore implements Store {
       settled: (error) => {
         // A batch that did not commit keeps its deliveries held until their leases expire (unstage is a no-op after a commit).
         if (error) this.leases.unstage();
-        this.problems.failing = isStorageError(error) ? describeStorageError(error) : null;
+        this.problems.settled(isStorageError(error) ? describeStorageError(error) : null);
       },
       // The batch runs again write by write: it stages its outcomes again.
       rolledBack: () => this.leases.unstage(),
@@ -1067,6 +1067,10 @@ export class SqliteStore implements Store {
 
   storageProblem(): string | null {
     return this.problems.current;
+  }
+
+  storageProblemSinceLastLook(): string | null {
+    return this.problems.sinceLastLook();
   }
 
   async close(): Promise<void> {

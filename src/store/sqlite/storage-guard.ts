@@ -34,10 +34,28 @@ export class StorageProblems {
   /** The file was deleted or replaced: permanent for this process (a restart opens the file at the path). */
   lost: string | null = null;
   /** The last write failed for a storage reason; cleared by the next write that commits. */
-  failing: string | null = null;
+  private failing: string | null = null;
+  /** The first failure since `sinceLastLook` last looked, kept after a commit has cleared `failing`. */
+  private unseen: string | null = null;
 
   get current(): string | null {
     return this.lost ?? this.failing;
+  }
+
+  /** What became of the last write batch: a storage failure (its reason), or null when it committed. */
+  settled(reason: string | null): void {
+    this.failing = reason;
+    if (reason !== null) this.unseen ??= reason;
+  }
+
+  /**
+   * The problem now, or else the first one since the last call: on a disk that is nearly full, a write may fail and the
+   * next small one commit within a moment, and a watcher that looks once a second must still say that writes failed.
+   */
+  sinceLastLook(): string | null {
+    const problem = this.current ?? this.unseen;
+    this.unseen = null;
+    return problem;
   }
 }
 
@@ -70,7 +88,7 @@ export const unavailable = (detail: string) => new HookrelayError('unavailable',
  * so that what was acknowledged before still goes out. Everything else — accepting messages above all — is refused,
  * rather than acknowledged into a file that no longer has a name.
  */
-const USABLE_WHEN_LOST = /^(get|list|scan|claim$|complete$|attemptAnswered$|renewLeases$|releaseLeases$|nextDueAt$|prune$|close$|storageProblem$)/;
+const USABLE_WHEN_LOST = /^(get|list|scan|claim$|complete$|attemptAnswered$|renewLeases$|releaseLeases$|nextDueAt$|prune$|close$|storageProblem$|storageProblemSinceLastLook$)/;
 
 /**
  * The SQLite store behind one boundary that translates storage failures into `unavailable` (503) and refuses intake
