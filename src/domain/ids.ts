@@ -14,21 +14,18 @@ const scratch = Buffer.alloc(64);
 /** The 8 characters of `lastMs`, written once per millisecond. */
 const timeChars = Buffer.alloc(8);
 
-function base62(value: number, width: number): string {
-  let out = '';
-  for (let i = 0; i < width; i++) {
-    out = ALPHABET[value % 62] + out;
-    value = Math.floor(value / 62);
-  }
-  return out;
-}
-
 /** `value` in base62, `width` characters, written into `into` ending before `end`. */
 function writeBase62(into: Buffer, end: number, value: number, width: number): void {
   for (let i = 1; i <= width; i++) {
     into[end - i] = CODES[value % 62];
     value = Math.floor(value / 62);
   }
+}
+
+function base62(value: number, width: number): string {
+  const out = Buffer.alloc(width);
+  writeBase62(out, width, value, width);
+  return out.toString('latin1');
 }
 
 /**

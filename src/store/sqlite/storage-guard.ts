@@ -88,7 +88,7 @@ export const unavailable = (detail: string) => new HookrelayError('unavailable',
  * so that what was acknowledged before still goes out. Everything else — accepting messages above all — is refused,
  * rather than acknowledged into a file that no longer has a name.
  */
-const USABLE_WHEN_LOST = /^(get|list|scan|claim$|complete$|attemptAnswered$|renewLeases$|releaseLeases$|nextDueAt$|prune$|close$|storageProblem$|storageProblemSinceLastLook$)/;
+const USABLE_WHEN_LOST = /^(get|list|scan|claim$|complete$|attemptAnswered$|renewLeases$|releaseLeases$|nextDueAt$|prune$|close$|storageProblem)/;
 
 /**
  * The SQLite store behind one boundary that translates storage failures into `unavailable` (503) and refuses intake
