@@ -100,8 +100,7 @@ function refuseVanishedDatabase(db: string): void {
 function watchStorage(store: Store, log: Logger): NodeJS.Timeout {
   let reported: string | null = null;
   const timer = setInterval(() => {
-    // Said even when it cleared within the second (a write failed, the next one committed).
-    const problem = store.storageProblemSinceLastLook?.() ?? null;
+    const problem = store.storageProblem?.() ?? null;
     if (problem === reported) return;
     if (problem) log.error({ problem }, 'the database cannot take writes: new messages are refused with 503 until this is fixed');
     else log.info({ was: reported }, 'the database takes writes again');

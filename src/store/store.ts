@@ -345,9 +345,6 @@ export interface Store {
    */
   storageProblem?(): string | null;
 
-  /** `storageProblem`, or else the first problem since the last call that has cleared meanwhile (for a log that looks now and then). */
-  storageProblemSinceLastLook?(): string | null;
-
   close(): Promise<void>;
 }
 
@@ -375,7 +372,7 @@ export type MessageLog = Pick<
   | 'expungeAttemptContent'
   | 'prune'
 >;
-export type Catalog = Omit<Store, keyof DeliveryQueue | keyof MessageLog | 'stats' | 'overview' | 'getIdempotentResponse' | 'putIdempotentResponse' | 'storageProblem' | 'storageProblemSinceLastLook' | 'close' | 'scanSecrets' | 'rewriteSecrets'>;
+export type Catalog = Omit<Store, keyof DeliveryQueue | keyof MessageLog | 'stats' | 'overview' | 'getIdempotentResponse' | 'putIdempotentResponse' | 'storageProblem' | 'close' | 'scanSecrets' | 'rewriteSecrets'>;
 
 /**
  * What the operator's gauges show (`GET /metrics`), read when they are scraped, never per delivery. Each count walks

@@ -1069,10 +1069,6 @@ export class SqliteStore implements Store {
     return this.problems.current;
   }
 
-  storageProblemSinceLastLook(): string | null {
-    return this.problems.sinceLastLook();
-  }
-
   async close(): Promise<void> {
     if (this.fileWatch) clearInterval(this.fileWatch);
     this.commits.flush();

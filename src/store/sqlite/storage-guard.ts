@@ -29,33 +29,32 @@ export function describeStorageError(error: Error & { code: string }): string {
   return `${REASONS[base] ?? error.message} (${error.code})`;
 }
 
+/** How long a failed write keeps the storage reported as failing although other writes commit meanwhile. */
+export const FAILING_HOLD_MS = 5_000;
+
 /** Why writes to the database cannot succeed now, as the readiness check and the logs say it. */
 export class StorageProblems {
   /** The file was deleted or replaced: permanent for this process (a restart opens the file at the path). */
   lost: string | null = null;
-  /** The last write failed for a storage reason; cleared by the next write that commits. */
-  private failing: string | null = null;
-  /** The first failure since `sinceLastLook` last looked, kept after a commit has cleared `failing`. */
-  private unseen: string | null = null;
+  /** The last write batch that failed for a storage reason. */
+  private failure: { reason: string; at: number } | null = null;
 
-  get current(): string | null {
-    return this.lost ?? this.failing;
-  }
-
-  /** What became of the last write batch: a storage failure (its reason), or null when it committed. */
-  settled(reason: string | null): void {
-    this.failing = reason;
-    if (reason !== null) this.unseen ??= reason;
-  }
+  constructor(private readonly now: () => number = Date.now) {}
 
   /**
-   * The problem now, or else the first one since the last call: on a disk that is nearly full, a write may fail and the
-   * next small one commit within a moment, and a watcher that looks once a second must still say that writes failed.
+   * The file's loss, or a storage failure of the last few seconds. A commit that succeeds does not clear a failure at
+   * once: on a nearly full disk a large write can fail and the next small one commit (it fits in the log's space) within
+   * a moment, and readiness and the log, which look now and then, must not miss the failure or flap with it.
    */
-  sinceLastLook(): string | null {
-    const problem = this.current ?? this.unseen;
-    this.unseen = null;
-    return problem;
+  get current(): string | null {
+    if (this.lost !== null) return this.lost;
+    if (this.failure !== null && this.now() - this.failure.at < FAILING_HOLD_MS) return this.failure.reason;
+    return null;
+  }
+
+  /** What became of a write batch: a storage failure (its reason), or null when it committed. */
+  settled(reason: string | null): void {
+    if (reason !== null) this.failure = { reason, at: this.now() };
   }
 }
 
@@ -88,7 +87,7 @@ export const unavailable = (detail: string) => new HookrelayError('unavailable',
  * so that what was acknowledged before still goes out. Everything else — accepting messages above all — is refused,
  * rather than acknowledged into a file that no longer has a name.
  */
-const USABLE_WHEN_LOST = /^(get|list|scan|claim$|complete$|attemptAnswered$|renewLeases$|releaseLeases$|nextDueAt$|prune$|close$|storageProblem)/;
+const USABLE_WHEN_LOST = /^(get|list|scan|claim$|complete$|attemptAnswered$|renewLeases$|releaseLeases$|nextDueAt$|prune$|close$|storageProblem$)/;
 
 /**
  * The SQLite store behind one boundary that translates storage failures into `unavailable` (503) and refuses intake
