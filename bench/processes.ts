@@ -7,6 +7,7 @@ import type { AcceptResult } from './loadgen.js';
 import type { Row } from './run.js';
 import type { Call } from './shared.js';
 import { pacedLatency } from './latency.js';
+import { postgresCpuMs, processCpuMs } from './process-cpu.js';
 
 type Caller = <T>(call: Call) => Promise<T>;
 
@@ -102,10 +103,13 @@ async function latency(options: ProcessesOptions, db: string, problems: string[]
     // The SQLite latency rows run on a relay that has just drained a backlog; this process is fresh. One second at the
     // same rate first (reported, not counted) lets its code be compiled before the measured run, as theirs was.
     const cold = await paced(1, 4e7);
+    const cpu0 = { hookrelay: processCpuMs(child.proc.pid!), postgres: postgresCpuMs() };
     const run = await paced(options.latencySeconds, 5e7);
     const { delay, accepted } = run;
+    const perDelivery = (ms: number) => ((ms * 1000) / Math.max(1, delay.count)).toFixed(0);
+    const cpu = `CPU per delivery: hookrelay ${perDelivery(processCpuMs(child.proc.pid!) - cpu0.hookrelay)} µs, PostgreSQL ${perDelivery(postgresCpuMs() - cpu0.postgres)} µs`;
     console.log(`PostgreSQL latency, first second of a fresh process: POST→receipt p50 ${cold.delay.p50.toFixed(1)} ms, p99 ${cold.delay.p99.toFixed(1)} ms`);
-    console.log(`PostgreSQL latency at ${fmt(run.offered)} msgs/s to ${ENDPOINTS} endpoints: POST→receipt p50 ${delay.p50.toFixed(1)} ms, p99 ${delay.p99.toFixed(1)} ms, max ${delay.max.toFixed(1)} ms; POST→202 p50 ${accepted.latencyMs.p50.toFixed(1)} ms, p99 ${accepted.latencyMs.p99.toFixed(1)} ms; ${run.missing} missing, ${run.duplicates} duplicates`);
+    console.log(`PostgreSQL latency at ${fmt(run.offered)} msgs/s to ${ENDPOINTS} endpoints: POST→receipt p50 ${delay.p50.toFixed(1)} ms, p99 ${delay.p99.toFixed(1)} ms, max ${delay.max.toFixed(1)} ms; POST→202 p50 ${accepted.latencyMs.p50.toFixed(1)} ms, p99 ${accepted.latencyMs.p99.toFixed(1)} ms; ${run.missing} missing, ${run.duplicates} duplicates; ${cpu}`);
     if (run.missing) problems.push(`PostgreSQL latency: ${run.missing} of ${accepted.ok * ENDPOINTS} deliveries never reached the receiver`);
     if (accepted.failed) problems.push(`PostgreSQL latency: ${accepted.failed} accepts failed: ${accepted.failures.join(' | ')}`);
     return {
@@ -114,7 +118,7 @@ async function latency(options: ProcessesOptions, db: string, problems: string[]
       ceiling: '',
       ratio: '',
       target: `p99 ≤ 100 ms ${delay.p99 <= 100 ? 'MET' : 'MISSED'}`,
-      notes: `max ${delay.max.toFixed(1)} ms over ${delay.count} deliveries (${fmt(run.offered * ENDPOINTS)}/s); POST→202 p99 ${accepted.latencyMs.p99.toFixed(1)} ms; the fresh process's first second before it: p50 ${cold.delay.p50.toFixed(1)} ms, p99 ${cold.delay.p99.toFixed(1)} ms`,
+      notes: `max ${delay.max.toFixed(1)} ms over ${delay.count} deliveries (${fmt(run.offered * ENDPOINTS)}/s); ${cpu}; POST→202 p99 ${accepted.latencyMs.p99.toFixed(1)} ms; the fresh process's first second before it: p50 ${cold.delay.p50.toFixed(1)} ms, p99 ${cold.delay.p99.toFixed(1)} ms`,
     };
   } finally {
     await child.stop();

@@ -37,27 +37,45 @@ const WALK_AND_LOCK = `
   ) e ON true
   WHERE walk.endpoint_id IS NOT NULL ORDER BY walk.n`;
 
-// For the locked endpoints (their place in the walk `n`, cap, FIFO or not, rate-limit quota): what is in flight is
-// counted now, in a statement that starts after the locks were taken, so it sees every lease committed by whoever held
-// them before. Parallel: due deliveries up to the room under the cap (and the batch's room and the quota), oldest due
-// first. FIFO: the oldest pending delivery, when nothing is in flight, it is due and the quota allows one.
-const PICK = `
-  SELECT x.n, d.next_attempt_at, d.id
-  FROM unnest($1::text[], $2::int[], $3::int[], $4::bool[], $7::int[]) AS x(e, n, cap, fifo, quota)
-  CROSS JOIN LATERAL (SELECT count(*)::int AS busy FROM delivery WHERE status = 'in_flight' AND endpoint_id = x.e) b
-  CROSS JOIN LATERAL (
-    SELECT id, next_attempt_at FROM delivery
-    WHERE NOT x.fifo AND status = 'pending' AND endpoint_id = x.e AND next_attempt_at <= $5
-    ORDER BY next_attempt_at, id LIMIT greatest(least(x.cap - b.busy, $6, x.quota), 0)
-    FOR NO KEY UPDATE SKIP LOCKED
-  ) d
-  UNION ALL
-  SELECT x.n, h.next_attempt_at, h.id
-  FROM unnest($1::text[], $2::int[], $3::int[], $4::bool[], $7::int[]) AS x(e, n, cap, fifo, quota)
-  CROSS JOIN LATERAL (SELECT count(*)::int AS busy FROM delivery WHERE status = 'in_flight' AND endpoint_id = x.e) b
-  CROSS JOIN LATERAL (SELECT id, next_attempt_at FROM delivery WHERE status = 'pending' AND endpoint_id = x.e ORDER BY id LIMIT 1) h
-  WHERE x.fifo AND b.busy = 0 AND x.quota >= 1 AND h.next_attempt_at <= $5
-  ORDER BY 1, 2, 3`;
+const MESSAGE_COLUMNS = ['id', 'app_id', 'event_type', 'event_id', 'payload', 'content_type', 'channels', 'tags', 'created_at', 'source_id', 'headers', 'verified', 'trace_context', 'ordering_key'];
+
+// For the locked endpoints (their place in the walk `n`, cap, FIFO or not, rate-limit quota), in one statement: what is
+// in flight is counted now, in a statement that starts after the walk took the locks, so it sees every lease committed
+// by whoever held them before. Parallel: due deliveries up to the room under the cap (and the quota), oldest due first.
+// FIFO: the oldest pending delivery, when nothing is in flight, it is due and the quota allows one. Key-ordered
+// endpoints' heads (`$8`, their places `$9`) were picked before. The first `$6` by walk order are leased, with their
+// messages. The lease finds them by primary key alone: every one was read pending in this transaction, under locks
+// only a claim of its endpoint could contend for (its own row lock here, or the endpoint's lock for a key head), so it
+// is pending still. (A \`status = 'pending'\` there let the planner scan a whole pending partial index for the ids
+// whenever its statistics said few deliveries were pending: 10,000 buffers and 17 ms for 256 rows, measured.)
+export const PICK_AND_LEASE = `
+  WITH x AS (
+    SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::bool[], $7::int[]) AS x(e, n, cap, fifo, quota)
+  ), picked AS (
+    SELECT n, id FROM unnest($8::bigint[], $9::int[]) AS k(id, n)
+    UNION ALL
+    (SELECT n, id FROM (
+      SELECT x.n, d.next_attempt_at, d.id FROM x
+      CROSS JOIN LATERAL (SELECT count(*)::int AS busy FROM delivery WHERE status = 'in_flight' AND endpoint_id = x.e) b
+      CROSS JOIN LATERAL (
+        SELECT id, next_attempt_at FROM delivery
+        WHERE NOT x.fifo AND status = 'pending' AND endpoint_id = x.e AND next_attempt_at <= $5
+        ORDER BY next_attempt_at, id LIMIT greatest(least(x.cap - b.busy, $6, x.quota), 0)
+        FOR NO KEY UPDATE SKIP LOCKED
+      ) d
+      UNION ALL
+      SELECT x.n, h.next_attempt_at, h.id FROM x
+      CROSS JOIN LATERAL (SELECT count(*)::int AS busy FROM delivery WHERE status = 'in_flight' AND endpoint_id = x.e) b
+      CROSS JOIN LATERAL (SELECT id, next_attempt_at FROM delivery WHERE status = 'pending' AND endpoint_id = x.e ORDER BY id LIMIT 1) h
+      WHERE x.fifo AND b.busy = 0 AND x.quota >= 1 AND h.next_attempt_at <= $5
+      ORDER BY 1, 2, 3 LIMIT $6
+    ) due)
+  ), leased AS (
+    UPDATE delivery SET status = 'in_flight', leased_by = $10, lease_until = $11 WHERE id = ANY (ARRAY(SELECT id FROM picked)) RETURNING *
+  )
+  SELECT p.n, leased.*, ${MESSAGE_COLUMNS.map((c) => `m.${c} AS "m:${c}"`).join(', ')}
+  FROM leased JOIN picked p ON p.id = leased.id JOIN message m ON m.id = leased.message_id
+  ORDER BY p.n, leased.next_attempt_at, leased.id`;
 
 // An `ordering: 'key'` endpoint (locked by the walk above, so no other process claims for it meanwhile): its keys with
 // a pending delivery after `$2` (and up to `$3`, if given), `$4` at most, one seek of delivery_key_pending each, with
@@ -86,20 +104,8 @@ export const KEY_HEADS = `
 const KEY_CHUNK = 128;
 const KEY_WALK_BUDGET = 4096;
 
-const MESSAGE_COLUMNS = ['id', 'app_id', 'event_type', 'event_id', 'payload', 'content_type', 'channels', 'tags', 'created_at', 'source_id', 'headers', 'verified', 'trace_context', 'ordering_key'];
-// Also moves the rate-limited endpoints' next free slot past the slots this claim reserved (their rows are locked).
-// By primary key alone: every picked delivery was read pending in this transaction, under locks only a claim of its
-// endpoint could contend for (its own row lock from PICK, or the endpoint's lock for a key head), so it is pending
-// still. A \`status = 'pending'\` here let the planner scan a whole pending partial index for the ids whenever its
-// statistics said few deliveries were pending (a fresh database, or one whose deliveries mostly succeeded): 10,000
-// buffers and 17 ms for 256 rows, measured.
-export const LEASE = `
-  WITH leased AS (
-    UPDATE delivery SET status = 'in_flight', leased_by = $1, lease_until = $2 WHERE id = ANY($3) RETURNING *
-  ), paced AS (
-    UPDATE endpoint e SET next_send_at = p.at FROM unnest($4::text[], $5::bigint[]) AS p(id, at) WHERE e.id = p.id
-  )
-  SELECT leased.*, ${MESSAGE_COLUMNS.map((c) => `m.${c} AS "m:${c}"`).join(', ')} FROM leased JOIN message m ON m.id = leased.message_id`;
+/** Moves the rate-limited endpoints' next free slot past the slots this claim reserved (their rows are locked). */
+const PACE = 'UPDATE endpoint e SET next_send_at = p.at FROM unnest($1::text[], $2::bigint[]) AS p(id, at) WHERE e.id = p.id';
 
 /**
  * Leases due deliveries endpoint by endpoint, round robin from where this process's last claim stopped, with the
@@ -120,99 +126,101 @@ export const LEASE = `
  * lease with the messages, COMMIT.
  */
 export async function claimDue(pool: pg.Pool, request: ClaimRequest, cursor: { endpointId: string; keys?: Map<string, string> }): Promise<ClaimedDelivery[]> {
-  const { now, owner, limit } = request;
+  const { now, limit } = request;
   return transaction(
     pool,
     async (client) => {
-      const picked: Picked[] = [];
+      const claimed: ClaimedDelivery[] = [];
       // Two passes: endpoints after the cursor, then from the first one up to the cursor.
       const start = cursor.endpointId;
       let after = start;
       let secondPass = false;
-      while (picked.length < limit) {
+      while (claimed.length < limit) {
         const rows = (await client.query({ name: 'hookrelay-claim-walk', text: WALK_AND_LOCK, values: [after, CHUNK, secondPass ? start : null, now] })).rows;
         if (rows.length > 0) {
           after = rows[rows.length - 1].walked;
-          cursor.endpointId = await pickFrom(client, rows, now, limit, picked, (cursor.keys ??= new Map()));
+          cursor.endpointId = await leaseFrom(client, rows, request, claimed, (cursor.keys ??= new Map()));
         }
         if (rows.length === CHUNK) continue;
         if (secondPass || start === '') break;
         secondPass = true;
         after = '';
       }
-      if (picked.length === 0) return [];
-
-      const paced = reserve(picked, now);
-      const leased = await client.query({
-        name: 'hookrelay-claim-lease',
-        text: LEASE,
-        values: [owner, now + request.leaseMs, picked.map((p) => p.id), paced.map((p) => p.id), paced.map((p) => p.at)],
-      });
-      const byId = new Map(leased.rows.map((r) => [r.id as number, r]));
-      return picked
-        .filter((p) => byId.has(p.id))
-        .map(({ id, endpoint, notBefore }) => {
-          const row = byId.get(id);
-          const claimed: ClaimedDelivery = { delivery: toDelivery(row), endpoint, message: toMessage(unprefix(row, 'm:')) };
-          if (notBefore !== undefined) claimed.notBefore = notBefore;
-          return claimed;
-        });
+      // Every endpoint with due work was offered all the room it could take: the next claim starts from the first.
+      if (claimed.length < limit) cursor.endpointId = '';
+      const paced = reserve(claimed, now);
+      if (paced.length > 0) await client.query({ name: 'hookrelay-claim-pace', text: PACE }, [paced.map((p) => p.id), paced.map((p) => p.at)]);
+      return claimed;
     },
     `BEGIN; ${expireLeases(now)}`,
   );
 }
 
-interface Picked {
-  id: number;
-  endpoint: Endpoint;
-  notBefore?: number;
-}
-
 /** Gives each delivery of a rate-limited endpoint its send slot; returns the endpoints' next free slots to store. */
-function reserve(picked: Picked[], now: number): { id: string; at: number }[] {
-  const byEndpoint = new Map<string, Picked[]>();
-  for (const p of picked) {
-    if (p.endpoint.rateLimit === null) continue;
-    let group = byEndpoint.get(p.endpoint.id);
-    if (!group) byEndpoint.set(p.endpoint.id, (group = []));
-    group.push(p);
+function reserve(claimed: ClaimedDelivery[], now: number): { id: string; at: number }[] {
+  const byEndpoint = new Map<string, ClaimedDelivery[]>();
+  for (const c of claimed) {
+    if (c.endpoint.rateLimit === null) continue;
+    let group = byEndpoint.get(c.endpoint.id);
+    if (!group) byEndpoint.set(c.endpoint.id, (group = []));
+    group.push(c);
   }
   return [...byEndpoint.values()].map((group) => {
     const { endpoint } = group[0];
     const { slots, nextSendAt } = reserveSlots(endpoint.rateLimit!, endpoint.nextSendAt, now, group.length);
-    group.forEach((p, i) => (p.notBefore = slots[i]));
+    group.forEach((c, i) => (c.notBefore = slots[i]));
     return { id: endpoint.id, at: nextSendAt };
   });
 }
 
-/** Takes due deliveries of the endpoints this walk step locked into `picked`; returns the new cursor. */
-async function pickFrom(client: Client, rows: any[], now: number, limit: number, picked: Picked[], keyCursors: Map<string, string>): Promise<string> {
+/**
+ * Leases due deliveries of the endpoints this walk step locked, appending them to `claimed`; returns the new cursor:
+ * the endpoint that filled the batch, or the last one walked.
+ */
+async function leaseFrom(client: Client, rows: any[], request: ClaimRequest, claimed: ClaimedDelivery[], keyCursors: Map<string, string>): Promise<string> {
+  const { now, limit } = request;
   const walkedTo = rows[rows.length - 1].walked as string;
-  const all = rows.filter((r) => r.locked !== null).map(toEndpoint);
-  const locked = all.filter((e) => e.ordering !== 'key');
-  for (const endpoint of all) {
-    if (endpoint.ordering !== 'key') continue;
-    if (picked.length >= limit) return endpoint.id;
-    for (const id of await keyHeads(client, endpoint, now, limit - picked.length, keyCursors)) picked.push({ id, endpoint });
+  const endpoints = rows.filter((r) => r.locked !== null).map(toEndpoint);
+  const room = limit - claimed.length;
+  const keyIds: number[] = [];
+  const keyPlaces: number[] = [];
+  const others: number[] = [];
+  let cursor = walkedTo;
+  for (let n = 0; n < endpoints.length; n++) {
+    const endpoint = endpoints[n];
+    if (endpoint.ordering !== 'key') {
+      others.push(n);
+      continue;
+    }
+    if (keyIds.length >= room) {
+      cursor = endpoint.id;
+      break;
+    }
+    for (const id of await keyHeads(client, endpoint, now, room - keyIds.length, keyCursors)) {
+      keyIds.push(id);
+      keyPlaces.push(n);
+    }
   }
-  if (locked.length === 0) return walkedTo;
-  const result = await client.query<{ n: number; id: number }>({ name: 'hookrelay-claim-pick', text: PICK }, [
-    locked.map((e) => e.id),
-    locked.map((_, n) => n),
+  if (keyIds.length === 0 && others.length === 0) return cursor;
+  const result = await client.query({ name: 'hookrelay-claim-pick-lease', text: PICK_AND_LEASE }, [
+    others.map((n) => endpoints[n].id),
+    others,
     // Half-open (the cool-down is over): one probe at a time.
-    locked.map((e) => (e.health.openUntil === null ? e.maxInFlight : 1)),
-    locked.map((e) => e.ordering === 'fifo'),
+    others.map((n) => (endpoints[n].health.openUntil === null ? endpoints[n].maxInFlight : 1)),
+    others.map((n) => endpoints[n].ordering === 'fifo'),
     now,
-    limit - picked.length,
-    locked.map((e) => sendQuota(e.rateLimit, e.nextSendAt, now)),
+    room - keyIds.length,
+    others.map((n) => sendQuota(endpoints[n].rateLimit, endpoints[n].nextSendAt, now)),
+    keyIds,
+    keyPlaces,
+    request.owner,
+    now + request.leaseMs,
   ]);
-  for (const row of result.rows) {
-    // Every endpoint was offered the whole remaining room: when the batch is full, the next claim resumes after
-    // the endpoint that filled it.
-    if (picked.length >= limit) return picked[picked.length - 1].endpoint.id;
-    picked.push({ id: row.id, endpoint: locked[row.n] });
-  }
-  return walkedTo;
+  for (const row of result.rows) claimed.push({ delivery: toDelivery(row), endpoint: endpoints[row.n], message: toMessage(unprefix(row, 'm:')) });
+  // Every endpoint was offered the whole remaining room: when the batch is full, the next claim resumes after the
+  // endpoint that filled it.
+  if (claimed.length >= limit && result.rows.length > 0) return endpoints[result.rows[result.rows.length - 1].n].id;
+  return cursor;
 }
 
 /**
