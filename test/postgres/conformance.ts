@@ -619,6 +619,24 @@ export function storeConformance(backend: string, open: () => Promise<StoreUnder
         assert.equal((await store.getAttempt(app.id, sent.message.id, stored.id))!.request, null, 'expunging an attempt forgets what it sent');
       });
 
+      it('records an answer whose body holds U+0000 (PostgreSQL keeps U+FFFD), beside text that only looks like an escape, in one batch', async (store) => {
+        const app = await store.createApp(appInput(null), T0);
+        await store.createEndpoint(app.id, endpointInput(), 's', T0);
+        accepted(await store.accept(acceptInput(app.id, { now: T0 })));
+        accepted(await store.accept(acceptInput(app.id, { now: T0 + 1 })));
+        const [binary, plain] = await store.claim({ owner: 'o', now: T0 + 10, limit: 10, leaseMs: 60_000 });
+        const body = 'ok\u0000\u0000 \\u0000 \\\u0000 done';
+        await store.complete([
+          { owner: 'o', attempt: { ...attemptOf(binary, T0 + 20, true), responseBody: body }, next: { kind: 'succeeded' } },
+          { owner: 'o', attempt: { ...attemptOf(plain, T0 + 20, true), responseBody: 'a \\u0000 b' }, next: { kind: 'succeeded' } },
+        ]);
+        const stored = async (c: ClaimedDelivery) => (await store.listAttemptsByMessage(app.id, c.message.id, {}, { limit: 10 })).data[0].responseBody;
+        const nul = backend === 'PostgreSQL' ? '\ufffd' : '\u0000';
+        assert.equal(await stored(binary), `ok${nul}${nul} \\u0000 \\${nul} done`);
+        assert.equal(await stored(plain), 'a \\u0000 b', 'a backslash and "u0000" are text, not a NUL');
+        assert.deepEqual(await store.endpointStats(app.id, binary.endpoint.id, {}), { pending: 0, in_flight: 0, succeeded: 2, failed: 0 });
+      });
+
       it('counts deliveries in flight apart from the pending ones, and reports the next due time past them', async (store) => {
         const app = await store.createApp(appInput(null), T0);
         await store.createEndpoint(app.id, endpointInput(), 's', T0);

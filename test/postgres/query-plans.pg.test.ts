@@ -79,21 +79,13 @@ describe('PostgreSQL query plans of the claim and the outcome', { skip: skipWith
       assert.deepEqual([...new Set(indexes)], ['delivery_pkey'], `${mode}: the lease reads ${indexes.join(', ')}`);
       assert.ok(!lease.some((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'delivery'), `${mode}: the lease scans the whole delivery table`);
 
-      const n = ids.length;
-      const column = <T>(value: T) => Array.from({ length: n }, () => value);
-      const complete = await planOf(
-        client,
-        COMPLETE,
-        [
-          ids.map((id) => `att_${id}`), ids, column('msg_00020001'), column('ep_plans'), column('app_plans'), column('http://127.0.0.1:9/'),
-          column(1), column(1), column(200), column(true), column(''), column(null), column('scheduled'), column('owner'),
-          column('succeeded'), column(0), column(null), column(2),
-          ['ep_plans'], [true], [0], [null], [0], [null], [2],
-          5, 1000, 60_000, 0, 0, 'failing', 'parked',
-          column(null),
-        ],
-        mode,
-      );
+      const input = ids.map((id) => ({
+        id: `att_${id}`, delivery_id: id, message_id: 'msg_00020001', endpoint_id: 'ep_plans', app_id: 'app_plans', url: 'http://127.0.0.1:9/',
+        started_at: 1, duration_ms: 1, status_code: 200, succeeded: true, response_body: '', error: null, trigger: 'scheduled', owner: 'owner',
+        status: 'succeeded', retry_index: 0, next_at: null, finished_at: 2, sent_request: null,
+      }));
+      const report = [{ endpoint_id: 'ep_plans', succeeded: true, failures: 0, first_failure_at: null, parked: 0, gone: null, at: 2 }];
+      const complete = await planOf(client, COMPLETE, [JSON.stringify(input), JSON.stringify(report), 5, 1000, 60_000, 0, 0, 'failing', 'parked'], mode);
       // The `lost` update: outcomes not in `moved` are picked from the input before any delivery is looked up.
       const lost = [...nodes(complete)].find((n) => n['Subplan Name'] === 'CTE lost');
       assert.ok(lost, 'the plan has the lost update');

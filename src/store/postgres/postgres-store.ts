@@ -666,37 +666,39 @@ export class PostgresStore implements Store {
    */
   async complete(outcomes: AttemptOutcome[], policy: HealthPolicy = DEFAULT_HEALTH_POLICY): Promise<HealthChange[]> {
     if (outcomes.length === 0) return [];
-    const reports = summarizeHealth(outcomes);
-    const report = <T>(f: (r: (typeof reports)[number]) => T) => reports.map(f);
-    const column = <T>(f: (o: AttemptOutcome) => T) => outcomes.map(f);
-    const next = (o: AttemptOutcome) =>
-      o.next.kind === 'succeeded' ? (['succeeded', 0, null] as const) : o.next.kind === 'retry' ? (['pending', o.next.retryIndex, o.next.at] as const) : (['failed', 0, null] as const);
+    const input = outcomes.map(({ owner, attempt: a, next }) => ({
+      id: a.id,
+      delivery_id: a.deliveryId,
+      message_id: a.messageId,
+      endpoint_id: a.endpointId,
+      app_id: a.appId,
+      url: a.url,
+      started_at: a.startedAt,
+      duration_ms: a.durationMs,
+      status_code: a.statusCode,
+      succeeded: a.succeeded,
+      response_body: a.responseBody,
+      error: a.error,
+      trigger: a.trigger,
+      owner,
+      status: next.kind === 'succeeded' ? 'succeeded' : next.kind === 'retry' ? 'pending' : 'failed',
+      retry_index: next.kind === 'retry' ? next.retryIndex : 0,
+      next_at: next.kind === 'retry' ? next.at : null,
+      finished_at: a.startedAt + a.durationMs,
+      sent_request: a.request,
+    }));
+    const reports = summarizeHealth(outcomes).map((r) => ({
+      endpoint_id: r.endpointId,
+      succeeded: r.succeeded,
+      failures: r.failures,
+      first_failure_at: r.firstFailureAt,
+      parked: r.parked,
+      gone: r.gone,
+      at: r.at,
+    }));
     const changed = await this.query({ name: 'hookrelay-complete', text: COMPLETE }, [
-      column((o) => o.attempt.id),
-      column((o) => o.attempt.deliveryId),
-      column((o) => o.attempt.messageId),
-      column((o) => o.attempt.endpointId),
-      column((o) => o.attempt.appId),
-      column((o) => o.attempt.url),
-      column((o) => o.attempt.startedAt),
-      column((o) => o.attempt.durationMs),
-      column((o) => o.attempt.statusCode),
-      column((o) => o.attempt.succeeded),
-      column((o) => o.attempt.responseBody),
-      column((o) => o.attempt.error),
-      column((o) => o.attempt.trigger),
-      column((o) => o.owner),
-      column((o) => next(o)[0]),
-      column((o) => next(o)[1]),
-      column((o) => next(o)[2]),
-      column((o) => o.attempt.startedAt + o.attempt.durationMs),
-      report((r) => r.endpointId),
-      report((r) => r.succeeded),
-      report((r) => r.failures),
-      report((r) => r.firstFailureAt),
-      report((r) => r.parked),
-      report((r) => r.gone),
-      report((r) => r.at),
+      withoutNul(JSON.stringify(input)),
+      withoutNul(JSON.stringify(reports)),
       policy.threshold,
       policy.cooldownMs,
       policy.maxCooldownMs,
@@ -704,7 +706,6 @@ export class PostgresStore implements Store {
       policy.disableAfterParked,
       failingReason(policy),
       parkedReason(policy),
-      column((o) => json(o.attempt.request)),
     ]);
     return changed.rows.map((r) => ({
       endpointId: r.endpoint_id,
@@ -878,15 +879,22 @@ export class PostgresStore implements Store {
   }
 }
 
-// $19–$25: one health report per endpoint of the batch (domain/health.ts summarizeHealth); $26–$32: the policy;
-// $33: each attempt's sent request (JSON text or NULL), a column of $1–$18's rows added after them.
+/**
+ * PostgreSQL text cannot hold U+0000, which a receiver's response body may (a binary answer): in JSON text it is the
+ * escape `\u0000` (after an even number of backslashes, or it is the text of an escaped backslash), and becomes U+FFFD.
+ * Without this, one such answer failed its whole batch of outcomes, and every retry of it again.
+ */
+export const withoutNul = (json: string): string => (json.includes('\\u0000') ? json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd') : json);
+
+// $1: the batch's outcomes as one JSON array of objects (one parameter, serialised by V8 in one pass; node-postgres
+// would escape every element of 19 array parameters); $2: one health report per endpoint of the batch (domain/health.ts
+// summarizeHealth); $3–$9: the policy. An attempt's sent request is nested JSON, kept as text exactly as serialised.
 // The rule is nextHealth's; healthy endpoints whose attempts all succeeded are neither locked nor written.
 export const COMPLETE = `
   WITH input AS (
-    SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::int[], $9::int[], $10::bool[],
-      $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::int[], $17::bigint[], $18::bigint[], $33::text[])
-      AS t(id, delivery_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code, succeeded,
-        response_body, error, trigger, owner, status, retry_index, next_at, finished_at, sent_request)
+    SELECT * FROM json_to_recordset($1::json)
+      AS t(id text, delivery_id bigint, message_id text, endpoint_id text, app_id text, url text, started_at bigint, duration_ms int, status_code int, succeeded bool,
+        response_body text, error text, trigger text, owner text, status text, retry_index int, next_at bigint, finished_at bigint, sent_request text)
   ), attempts AS (
     INSERT INTO attempt (id, delivery_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code, succeeded, response_body, error, trigger, sent_request)
     SELECT id, delivery_id, message_id, endpoint_id, app_id, url, started_at, duration_ms, status_code, succeeded, response_body, error, trigger, sent_request FROM input
@@ -901,8 +909,7 @@ export const COMPLETE = `
     UPDATE delivery d SET attempt_count = d.attempt_count + 1, updated_at = t.finished_at
     FROM input t WHERE t.delivery_id NOT IN (SELECT id FROM moved) AND d.id = t.delivery_id
   ), report AS (
-    SELECT * FROM unnest($19::text[], $20::bool[], $21::int[], $22::bigint[], $23::int[], $24::text[], $25::bigint[])
-      AS r(endpoint_id, succeeded, failures, first_failure_at, parked, gone, at)
+    SELECT * FROM json_to_recordset($2::json) AS r(endpoint_id text, succeeded bool, failures int, first_failure_at bigint, parked int, gone text, at bigint)
   ), current AS (
     -- Locked in id order, so that batches of several processes touching the same endpoints cannot deadlock.
     SELECT e.id, e.app_id, e.disabled, e.failure_streak, e.failing_since, e.parked_streak, e.circuit_open_until, e.circuit_trips
@@ -918,16 +925,16 @@ export const COMPLETE = `
       CASE WHEN r.succeeded THEN 0 ELSE c.circuit_trips END AS trips
     FROM current c JOIN report r ON r.endpoint_id = c.id
   ), decided AS (
-    SELECT k.*, ($26::int > 0 AND k.failures > 0 AND k.streak >= $26::int AND (k.open_until IS NULL OR k.open_until <= k.at)) AS trip FROM counted k
+    SELECT k.*, ($3::int > 0 AND k.failures > 0 AND k.streak >= $3::int AND (k.open_until IS NULL OR k.open_until <= k.at)) AS trip FROM counted k
   ), stepped AS (
     SELECT d.*,
-      CASE WHEN d.trip THEN d.at + least($28::bigint, $27::bigint * (1::bigint << least(d.trips, 30))) ELSE d.open_until END AS new_open_until,
+      CASE WHEN d.trip THEN d.at + least($5::bigint, $4::bigint * (1::bigint << least(d.trips, 30))) ELSE d.open_until END AS new_open_until,
       CASE WHEN d.trip THEN d.trips + 1 ELSE d.trips END AS new_trips,
       CASE
         WHEN d.disabled THEN NULL
         WHEN d.gone IS NOT NULL THEN d.gone
-        WHEN $29::bigint > 0 AND d.since IS NOT NULL AND d.at - d.since >= $29::bigint THEN $31::text
-        WHEN $30::int > 0 AND d.parked >= $30::int THEN $32::text
+        WHEN $6::bigint > 0 AND d.since IS NOT NULL AND d.at - d.since >= $6::bigint THEN $8::text
+        WHEN $7::int > 0 AND d.parked >= $7::int THEN $9::text
       END AS disable
     FROM decided d
   ), written AS (
