@@ -122,8 +122,9 @@ const PACE = 'UPDATE endpoint e SET next_send_at = p.at FROM unnest($1::text[], 
  * - A rate-limited endpoint yields the send slots of the look-ahead window (domain/rate.ts); its next free slot is
  *   moved on under the same lock, so every process draws from one budget.
  *
- * Five round trips when one chunk of the walk fills the batch: BEGIN with lease expiry, walk and lock, pick,
- * lease with the messages, COMMIT.
+ * Four round trips when one chunk of the walk covers the endpoints with due work: BEGIN with lease expiry, walk and lock,
+ * pick and lease with the messages, COMMIT (one more to move rate-limited endpoints' slots, and one per key chunk of a
+ * key-ordered endpoint). A claim that did not fill its batch leaves the cursor at the start: the next one walks once.
  */
 export async function claimDue(pool: pg.Pool, request: ClaimRequest, cursor: { endpointId: string; keys?: Map<string, string> }): Promise<ClaimedDelivery[]> {
   const { now, limit } = request;
