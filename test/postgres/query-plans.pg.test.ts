@@ -86,6 +86,12 @@ describe('PostgreSQL query plans of the claim and the outcome', { skip: skipWith
       }));
       const report = [{ endpoint_id: 'ep_plans', succeeded: true, failures: 0, first_failure_at: null, parked: 0, gone: null, at: 2 }];
       const complete = await planOf(client, COMPLETE, [JSON.stringify(input), JSON.stringify(report), 5, 1000, 60_000, 0, 0, 'failing', 'parked'], mode);
+      // The `moved` update looks the batch's deliveries up by primary key, not through the in-flight index (all leases).
+      const moved = [...nodes(complete)].find((n) => n['Subplan Name'] === 'CTE moved');
+      assert.ok(moved, 'the plan has the moved update');
+      const movedIndexes = [...nodes(moved)].map((n) => n['Index Name']).filter((name) => name?.startsWith('delivery'));
+      assert.deepEqual([...new Set(movedIndexes)], ['delivery_pkey'], `${mode}: the outcome's update reads ${movedIndexes.join(', ')}`);
+      assert.ok(![...nodes(moved)].some((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'delivery'), `${mode}: the outcome's update scans the whole delivery table`);
       // The `lost` update: outcomes not in `moved` are picked from the input before any delivery is looked up.
       const lost = [...nodes(complete)].find((n) => n['Subplan Name'] === 'CTE lost');
       assert.ok(lost, 'the plan has the lost update');
