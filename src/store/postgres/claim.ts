@@ -186,23 +186,20 @@ async function leaseFrom(client: Client, rows: any[], request: ClaimRequest, cla
   const keyIds: number[] = [];
   const keyPlaces: number[] = [];
   const others: number[] = [];
-  let cursor = walkedTo;
-  for (let n = 0; n < endpoints.length; n++) {
+  for (let n = 0; n < endpoints.length && keyIds.length < room; n++) {
     const endpoint = endpoints[n];
     if (endpoint.ordering !== 'key') {
       others.push(n);
       continue;
-    }
-    if (keyIds.length >= room) {
-      cursor = endpoint.id;
-      break;
     }
     for (const id of await keyHeads(client, endpoint, now, room - keyIds.length, keyCursors)) {
       keyIds.push(id);
       keyPlaces.push(n);
     }
   }
-  if (keyIds.length === 0 && others.length === 0) return cursor;
+  // Key heads that filled the batch leave no room for the others: their deliveries are not even counted.
+  if (keyIds.length >= room) others.length = 0;
+  if (keyIds.length === 0 && others.length === 0) return walkedTo;
   const result = await client.query({ name: 'hookrelay-claim-pick-lease', text: PICK_AND_LEASE }, [
     others.map((n) => endpoints[n].id),
     others,
@@ -221,7 +218,7 @@ async function leaseFrom(client: Client, rows: any[], request: ClaimRequest, cla
   // Every endpoint was offered the whole remaining room: when the batch is full, the next claim resumes after the
   // endpoint that filled it.
   if (claimed.length >= limit && result.rows.length > 0) return endpoints[result.rows[result.rows.length - 1].n].id;
-  return cursor;
+  return walkedTo;
 }
 
 /**
